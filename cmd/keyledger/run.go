@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/service"
+)
+
+func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := cfg.Validate(need{nats: true, database: true, secrets: true}); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	return serve(ctx, cfg, nc, logger, nil)
+}
+
+// serve starts an instance and the API; afterStart runs once everything is up.
+func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, afterStart func(*service.Service) error) error {
+	master, _ := cfg.masterKey()
+	pepper, _ := cfg.pepper()
+	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
+		Replicas: cfg.Replicas, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if afterStart != nil {
+		if err := afterStart(svc); err != nil {
+			return err
+		}
+	}
+	logger.Info("keyledger serving", "addr", cfg.HTTPAddr)
+	return svc.API.Serve(ctx, cfg.HTTPAddr)
+}
+
+func runMigrate(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(need{database: true}); err != nil {
+		return err
+	}
+	if err := projections.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return projections.Migrate(ctx, pool)
+}
+
+func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := cfg.Validate(need{nats: true, pepper: true}); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger-bootstrap"))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	pepper, _ := cfg.pepper()
+	app := commands.New(commands.Deps{Store: store, Pepper: pepper})
+	b, err := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
+	if err != nil {
+		return err
+	}
+	printBootstrap(b)
+	return nil
+}
+
+func printBootstrap(b commands.Bootstrapped) {
+	fmt.Printf("organization:        %s\nprimary account:     %s\naccess key id:       %s\n", b.OrganizationID, b.AccountID, b.AccessKeyID)
+	fmt.Printf("access key secret (shown once, keep it now):\nKEYLEDGER_ACCESS_KEY=%s\n", b.Secret)
+}
+
+// devSecrets are generated on the first `keyledger dev` and kept in the data dir.
+type devSecrets struct {
+	MasterKey string `json:"master_key"`
+	Pepper    string `json:"pepper"`
+}
+
+func loadDevSecrets(dir string) (devSecrets, error) {
+	path := filepath.Join(dir, "secrets.json")
+	var s devSecrets
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return s, json.Unmarshal(b, &s)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	s = devSecrets{MasterKey: randomB64(32), Pepper: randomB64(32)}
+	b, _ = json.MarshalIndent(s, "", "  ")
+	return s, os.WriteFile(path, b, 0o600)
+}
+
+func randomB64(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	secrets, err := loadDevSecrets(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("dev secrets: %w", err)
+	}
+	if cfg.MasterKey == "" {
+		cfg.MasterKey = secrets.MasterKey
+	}
+	if cfg.Pepper == "" {
+		cfg.Pepper = secrets.Pepper
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = defaultDatabaseURL
+	}
+	if err := cfg.Validate(need{database: true, secrets: true}); err != nil {
+		return err
+	}
+	ns, err := natstest.Run(filepath.Join(cfg.DataDir, "nats"), cfg.NATSPort)
+	if err != nil {
+		return fmt.Errorf("embedded nats: %w", err)
+	}
+	defer ns.Shutdown()
+	logger.Info("embedded NATS with JetStream", "url", ns.ClientURL(), "data", filepath.Join(cfg.DataDir, "nats"))
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("keyledger-dev"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return serve(ctx, cfg, nc, logger, func(svc *service.Service) error {
+		n, err := svc.Store.CountSubjects(ctx, domain.AggregateOrganization)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			logger.Info("organization exists; not bootstrapping again")
+			return nil
+		}
+		b, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
+		if err != nil {
+			return err
+		}
+		if err := svc.WaitCaughtUp(ctx, 10*time.Second); err != nil {
+			return err
+		}
+		for svc.Index.Position() < b.Version {
+			time.Sleep(10 * time.Millisecond)
+		}
+		printBootstrap(b)
+		return nil
+	})
+}

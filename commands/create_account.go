@@ -1,0 +1,40 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// CreateAccount adds a sub-account to the caller's organization.
+type CreateAccount struct {
+	Caller      Caller
+	Idempotency Idempotency
+	Name        string
+}
+
+// AccountResult is the account as the write left it.
+type AccountResult struct {
+	AccountID      string `json:"account_id"`
+	OrganizationID string `json:"organization_id"`
+	Name           string `json:"name"`
+	CreatedAt      string `json:"created_at"`
+	Version        uint64 `json:"version"`
+}
+
+// CreateAccount handles the command.
+func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
+	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (AccountResult, error) {
+		id := domain.NewAccountID()
+		at := a.now()
+		org := cmd.Caller.OrganizationID
+		version, events, err := a.orgs.update(ctx, org, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
+			return o.CreateAccount(id, cmd.Name, at)
+		})
+		if err != nil {
+			return AccountResult{}, err
+		}
+		e := events[0].(domain.AccountCreated)
+		return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, CreatedAt: at.Format(timeFormat), Version: version}, nil
+	}, nil)
+}

@@ -1,0 +1,128 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// MaxBatchKeys is the largest Search batch: one atomic append of one event per key.
+const MaxBatchKeys = 1000
+
+// CreateSearchKeyBatch creates Count Search keys in one atomic append: all or none.
+type CreateSearchKeyBatch struct {
+	Caller      Caller
+	Idempotency Idempotency
+	WorkspaceID string
+	Count       int
+	// Exactly one of NamePrefix (names prefix-1…prefix-N) and Names (len == Count).
+	NamePrefix *string
+	Names      []string
+	Allowlist  []string
+	// RateMode is "" (unlimited), "uniform" (UniformQPS for all) or "individual"
+	// (IndividualQPS[i] for key i, len == Count).
+	RateMode      string
+	UniformQPS    *int
+	IndividualQPS []int
+}
+
+// CreateSearchKeyBatch handles the command.
+func (a *App) CreateSearchKeyBatch(ctx context.Context, cmd CreateSearchKeyBatch) (CreatedAPIKeys, error) {
+	specs, err := cmd.validate()
+	if err != nil {
+		return CreatedAPIKeys{}, err
+	}
+	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (CreatedAPIKeys, error) {
+		return a.createKeys(ctx, cmd.Caller, cmd.WorkspaceID, specs, "batch_"+ulid.Make().String())
+	}, func(r *CreatedAPIKeys) error { return a.rehydrateSecrets(ctx, r) })
+}
+
+func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
+	var verr domain.ValidationError
+	if cmd.Count < 1 || cmd.Count > MaxBatchKeys {
+		verr.Add("count", "out_of_range", fmt.Sprintf("must be between 1 and %d", MaxBatchKeys))
+		return nil, &verr
+	}
+	allow, err := domain.ParseAllowlist(cmd.Allowlist)
+	verr.Merge("allowlist", err)
+
+	names := make([]string, cmd.Count)
+	switch {
+	case cmd.NamePrefix != nil && cmd.Names != nil:
+		verr.Add("naming", "ambiguous", "give either prefix or names, not both")
+	case cmd.NamePrefix != nil:
+		p, err := domain.ParseName("naming.prefix", *cmd.NamePrefix)
+		if err != nil {
+			verr.Merge("", err)
+		} else {
+			for i := range names {
+				names[i] = p + "-" + strconv.Itoa(i+1)
+			}
+			if _, err := domain.ParseName("naming.prefix", names[len(names)-1]); err != nil {
+				verr.Add("naming.prefix", "too_long", fmt.Sprintf("%q-%d would exceed %d characters", p, cmd.Count, domain.MaxNameLen))
+			}
+		}
+	case cmd.Names != nil:
+		if len(cmd.Names) != cmd.Count {
+			verr.Add("naming.names", "count_mismatch", fmt.Sprintf("has %d names, count is %d", len(cmd.Names), cmd.Count))
+			break
+		}
+		seen := map[string]int{}
+		for i, raw := range cmd.Names {
+			field := "naming.names[" + strconv.Itoa(i) + "]"
+			n, err := domain.ParseName(field, raw)
+			if err != nil {
+				verr.Merge("", err)
+				continue
+			}
+			if j, dup := seen[n]; dup {
+				verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is also name %d", n, j))
+			}
+			seen[n], names[i] = i, n
+		}
+	default:
+		verr.Add("naming", "required", "give a prefix or a list of names")
+	}
+
+	qps := make([]domain.QPS, cmd.Count)
+	switch cmd.RateMode {
+	case "":
+		if cmd.UniformQPS != nil || cmd.IndividualQPS != nil {
+			verr.Add("rate_limit.mode", "required", `set mode to "uniform" or "individual"`)
+		}
+	case "uniform":
+		if cmd.UniformQPS == nil {
+			verr.Add("rate_limit.qps", "required", "uniform mode needs one qps")
+			break
+		}
+		q, err := domain.ParseQPS("rate_limit.qps", cmd.UniformQPS)
+		verr.Merge("", err)
+		for i := range qps {
+			qps[i] = q
+		}
+	case "individual":
+		if len(cmd.IndividualQPS) != cmd.Count {
+			verr.Add("rate_limit.qps_list", "count_mismatch", fmt.Sprintf("has %d limits, count is %d", len(cmd.IndividualQPS), cmd.Count))
+			break
+		}
+		for i := range cmd.IndividualQPS {
+			q, err := domain.ParseQPS("rate_limit.qps_list["+strconv.Itoa(i)+"]", &cmd.IndividualQPS[i])
+			verr.Merge("", err)
+			qps[i] = q
+		}
+	default:
+		verr.Add("rate_limit.mode", "invalid_mode", `must be "uniform" or "individual"`)
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	specs := make([]keySpec, cmd.Count)
+	for i := range specs {
+		specs[i] = keySpec{businessType: domain.BusinessSearch, name: names[i], allowlist: allow, qps: qps[i]}
+	}
+	return specs, nil
+}

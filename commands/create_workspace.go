@@ -1,0 +1,44 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// CreateWorkspace opens a workspace in the caller's organization.
+type CreateWorkspace struct {
+	Caller      Caller
+	Idempotency Idempotency
+	Name        string
+	Description string
+}
+
+// WorkspaceResult is the workspace as a write left it.
+type WorkspaceResult struct {
+	WorkspaceID    string `json:"workspace_id"`
+	OrganizationID string `json:"organization_id"`
+	Name           string `json:"name"`
+	Description    string `json:"description"`
+	CreatedAt      string `json:"created_at"`
+	Version        uint64 `json:"version"`
+}
+
+// CreateWorkspace handles the command.
+func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
+	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (WorkspaceResult, error) {
+		id := domain.NewWorkspaceID()
+		at := a.now()
+		version, events, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+			return w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
+		})
+		if err != nil {
+			return WorkspaceResult{}, err
+		}
+		e := events[0].(domain.WorkspaceCreated)
+		return WorkspaceResult{
+			WorkspaceID: id, OrganizationID: e.OrganizationID, Name: e.Name, Description: e.Description,
+			CreatedAt: at.Format(timeFormat), Version: version,
+		}, nil
+	}, nil)
+}

@@ -1,0 +1,37 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// DeleteAPIKey deletes a key for good and destroys its data key, so its plaintext
+// can never be revealed again, even with the master key and the log.
+type DeleteAPIKey struct {
+	Caller      Caller
+	WorkspaceID string
+	KeyID       string
+	IfMatch     *uint64
+}
+
+// DeleteAPIKey handles the command. The deletion is appended first, then the data
+// key destroyed; if destroying fails the caller gets the error and a retry (which
+// finds the key already deleted) destroys it again.
+func (a *App) DeleteAPIKey(ctx context.Context, cmd DeleteAPIKey) (uint64, error) {
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+		func(w *domain.Workspace) ([]domain.Event, error) {
+			if err := ownWorkspace(cmd.Caller, w); err != nil {
+				return nil, err
+			}
+			return w.DeleteAPIKey(cmd.KeyID, a.now())
+		})
+	if err != nil && !errors.Is(err, domain.ErrAPIKeyDeleted) {
+		return 0, err
+	}
+	if derr := a.deps.Vault.Destroy(ctx, cmd.KeyID); derr != nil {
+		return 0, derr
+	}
+	return version, err
+}

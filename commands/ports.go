@@ -1,0 +1,89 @@
+// Package commands holds one handler per command: authorize, load the aggregate from
+// the event store, let the domain decide, append with an optimistic-concurrency check.
+// It declares the small interfaces it needs of the infrastructure.
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// EventStore is what handlers need of the log.
+type EventStore interface {
+	// Append writes events if the aggregate's last sequence is still expected and
+	// returns its new version; domain.ErrConflict when someone wrote first.
+	Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error)
+	// LoadEvents returns the aggregate's events after a version, and the last version.
+	LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Event, uint64, error)
+	// LastSequence is the aggregate's current version, in one round trip.
+	LastSequence(ctx context.Context, kind, id string) (uint64, error)
+}
+
+// Vault seals API key plaintexts under per-key data keys kept outside the log.
+type Vault interface {
+	SealMany(ctx context.Context, ids []string, plaintexts [][]byte) ([][]byte, error)
+	// Open fails with an error matching domain.ErrAPIKeyDeleted once Destroy ran.
+	Open(ctx context.Context, id string, sealed []byte) ([]byte, error)
+	Destroy(ctx context.Context, id string) error
+}
+
+// AccessKeyIndex finds the organization of an access key secret's hash. It may lag
+// the log by milliseconds; the organization aggregate has the final word.
+type AccessKeyIndex interface {
+	OrganizationOf(secretHash string) (orgID string, ok bool)
+}
+
+// IdempotencyStore remembers the results of commands sent with an Idempotency-Key.
+type IdempotencyStore interface {
+	// Claim reserves (scope, key) for a request with this fingerprint. It returns nil
+	// when the caller holds the claim, else the earlier record (Result nil while that
+	// request is still running).
+	Claim(ctx context.Context, scope, key, fingerprint string) (*IdempotencyRecord, error)
+	// Complete stores the result of the claimed request.
+	Complete(ctx context.Context, scope, key string, result []byte) error
+	// Release drops a claim whose request failed, so the client may retry.
+	Release(ctx context.Context, scope, key string) error
+}
+
+// IdempotencyRecord is an earlier request with the same Idempotency-Key.
+type IdempotencyRecord struct {
+	Fingerprint string
+	Result      []byte
+}
+
+// Errors of the application layer, mapped to HTTP in one place.
+var (
+	// ErrUnauthenticated: no, malformed, unknown or revoked credential (401, always
+	// the same answer whatever the reason).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrIdempotencyKeyReused: the key was used with another request body (422).
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+	// ErrIdempotencyInProgress: the first request with this key is still running (409).
+	ErrIdempotencyInProgress = errors.New("a request with this idempotency key is in progress")
+)
+
+// Caller is the authenticated account making a request, and where it comes from.
+type Caller struct {
+	OrganizationID string
+	AccountID      string
+	AccessKeyID    string
+	Primary        bool
+	SourceIP       string
+	RequestID      string
+}
+
+func (c Caller) metadata(workspaceID string) domain.Metadata {
+	return domain.Metadata{
+		OrganizationID: c.OrganizationID, WorkspaceID: workspaceID, ActorID: c.AccountID,
+		CredentialID: c.AccessKeyID, SourceIP: c.SourceIP, RequestID: c.RequestID,
+	}
+}
+
+// Idempotency carries a client's Idempotency-Key and the fingerprint of its request
+// (method, path and body). The zero value means "no key".
+type Idempotency struct {
+	Key         string
+	Fingerprint string
+}

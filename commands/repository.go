@@ -1,0 +1,131 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// maxAttempts bounds the optimistic-concurrency retries of one command.
+const maxAttempts = 5
+
+type aggregate interface {
+	Apply(events ...domain.Event)
+}
+
+// repository caches aggregates in memory with their version and keeps them current
+// from the log. Commands on one aggregate are serialized per instance (one lock per
+// aggregate); across instances the expected-sequence check decides.
+type repository[A aggregate] struct {
+	store EventStore
+	kind  string
+	empty func(id string) A
+
+	mu      sync.Mutex
+	entries map[string]*entry[A]
+}
+
+type entry[A aggregate] struct {
+	mu      sync.Mutex
+	agg     A
+	version uint64
+	loaded  bool
+}
+
+func newRepository[A aggregate](store EventStore, kind string, empty func(string) A) *repository[A] {
+	return &repository[A]{store: store, kind: kind, empty: empty, entries: map[string]*entry[A]{}}
+}
+
+func (r *repository[A]) entry(id string) *entry[A] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[id]
+	if !ok {
+		e = &entry[A]{agg: r.empty(id)}
+		r.entries[id] = e
+	}
+	return e
+}
+
+// catchUp applies the events after the cached version. Caller holds e.mu.
+func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A]) error {
+	events, last, err := r.store.LoadEvents(ctx, r.kind, id, e.version)
+	if err != nil {
+		return err
+	}
+	e.agg.Apply(events...)
+	e.version, e.loaded = last, true
+	return nil
+}
+
+// update loads the aggregate, runs decide and appends what it decided with the
+// expected version, retrying on conflict. ifMatch, when set, must equal the current
+// version. It returns the new version (the log position of the last event). view,
+// when set, sees the state right after the events are applied, under the lock.
+func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metadata, ifMatch *uint64, decide func(A) ([]domain.Event, error), view ...func(A)) (uint64, []domain.Event, error) {
+	e := r.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.loaded {
+		if err := r.catchUp(ctx, id, e); err != nil {
+			return 0, nil, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		if ifMatch != nil && *ifMatch != e.version {
+			return 0, nil, domain.ErrVersionMismatch
+		}
+		events, err := decide(e.agg)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(events) == 0 {
+			for _, v := range view {
+				v(e.agg)
+			}
+			return e.version, nil, nil
+		}
+		version, err := r.store.Append(ctx, r.kind, id, e.version, events, meta)
+		if err == nil {
+			e.agg.Apply(events...)
+			e.version = version
+			for _, v := range view {
+				v(e.agg)
+			}
+			return version, events, nil
+		}
+		if !errors.Is(err, domain.ErrConflict) {
+			// The append may have happened with its ack lost: reload next time.
+			e.loaded = false
+			e.agg, e.version = r.empty(id), 0
+			return 0, nil, err
+		}
+		if attempt == maxAttempts {
+			return 0, nil, fmt.Errorf("%s %s after %d attempts: %w", r.kind, id, attempt, err)
+		}
+		if err := r.catchUp(ctx, id, e); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// read runs fn on the current state: the cached aggregate, after checking in one
+// round trip that no other instance wrote since.
+func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) error) error {
+	e := r.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	last, err := r.store.LastSequence(ctx, r.kind, id)
+	if err != nil {
+		return err
+	}
+	if !e.loaded || last != e.version {
+		if err := r.catchUp(ctx, id, e); err != nil {
+			return err
+		}
+	}
+	return fn(e.agg, e.version)
+}

@@ -1,0 +1,38 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// UpdateWorkspace renames a workspace and/or changes its description.
+type UpdateWorkspace struct {
+	Caller      Caller
+	WorkspaceID string
+	Name        *string
+	Description *string
+	IfMatch     *uint64
+}
+
+// UpdateWorkspace handles the command. An edit that changes nothing appends nothing.
+func (a *App) UpdateWorkspace(ctx context.Context, cmd UpdateWorkspace) (WorkspaceResult, error) {
+	var out WorkspaceResult
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+		func(w *domain.Workspace) ([]domain.Event, error) {
+			if err := ownWorkspace(cmd.Caller, w); err != nil {
+				return nil, err
+			}
+			return w.Update(cmd.Name, cmd.Description, a.now())
+		},
+		func(w *domain.Workspace) { out = workspaceResult(w) })
+	out.Version = version
+	return out, err
+}
+
+func workspaceResult(w *domain.Workspace) WorkspaceResult {
+	return WorkspaceResult{
+		WorkspaceID: w.ID(), OrganizationID: w.OrganizationID(), Name: w.Name(), Description: w.Description(),
+		CreatedAt: w.CreatedAt().Format(timeFormat),
+	}
+}

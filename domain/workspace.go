@@ -1,0 +1,354 @@
+package domain
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Workspace is the consistency boundary for a workspace's name, its authorized
+// members and its API keys. Its methods decide and return events without changing
+// anything; Apply evolves it. Not safe for concurrent use.
+type Workspace struct {
+	id          string
+	orgID       string
+	name        string
+	description string
+	createdAt   time.Time
+	members     map[string]bool
+	keys        map[string]*APIKey
+	searchNames map[string]string // live Search key name → key id
+	searchSeq   int               // Search keys ever created, for default names
+}
+
+// APIKey is the write-side state of one key; a copy is handed out.
+type APIKey struct {
+	ID           string
+	BusinessType BusinessType
+	Name         string
+	Allowlist    []string
+	Note         string
+	QPSLimit     QPS
+	SecretHash   string
+	Masked       string
+	Sealed       []byte
+	Deleted      bool
+	CreatedAt    time.Time
+}
+
+// NewAPIKey is a validated request for one key: the secret is already generated,
+// hashed and sealed by the caller. An empty Name on a Search key gets a default.
+type NewAPIKey struct {
+	ID           string
+	BusinessType BusinessType
+	Name         string
+	Allowlist    Allowlist
+	Note         string
+	QPSLimit     QPS
+	SecretHash   string
+	Masked       string
+	Sealed       []byte
+}
+
+// APIKeyPatch is a validated edit; nil fields are left unchanged.
+type APIKeyPatch struct {
+	Name      *string
+	Allowlist *Allowlist
+	Note      *string
+	QPSLimit  *QPS
+}
+
+// NewEmptyWorkspace is the state before the first event of workspace id.
+func NewEmptyWorkspace(id string) *Workspace {
+	return &Workspace{id: id, members: map[string]bool{}, keys: map[string]*APIKey{}, searchNames: map[string]string{}}
+}
+
+// ID, OrganizationID, Name, Description and Exists read the state.
+func (w *Workspace) ID() string { return w.id }
+
+// OrganizationID is the owning organization.
+func (w *Workspace) OrganizationID() string { return w.orgID }
+
+// Name is the display name.
+func (w *Workspace) Name() string { return w.name }
+
+// Description is the free-text description.
+func (w *Workspace) Description() string { return w.description }
+
+// CreatedAt is when the workspace was created.
+func (w *Workspace) CreatedAt() time.Time { return w.createdAt }
+
+// Members lists the authorized accounts in id order.
+func (w *Workspace) Members() []string { return sortedKeys(w.members) }
+
+// Exists reports whether the workspace was created.
+func (w *Workspace) Exists() bool { return w.orgID != "" }
+
+// IsMember reports whether an account is authorized on the workspace.
+func (w *Workspace) IsMember(accountID string) bool { return w.members[accountID] }
+
+// Key returns a copy of one key, deleted or not.
+func (w *Workspace) Key(id string) (APIKey, bool) {
+	k, ok := w.keys[id]
+	if !ok {
+		return APIKey{}, false
+	}
+	return *k, true
+}
+
+// Create decides the creation of the workspace.
+func (w *Workspace) Create(orgID, name, description string, at time.Time) ([]Event, error) {
+	if w.Exists() {
+		return nil, ErrWorkspaceExists
+	}
+	var verr ValidationError
+	n, err := ParseName("name", name)
+	if err != nil {
+		verr.Merge("", err)
+	}
+	d, err := ParseText("description", description, MaxDescriptionLen)
+	if err != nil {
+		verr.Merge("", err)
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{WorkspaceCreated{WorkspaceID: w.id, OrganizationID: orgID, Name: n, Description: d, At: at}}, nil
+}
+
+// Update renames the workspace and/or changes its description; nil leaves a field
+// as it is, and an edit that changes nothing decides no event.
+func (w *Workspace) Update(name, description *string, at time.Time) ([]Event, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	var verr ValidationError
+	e := WorkspaceUpdated{Name: w.name, Description: w.description, At: at}
+	if name != nil {
+		n, err := ParseName("name", *name)
+		e.Name = n
+		verr.Merge("", err)
+	}
+	if description != nil {
+		d, err := ParseText("description", *description, MaxDescriptionLen)
+		e.Description = d
+		verr.Merge("", err)
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	if e.Name == w.name && e.Description == w.description {
+		return nil, nil
+	}
+	return []Event{e}, nil
+}
+
+// SetMembers replaces the member set ("Save"): only the difference becomes events,
+// revocations first. isAccount tells whether an id is an account of the workspace's
+// organization.
+func (w *Workspace) SetMembers(accountIDs []string, isAccount func(string) bool, at time.Time) ([]Event, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	var verr ValidationError
+	want := make(map[string]bool, len(accountIDs))
+	for i, id := range accountIDs {
+		field := "account_ids[" + strconv.Itoa(i) + "]"
+		switch {
+		case want[id]:
+			verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is listed twice", id))
+		case !isAccount(id):
+			verr.Add(field, "unknown_account", fmt.Sprintf("%q is not an account of this organization", id))
+		}
+		want[id] = true
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	var events []Event
+	for _, id := range sortedKeys(w.members) {
+		if !want[id] {
+			events = append(events, MemberRevoked{AccountID: id, At: at})
+		}
+	}
+	for _, id := range accountIDs {
+		if !w.members[id] {
+			events = append(events, MemberAuthorized{AccountID: id, At: at})
+		}
+	}
+	return events, nil
+}
+
+// CreateAPIKeys decides the creation of one or more keys (a Search batch is all or
+// nothing: one name clash refuses every key). batchID is empty for a single key.
+func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time) ([]Event, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	taken := make(map[string]bool)
+	seq := w.searchSeq
+	events := make([]Event, 0, len(keys))
+	for _, k := range keys {
+		name := k.Name
+		if k.BusinessType == BusinessSearch {
+			seq++
+			if name == "" {
+				name = w.defaultSearchName(seq, taken)
+			}
+			if _, clash := w.searchNames[name]; clash || taken[name] {
+				return nil, fmt.Errorf("%w: %q", ErrKeyNameTaken, name)
+			}
+			taken[name] = true
+		} else {
+			name = ""
+		}
+		events = append(events, APIKeyCreated{
+			KeyID: k.ID, BusinessType: k.BusinessType, Name: name, Allowlist: k.Allowlist.Entries(),
+			Note: k.Note, QPSLimit: k.QPSLimit, SecretHash: k.SecretHash, Masked: k.Masked,
+			Sealed: k.Sealed, BatchID: batchID, At: at,
+		})
+	}
+	return events, nil
+}
+
+func (w *Workspace) defaultSearchName(seq int, taken map[string]bool) string {
+	for ; ; seq++ {
+		name := "search-key-" + strconv.Itoa(seq)
+		if _, clash := w.searchNames[name]; !clash && !taken[name] {
+			return name
+		}
+	}
+}
+
+// UpdateAPIKey edits a live key. Name and QPS apply to Search keys only; an edit
+// that changes nothing decides no event.
+func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Event, error) {
+	k, err := w.liveKey(id)
+	if err != nil {
+		return nil, err
+	}
+	var verr ValidationError
+	if k.BusinessType != BusinessSearch {
+		if p.Name != nil {
+			verr.Add("name", "not_applicable", "only Search keys have a name")
+		}
+		if p.QPSLimit != nil {
+			verr.Add("qps_limit", "not_applicable", "only Search keys have a QPS limit")
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	e := APIKeyUpdated{KeyID: id, Name: k.Name, Allowlist: k.Allowlist, Note: k.Note, QPSLimit: k.QPSLimit, At: at}
+	if p.Name != nil && *p.Name != k.Name {
+		if _, clash := w.searchNames[*p.Name]; clash {
+			return nil, fmt.Errorf("%w: %q", ErrKeyNameTaken, *p.Name)
+		}
+		e.Name = *p.Name
+	}
+	if p.Allowlist != nil {
+		e.Allowlist = p.Allowlist.Entries()
+	}
+	if p.Note != nil {
+		e.Note = *p.Note
+	}
+	if p.QPSLimit != nil {
+		e.QPSLimit = *p.QPSLimit
+	}
+	if e.Name == k.Name && e.Note == k.Note && e.QPSLimit == k.QPSLimit && equalStrings(e.Allowlist, k.Allowlist) {
+		return nil, nil
+	}
+	return []Event{e}, nil
+}
+
+// DeleteAPIKey deletes a live key for good.
+func (w *Workspace) DeleteAPIKey(id string, at time.Time) ([]Event, error) {
+	if _, err := w.liveKey(id); err != nil {
+		return nil, err
+	}
+	return []Event{APIKeyDeleted{KeyID: id, At: at}}, nil
+}
+
+// RevealAPIKey decides the audit event of a reveal; the caller opens the sealed
+// plaintext only after that event is in the log.
+func (w *Workspace) RevealAPIKey(id string, at time.Time) ([]Event, error) {
+	if _, err := w.liveKey(id); err != nil {
+		return nil, err
+	}
+	return []Event{APIKeyRevealed{KeyID: id, At: at}}, nil
+}
+
+func (w *Workspace) liveKey(id string) (*APIKey, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	k, ok := w.keys[id]
+	if !ok {
+		return nil, ErrAPIKeyNotFound
+	}
+	if k.Deleted {
+		return nil, ErrAPIKeyDeleted
+	}
+	return k, nil
+}
+
+// Apply evolves the state by events read from the log or just appended. It never
+// fails: events are facts.
+func (w *Workspace) Apply(events ...Event) {
+	for _, e := range events {
+		w.apply(e)
+	}
+}
+
+func (w *Workspace) apply(e Event) {
+	switch e := e.(type) {
+	case WorkspaceCreated:
+		w.orgID, w.name, w.description, w.createdAt = e.OrganizationID, e.Name, e.Description, e.At
+	case WorkspaceUpdated:
+		w.name, w.description = e.Name, e.Description
+	case MemberAuthorized:
+		w.members[e.AccountID] = true
+	case MemberRevoked:
+		delete(w.members, e.AccountID)
+	case APIKeyCreated:
+		w.keys[e.KeyID] = &APIKey{
+			ID: e.KeyID, BusinessType: e.BusinessType, Name: e.Name, Allowlist: e.Allowlist, Note: e.Note,
+			QPSLimit: e.QPSLimit, SecretHash: e.SecretHash, Masked: e.Masked, Sealed: e.Sealed, CreatedAt: e.At,
+		}
+		if e.BusinessType == BusinessSearch {
+			w.searchNames[e.Name] = e.KeyID
+			w.searchSeq++
+		}
+	case APIKeyUpdated:
+		k := w.keys[e.KeyID]
+		if k == nil {
+			return
+		}
+		if k.BusinessType == BusinessSearch && k.Name != e.Name {
+			delete(w.searchNames, k.Name)
+			w.searchNames[e.Name] = k.ID
+		}
+		k.Name, k.Allowlist, k.Note, k.QPSLimit = e.Name, e.Allowlist, e.Note, e.QPSLimit
+	case APIKeyDeleted:
+		k := w.keys[e.KeyID]
+		if k == nil {
+			return
+		}
+		k.Deleted, k.Sealed = true, nil
+		if k.BusinessType == BusinessSearch {
+			delete(w.searchNames, k.Name)
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

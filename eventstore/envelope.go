@@ -1,0 +1,128 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// CloudEvents binary-mode headers (DESIGN §4). Consumers outside keyledger rely on
+// these names: changing one is a breaking change of the log.
+const (
+	HeaderSpecVersion = "ce-specversion"
+	HeaderID          = "ce-id"
+	HeaderSource      = "ce-source"
+	HeaderType        = "ce-type"
+	HeaderTime        = "ce-time"
+	HeaderSubject     = "ce-subject"
+	HeaderContentType = "content-type"
+	HeaderActor       = "ce-actor"
+	HeaderCredential  = "ce-credential"
+	HeaderSourceIP    = "ce-sourceip"
+	HeaderRequestID   = "ce-requestid"
+	HeaderOrgID       = "ce-orgid"
+	HeaderWorkspaceID = "ce-workspaceid"
+)
+
+// Record is one event read from the log, with its envelope.
+type Record struct {
+	Sequence  uint64
+	Subject   string
+	ID        string
+	Type      string
+	Time      time.Time
+	Aggregate string // the aggregate id, also ce-subject
+	Metadata  domain.Metadata
+	Event     domain.Event
+}
+
+func encode(subject, source string, e domain.Event, meta domain.Metadata, at time.Time) (*nats.Msg, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+	}
+	id := ulid.Make().String()
+	m := nats.NewMsg(subject)
+	m.Data = body
+	h := m.Header
+	h.Set(HeaderSpecVersion, "1.0")
+	h.Set(HeaderID, id)
+	h.Set(HeaderSource, source)
+	h.Set(HeaderType, e.EventType())
+	h.Set(HeaderTime, at.UTC().Format(time.RFC3339Nano))
+	h.Set(HeaderSubject, subject[strings.LastIndexByte(subject, '.')+1:])
+	h.Set(HeaderContentType, "application/json")
+	setIf(h, HeaderActor, meta.ActorID)
+	setIf(h, HeaderCredential, meta.CredentialID)
+	setIf(h, HeaderSourceIP, meta.SourceIP)
+	setIf(h, HeaderRequestID, meta.RequestID)
+	setIf(h, HeaderOrgID, meta.OrganizationID)
+	setIf(h, HeaderWorkspaceID, meta.WorkspaceID)
+	h.Set(jetstream.MsgIDHeader, id)
+	return m, nil
+}
+
+func setIf(h nats.Header, k, v string) {
+	if v != "" {
+		h.Set(k, v)
+	}
+}
+
+// decode turns a stored message back into a Record, upcasting older versions.
+func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, error) {
+	typ := h.Get(HeaderType)
+	typ, data, err := upcast(typ, data)
+	if err != nil {
+		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
+	}
+	e, err := domain.NewEvent(typ)
+	if err != nil {
+		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
+	}
+	if err := json.Unmarshal(data, e); err != nil {
+		return Record{}, fmt.Errorf("decode seq %d (%s): %w", seq, typ, err)
+	}
+	at, _ := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
+	return Record{
+		Sequence:  seq,
+		Subject:   subject,
+		ID:        h.Get(HeaderID),
+		Type:      typ,
+		Time:      at,
+		Aggregate: h.Get(HeaderSubject),
+		Event:     domain.Deref(e),
+		Metadata: domain.Metadata{
+			OrganizationID: h.Get(HeaderOrgID),
+			WorkspaceID:    h.Get(HeaderWorkspaceID),
+			ActorID:        h.Get(HeaderActor),
+			CredentialID:   h.Get(HeaderCredential),
+			SourceIP:       h.Get(HeaderSourceIP),
+			RequestID:      h.Get(HeaderRequestID),
+		},
+	}, nil
+}
+
+// upcasters turn an older event version into the current one, keyed by the old
+// wire type. Every event is at v1 so far; when v2 of an event is introduced, its v1
+// upcaster goes here and readers never see v1 again.
+var upcasters = map[string]func([]byte) (string, []byte, error){}
+
+func upcast(typ string, data []byte) (string, []byte, error) {
+	for {
+		up, ok := upcasters[typ]
+		if !ok {
+			return typ, data, nil
+		}
+		var err error
+		if typ, data, err = up(data); err != nil {
+			return "", nil, err
+		}
+	}
+}

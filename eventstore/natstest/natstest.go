@@ -1,0 +1,79 @@
+// Package natstest starts an in-process nats-server with JetStream on a random port,
+// in the habit of net/http/httptest.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Server is a running in-process NATS server.
+type Server struct {
+	*server.Server
+	dir string
+}
+
+// Start runs a server whose JetStream data lives in a temporary directory removed at
+// the end of the test; it is shut down by t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Run(dir, -1)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return &Server{Server: s, dir: dir}
+}
+
+// Restart stops the server and starts a new one on the same data directory and port,
+// as a crash and recovery would.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	p := s.ClientURL()
+	s.Shutdown()
+	s.WaitForShutdown()
+	ns, err := Run(s.dir, portOf(p))
+	if err != nil {
+		t.Fatalf("natstest restart: %v", err)
+	}
+	t.Cleanup(ns.Shutdown)
+	s.Server = ns
+}
+
+// Connect opens a client connection closed at the end of the test.
+func (s *Server) Connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("natstest connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Run starts a JetStream server storing under dir on port (-1: random) and waits
+// until it accepts connections. Also used by `keyledger dev`.
+func Run(dir string, port int) (*server.Server, error) {
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  dir,
+		NoLog:     true,
+		NoSigs:    true,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errNotReady
+	}
+	return s, nil
+}

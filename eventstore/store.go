@@ -1,0 +1,242 @@
+// Package eventstore keeps keyledger's event log in NATS JetStream: stream setup,
+// optimistic appends (atomic for multi-event commands), aggregate loads, ordered
+// subscriptions, the CloudEvents envelope and the secret vault.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
+)
+
+// Names of the streams and subjects (DESIGN §4).
+const (
+	EventsStream  = "KEYLEDGER_EVENTS"
+	EventsSubject = "keyledger.events.>"
+	UsageStream   = "KEYLEDGER_USAGE"
+	UsageSubject  = "keyledger.usage.>"
+	subjectPrefix = "keyledger.events."
+)
+
+// MaxBatch is the largest atomic append: the server's atomic-batch limit.
+const MaxBatch = 1000
+
+// Config of the event store. The zero value is completed by defaults.
+type Config struct {
+	// Replicas of the streams and the vault bucket: 1 in dev, 3 in production.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id (default 2 min).
+	DuplicateWindow time.Duration
+	// UsageMaxAge is the retention of the usage stream (default 90 days).
+	UsageMaxAge time.Duration
+	// Source is the ce-source of events this process writes (default "keyledger").
+	Source string
+	// Clock stamps ce-time (default time.Now).
+	Clock func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.UsageMaxAge == 0 {
+		c.UsageMaxAge = 90 * 24 * time.Hour
+	}
+	if c.Source == "" {
+		c.Source = "keyledger"
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+}
+
+// Store appends and reads domain events. Safe for concurrent use.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+}
+
+// Subject is the log subject of one aggregate.
+func Subject(kind, id string) string { return subjectPrefix + kind + "." + id }
+
+// Open creates or updates the streams and returns a Store.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	cfg.defaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:               EventsStream,
+		Description:        "keyledger domain events: the source of truth, append-only",
+		Subjects:           []string{EventsSubject},
+		Storage:            jetstream.FileStorage,
+		Replicas:           cfg.Replicas,
+		Duplicates:         cfg.DuplicateWindow,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: true,
+		AllowDirect:        true,
+	})
+	if err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", EventsStream, err))
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        UsageStream,
+		Description: "keyledger usage records reported by gateways",
+		Subjects:    []string{UsageSubject},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		MaxAge:      cfg.UsageMaxAge,
+		AllowDirect: true,
+	}); err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", UsageStream, err))
+	}
+	return &Store{js: js, stream: stream, cfg: cfg}, nil
+}
+
+// JetStream exposes the client for the vault and for benchmarks.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Append writes events of one aggregate if its last sequence is still expected (0
+// for a new aggregate). Several events are one atomic batch: all or none. It returns
+// the stream sequence of the last event, the aggregate's new version. A concurrent
+// writer yields domain.ErrConflict; a NATS outage fault.ErrUnavailable.
+func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error) {
+	if len(events) == 0 {
+		return expected, nil
+	}
+	if len(events) > MaxBatch {
+		return 0, fmt.Errorf("append %s/%s: %d events exceed the atomic batch limit %d", kind, id, len(events), MaxBatch)
+	}
+	subject := Subject(kind, id)
+	at := s.cfg.Clock()
+	msgs := make([]*nats.Msg, len(events))
+	for i, e := range events {
+		m, err := encode(subject, s.cfg.Source, e, meta, at)
+		if err != nil {
+			return 0, err
+		}
+		msgs[i] = m
+	}
+	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+	if len(msgs) == 1 {
+		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			return 0, classify(subject, err)
+		}
+		return ack.Sequence, nil
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	if err != nil {
+		return 0, classify(subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+func classify(subject string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10071, 10164:
+			return fmt.Errorf("append %s: %w", subject, domain.ErrConflict)
+		}
+		if apiErr.Code >= 500 || apiErr.Code == 429 || apiErr.Code == 503 {
+			return fault.Unavailable(fmt.Errorf("append %s: %w", subject, err))
+		}
+		return fmt.Errorf("append %s: %w", subject, err)
+	}
+	return fault.Unavailable(fmt.Errorf("append %s: %w", subject, err))
+}
+
+// Load returns the events of one aggregate after sequence `after` (0 for all), and
+// the sequence of the last one (`after` when there are none).
+func (s *Store) Load(ctx context.Context, kind, id string, after uint64) ([]Record, uint64, error) {
+	subject := Subject(kind, id)
+	var out []Record
+	last := after
+	for {
+		it, err := jetstreamext.GetBatch(ctx, s.js, EventsStream, 1000,
+			jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(last+1))
+		if err != nil {
+			return nil, 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
+		}
+		pending := "0"
+		for m, err := range it {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return nil, 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
+			}
+			r, err := decode(m.Sequence, m.Subject, m.Header, m.Data)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, r)
+			last = m.Sequence
+			pending = m.Header.Get("Nats-Num-Pending")
+		}
+		if pending == "0" || pending == "" {
+			return out, last, nil
+		}
+	}
+}
+
+// LastSequence is the sequence of the aggregate's last event (0 if it has none):
+// one round trip, for checking a cached aggregate is current.
+func (s *Store) LastSequence(ctx context.Context, kind, id string) (uint64, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, Subject(kind, id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("last sequence of %s: %w", Subject(kind, id), err))
+	}
+	return m.Sequence, nil
+}
+
+// Position is the sequence of the last event in the log (0 when empty).
+func (s *Store) Position(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("stream info: %w", err))
+	}
+	return info.State.LastSeq, nil
+}
+
+// CountSubjects is the number of aggregates of one kind in the log.
+func (s *Store) CountSubjects(ctx context.Context, kind string) (int, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+kind+".>"))
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("stream info: %w", err))
+	}
+	return len(info.State.Subjects), nil
+}
+
+// LoadEvents is Load without envelopes, for rebuilding aggregates.
+func (s *Store) LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Event, uint64, error) {
+	recs, last, err := s.Load(ctx, kind, id, after)
+	if err != nil {
+		return nil, 0, err
+	}
+	events := make([]domain.Event, len(recs))
+	for i, r := range recs {
+		events[i] = r.Event
+	}
+	return events, last, nil
+}

@@ -1,0 +1,489 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// route is one entry of the table that both registers handlers and describes them in
+// the OpenAPI document, so the two cannot drift apart.
+type route struct {
+	method, path, id, summary string
+	auth                      bool
+	request                   any // body type, nil when none
+	status                    int
+	response                  any // body type, nil for no content
+	query                     []param
+	headers                   []param
+	handler                   echo.HandlerFunc
+}
+
+type param struct{ name, description string }
+
+var (
+	pageParams = []param{{"cursor", "opaque cursor from next_cursor"}, {"limit", "page size, 1 to 500 (default 50)"}}
+	readHeader = []param{{HeaderPosition, "wait until the views include this log position (read-your-writes)"}}
+	idemHeader = []param{{HeaderIdempotency, "retry-safe key: the same key and body give the same response"}}
+	matchHdr   = []param{{"If-Match", "the ETag of the version this change is based on; 412 otherwise"}}
+)
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{method: "GET", path: "/healthz", id: "healthz", summary: "Liveness", status: 200, response: Health{}, handler: s.healthz},
+		{method: "GET", path: "/readyz", id: "readyz", summary: "Readiness: NATS, PostgreSQL, projection lag", status: 200, response: Health{}, handler: s.readyz},
+		{method: "GET", path: "/openapi.json", id: "openapi", summary: "This document", status: 200, response: map[string]any{}, handler: s.openapi},
+
+		{method: "POST", path: "/v1/workspaces", id: "createWorkspace", summary: "Create a workspace", auth: true,
+			request: CreateWorkspaceRequest{}, status: 201, response: Workspace{}, headers: idemHeader, handler: s.createWorkspace},
+		{method: "GET", path: "/v1/workspaces", id: "listWorkspaces", summary: "List workspaces", auth: true,
+			status: 200, response: WorkspaceList{}, query: pageParams, headers: readHeader, handler: s.listWorkspaces},
+		{method: "GET", path: "/v1/workspaces/:ws", id: "getWorkspace", summary: "Read a workspace", auth: true,
+			status: 200, response: projections.WorkspaceRow{}, headers: readHeader, handler: s.getWorkspace},
+		{method: "PATCH", path: "/v1/workspaces/:ws", id: "updateWorkspace", summary: "Rename a workspace or change its description", auth: true,
+			request: UpdateWorkspaceRequest{}, status: 200, response: Workspace{}, headers: matchHdr, handler: s.updateWorkspace},
+
+		{method: "POST", path: "/v1/accounts", id: "createAccount", summary: "Create a sub-account", auth: true,
+			request: CreateAccountRequest{}, status: 201, response: commands.AccountResult{}, headers: idemHeader, handler: s.createAccount},
+		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts", auth: true,
+			status: 200, response: AccountList{}, query: pageParams, headers: readHeader, handler: s.listAccounts},
+
+		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
+			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
+		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
+			request: PutMembersRequest{}, status: 200, response: commands.MembersResult{}, headers: matchHdr, handler: s.putMembers},
+
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys", id: "createAPIKey", summary: "Create a MaaS or Search key", auth: true,
+			request: CreateAPIKeyRequest{}, status: 201, response: CreatedAPIKey{}, headers: idemHeader, handler: s.createAPIKey},
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys/batch", id: "createSearchKeyBatch", summary: "Create Search keys in one atomic batch", auth: true,
+			request: CreateSearchBatchRequest{}, status: 201, response: CreatedAPIKeys{}, headers: idemHeader, handler: s.createSearchBatch},
+		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
+			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
+			query: append([]param{{"business_type", "maas or search"}, {"fields", "comma-separated fields to return (id always)"}}, pageParams...)},
+		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
+			status: 200, response: projections.APIKeyRow{}, headers: readHeader, handler: s.getAPIKey},
+		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
+			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: matchHdr, handler: s.updateAPIKey},
+		{method: "DELETE", path: "/v1/workspaces/:ws/api-keys/:key", id: "deleteAPIKey", summary: "Delete a key; its plaintext is destroyed", auth: true,
+			status: 204, headers: matchHdr, handler: s.deleteAPIKey},
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys/:key/reveal", id: "revealAPIKey", summary: "Reveal a key's plaintext (audited)", auth: true,
+			status: 200, response: RevealedAPIKey{}, handler: s.revealAPIKey},
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return respond(c, 200, Health{Status: "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	h := Health{Status: "ok", Checks: map[string]string{}}
+	for name, check := range s.d.Ready {
+		if err := check(ctx); err != nil {
+			h.Status, h.Checks[name] = "unavailable", err.Error()
+		} else {
+			h.Checks[name] = "ok"
+		}
+	}
+	status := 200
+	if h.Status != "ok" {
+		status = 503
+	}
+	return respond(c, status, h)
+}
+
+func (s *Server) openapi(c echo.Context) error {
+	return respond(c, 200, s.OpenAPI())
+}
+
+// pathID checks a path id's shape, so garbage is a 404 without a lookup.
+func pathID(c echo.Context, name string, valid func(string) bool, notFound error) (string, error) {
+	id := c.Param(name)
+	if !valid(id) {
+		return "", notFound
+	}
+	return id, nil
+}
+
+func page(c echo.Context) (projections.Page, error) {
+	p := projections.Page{Cursor: c.QueryParam("cursor"), Limit: 50}
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return p, invalidField("limit", "out_of_range", "must be an integer between 1 and 500")
+		}
+		p.Limit = n
+	}
+	if !projections.ValidCursor(p.Cursor) {
+		return p, projections.ErrBadCursor
+	}
+	return p, nil
+}
+
+func (s *Server) createWorkspace(c echo.Context) error {
+	var req CreateWorkspaceRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.CreateWorkspace(c.Request().Context(), commands.CreateWorkspace{
+		Caller: caller(c), Idempotency: idem, Name: req.Name, Description: req.Description})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version)
+	c.Response().Header().Set("Location", "/v1/workspaces/"+r.WorkspaceID)
+	return respond(c, http.StatusCreated, workspaceOf(r))
+}
+
+func (s *Server) listWorkspaces(c echo.Context) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	items, next, err := s.d.Workspaces.List(c.Request().Context(), caller(c).OrganizationID, p)
+	if err != nil {
+		return err
+	}
+	return respond(c, 200, WorkspaceList{Items: items, NextCursor: next})
+}
+
+func (s *Server) getWorkspace(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	w, err := s.d.Workspaces.Get(c.Request().Context(), caller(c).OrganizationID, ws)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", etag(w.Version))
+	return respond(c, 200, w)
+}
+
+func (s *Server) updateWorkspace(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req UpdateWorkspaceRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	match, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.UpdateWorkspace(c.Request().Context(), commands.UpdateWorkspace{
+		Caller: caller(c), WorkspaceID: ws, Name: req.Name, Description: req.Description, IfMatch: match})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version)
+	return respond(c, 200, workspaceOf(r))
+}
+
+func (s *Server) createAccount(c echo.Context) error {
+	var req CreateAccountRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.CreateAccount(c.Request().Context(), commands.CreateAccount{Caller: caller(c), Idempotency: idem, Name: req.Name})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version)
+	c.Response().Header().Set("Location", "/v1/accounts/"+r.AccountID)
+	return respond(c, http.StatusCreated, r)
+}
+
+func (s *Server) listAccounts(c echo.Context) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	items, next, err := s.d.Accounts.List(c.Request().Context(), caller(c).OrganizationID, p)
+	if err != nil {
+		return err
+	}
+	return respond(c, 200, AccountList{Items: items, NextCursor: next})
+}
+
+func (s *Server) listMembers(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	items, err := s.d.Members.List(c.Request().Context(), caller(c).OrganizationID, ws)
+	if err != nil {
+		return err
+	}
+	return respond(c, 200, MemberList{Items: items})
+}
+
+func (s *Server) putMembers(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req PutMembersRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.AccountIDs == nil {
+		return invalidField("account_ids", "required", "give the whole new member set (an empty list removes everyone)")
+	}
+	match, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.SetMembers(c.Request().Context(), commands.SetMembers{Caller: caller(c), WorkspaceID: ws, AccountIDs: req.AccountIDs, IfMatch: match})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version)
+	return respond(c, 200, r)
+}
+
+func (s *Server) createAPIKey(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req CreateAPIKeyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.CreateAPIKey(c.Request().Context(), commands.CreateAPIKey{
+		Caller: caller(c), Idempotency: idem, WorkspaceID: ws, BusinessType: req.BusinessType,
+		Name: req.Name, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit})
+	if err != nil {
+		return err
+	}
+	k := r.Keys[0]
+	written(c, r.Version)
+	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys/"+k.KeyID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret})
+}
+
+func (s *Server) createSearchBatch(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req CreateSearchBatchRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
+		NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
+	if rl := req.RateLimit; rl != nil {
+		cmd.RateMode, cmd.UniformQPS, cmd.IndividualQPS = rl.Mode, rl.QPS, rl.QPSList
+		if rl.Mode == "" {
+			return invalidField("rate_limit.mode", "required", `must be "uniform" or "individual"`)
+		}
+	}
+	r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
+	if err != nil {
+		return err
+	}
+	out := CreatedAPIKeys{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
+	for i, k := range r.Keys {
+		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret}
+	}
+	written(c, r.Version)
+	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys?batch_id="+r.BatchID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, http.StatusCreated, out)
+}
+
+// keyFields are the columns a list may select with `fields`.
+var keyFields = map[string]bool{"id": true, "workspace_id": true, "business_type": true, "name": true, "allowlist": true,
+	"note": true, "qps_limit": true, "masked_secret": true, "batch_id": true, "created_at": true, "updated_at": true,
+	"last_revealed_at": true}
+
+func (s *Server) listAPIKeys(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	bt := c.QueryParam("business_type")
+	if bt != "" {
+		if _, err := domain.ParseBusinessType(bt); err != nil {
+			return err
+		}
+	}
+	var fields []string
+	if f := c.QueryParam("fields"); f != "" {
+		for _, name := range strings.Split(f, ",") {
+			name = strings.TrimSpace(name)
+			if !keyFields[name] {
+				return invalidField("fields", "unknown_field", "unknown field "+strconv.Quote(name))
+			}
+			fields = append(fields, name)
+		}
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	rows, next, err := s.d.APIKeys.List(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
+	if err != nil {
+		return err
+	}
+	out := APIKeyList{Items: make([]map[string]any, len(rows)), NextCursor: next}
+	for i, r := range rows {
+		m, err := selectFields(r, fields)
+		if err != nil {
+			return err
+		}
+		out.Items[i] = m
+	}
+	return respond(c, 200, out)
+}
+
+// selectFields keeps the requested fields of a row (all when none), and always id.
+func selectFields(v any, fields []string) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return all, nil
+	}
+	out := map[string]any{"id": all["id"]}
+	for _, f := range fields {
+		out[f] = all[f]
+	}
+	return out, nil
+}
+
+func (s *Server) keyPath(c echo.Context) (string, string, error) {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return "", "", err
+	}
+	key, err := pathID(c, "key", domain.IsAPIKeyID, domain.ErrAPIKeyNotFound)
+	return ws, key, err
+}
+
+func (s *Server) getAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	k, version, err := s.d.APIKeys.Get(c.Request().Context(), caller(c).OrganizationID, ws, key)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", etag(version))
+	return respond(c, 200, k)
+}
+
+func (s *Server) updateAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	var req UpdateAPIKeyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	match, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: match}
+	if req.Allowlist != nil {
+		l := []string(*req.Allowlist)
+		cmd.Allowlist = &l
+	}
+	if req.QPSLimit.Set {
+		cmd.QPSLimit, cmd.ClearQPSLimit = req.QPSLimit.Value, req.QPSLimit.Value == nil
+	}
+	k, version, err := s.d.App.UpdateAPIKey(c.Request().Context(), cmd)
+	if err != nil {
+		return err
+	}
+	written(c, version)
+	return respond(c, 200, apiKeyOf(k))
+}
+
+func (s *Server) deleteAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	match, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: match})
+	if err != nil {
+		return err
+	}
+	written(c, version)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) revealAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.RevealAPIKey(c.Request().Context(), commands.RevealAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, 200, RevealedAPIKey{ID: r.KeyID, Secret: r.Secret})
+}

@@ -1,0 +1,261 @@
+// Package httpapi is keyledger's HTTP API on Echo: authentication, routes, one error
+// mapping to RFC 9457 problems, and the OpenAPI document built from the same route
+// table that registers the handlers.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// Header names of the contract (DESIGN §6).
+const (
+	HeaderPosition    = "X-Keyledger-Position"
+	HeaderIdempotency = "Idempotency-Key"
+	HeaderRequestID   = "X-Request-Id"
+)
+
+// Config of the HTTP API.
+type Config struct {
+	// BodyLimit is the largest request body in bytes (default 1 MiB); larger is 413.
+	BodyLimit int64
+	// PositionWait bounds how long a read waits for X-Keyledger-Position (default 5s).
+	PositionWait time.Duration
+	// MaxProjectionLag is the lag (events) above which /readyz fails (default 10000).
+	MaxProjectionLag uint64
+}
+
+// Deps are the application services the API calls.
+type Deps struct {
+	App        *commands.App
+	Runner     *projections.Runner
+	Workspaces projections.Workspaces
+	Members    projections.Members
+	Accounts   projections.Accounts
+	APIKeys    projections.APIKeys
+	// Ready checks the dependencies for /readyz: name → check.
+	Ready  map[string]func(context.Context) error
+	Logger *slog.Logger
+}
+
+// Server is the HTTP API. Safe for concurrent use.
+type Server struct {
+	cfg    Config
+	d      Deps
+	echo   *echo.Echo
+	logger *slog.Logger
+	routes []route
+}
+
+// New builds the server and registers every route.
+func New(cfg Config, d Deps) *Server {
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.PositionWait == 0 {
+		cfg.PositionWait = 5 * time.Second
+	}
+	if cfg.MaxProjectionLag == 0 {
+		cfg.MaxProjectionLag = 10000
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger}
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(s.requestContext)
+	s.routes = s.routeTable()
+	for _, r := range s.routes {
+		h := r.handler
+		if r.auth {
+			h = s.authenticate(h)
+		}
+		e.Add(r.method, r.path, h)
+	}
+	return s
+}
+
+// Handler is the http.Handler of the API.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+type ctxKey int
+
+const callerKey ctxKey = iota
+
+// requestContext assigns the request id and caps the body size.
+func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(HeaderRequestID)
+		if id == "" || len(id) > 128 {
+			id = ulid.Make().String()
+		}
+		c.Set("request_id", id)
+		c.Response().Header().Set(HeaderRequestID, id)
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get("request_id").(string)
+	return id
+}
+
+// authenticate resolves the bearer access key secret to the calling account. Every
+// failure gets the same 401.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return commands.ErrUnauthenticated
+		}
+		caller, err := s.d.App.Authenticate(c.Request().Context(), strings.TrimSpace(secret), c.RealIP(), requestID(c))
+		if err != nil {
+			return err
+		}
+		c.Set("caller", caller)
+		return next(c)
+	}
+}
+
+func caller(c echo.Context) commands.Caller {
+	cl, _ := c.Get("caller").(commands.Caller)
+	return cl
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are 400.
+func decode(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return badRequest("malformed_body", "the request body must be a JSON object")
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return invalidField(strings.Trim(f, `"`), "unknown_field", "this field is not part of the request")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return invalidField(te.Field, "wrong_type", "must be of type "+te.Type.String())
+		}
+		return badRequest("malformed_body", "the request body is not valid JSON")
+	}
+	if dec.More() {
+		return badRequest("malformed_body", "the request body must hold a single JSON object")
+	}
+	if _, err := io.Copy(io.Discard, c.Request().Body); err != nil {
+		return err
+	}
+	return nil
+}
+
+// idempotency reads the Idempotency-Key and fingerprints the request.
+func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
+	key := c.Request().Header.Get(HeaderIdempotency)
+	if key == "" {
+		return commands.Idempotency{}, nil
+	}
+	if len(key) > 255 {
+		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is at most 255 characters")
+	}
+	b, _ := json.Marshal(body)
+	return commands.Idempotency{Key: key, Fingerprint: fingerprint(c.Request().Method, c.Request().URL.Path, b)}, nil
+}
+
+// ifMatch parses If-Match: a quoted version, or nothing.
+func ifMatch(c echo.Context) (*uint64, error) {
+	h := c.Request().Header.Get("If-Match")
+	if h == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.Trim(h, `"`), "W/"), 10, 64)
+	if err != nil {
+		return nil, badRequest("invalid_if_match", `If-Match must be an ETag returned by keyledger, such as "42"`)
+	}
+	return &v, nil
+}
+
+// written sets the headers of a write response.
+func written(c echo.Context, version uint64) {
+	h := c.Response().Header()
+	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
+	h.Set("ETag", etag(version))
+}
+
+func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
+
+// awaitPosition makes a read wait until the views include X-Keyledger-Position.
+func (s *Server) awaitPosition(c echo.Context) error {
+	h := c.Request().Header.Get(HeaderPosition)
+	if h == "" {
+		return nil
+	}
+	pos, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return badRequest("invalid_position", HeaderPosition+" must be a log position returned by a write")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
+	defer cancel()
+	if err := s.d.Runner.WaitFor(ctx, pos); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errPositionNotReached
+		}
+		return err
+	}
+	return nil
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// respond writes a JSON body with a status.
+func respond(c echo.Context, status int, v any) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(status)
+	return jsonEncode(c.Response(), v)
+}
+
+// Serve runs the API on a listener until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	srv := &http.Server{Addr: addr, Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}

@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// Allowlist accepts either a list of entries or one string separated by commas or
+// whitespace ("1.2.3.4, 10.0.0.0/8").
+type Allowlist []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *Allowlist) UnmarshalJSON(b []byte) error {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+// NullableInt tells an absent field (Set false) from null (Set true, Value nil).
+type NullableInt struct {
+	Set   bool
+	Value *int
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *NullableInt) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, &n.Value)
+}
+
+// CreateWorkspaceRequest is the body of POST /v1/workspaces.
+type CreateWorkspaceRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// UpdateWorkspaceRequest is the body of PATCH /v1/workspaces/{ws}.
+type UpdateWorkspaceRequest struct {
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+// Workspace is a workspace resource.
+type Workspace struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id"`
+	Name           string `json:"name"`
+	Description    string `json:"description"`
+	CreatedAt      string `json:"created_at"`
+	Version        uint64 `json:"version"`
+}
+
+// WorkspaceList is a page of workspaces.
+type WorkspaceList struct {
+	Items      []projections.WorkspaceRow `json:"items"`
+	NextCursor string                     `json:"next_cursor,omitempty"`
+}
+
+// CreateAccountRequest is the body of POST /v1/accounts.
+type CreateAccountRequest struct {
+	Name string `json:"name"`
+}
+
+// AccountList is a page of accounts.
+type AccountList struct {
+	Items      []projections.AccountRow `json:"items"`
+	NextCursor string                   `json:"next_cursor,omitempty"`
+}
+
+// PutMembersRequest is the new member set of a workspace.
+type PutMembersRequest struct {
+	AccountIDs []string `json:"account_ids"`
+}
+
+// MemberList lists the members of a workspace.
+type MemberList struct {
+	Items []projections.MemberRow `json:"items"`
+}
+
+// CreateAPIKeyRequest is the body of POST /v1/workspaces/{ws}/api-keys.
+type CreateAPIKeyRequest struct {
+	BusinessType string    `json:"business_type"`
+	Name         *string   `json:"name,omitempty"`
+	Allowlist    Allowlist `json:"allowlist,omitempty"`
+	Note         *string   `json:"note,omitempty"`
+	QPSLimit     *int      `json:"qps_limit,omitempty"`
+}
+
+// BatchNaming names the keys of a batch: a prefix, or one name per key.
+type BatchNaming struct {
+	Prefix *string  `json:"prefix,omitempty"`
+	Names  []string `json:"names,omitempty"`
+}
+
+// BatchRateLimit is the QPS of a batch: "uniform" (qps) or "individual" (qps_list).
+type BatchRateLimit struct {
+	Mode    string `json:"mode"`
+	QPS     *int   `json:"qps,omitempty"`
+	QPSList []int  `json:"qps_list,omitempty"`
+}
+
+// CreateSearchBatchRequest is the body of POST /v1/workspaces/{ws}/api-keys/batch.
+type CreateSearchBatchRequest struct {
+	Count     int             `json:"count"`
+	Naming    BatchNaming     `json:"naming"`
+	Allowlist Allowlist       `json:"allowlist,omitempty"`
+	RateLimit *BatchRateLimit `json:"rate_limit,omitempty"`
+}
+
+// UpdateAPIKeyRequest is the body of PATCH /v1/workspaces/{ws}/api-keys/{key};
+// qps_limit null makes a Search key unlimited.
+type UpdateAPIKeyRequest struct {
+	Name      *string     `json:"name,omitempty"`
+	Allowlist *Allowlist  `json:"allowlist,omitempty"`
+	Note      *string     `json:"note,omitempty"`
+	QPSLimit  NullableInt `json:"qps_limit"`
+}
+
+// CreatedAPIKey is a key in a create response: the only place, with reveal, where
+// its plaintext secret appears.
+type CreatedAPIKey struct {
+	APIKey
+	Secret string `json:"secret,omitempty"`
+}
+
+// APIKey is a key resource, masked.
+type APIKey struct {
+	ID           string   `json:"id"`
+	WorkspaceID  string   `json:"workspace_id"`
+	BusinessType string   `json:"business_type"`
+	Name         *string  `json:"name"`
+	Allowlist    []string `json:"allowlist"`
+	Note         string   `json:"note"`
+	QPSLimit     *int     `json:"qps_limit"`
+	MaskedSecret string   `json:"masked_secret"`
+	BatchID      *string  `json:"batch_id"`
+	CreatedAt    string   `json:"created_at"`
+}
+
+// CreatedAPIKeys is the response of a batch creation.
+type CreatedAPIKeys struct {
+	BatchID string          `json:"batch_id"`
+	Items   []CreatedAPIKey `json:"items"`
+}
+
+// APIKeyList is a page of keys; with `fields`, items hold only those fields.
+type APIKeyList struct {
+	Items      []map[string]any `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// RevealedAPIKey is the response of a reveal.
+type RevealedAPIKey struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+func fingerprint(method, path string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(method + " " + path + "\n"))
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func workspaceOf(r commands.WorkspaceResult) Workspace {
+	return Workspace{ID: r.WorkspaceID, OrganizationID: r.OrganizationID, Name: r.Name, Description: r.Description,
+		CreatedAt: r.CreatedAt, Version: r.Version}
+}
+
+func apiKeyOf(k commands.APIKeyResult) APIKey {
+	out := APIKey{ID: k.KeyID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Allowlist: k.Allowlist,
+		Note: k.Note, QPSLimit: k.QPSLimit, MaskedSecret: k.Masked, CreatedAt: k.CreatedAt}
+	if out.Allowlist == nil {
+		out.Allowlist = []string{}
+	}
+	if k.Name != "" {
+		out.Name = &k.Name
+	}
+	if k.BatchID != "" {
+		out.BatchID = &k.BatchID
+	}
+	return out
+}

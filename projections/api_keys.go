@@ -1,0 +1,131 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/fault"
+)
+
+var apiKeyColumns = []string{"id", "workspace_id", "business_type", "name", "allowlist", "note", "qps_limit",
+	"masked_secret", "batch_id", "created_at", "updated_at"}
+
+func applyAPIKeys(b *Batch, r eventstore.Record) {
+	switch e := r.Event.(type) {
+	case domain.APIKeyCreated:
+		b.Insert("api_keys", apiKeyColumns, e.KeyID, r.Aggregate, string(e.BusinessType), nullable(e.Name),
+			nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.Masked, nullable(e.BatchID), e.At, e.At)
+	case domain.APIKeyUpdated:
+		b.Exec(`UPDATE api_keys SET name = $2, allowlist = $3, note = $4, qps_limit = $5, updated_at = $6 WHERE id = $1`,
+			e.KeyID, nullable(e.Name), nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.At)
+	case domain.APIKeyDeleted:
+		b.Exec(`DELETE FROM api_keys WHERE id = $1`, e.KeyID)
+	case domain.APIKeyRevealed:
+		b.Exec(`UPDATE api_keys SET last_revealed_at = $2 WHERE id = $1`, e.KeyID, e.At)
+	}
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func qpsColumn(q domain.QPS) *int32 {
+	if q == 0 {
+		return nil
+	}
+	v := int32(q)
+	return &v
+}
+
+// APIKeyRow is a key as listed: masked, never its secret.
+type APIKeyRow struct {
+	ID             string     `json:"id"`
+	WorkspaceID    string     `json:"workspace_id"`
+	BusinessType   string     `json:"business_type"`
+	Name           *string    `json:"name"`
+	Allowlist      []string   `json:"allowlist"`
+	Note           string     `json:"note"`
+	QPSLimit       *int32     `json:"qps_limit"`
+	MaskedSecret   string     `json:"masked_secret"`
+	BatchID        *string    `json:"batch_id"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	LastRevealedAt *time.Time `json:"last_revealed_at"`
+}
+
+// APIKeys answers questions about a workspace's keys.
+type APIKeys struct{ Pool *pgxpool.Pool }
+
+const apiKeySelect = `SELECT k.id, k.workspace_id, k.business_type, k.name, k.allowlist, k.note, k.qps_limit,
+	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at
+	FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id `
+
+func scanAPIKey(row pgx.Row) (APIKeyRow, error) {
+	var k APIKeyRow
+	err := row.Scan(&k.ID, &k.WorkspaceID, &k.BusinessType, &k.Name, &k.Allowlist, &k.Note, &k.QPSLimit,
+		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt)
+	return k, err
+}
+
+// Get returns one live key of a workspace of the organization, with the workspace
+// version; domain.ErrAPIKeyNotFound when there is none.
+func (q APIKeys) Get(ctx context.Context, orgID, workspaceID, keyID string) (APIKeyRow, uint64, error) {
+	w, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID)
+	if err != nil {
+		return APIKeyRow{}, 0, err
+	}
+	k, err := scanAPIKey(q.Pool.QueryRow(ctx, apiKeySelect+`WHERE k.id = $1 AND k.workspace_id = $2`, keyID, workspaceID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKeyRow{}, 0, domain.ErrAPIKeyNotFound
+	}
+	if err != nil {
+		return APIKeyRow{}, 0, fault.Unavailable(err)
+	}
+	return k, w.Version, nil
+}
+
+// List returns live keys of a workspace of the organization, newest first, optionally
+// of one business type ("" for all).
+func (q APIKeys) List(ctx context.Context, orgID, workspaceID, businessType string, page Page) ([]APIKeyRow, string, error) {
+	if _, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID); err != nil {
+		return nil, "", err
+	}
+	after := page.after()
+	if after == "" {
+		after = "\U0010FFFF"
+	}
+	rows, err := q.Pool.Query(ctx, apiKeySelect+`WHERE k.workspace_id = $1 AND ($2 = '' OR k.business_type = $2) AND k.id < $3
+		ORDER BY k.id DESC LIMIT $4`, workspaceID, businessType, after, page.Limit+1)
+	if err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	defer rows.Close()
+	var out []APIKeyRow
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	return pageOf(out, page, func(k APIKeyRow) string { return k.ID })
+}

@@ -1,0 +1,41 @@
+package projections
+
+import (
+	"encoding/base64"
+	"errors"
+)
+
+// ErrBadCursor: the cursor was not issued by keyledger.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// Page is a cursor and a page size; the cursor is opaque to clients.
+type Page struct {
+	Cursor string
+	Limit  int
+}
+
+// DecodeCursor checks a client's cursor.
+func (p Page) after() string {
+	b, _ := base64.RawURLEncoding.DecodeString(p.Cursor)
+	return string(b)
+}
+
+// ValidCursor reports whether s decodes as a cursor.
+func ValidCursor(s string) bool {
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// pageOf trims the extra row fetched to know whether a next page exists.
+func pageOf[T any](rows []T, p Page, id func(T) string) ([]T, string, error) {
+	if len(rows) <= p.Limit {
+		if rows == nil {
+			rows = []T{}
+		}
+		return rows, "", nil
+	}
+	rows = rows[:p.Limit]
+	return rows, encodeCursor(id(rows[len(rows)-1])), nil
+}

@@ -1,0 +1,87 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/fault"
+)
+
+var workspaceColumns = []string{"id", "organization_id", "name", "description", "created_at", "updated_at", "version"}
+
+func applyWorkspaces(b *Batch, r eventstore.Record) {
+	if e, ok := r.Event.(domain.WorkspaceCreated); ok {
+		b.Insert("workspaces", workspaceColumns, e.WorkspaceID, e.OrganizationID, e.Name, e.Description, e.At, e.At, int64(r.Sequence))
+		return
+	}
+	if e, ok := r.Event.(domain.WorkspaceUpdated); ok {
+		b.Exec(`UPDATE workspaces SET name = $2, description = $3 WHERE id = $1`, r.Aggregate, e.Name, e.Description)
+	}
+	if r.Subject == eventstore.Subject(domain.AggregateWorkspace, r.Aggregate) {
+		b.Defer("workspace-version:"+r.Aggregate, `UPDATE workspaces SET version = $2, updated_at = $3 WHERE id = $1`,
+			r.Aggregate, int64(r.Sequence), r.Time)
+	}
+}
+
+// WorkspaceRow is a workspace as listed. Version is the aggregate version (ETag).
+type WorkspaceRow struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Version        uint64    `json:"version"`
+}
+
+// Workspaces answers questions about an organization's workspaces.
+type Workspaces struct{ Pool *pgxpool.Pool }
+
+const workspaceSelect = `SELECT id, organization_id, name, description, created_at, updated_at, version FROM workspaces `
+
+func scanWorkspace(row pgx.Row) (WorkspaceRow, error) {
+	var w WorkspaceRow
+	var v int64
+	err := row.Scan(&w.ID, &w.OrganizationID, &w.Name, &w.Description, &w.CreatedAt, &w.UpdatedAt, &v)
+	w.Version = uint64(v)
+	return w, err
+}
+
+// Get returns one workspace of the organization, or domain.ErrWorkspaceNotFound.
+func (q Workspaces) Get(ctx context.Context, orgID, id string) (WorkspaceRow, error) {
+	w, err := scanWorkspace(q.Pool.QueryRow(ctx, workspaceSelect+`WHERE id = $1 AND organization_id = $2`, id, orgID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WorkspaceRow{}, domain.ErrWorkspaceNotFound
+	}
+	if err != nil {
+		return WorkspaceRow{}, fault.Unavailable(err)
+	}
+	return w, nil
+}
+
+// List returns the organization's workspaces in creation order, after a cursor.
+func (q Workspaces) List(ctx context.Context, orgID string, page Page) ([]WorkspaceRow, string, error) {
+	rows, err := q.Pool.Query(ctx, workspaceSelect+`WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1)
+	if err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	defer rows.Close()
+	var out []WorkspaceRow
+	for rows.Next() {
+		w, err := scanWorkspace(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	return pageOf(out, page, func(w WorkspaceRow) string { return w.ID })
+}

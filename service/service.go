@@ -1,0 +1,169 @@
+// Package service wires keyledger's components into one running instance: event
+// store, vault, views, access key index, command handlers and the HTTP API. cmd/
+// and the component tests start instances through it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/eventstore"
+	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// Config of an instance.
+type Config struct {
+	NATS        *nats.Conn
+	DatabaseURL string
+	MasterKey   []byte
+	Pepper      []byte
+	Replicas    int
+	HTTP        httpapi.Config
+	Logger      *slog.Logger
+}
+
+// Validate joins every problem.
+func (c Config) Validate() error {
+	var errs []error
+	if c.NATS == nil {
+		errs = append(errs, errors.New("service: no NATS connection"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("service: no database URL"))
+	}
+	if len(c.MasterKey) != 32 {
+		errs = append(errs, errors.New("service: master key must be 32 bytes"))
+	}
+	if len(c.Pepper) < 32 {
+		errs = append(errs, errors.New("service: pepper must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is a running instance.
+type Service struct {
+	Store  *eventstore.Store
+	Vault  *eventstore.Vault
+	Pool   *pgxpool.Pool
+	App    *commands.App
+	Runner *projections.Runner
+	Index  *projections.AccessKeyIndex
+	API    *httpapi.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start opens the streams and the database (migrating it), starts the projector and
+// the access key index in the background and builds the API. Close stops them.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	vault, err := eventstore.OpenVault(ctx, store.JetStream(), cfg.MasterKey, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	if err := projections.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := projections.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Service{Store: store, Vault: vault, Pool: pool}
+	s.Index = projections.NewAccessKeyIndex(store, cfg.Logger)
+	s.Runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger}, projections.Views()...)
+	s.App = commands.New(commands.Deps{
+		Store: store, Vault: vault, Index: s.Index, Idempotency: projections.Idempotency{Pool: pool}, Pepper: cfg.Pepper,
+	})
+	s.API = httpapi.New(cfg.HTTP, httpapi.Deps{
+		App: s.App, Runner: s.Runner, Logger: cfg.Logger,
+		Workspaces: projections.Workspaces{Pool: pool}, Members: projections.Members{Pool: pool},
+		Accounts: projections.Accounts{Pool: pool}, APIKeys: projections.APIKeys{Pool: pool},
+		Ready: map[string]func(context.Context) error{
+			"nats": func(context.Context) error {
+				if st := cfg.NATS.Status(); st != nats.CONNECTED {
+					return fmt.Errorf("nats %s", st)
+				}
+				return nil
+			},
+			"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
+			"projection": func(ctx context.Context) error {
+				return s.projectionLag(ctx, lagLimit(cfg.HTTP.MaxProjectionLag))
+			},
+		},
+	})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	for _, run := range []func(context.Context) error{s.Index.Run, s.Runner.Run} {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = run(runCtx) }()
+	}
+	return s, nil
+}
+
+func lagLimit(v uint64) uint64 {
+	if v == 0 {
+		return 10000
+	}
+	return v
+}
+
+func (s *Service) projectionLag(ctx context.Context, max uint64) error {
+	head, err := s.Store.Position(ctx)
+	if err != nil {
+		return err
+	}
+	cp, err := s.Runner.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if head > cp && head-cp > max {
+		return fmt.Errorf("views are %d events behind the log", head-cp)
+	}
+	return nil
+}
+
+// Handler is the HTTP API.
+func (s *Service) Handler() http.Handler { return s.API.Handler() }
+
+// WaitCaughtUp blocks until the views and the access key index have applied the
+// log up to its current end, or the timeout passes.
+func (s *Service) WaitCaughtUp(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	head, err := s.Store.Position(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Runner.WaitFor(ctx, head)
+}
+
+// Close stops the background work and the database pool.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+	s.Pool.Close()
+}

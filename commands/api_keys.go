@@ -138,4 +138,3 @@ func qpsPtr(q domain.QPS) *int {
 	v := int(q)
 	return &v
 }
-

@@ -81,4 +81,3 @@ func schemaOf(v any) *openapi3.SchemaRef {
 	}
 	return ref
 }
-

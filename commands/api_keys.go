@@ -2,12 +2,14 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
 
-// timeFormat is how results render instants (RFC 3339, UTC, milliseconds).
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// timeFormat is how results render instants: as encoding/json renders time.Time,
+// so a create response and a later read show the same string.
+const timeFormat = time.RFC3339Nano
 
 // APIKeyResult is one key as a write left it. Secret is the plaintext, present only
 // in the response of the create (and of a replay of it); it is never stored with an

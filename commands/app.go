@@ -47,7 +47,8 @@ func New(d Deps) *App {
 	}
 }
 
-func (a *App) now() time.Time { return a.deps.Clock().UTC() }
+// now is truncated to what PostgreSQL keeps, so writes and reads show the same instant.
+func (a *App) now() time.Time { return a.deps.Clock().UTC().Truncate(time.Microsecond) }
 
 // ownWorkspace refuses a workspace of another organization as if it did not exist.
 func ownWorkspace(c Caller, w *domain.Workspace) error {

@@ -1,0 +1,183 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/projections/pgtest"
+	"github.com/keyledger/keyledger/service"
+)
+
+// harness is one real keyledger instance on real NATS (in-process) and PostgreSQL
+// (a fresh database), called over HTTP as a client would.
+type harness struct {
+	t     *testing.T
+	nats  *natstest.Server
+	svc   *service.Service
+	http  *httptest.Server
+	logs  *syncBuffer
+	admin commands.Bootstrapped // the primary account of the first organization
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	masterKey = bytes.Repeat([]byte{1}, 32)
+	pepper    = bytes.Repeat([]byte{2}, 32)
+)
+
+func start(t *testing.T, cfg ...httpapi.Config) *harness {
+	t.Helper()
+	ctx := context.Background()
+	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}}
+	c := httpapi.Config{}
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	svc, err := service.Start(ctx, service.Config{
+		NATS: h.nats.Connect(t), DatabaseURL: pgtest.NewDatabase(t), MasterKey: masterKey, Pepper: pepper,
+		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	t.Cleanup(svc.Close)
+	h.http = httptest.NewServer(svc.Handler())
+	t.Cleanup(h.http.Close)
+	h.admin = h.bootstrap("acme")
+	return h
+}
+
+// bootstrap creates an organization and waits until this instance can
+// authenticate its primary account.
+func (h *harness) bootstrap(name string) commands.Bootstrapped {
+	h.t.Helper()
+	b, err := h.svc.App.Bootstrap(context.Background(), commands.Bootstrap{OrganizationName: name, PrimaryName: "admin"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.svc.Index.Position() < b.Version {
+		if time.Now().After(deadline) {
+			h.t.Fatal("access key index did not catch up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return b
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+func (r response) str(key string) string {
+	s, _ := r.Body[key].(string)
+	return s
+}
+
+func (r response) items() []map[string]any {
+	raw, _ := r.Body["items"].([]any)
+	out := make([]map[string]any, len(raw))
+	for i, v := range raw {
+		out[i], _ = v.(map[string]any)
+	}
+	return out
+}
+
+// call sends a request as the given secret ("" for none). body may be a string
+// (sent as is) or a value (JSON-encoded). headers come in pairs.
+func (h *harness) call(secret, method, path string, body any, headers ...string) response {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, h.http.URL+path, rd)
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: raw}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+// as calls as the first organization's primary account.
+func (h *harness) as(method, path string, body any, headers ...string) response {
+	h.t.Helper()
+	return h.call(h.admin.Secret, method, path, body, headers...)
+}
+
+func (h *harness) expect(r response, status int, code string) {
+	h.t.Helper()
+	if r.Status != status || (code != "" && r.str("code") != code) {
+		h.t.Fatalf("got %d %s, want %d %s", r.Status, r.Raw, status, code)
+	}
+	if status >= 400 && r.Header.Get("Content-Type") != "application/problem+json" {
+		h.t.Fatalf("error content type %q", r.Header.Get("Content-Type"))
+	}
+}
+
+// position is the end of the log now.
+func (h *harness) position() uint64 {
+	h.t.Helper()
+	p, err := h.svc.Store.Position(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func (h *harness) workspace(name string) string {
+	h.t.Helper()
+	r := h.as("POST", "/v1/workspaces", map[string]any{"name": name})
+	h.expect(r, 201, "")
+	return r.str("id")
+}

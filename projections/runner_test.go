@@ -1,0 +1,191 @@
+package projections_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/pgtest"
+)
+
+var at = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	store *eventstore.Store
+	pool  *pgxpool.Pool
+}
+
+func setup(t *testing.T) env {
+	t.Helper()
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := projections.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return env{store: store, pool: pool}
+}
+
+// start runs a runner until the test ends or stop is called.
+func (e env) start(t *testing.T, name string) (*projections.Runner, func()) {
+	t.Helper()
+	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: 50, StandbyRetry: 50 * time.Millisecond}, projections.Views()...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return r, stop
+}
+
+func (e env) append(t *testing.T, kind, id string, expected uint64, events ...domain.Event) uint64 {
+	t.Helper()
+	v, err := e.store.Append(context.Background(), kind, id, expected, events, domain.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (e env) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func wait(t *testing.T, r *projections.Runner, pos uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.WaitFor(ctx, pos); err != nil {
+		t.Fatalf("views did not reach %d: %v", pos, err)
+	}
+}
+
+func keyEvent(id, name string) domain.Event {
+	return domain.APIKeyCreated{KeyID: id, BusinessType: domain.BusinessSearch, Name: name, Allowlist: []string{"10.0.0.0/8"},
+		SecretHash: "h", Masked: "kls_abcd…wxyz", Sealed: []byte("sealed"), QPSLimit: 5, At: at}
+}
+
+func TestViewsFollowTheLog(t *testing.T) {
+	e := setup(t)
+	r, _ := e.start(t, "views")
+	e.append(t, "organization", "org_1", 0,
+		domain.OrganizationCreated{OrganizationID: "org_1", Name: "acme", PrimaryAccountID: "acct_p", PrimaryAccountName: "admin", At: at},
+		domain.AccessKeyCreated{AccountID: "acct_p", AccessKeyID: "AK1", SecretHash: "h", At: at})
+	e.append(t, "organization", "org_1", 2, domain.AccountCreated{AccountID: "acct_s", Name: "dev", At: at})
+	v := e.append(t, "workspace", "ws_1", 0,
+		domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	v = e.append(t, "workspace", "ws_1", v, domain.MemberAuthorized{AccountID: "acct_s", At: at}, domain.MemberAuthorized{AccountID: "acct_p", At: at})
+	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_1", "a"), keyEvent("key_2", "b"), keyEvent("key_3", "c"))
+	v = e.append(t, "workspace", "ws_1", v, domain.APIKeyUpdated{KeyID: "key_2", Name: "b2", Allowlist: []string{}, At: at})
+	v = e.append(t, "workspace", "ws_1", v, domain.APIKeyDeleted{KeyID: "key_3", At: at})
+	v = e.append(t, "workspace", "ws_1", v, domain.MemberRevoked{AccountID: "acct_s", At: at})
+	v = e.append(t, "workspace", "ws_1", v, domain.WorkspaceUpdated{Name: "production", At: at})
+	wait(t, r, v)
+
+	ctx := context.Background()
+	ws, err := projections.Workspaces{Pool: e.pool}.Get(ctx, "org_1", "ws_1")
+	if err != nil || ws.Name != "production" || ws.Version != v {
+		t.Fatalf("workspace %+v %v (want version %d)", ws, err, v)
+	}
+	if _, err := (projections.Workspaces{Pool: e.pool}).Get(ctx, "org_other", "ws_1"); err != domain.ErrWorkspaceNotFound {
+		t.Fatalf("another organization sees the workspace: %v", err)
+	}
+	members, err := projections.Members{Pool: e.pool}.List(ctx, "org_1", "ws_1")
+	if err != nil || len(members) != 1 || members[0].AccountID != "acct_p" || !members[0].Primary {
+		t.Fatalf("members %+v %v", members, err)
+	}
+	accounts, _, err := projections.Accounts{Pool: e.pool}.List(ctx, "org_1", projections.Page{Limit: 10})
+	if err != nil || len(accounts) != 2 || *accounts[0].AccessKeyID != "AK1" {
+		t.Fatalf("accounts %+v %v", accounts, err)
+	}
+	keys, _, err := projections.APIKeys{Pool: e.pool}.List(ctx, "org_1", "ws_1", "search", projections.Page{Limit: 10})
+	if err != nil || len(keys) != 2 || *keys[0].Name != "b2" || len(keys[0].Allowlist) != 0 || *keys[1].QPSLimit != 5 {
+		t.Fatalf("keys %+v %v", keys, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM api_keys WHERE business_type = 'maas'`); n != 0 {
+		t.Fatalf("maas keys %d", n)
+	}
+}
+
+func TestRestartResumesFromCheckpoint(t *testing.T) {
+	e := setup(t)
+	r, stop := e.start(t, "views")
+	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	for i := 0; i < 120; i++ { // more than one batch of 50
+		v = e.append(t, "workspace", "ws_1", v, keyEvent("key_a"+string(rune('A'+i%26))+string(rune('A'+i/26)), ""))
+	}
+	wait(t, r, v)
+	stop()
+	for i := 0; i < 30; i++ {
+		v = e.append(t, "workspace", "ws_1", v, keyEvent("key_b"+string(rune('A'+i%26))+string(rune('A'+i/26)), ""))
+	}
+	r2, _ := e.start(t, "views")
+	wait(t, r2, v)
+	if n := e.count(t, `SELECT count(*) FROM api_keys`); n != 150 {
+		t.Fatalf("%d keys, want 150", n)
+	}
+	if n := e.count(t, `SELECT position FROM projection_checkpoints WHERE name = 'views'`); uint64(n) != v {
+		t.Fatalf("checkpoint %d, want %d", n, v)
+	}
+}
+
+func TestRedeliveryHasNoSecondEffect(t *testing.T) {
+	e := setup(t)
+	r, stop := e.start(t, "views")
+	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_1", "a"))
+	v = e.append(t, "workspace", "ws_1", v, domain.MemberAuthorized{AccountID: "acct_1", At: at})
+	wait(t, r, v)
+	stop()
+	// Simulate a crash after the view commit but with the consumer still at the
+	// beginning: a runner reading from 0 gets every event again.
+	r2 := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: "views"}, projections.Views()...)
+	if err := projections.Redeliver(context.Background(), r2, e.store, 0); err != nil {
+		t.Fatalf("redelivery must be skipped, got %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM api_keys`); n != 1 {
+		t.Fatalf("%d keys after redelivery", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM workspace_members`); n != 1 {
+		t.Fatalf("%d members after redelivery", n)
+	}
+}
+
+func TestOneActiveRunnerPerName(t *testing.T) {
+	e := setup(t)
+	a, stopA := e.start(t, "views")
+	b, _ := e.start(t, "views")
+	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	wait(t, a, v)
+	wait(t, b, v) // a standby waits on the shared checkpoint
+	if a.Active() == b.Active() {
+		t.Fatalf("active: a=%v b=%v; exactly one must project", a.Active(), b.Active())
+	}
+	if a.Active() {
+		stopA() // the standby takes over
+	}
+	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_1", "a"))
+	wait(t, b, v)
+	if n := e.count(t, `SELECT count(*) FROM api_keys`); n != 1 {
+		t.Fatalf("%d keys", n)
+	}
+}

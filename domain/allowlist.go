@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -52,7 +53,7 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 			continue
 		}
 		if j, dup := seen[p]; dup {
-			verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is the same network as entry %d", raw, j))
+			verr.Add(field, "duplicate_entry", fmt.Sprintf("%s is the same network as entry %d", quoteInput(raw), j))
 			continue
 		}
 		seen[p] = i
@@ -72,12 +73,12 @@ func parseAllowEntry(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("empty entry")
 	}
 	if strings.Contains(s, "%") {
-		return netip.Prefix{}, fmt.Errorf("%q: zoned addresses are not allowed", s)
+		return netip.Prefix{}, fmt.Errorf("%s: zoned addresses are not allowed", quoteInput(s))
 	}
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR range", s)
+			return netip.Prefix{}, fmt.Errorf("%s is not an IP address or CIDR range", quoteInput(s))
 		}
 		addr, bits := p.Addr(), p.Bits()
 		if addr.Is4In6() && bits >= 96 {
@@ -87,7 +88,7 @@ func parseAllowEntry(s string) (netip.Prefix, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR range", s)
+		return netip.Prefix{}, fmt.Errorf("%s is not an IP address or CIDR range", quoteInput(s))
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
@@ -122,4 +123,14 @@ func (a Allowlist) Allows(addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// quoteInput quotes user input for an error message, cut short: an error never
+// carries a whole credential someone pasted into the wrong field.
+func quoteInput(s string) string {
+	const max = 24
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return strconv.Quote(s)
 }

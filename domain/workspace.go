@@ -156,9 +156,9 @@ func (w *Workspace) SetMembers(accountIDs []string, isAccount func(string) bool,
 		field := "account_ids[" + strconv.Itoa(i) + "]"
 		switch {
 		case want[id]:
-			verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is listed twice", id))
+			verr.Add(field, "duplicate_entry", fmt.Sprintf("%s is listed twice", quoteInput(id)))
 		case !isAccount(id):
-			verr.Add(field, "unknown_account", fmt.Sprintf("%q is not an account of this organization", id))
+			verr.Add(field, "unknown_account", fmt.Sprintf("%s is not an account of this organization", quoteInput(id)))
 		}
 		want[id] = true
 	}

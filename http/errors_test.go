@@ -1,0 +1,185 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	httpapi "github.com/keyledger/keyledger/http"
+)
+
+func TestAuthenticationFailuresLookAlike(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	maas := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("secret")
+	bodies := map[string]string{}
+	for name, header := range map[string]string{
+		"none":          "",
+		"not bearer":    "Basic " + h.admin.Secret,
+		"malformed":     "Bearer kla_nope",
+		"bad checksum":  "Bearer " + h.admin.Secret[:len(h.admin.Secret)-1] + "x",
+		"unknown":       "Bearer " + strings.Replace(h.admin.Secret, h.admin.Secret[4:10], "AAAAAA", 1),
+		"an api key":    "Bearer " + maas,
+		"trailing junk": "Bearer " + h.admin.Secret + "0",
+		"empty bearer":  "Bearer ",
+	} {
+		var r response
+		if header == "" {
+			r = h.call("", "GET", "/v1/workspaces", nil)
+		} else {
+			r = h.call("", "GET", "/v1/workspaces", nil, "Authorization", header)
+		}
+		h.expect(r, 401, "unauthenticated")
+		if r.Header.Get("WWW-Authenticate") != `Bearer realm="keyledger"` {
+			t.Fatalf("%s: WWW-Authenticate %q", name, r.Header.Get("WWW-Authenticate"))
+		}
+		delete(r.Body, "request_id")
+		b, _ := json.Marshal(r.Body)
+		bodies[string(b)] = name
+	}
+	if len(bodies) != 1 {
+		t.Fatalf("401 bodies differ by reason: %v", bodies)
+	}
+	// Every management route requires a credential.
+	for _, rt := range []struct{ m, p string }{
+		{"POST", "/v1/workspaces"}, {"GET", "/v1/workspaces/" + ws}, {"PATCH", "/v1/workspaces/" + ws},
+		{"POST", "/v1/accounts"}, {"GET", "/v1/accounts"}, {"GET", "/v1/workspaces/" + ws + "/members"},
+		{"PUT", "/v1/workspaces/" + ws + "/members"}, {"POST", "/v1/workspaces/" + ws + "/api-keys"},
+		{"POST", "/v1/workspaces/" + ws + "/api-keys/batch"}, {"GET", "/v1/workspaces/" + ws + "/api-keys"},
+	} {
+		h.expect(h.call("", rt.m, rt.p, map[string]any{}), 401, "unauthenticated")
+	}
+}
+
+func TestBadBodies(t *testing.T) {
+	h := start(t, httpapi.Config{BodyLimit: 2048})
+	ws := h.workspace("prod")
+	before := h.position()
+	h.expect(h.as("POST", "/v1/workspaces", `{"name":`), 400, "malformed_body")
+	h.expect(h.as("POST", "/v1/workspaces", ``), 400, "malformed_body")
+	h.expect(h.as("POST", "/v1/workspaces", `{"name":"a"} {"name":"b"}`), 400, "malformed_body")
+	r := h.as("POST", "/v1/workspaces", `{"name":"a","colour":"red"}`)
+	h.expect(r, 400, "invalid_input")
+	if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "colour" || f["code"] != "unknown_field" {
+		t.Fatalf("fields %s", r.Raw)
+	}
+	r = h.as("POST", "/v1/workspaces/"+ws+"/api-keys/batch", `{"count":"ten"}`)
+	h.expect(r, 400, "invalid_input")
+	if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "count" || f["code"] != "wrong_type" {
+		t.Fatalf("fields %s", r.Raw)
+	}
+	big := `{"name":"` + strings.Repeat("x", 4096) + `"}`
+	h.expect(h.as("POST", "/v1/workspaces", big), 413, "body_too_large")
+	h.expect(h.as("POST", "/v1/workspaces", map[string]any{"name": "a"}, "Idempotency-Key", strings.Repeat("k", 300)), 400, "invalid_idempotency_key")
+	h.expect(h.as("GET", "/v1/nothing", nil), 404, "route_not_found")
+	h.expect(h.as("DELETE", "/v1/workspaces", nil), 405, "method_not_allowed")
+	if h.position() != before {
+		t.Fatal("bad input wrote to the log")
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	path := "/v1/workspaces/" + ws + "/api-keys"
+	body := map[string]any{"business_type": "search", "name": "once", "qps_limit": 3}
+	first := h.as("POST", path, body, "Idempotency-Key", "create-once")
+	h.expect(first, 201, "")
+	after := h.position()
+	again := h.as("POST", path, body, "Idempotency-Key", "create-once")
+	h.expect(again, 201, "")
+	if string(again.Raw) != string(first.Raw) || again.Header.Get("X-Keyledger-Position") != first.Header.Get("X-Keyledger-Position") {
+		t.Fatalf("replay differs:\n%s\n%s", first.Raw, again.Raw)
+	}
+	if h.position() != after {
+		t.Fatal("a replay wrote to the log")
+	}
+	h.expect(h.as("POST", path, map[string]any{"business_type": "search", "name": "other"}, "Idempotency-Key", "create-once"), 422, "idempotency_key_reused")
+	// The same key in another organization is another key.
+	other := h.bootstrap("other")
+	r := h.call(other.Secret, "POST", "/v1/workspaces", map[string]any{"name": "theirs"}, "Idempotency-Key", "create-once")
+	h.expect(r, 201, "")
+	// A failed request frees its key for a corrected retry.
+	h.expect(h.as("POST", "/v1/workspaces", map[string]any{"name": ""}, "Idempotency-Key", "ws-1"), 400, "invalid_input")
+	h.expect(h.as("POST", "/v1/workspaces", map[string]any{"name": "fixed"}, "Idempotency-Key", "ws-1"), 201, "")
+	// A batch replays with the same secrets.
+	batch := map[string]any{"count": 3, "naming": map[string]any{"prefix": "b"}}
+	b1 := h.as("POST", path+"/batch", batch, "Idempotency-Key", "batch-1")
+	b2 := h.as("POST", path+"/batch", batch, "Idempotency-Key", "batch-1")
+	if b1.Status != 201 || string(b1.Raw) != string(b2.Raw) {
+		t.Fatalf("batch replay:\n%s\n%s", b1.Raw, b2.Raw)
+	}
+}
+
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	h := start(t)
+	r := h.call("", "GET", "/openapi.json", nil)
+	h.expect(r, 200, "")
+	doc, err := openapi3.NewLoader().LoadFromData(r.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("invalid OpenAPI document: %v", err)
+	}
+	for _, want := range []struct{ method, path string }{
+		{"POST", "/v1/workspaces"}, {"GET", "/v1/workspaces"}, {"GET", "/v1/workspaces/{ws}"}, {"PATCH", "/v1/workspaces/{ws}"},
+		{"POST", "/v1/accounts"}, {"GET", "/v1/accounts"}, {"GET", "/v1/workspaces/{ws}/members"}, {"PUT", "/v1/workspaces/{ws}/members"},
+		{"POST", "/v1/workspaces/{ws}/api-keys"}, {"POST", "/v1/workspaces/{ws}/api-keys/batch"}, {"GET", "/v1/workspaces/{ws}/api-keys"},
+		{"GET", "/v1/workspaces/{ws}/api-keys/{key}"}, {"PATCH", "/v1/workspaces/{ws}/api-keys/{key}"},
+		{"DELETE", "/v1/workspaces/{ws}/api-keys/{key}"}, {"POST", "/v1/workspaces/{ws}/api-keys/{key}/reveal"},
+		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"},
+	} {
+		item := doc.Paths.Find(want.path)
+		if item == nil || item.GetOperation(want.method) == nil {
+			t.Errorf("%s %s is not described", want.method, want.path)
+		}
+	}
+	schema := doc.Paths.Find("/v1/workspaces/{ws}/api-keys/batch").Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	if schema.Properties["count"] == nil || schema.Properties["naming"] == nil || schema.Properties["rate_limit"] == nil {
+		t.Fatalf("batch schema %v", schema.Properties)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := start(t)
+	h.expect(h.call("", "GET", "/healthz", nil), 200, "")
+	r := h.call("", "GET", "/readyz", nil)
+	h.expect(r, 200, "")
+	if checks := r.Body["checks"].(map[string]any); checks["nats"] != "ok" || checks["postgres"] != "ok" || checks["projection"] != "ok" {
+		t.Fatalf("readyz %s", r.Raw)
+	}
+}
+
+func TestNATSOutageIs503AndLosesNothing(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("kept")
+	h.nats.Shutdown()
+	h.nats.WaitForShutdown()
+	r := h.as("POST", "/v1/workspaces", map[string]any{"name": "during outage"})
+	h.expect(r, 503, "unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if r := h.call("", "GET", "/readyz", nil); r.Status != 503 || r.Body["checks"].(map[string]any)["nats"] == "ok" {
+		t.Fatalf("readyz during outage: %d %s", r.Status, r.Raw)
+	}
+	h.nats.Restart(h.t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r = h.as("POST", "/v1/workspaces", map[string]any{"name": "after outage"})
+		if r.Status == 201 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery: %s", r.Raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r = h.as("GET", "/v1/workspaces/"+ws, nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position"))
+	h.expect(r, 200, "")
+}

@@ -48,7 +48,9 @@ type keySpec struct {
 // createKeys generates, hashes and seals a secret per spec and appends all keys as
 // one atomic batch.
 func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batchID string) (CreatedAPIKeys, error) {
-	if err := a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error { return ownWorkspace(c, w) }); err != nil {
+	// Ownership never changes, so the cached state answers without a round trip;
+	// the check is repeated in the decision below.
+	if err := a.workspaces.peek(ctx, workspaceID, func(w *domain.Workspace) error { return ownWorkspace(c, w) }); err != nil {
 		return CreatedAPIKeys{}, err
 	}
 	keys := make([]domain.NewAPIKey, len(specs))

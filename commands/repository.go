@@ -113,19 +113,34 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 }
 
 // read runs fn on the current state: the cached aggregate, after checking in one
-// round trip that no other instance wrote since.
+// round trip (made without holding the aggregate's lock) that no other instance
+// wrote since.
 func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) error) error {
-	e := r.entry(id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	last, err := r.store.LastSequence(ctx, r.kind, id)
 	if err != nil {
 		return err
 	}
-	if !e.loaded || last != e.version {
+	e := r.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.loaded || last > e.version {
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return err
 		}
 	}
 	return fn(e.agg, e.version)
+}
+
+// peek runs fn on the cached state without checking for newer events: for facts
+// that never change once written, such as which organization owns a workspace.
+func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) error {
+	e := r.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.loaded || e.version == 0 { // never cache "does not exist"
+		if err := r.catchUp(ctx, id, e); err != nil {
+			return err
+		}
+	}
+	return fn(e.agg)
 }

@@ -198,6 +198,7 @@ func TestSubscribeFromPosition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sub.Stop()
 	var seqs []uint64
 	for len(seqs) < 3 {
 		recs, err := sub.Next(ctx, 10, time.Second)

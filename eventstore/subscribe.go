@@ -6,21 +6,26 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/fault"
 )
 
-// Subscription reads the log in order from a position. Not safe for concurrent use.
+// Subscription reads the log in order from a position. A background goroutine
+// pulls and decodes ahead (up to prefetch records), so a slow reader such as a
+// projector committing to PostgreSQL overlaps with the network. Next is not safe
+// for concurrent use; Stop is.
 type Subscription struct {
-	cons    jetstream.Consumer
-	pending []jetstream.Msg
-	batch   jetstream.MessageBatch
+	it   jetstream.MessagesContext
+	recs chan Record
+	err  error // set before recs is closed
+	done chan struct{}
 }
 
+const prefetch = 4096
+
 // Subscribe starts an ordered consumer at sequence from+1 (from = 0: the beginning)
-// on the given subject filters (all events when none).
+// on the given subject filters (all events when none). Stop it when done.
 func (s *Store) Subscribe(ctx context.Context, from uint64, filters ...string) (*Subscription, error) {
 	if len(filters) == 0 {
 		filters = []string{EventsSubject}
@@ -34,64 +39,88 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, filters ...string) (
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))
 	}
-	return &Subscription{cons: cons}, nil
+	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+	if err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))
+	}
+	sub := &Subscription{it: it, recs: make(chan Record, prefetch), done: make(chan struct{})}
+	go sub.pump()
+	return sub, nil
 }
 
-// Next returns up to max records: it waits up to wait for the first one, then takes
-// whatever else is already delivered without waiting. An empty result means nothing
-// arrived in time.
-func (sub *Subscription) Next(ctx context.Context, max int, wait time.Duration) ([]Record, error) {
-	var out []Record
-	fetched := false
-	for len(out) < max {
-		if sub.batch == nil {
-			if fetched {
-				return out, nil
+func (sub *Subscription) pump() {
+	defer close(sub.recs)
+	for {
+		m, err := sub.it.Next()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				sub.err = fault.Unavailable(fmt.Errorf("consume: %w", err))
 			}
-			fetched = true
-			b, err := sub.cons.Fetch(max, jetstream.FetchMaxWait(wait))
-			if err != nil {
-				return out, fault.Unavailable(fmt.Errorf("fetch: %w", err))
-			}
-			sub.batch = b
-		}
-		var (
-			m  jetstream.Msg
-			ok bool
-		)
-		if len(out) == 0 {
-			select {
-			case m, ok = <-sub.batch.Messages():
-			case <-ctx.Done():
-				return out, ctx.Err()
-			}
-		} else {
-			select {
-			case m, ok = <-sub.batch.Messages():
-			default:
-				return out, nil
-			}
-		}
-		if !ok {
-			err := sub.batch.Error()
-			sub.batch = nil
-			if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-				return out, fault.Unavailable(fmt.Errorf("fetch: %w", err))
-			}
-			if len(out) > 0 {
-				return out, nil
-			}
-			continue
+			return
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			return out, fmt.Errorf("message metadata: %w", err)
+			sub.err = fmt.Errorf("message metadata: %w", err)
+			return
 		}
 		r, err := decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
 		if err != nil {
-			return out, err
+			sub.err = err
+			return
+		}
+		select {
+		case sub.recs <- r:
+		case <-sub.done:
+			return
+		}
+	}
+}
+
+// Next returns up to max records: it waits up to wait for the first one, then takes
+// whatever else is already decoded without waiting. An empty result means nothing
+// arrived in time.
+func (sub *Subscription) Next(ctx context.Context, max int, wait time.Duration) ([]Record, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var out []Record
+	select {
+	case r, ok := <-sub.recs:
+		if !ok {
+			return nil, sub.closedErr()
 		}
 		out = append(out, r)
+	case <-timer.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for len(out) < max {
+		select {
+		case r, ok := <-sub.recs:
+			if !ok {
+				return out, nil // the error, if any, comes with the next call
+			}
+			out = append(out, r)
+		default:
+			return out, nil
+		}
 	}
 	return out, nil
+}
+
+func (sub *Subscription) closedErr() error {
+	if sub.err != nil {
+		return sub.err
+	}
+	return fault.Unavailable(errors.New("subscription stopped"))
+}
+
+// Stop ends the subscription and its goroutine.
+func (sub *Subscription) Stop() {
+	select {
+	case <-sub.done:
+	default:
+		close(sub.done)
+	}
+	sub.it.Stop()
 }

@@ -54,6 +54,7 @@ func (x *AccessKeyIndex) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer sub.Stop()
 	for {
 		recs, err := sub.Next(ctx, 1000, time.Second)
 		if err != nil {

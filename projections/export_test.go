@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keyledger/keyledger/eventstore"
@@ -14,9 +15,20 @@ func Redeliver(ctx context.Context, r *Runner, store *eventstore.Store, from uin
 	if err != nil {
 		return err
 	}
-	recs, err := sub.Next(ctx, 1000, time.Second)
-	if err != nil {
-		return err
+	defer sub.Stop()
+	var all []eventstore.Record
+	for {
+		recs, err := sub.Next(ctx, 1000, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		all = append(all, recs...)
 	}
-	return r.commit(ctx, recs)
+	if len(all) == 0 {
+		return errors.New("nothing redelivered")
+	}
+	return r.commit(ctx, all)
 }

@@ -33,7 +33,7 @@ type RunnerConfig struct {
 	// Name is the projector's checkpoint and lock name; never change it, or the
 	// views are rebuilt from the beginning of the log.
 	Name string
-	// BatchSize is the most events committed in one transaction (default 2000).
+	// BatchSize is the most events committed in one transaction (default 5000).
 	BatchSize int
 	// StandbyRetry is how often a standby instance tries to take the lock (default 2s).
 	StandbyRetry time.Duration
@@ -59,7 +59,7 @@ type Runner struct {
 // NewRunner returns a runner of the given views.
 func NewRunner(pool *pgxpool.Pool, store *eventstore.Store, cfg RunnerConfig, views ...View) *Runner {
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = 2000
+		cfg.BatchSize = 5000
 	}
 	if cfg.StandbyRetry == 0 {
 		cfg.StandbyRetry = 2 * time.Second
@@ -121,6 +121,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer sub.Stop()
 	lastPing := time.Now()
 	for {
 		recs, err := sub.Next(ctx, r.cfg.BatchSize, time.Second)

@@ -1,0 +1,30 @@
+# keyledger: `make run` starts a dev instance, `make test` runs every test.
+GO ?= go
+BIN := bin/keyledger
+TEST_TIMEOUT ?= 9m
+
+.PHONY: run build test lint bench postgres fuzz
+
+build:
+	$(GO) build -o $(BIN) ./cmd/keyledger
+
+## run: embedded NATS (data under .keyledger/), local PostgreSQL, API on :8080
+run: postgres build
+	./$(BIN) dev
+
+## test: gofmt, go vet, a pure domain check, and all tests with -race
+test: postgres lint
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@bad=$$($(GO) list -f '{{join .Imports "\n"}}' ./domain | grep '\.' | grep -v '^github.com/oklog/ulid/v2$$' || true); \
+	  if [ -n "$$bad" ]; then echo "domain/ must stay pure, it imports:"; echo "$$bad"; exit 1; fi
+
+## bench: the benchmark table of the README (reported, never asserted)
+bench: postgres
+	$(GO) run ./cmd/keyledger-bench
+
+postgres:
+	@./scripts/ensure-postgres.sh

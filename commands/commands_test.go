@@ -1,0 +1,127 @@
+package commands_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/pgtest"
+)
+
+type fixture struct {
+	store *eventstore.Store
+	deps  commands.Deps
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault, err := eventstore.OpenVault(ctx, store.JetStream(), bytes.Repeat([]byte{1}, 32), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := projections.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{store: store, deps: commands.Deps{Store: store, Vault: vault, Pepper: bytes.Repeat([]byte{2}, 32),
+		Idempotency: projections.Idempotency{Pool: pool}}}
+}
+
+func caller(b commands.Bootstrapped) commands.Caller {
+	return commands.Caller{OrganizationID: b.OrganizationID, AccountID: b.AccountID, AccessKeyID: b.AccessKeyID, Primary: true}
+}
+
+// Two instances (two Apps with their own caches) write the same workspace: the one
+// with a stale cache conflicts, catches up and retries, and both writes land.
+func TestStaleInstanceRetriesOnConflict(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	a, b := commands.New(f.deps), commands.New(f.deps)
+	boot, err := a.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := caller(boot)
+	ws, err := a.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name1, name2 := "one", "two"
+	if _, err := b.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name1}); err != nil {
+		t.Fatal(err)
+	}
+	// a's cached workspace is now one version behind.
+	r, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name2})
+	if err != nil {
+		t.Fatalf("stale instance: %v", err)
+	}
+	// The retry decided against fresh state: a clash with b's key is still seen.
+	if _, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name1}); !errors.Is(err, domain.ErrKeyNameTaken) {
+		t.Fatalf("name clash across instances: %v", err)
+	}
+	recs, last, err := f.store.Load(ctx, domain.AggregateWorkspace, ws.WorkspaceID, 0)
+	if err != nil || len(recs) != 3 || last != r.Version {
+		t.Fatalf("log: %d events, last %d, version %d, %v", len(recs), last, r.Version, err)
+	}
+}
+
+// Many concurrent requests with one Idempotency-Key have one effect.
+func TestIdempotencyUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	app := commands.New(f.deps)
+	boot, _ := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
+	c := caller(boot)
+	idem := commands.Idempotency{Key: "once", Fingerprint: "f"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ids := map[string]int{}
+	inProgress := 0
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := app.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Idempotency: idem, Name: "prod"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ids[r.WorkspaceID]++
+			case errors.Is(err, commands.ErrIdempotencyInProgress):
+				inProgress++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ids) != 1 {
+		t.Fatalf("%d different workspaces created: %v", len(ids), ids)
+	}
+	n, err := f.store.CountSubjects(ctx, domain.AggregateWorkspace)
+	if err != nil || n != 1 {
+		t.Fatalf("%d workspaces in the log", n)
+	}
+	if _, err := app.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Idempotency: commands.Idempotency{Key: "once", Fingerprint: "g"}, Name: "x"}); !errors.Is(err, commands.ErrIdempotencyKeyReused) {
+		t.Fatalf("other body: %v", err)
+	}
+}

@@ -132,7 +132,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		{"POST", "/v1/workspaces/{ws}/api-keys"}, {"POST", "/v1/workspaces/{ws}/api-keys/batch"}, {"GET", "/v1/workspaces/{ws}/api-keys"},
 		{"GET", "/v1/workspaces/{ws}/api-keys/{key}"}, {"PATCH", "/v1/workspaces/{ws}/api-keys/{key}"},
 		{"DELETE", "/v1/workspaces/{ws}/api-keys/{key}"}, {"POST", "/v1/workspaces/{ws}/api-keys/{key}/reveal"},
-		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"},
+		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"}, {"GET", "/metrics"},
 	} {
 		item := doc.Paths.Find(want.path)
 		if item == nil || item.GetOperation(want.method) == nil {
@@ -145,9 +145,14 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 }
 
-func TestHealthAndReadiness(t *testing.T) {
+func TestHealthReadinessAndMetrics(t *testing.T) {
 	h := start(t)
 	h.expect(h.call("", "GET", "/healthz", nil), 200, "")
+	h.workspace("counted")
+	m := h.call("", "GET", "/metrics", nil)
+	if m.Status != 200 || !strings.Contains(string(m.Raw), `keyledger_http_request_duration_seconds_count{method="POST",route="/v1/workspaces",status="201"} 1`) {
+		t.Fatalf("metrics: %.2000s", m.Raw)
+	}
 	r := h.call("", "GET", "/readyz", nil)
 	h.expect(r, 200, "")
 	if checks := r.Body["checks"].(map[string]any); checks["nats"] != "ok" || checks["postgres"] != "ok" || checks["projection"] != "ok" {

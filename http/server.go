@@ -56,8 +56,9 @@ type Server struct {
 	cfg    Config
 	d      Deps
 	echo   *echo.Echo
-	logger *slog.Logger
-	routes []route
+	logger  *slog.Logger
+	routes  []route
+	metrics *metrics
 }
 
 // New builds the server and registers every route.
@@ -76,10 +77,10 @@ func New(cfg Config, d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger}
+	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger, metrics: newMetrics(d)}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.Use(s.requestContext)
+	e.Use(s.requestContext, s.metrics.observe)
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		h := r.handler

@@ -53,9 +53,9 @@ type Deps struct {
 
 // Server is the HTTP API. Safe for concurrent use.
 type Server struct {
-	cfg    Config
-	d      Deps
-	echo   *echo.Echo
+	cfg     Config
+	d       Deps
+	echo    *echo.Echo
 	logger  *slog.Logger
 	routes  []route
 	metrics *metrics

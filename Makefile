@@ -28,3 +28,8 @@ bench: postgres
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+## fuzz: run the parsers' fuzzers for a while (the corpus is in domain/testdata/fuzz)
+fuzz:
+	$(GO) test ./domain -run XXX -fuzz FuzzParseCredential -fuzztime 30s
+	$(GO) test ./domain -run XXX -fuzz FuzzParseAllowlist -fuzztime 30s

@@ -50,6 +50,19 @@ func (r *repository[A]) entry(id string) *entry[A] {
 	return e
 }
 
+// forget drops an entry of an aggregate that does not exist, so lookups of random
+// ids do not grow the cache. Caller holds e.mu.
+func (r *repository[A]) forget(id string, e *entry[A]) {
+	if e.version != 0 {
+		return
+	}
+	r.mu.Lock()
+	if r.entries[id] == e {
+		delete(r.entries, id)
+	}
+	r.mu.Unlock()
+}
+
 // catchUp applies the events after the cached version. Caller holds e.mu.
 func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A]) error {
 	events, last, err := r.store.LoadEvents(ctx, r.kind, id, e.version)
@@ -69,6 +82,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 	e := r.entry(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer r.forget(id, e)
 	if !e.loaded {
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return 0, nil, err
@@ -123,6 +137,7 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 	e := r.entry(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer r.forget(id, e)
 	if !e.loaded || last > e.version {
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return err
@@ -137,6 +152,7 @@ func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) e
 	e := r.entry(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer r.forget(id, e)
 	if !e.loaded || e.version == 0 { // never cache "does not exist"
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return err

@@ -171,8 +171,12 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		if err := svc.WaitCaughtUp(ctx, 10*time.Second); err != nil {
 			return err
 		}
-		for svc.Index.Position() < b.Version {
-			time.Sleep(10 * time.Millisecond)
+		for svc.Index.Position() < b.Version { // so the printed secret works at once
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		printBootstrap(b)
 		return nil

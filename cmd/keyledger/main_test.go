@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/projections/pgtest"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var secretLine = regexp.MustCompile(`KEYLEDGER_ACCESS_KEY=(kla_\w+)`)
+
+// TestDevKeepsDataAcrossRestarts runs the real binary twice on one data directory:
+// the first start bootstraps and prints a secret, the second does not, and the
+// secret and the data still work.
+func TestDevKeepsDataAcrossRestarts(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyledger")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	db := pgtest.NewDatabase(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	natsPort := strconv.Itoa(freePort(t))
+
+	run := func() (stdout string, stop func()) {
+		cmd := exec.Command(bin, "dev", "--data-dir", data, "--http-addr", addr, "--nats-port", natsPort)
+		cmd.Env = append(os.Environ(), "KEYLEDGER_DATABASE_URL="+db)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 100)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		stop = func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			res, err := http.Get("http://" + addr + "/readyz")
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatal("keyledger dev did not become ready")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var b strings.Builder
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return b.String(), stop
+				}
+				b.WriteString(l + "\n")
+				continue
+			case <-time.After(300 * time.Millisecond):
+			}
+			return b.String(), stop
+		}
+	}
+	get := func(secret, path string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	out, stop := run()
+	m := secretLine.FindStringSubmatch(out)
+	if m == nil {
+		stop()
+		t.Fatalf("first start printed no secret:\n%s", out)
+	}
+	secret := m[1]
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workspaces", strings.NewReader(`{"name":"kept"}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 201 {
+		stop()
+		t.Fatalf("create workspace: %v %v", res, err)
+	}
+	res.Body.Close()
+	stop()
+
+	out, stop = run()
+	defer stop()
+	if secretLine.MatchString(out) {
+		t.Fatalf("second start bootstrapped again:\n%s", out)
+	}
+	if st := get(secret, "/v1/workspaces"); st != 200 {
+		t.Fatalf("the first secret after restart: %d", st)
+	}
+	if _, err := os.Stat(filepath.Join(data, "secrets.json")); err != nil {
+		t.Fatalf("dev secrets: %v", err)
+	}
+}
+
+func TestServeRefusesWithoutSecrets(t *testing.T) {
+	var c Config
+	c.Replicas = 2
+	err := c.Validate(need{nats: true, database: true, secrets: true})
+	if err == nil {
+		t.Fatal("serve must refuse to start")
+	}
+	for _, want := range []string{"KEYLEDGER_NATS_URL", "KEYLEDGER_DATABASE_URL", "KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_REPLICAS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not list %s: %v", want, err)
+		}
+	}
+	c = Config{NATSURL: "nats://x", DatabaseURL: "postgres://x", Replicas: 3, MasterKey: "c2hvcnQ=", Pepper: strings.Repeat("A", 44)}
+	if err := c.Validate(need{nats: true, database: true, secrets: true}); err == nil || !strings.Contains(err.Error(), "exactly 32 bytes") {
+		t.Fatalf("short master key: %v", err)
+	}
+}

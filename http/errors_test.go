@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/jackc/pgx/v5"
 
 	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/projections/pgtest"
 )
 
 func TestAuthenticationFailuresLookAlike(t *testing.T) {
@@ -187,4 +189,44 @@ func TestNATSOutageIs503AndLosesNothing(t *testing.T) {
 	}
 	r = h.as("GET", "/v1/workspaces/"+ws, nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position"))
 	h.expect(r, 200, "")
+}
+
+func TestPostgresOutage(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	var db string
+	if err := h.svc.Pool.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	cut := func(allow bool) {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS "+map[bool]string{true: "true", false: "false"}[allow]); err != nil {
+			t.Fatal(err)
+		}
+		if !allow {
+			if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, db); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cut(false)
+	defer cut(true)
+	// Reads need the views: 503. Writes go to the log: acknowledged, and kept.
+	h.expect(h.as("GET", "/v1/workspaces", nil), 503, "unavailable")
+	r := h.as("POST", "/v1/workspaces", map[string]any{"name": "written during the outage"})
+	h.expect(r, 201, "")
+	h.expect(h.as("POST", "/v1/workspaces", map[string]any{"name": "x"}, "Idempotency-Key", "k"), 503, "unavailable")
+	if r := h.call("", "GET", "/readyz", nil); r.Status != 503 {
+		t.Fatalf("readyz during a PostgreSQL outage: %d %s", r.Status, r.Raw)
+	}
+	cut(true)
+	got := h.as("GET", "/v1/workspaces/"+r.str("id"), nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position"))
+	h.expect(got, 200, "")
+	if got.str("name") != "written during the outage" {
+		t.Fatalf("after the outage: %s", got.Raw)
+	}
 }

@@ -48,9 +48,17 @@ type keySpec struct {
 // createKeys generates, hashes and seals a secret per spec and appends all keys as
 // one atomic batch.
 func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batchID string) (CreatedAPIKeys, error) {
-	// Ownership never changes, so the cached state answers without a round trip;
-	// the check is repeated in the decision below.
-	if err := a.workspaces.peek(ctx, workspaceID, func(w *domain.Workspace) error { return ownWorkspace(c, w) }); err != nil {
+	// Authorized before any data key is written. For the primary account only
+	// ownership matters, which never changes: the cached state answers without a
+	// round trip. The check is repeated in the decision below.
+	check := func(w *domain.Workspace) error { return c.onWorkspace(w, permKeyCreate) }
+	var err error
+	if c.Primary {
+		err = a.workspaces.peek(ctx, workspaceID, check)
+	} else {
+		err = a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error { return check(w) })
+	}
+	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
 	keys := make([]domain.NewAPIKey, len(specs))
@@ -78,7 +86,7 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	}
 	at := a.now()
 	version, events, err := a.workspaces.update(ctx, workspaceID, c.metadata(workspaceID), nil, func(w *domain.Workspace) ([]domain.Event, error) {
-		if err := ownWorkspace(c, w); err != nil {
+		if err := check(w); err != nil {
 			return nil, err
 		}
 		return w.CreateAPIKeys(keys, batchID, at)

@@ -23,11 +23,14 @@ func (a *App) Authenticate(ctx context.Context, secret, sourceIP, requestID stri
 	var caller Caller
 	err = a.orgs.read(ctx, orgID, func(o *domain.Organization, _ uint64) error {
 		acc, ok := o.AccountBySecretHash(hash)
-		if !ok {
+		if !ok || !acc.Active() {
 			return ErrUnauthenticated
 		}
 		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.AccessKeyID, Primary: acc.Primary,
-			SourceIP: sourceIP, RequestID: requestID}
+			Permissions: map[domain.Permission]bool{}, SourceIP: sourceIP, RequestID: requestID}
+		for _, p := range o.Permissions(acc.ID) {
+			caller.Permissions[p] = true
+		}
 		return nil
 	})
 	return caller, err

@@ -15,15 +15,27 @@ type CreateAccount struct {
 
 // AccountResult is the account as the write left it.
 type AccountResult struct {
-	AccountID      string `json:"account_id"`
-	OrganizationID string `json:"organization_id"`
-	Name           string `json:"name"`
-	CreatedAt      string `json:"created_at"`
-	Version        uint64 `json:"version"`
+	AccountID      string           `json:"account_id"`
+	OrganizationID string           `json:"organization_id"`
+	Name           string           `json:"name"`
+	Primary        bool             `json:"primary"`
+	Status         string           `json:"status"`
+	AccessKey      *AccessKeyResult `json:"access_key"`
+	CreatedAt      string           `json:"created_at"`
+	Version        uint64           `json:"version"`
+}
+
+// AccessKeyResult is an account's access key without its secret.
+type AccessKeyResult struct {
+	AccessKeyID string `json:"access_key_id"`
+	Status      string `json:"status"`
 }
 
 // CreateAccount handles the command.
 func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
+	if err := cmd.Caller.can(domain.PermOrganizationAdmin); err != nil {
+		return AccountResult{}, err
+	}
 	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (AccountResult, error) {
 		id := domain.NewAccountID()
 		at := a.now()
@@ -35,6 +47,6 @@ func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResu
 			return AccountResult{}, err
 		}
 		e := events[0].(domain.AccountCreated)
-		return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, CreatedAt: at.Format(timeFormat), Version: version}, nil
+		return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, Status: "enabled", CreatedAt: at.Format(timeFormat), Version: version}, nil
 	}, nil)
 }

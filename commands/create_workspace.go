@@ -26,11 +26,18 @@ type WorkspaceResult struct {
 
 // CreateWorkspace handles the command.
 func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
+	if err := cmd.Caller.can(permWorkspaceCreate); err != nil {
+		return WorkspaceResult{}, err
+	}
 	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (WorkspaceResult, error) {
 		id := domain.NewWorkspaceID()
 		at := a.now()
 		version, events, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), nil, func(w *domain.Workspace) ([]domain.Event, error) {
-			return w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
+			events, err := w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
+			if err == nil && !cmd.Caller.Primary { // a sub-account may use what it creates
+				events = append(events, domain.MemberAuthorized{AccountID: cmd.Caller.AccountID, At: at})
+			}
+			return events, err
 		})
 		if err != nil {
 			return WorkspaceResult{}, err

@@ -22,7 +22,7 @@ type DeleteAPIKey struct {
 func (a *App) DeleteAPIKey(ctx context.Context, cmd DeleteAPIKey) (uint64, error) {
 	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
 		func(w *domain.Workspace) ([]domain.Event, error) {
-			if err := ownWorkspace(cmd.Caller, w); err != nil {
+			if err := cmd.Caller.onWorkspace(w, permKeyDelete); err != nil {
 				return nil, err
 			}
 			return w.DeleteAPIKey(cmd.KeyID, a.now())
@@ -30,6 +30,7 @@ func (a *App) DeleteAPIKey(ctx context.Context, cmd DeleteAPIKey) (uint64, error
 	if err != nil && !errors.Is(err, domain.ErrAPIKeyDeleted) {
 		return 0, err
 	}
+	// Only a caller allowed to delete gets here for a deleted key too.
 	if derr := a.deps.Vault.Destroy(ctx, cmd.KeyID); derr != nil {
 		return 0, derr
 	}

@@ -65,11 +65,13 @@ var (
 )
 
 // Caller is the authenticated account making a request, and where it comes from.
+// Permissions are its effective permissions when the request began.
 type Caller struct {
 	OrganizationID string
 	AccountID      string
 	AccessKeyID    string
 	Primary        bool
+	Permissions    map[domain.Permission]bool
 	SourceIP       string
 	RequestID      string
 }

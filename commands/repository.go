@@ -83,16 +83,29 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer r.forget(id, e)
-	if !e.loaded {
+	fresh := !e.loaded
+	if fresh {
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return 0, nil, err
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		if ifMatch != nil && *ifMatch != e.version {
-			return 0, nil, domain.ErrVersionMismatch
+		var events []domain.Event
+		err := domain.ErrVersionMismatch
+		if ifMatch == nil || *ifMatch == e.version {
+			events, err = decide(e.agg)
 		}
-		events, err := decide(e.agg)
+		if err != nil && !fresh {
+			// A refusal is never based on a stale cache: another instance may have
+			// written what makes this command valid.
+			fresh = true
+			if last, lerr := r.store.LastSequence(ctx, r.kind, id); lerr == nil && last > e.version {
+				if err := r.catchUp(ctx, id, e); err != nil {
+					return 0, nil, err
+				}
+				continue
+			}
+		}
 		if err != nil {
 			return 0, nil, err
 		}
@@ -123,6 +136,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		if err := r.catchUp(ctx, id, e); err != nil {
 			return 0, nil, err
 		}
+		fresh = true
 	}
 }
 

@@ -26,7 +26,7 @@ func (a *App) RevealAPIKey(ctx context.Context, cmd RevealAPIKey) (Revealed, err
 	var sealed []byte
 	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), nil,
 		func(w *domain.Workspace) ([]domain.Event, error) {
-			if err := ownWorkspace(cmd.Caller, w); err != nil {
+			if err := cmd.Caller.onWorkspace(w, permKeyRead); err != nil {
 				return nil, err
 			}
 			events, err := w.RevealAPIKey(cmd.KeyID, a.now())

@@ -38,7 +38,7 @@ func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, er
 	}
 	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
 		func(w *domain.Workspace) ([]domain.Event, error) {
-			if err := ownWorkspace(cmd.Caller, w); err != nil {
+			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
 			return w.SetMembers(cmd.AccountIDs, func(id string) bool { return accounts[id] }, a.now())

@@ -30,7 +30,7 @@ func (a *App) UpdateAPIKey(ctx context.Context, cmd UpdateAPIKey) (APIKeyResult,
 	var out APIKeyResult
 	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
 		func(w *domain.Workspace) ([]domain.Event, error) {
-			if err := ownWorkspace(cmd.Caller, w); err != nil {
+			if err := cmd.Caller.onWorkspace(w, permKeyUpdate); err != nil {
 				return nil, err
 			}
 			return w.UpdateAPIKey(cmd.KeyID, patch, a.now())

@@ -20,7 +20,7 @@ func (a *App) UpdateWorkspace(ctx context.Context, cmd UpdateWorkspace) (Workspa
 	var out WorkspaceResult
 	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
 		func(w *domain.Workspace) ([]domain.Event, error) {
-			if err := ownWorkspace(cmd.Caller, w); err != nil {
+			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
 			return w.Update(cmd.Name, cmd.Description, a.now())

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -23,6 +24,18 @@ const (
 	TypeOrganizationCreated = "keyledger.organization.created.v1"
 	TypeAccountCreated      = "keyledger.organization.account_created.v1"
 	TypeAccessKeyCreated    = "keyledger.organization.access_key_created.v1"
+	TypeAccessKeyDisabled   = "keyledger.organization.access_key_disabled.v1"
+	TypeAccessKeyEnabled    = "keyledger.organization.access_key_enabled.v1"
+	TypeAccessKeyDeleted    = "keyledger.organization.access_key_deleted.v1"
+	TypeAccountDisabled     = "keyledger.organization.account_disabled.v1"
+	TypeAccountEnabled      = "keyledger.organization.account_enabled.v1"
+	TypeRoleCreated         = "keyledger.organization.role_created.v1"
+	TypeRoleRenamed         = "keyledger.organization.role_renamed.v1"
+	TypeRoleDeleted         = "keyledger.organization.role_deleted.v1"
+	TypePermissionGranted   = "keyledger.organization.role_permission_granted.v1"
+	TypePermissionRevoked   = "keyledger.organization.role_permission_revoked.v1"
+	TypeRoleUserIncluded    = "keyledger.organization.role_user_included.v1"
+	TypeRoleUserExcluded    = "keyledger.organization.role_user_excluded.v1"
 
 	TypeWorkspaceCreated = "keyledger.workspace.created.v1"
 	TypeWorkspaceUpdated = "keyledger.workspace.updated.v1"
@@ -57,6 +70,89 @@ type AccessKeyCreated struct {
 	AccessKeyID string    `json:"access_key_id"`
 	SecretHash  string    `json:"secret_hash"`
 	At          time.Time `json:"at"`
+}
+
+// AccessKeyDisabled, AccessKeyEnabled and AccessKeyDeleted change an account's
+// access key; a deleted key's account may get a new one.
+type AccessKeyDisabled struct {
+	AccountID   string    `json:"account_id"`
+	AccessKeyID string    `json:"access_key_id"`
+	At          time.Time `json:"at"`
+}
+
+// AccessKeyEnabled re-enables a disabled access key.
+type AccessKeyEnabled struct {
+	AccountID   string    `json:"account_id"`
+	AccessKeyID string    `json:"access_key_id"`
+	At          time.Time `json:"at"`
+}
+
+// AccessKeyDeleted deletes an access key for good.
+type AccessKeyDeleted struct {
+	AccountID   string    `json:"account_id"`
+	AccessKeyID string    `json:"access_key_id"`
+	At          time.Time `json:"at"`
+}
+
+// AccountDisabled stops every credential of a sub-account at once.
+type AccountDisabled struct {
+	AccountID string    `json:"account_id"`
+	At        time.Time `json:"at"`
+}
+
+// AccountEnabled re-enables a sub-account.
+type AccountEnabled struct {
+	AccountID string    `json:"account_id"`
+	At        time.Time `json:"at"`
+}
+
+// RoleCreated opens a role; its permissions and users follow as their own events in
+// the same atomic append.
+type RoleCreated struct {
+	RoleID string    `json:"role_id"`
+	Name   string    `json:"name"`
+	At     time.Time `json:"at"`
+}
+
+// RoleRenamed renames a role.
+type RoleRenamed struct {
+	RoleID string    `json:"role_id"`
+	Name   string    `json:"name"`
+	At     time.Time `json:"at"`
+}
+
+// RoleDeleted deletes a role; its users lose what it granted.
+type RoleDeleted struct {
+	RoleID string    `json:"role_id"`
+	At     time.Time `json:"at"`
+}
+
+// PermissionGranted adds a permission ("module:action") to a role.
+type PermissionGranted struct {
+	RoleID     string    `json:"role_id"`
+	Permission string    `json:"permission"`
+	At         time.Time `json:"at"`
+}
+
+// PermissionRevoked removes a permission from a role.
+type PermissionRevoked struct {
+	RoleID     string    `json:"role_id"`
+	Permission string    `json:"permission"`
+	At         time.Time `json:"at"`
+}
+
+// RoleUserIncluded includes an account in a role.
+type RoleUserIncluded struct {
+	RoleID    string    `json:"role_id"`
+	AccountID string    `json:"account_id"`
+	At        time.Time `json:"at"`
+}
+
+// RoleUserExcluded excludes an account from a role.
+type RoleUserExcluded struct {
+	RoleID    string    `json:"role_id"`
+	AccountID string    `json:"account_id"`
+	At        time.Time `json:"at"`
 }
 
 // WorkspaceCreated opens a workspace in an organization.
@@ -130,6 +226,18 @@ type APIKeyRevealed struct {
 func (OrganizationCreated) EventType() string { return TypeOrganizationCreated }
 func (AccountCreated) EventType() string      { return TypeAccountCreated }
 func (AccessKeyCreated) EventType() string    { return TypeAccessKeyCreated }
+func (AccessKeyDisabled) EventType() string   { return TypeAccessKeyDisabled }
+func (AccessKeyEnabled) EventType() string    { return TypeAccessKeyEnabled }
+func (AccessKeyDeleted) EventType() string    { return TypeAccessKeyDeleted }
+func (AccountDisabled) EventType() string     { return TypeAccountDisabled }
+func (AccountEnabled) EventType() string      { return TypeAccountEnabled }
+func (RoleCreated) EventType() string         { return TypeRoleCreated }
+func (RoleRenamed) EventType() string         { return TypeRoleRenamed }
+func (RoleDeleted) EventType() string         { return TypeRoleDeleted }
+func (PermissionGranted) EventType() string   { return TypePermissionGranted }
+func (PermissionRevoked) EventType() string   { return TypePermissionRevoked }
+func (RoleUserIncluded) EventType() string    { return TypeRoleUserIncluded }
+func (RoleUserExcluded) EventType() string    { return TypeRoleUserExcluded }
 func (WorkspaceCreated) EventType() string    { return TypeWorkspaceCreated }
 func (WorkspaceUpdated) EventType() string    { return TypeWorkspaceUpdated }
 func (MemberAuthorized) EventType() string    { return TypeMemberAuthorized }
@@ -139,58 +247,50 @@ func (APIKeyUpdated) EventType() string       { return TypeAPIKeyUpdated }
 func (APIKeyDeleted) EventType() string       { return TypeAPIKeyDeleted }
 func (APIKeyRevealed) EventType() string      { return TypeAPIKeyRevealed }
 
-var eventFactories = map[string]func() Event{
-	TypeOrganizationCreated: func() Event { return &OrganizationCreated{} },
-	TypeAccountCreated:      func() Event { return &AccountCreated{} },
-	TypeAccessKeyCreated:    func() Event { return &AccessKeyCreated{} },
-	TypeWorkspaceCreated:    func() Event { return &WorkspaceCreated{} },
-	TypeWorkspaceUpdated:    func() Event { return &WorkspaceUpdated{} },
-	TypeMemberAuthorized:    func() Event { return &MemberAuthorized{} },
-	TypeMemberRevoked:       func() Event { return &MemberRevoked{} },
-	TypeAPIKeyCreated:       func() Event { return &APIKeyCreated{} },
-	TypeAPIKeyUpdated:       func() Event { return &APIKeyUpdated{} },
-	TypeAPIKeyDeleted:       func() Event { return &APIKeyDeleted{} },
-	TypeAPIKeyRevealed:      func() Event { return &APIKeyRevealed{} },
+var decoders = map[string]func([]byte) (Event, error){
+	TypeOrganizationCreated: decodeAs[OrganizationCreated],
+	TypeAccountCreated:      decodeAs[AccountCreated],
+	TypeAccessKeyCreated:    decodeAs[AccessKeyCreated],
+	TypeAccessKeyDisabled:   decodeAs[AccessKeyDisabled],
+	TypeAccessKeyEnabled:    decodeAs[AccessKeyEnabled],
+	TypeAccessKeyDeleted:    decodeAs[AccessKeyDeleted],
+	TypeAccountDisabled:     decodeAs[AccountDisabled],
+	TypeAccountEnabled:      decodeAs[AccountEnabled],
+	TypeRoleCreated:         decodeAs[RoleCreated],
+	TypeRoleRenamed:         decodeAs[RoleRenamed],
+	TypeRoleDeleted:         decodeAs[RoleDeleted],
+	TypePermissionGranted:   decodeAs[PermissionGranted],
+	TypePermissionRevoked:   decodeAs[PermissionRevoked],
+	TypeRoleUserIncluded:    decodeAs[RoleUserIncluded],
+	TypeRoleUserExcluded:    decodeAs[RoleUserExcluded],
+	TypeWorkspaceCreated:    decodeAs[WorkspaceCreated],
+	TypeWorkspaceUpdated:    decodeAs[WorkspaceUpdated],
+	TypeMemberAuthorized:    decodeAs[MemberAuthorized],
+	TypeMemberRevoked:       decodeAs[MemberRevoked],
+	TypeAPIKeyCreated:       decodeAs[APIKeyCreated],
+	TypeAPIKeyUpdated:       decodeAs[APIKeyUpdated],
+	TypeAPIKeyDeleted:       decodeAs[APIKeyDeleted],
+	TypeAPIKeyRevealed:      decodeAs[APIKeyRevealed],
 }
 
-// NewEvent returns a pointer to a zero event of the given wire type, for decoding.
-// Decoders dereference it before handing it to aggregates and projectors, which
-// switch on value types.
-func NewEvent(eventType string) (Event, error) {
-	f, ok := eventFactories[eventType]
+func decodeAs[T Event](data []byte) (Event, error) {
+	var e T
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
+
+// DecodeEvent decodes the JSON payload of an event of the given wire type into its
+// value type, the form aggregates and projectors switch on.
+func DecodeEvent(eventType string, data []byte) (Event, error) {
+	dec, ok := decoders[eventType]
 	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}
-	return f(), nil
-}
-
-// Deref turns a decoded *T into T for every event type.
-func Deref(e Event) Event {
-	switch v := e.(type) {
-	case *OrganizationCreated:
-		return *v
-	case *AccountCreated:
-		return *v
-	case *AccessKeyCreated:
-		return *v
-	case *WorkspaceCreated:
-		return *v
-	case *WorkspaceUpdated:
-		return *v
-	case *MemberAuthorized:
-		return *v
-	case *MemberRevoked:
-		return *v
-	case *APIKeyCreated:
-		return *v
-	case *APIKeyUpdated:
-		return *v
-	case *APIKeyDeleted:
-		return *v
-	case *APIKeyRevealed:
-		return *v
+	e, err := dec(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
-	return e
+	return e, nil
 }
 
 // Metadata says who caused events and through which credential; the event store

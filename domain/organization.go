@@ -1,14 +1,18 @@
 package domain
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // Organization is the consistency boundary for accounts (the primary account and its
-// sub-accounts) and their access keys. Its methods decide; Apply evolves. Not safe
-// for concurrent use.
+// sub-accounts), their access keys and the roles. Its methods decide; Apply evolves.
+// Not safe for concurrent use.
 type Organization struct {
 	id           string
 	name         string
@@ -16,25 +20,74 @@ type Organization struct {
 	accounts     map[string]*Account
 	accountNames map[string]string
 	bySecret     map[string]string // access key secret hash → account id
+	roles        map[string]*role
+	roleNames    map[string]string
 }
 
-// Account is the write-side state of one account; a copy is handed out.
+// Account is the write-side state of one account; a copy is handed out. An account
+// without an access key has an empty AccessKeyID.
 type Account struct {
+	ID                string
+	Name              string
+	Primary           bool
+	Disabled          bool
+	AccessKeyID       string
+	SecretHash        string
+	AccessKeyDisabled bool
+	CreatedAt         time.Time
+}
+
+// Active reports whether the account's access key may authenticate now.
+func (a Account) Active() bool { return !a.Disabled && a.AccessKeyID != "" && !a.AccessKeyDisabled }
+
+// Role grants permissions to the accounts it includes; a copy is handed out.
+type Role struct {
 	ID          string
 	Name        string
-	Primary     bool
-	AccessKeyID string
-	SecretHash  string
-	CreatedAt   time.Time
+	Permissions []Permission
+	Users       []string
 }
+
+type role struct {
+	id, name    string
+	permissions map[Permission]bool
+	users       map[string]bool
+}
+
+// Errors of the organization.
+var (
+	// ErrAccountNotFound: no such account in the organization.
+	ErrAccountNotFound = fmt.Errorf("organization: account not found")
+	// ErrPrimaryAccount: the primary account cannot be disabled, nor its access key
+	// disabled or deleted (no one could manage the organization any more).
+	ErrPrimaryAccount = fmt.Errorf("organization: the primary account's access is not changed that way")
+	// ErrAccessKeyExists: an account holds at most one access key.
+	ErrAccessKeyExists = fmt.Errorf("organization: the account already has an access key")
+	// ErrAccessKeyNotFound: the account has no access key.
+	ErrAccessKeyNotFound = fmt.Errorf("organization: the account has no access key")
+	// ErrRoleNotFound: no such role.
+	ErrRoleNotFound = fmt.Errorf("organization: role not found")
+	// ErrRoleNameTaken: role names are unique in the organization.
+	ErrRoleNameTaken = fmt.Errorf("organization: role name already used")
+)
 
 // NewEmptyOrganization is the state before the first event of organization id.
 func NewEmptyOrganization(id string) *Organization {
-	return &Organization{id: id, accounts: map[string]*Account{}, accountNames: map[string]string{}, bySecret: map[string]string{}}
+	return &Organization{id: id, accounts: map[string]*Account{}, accountNames: map[string]string{},
+		bySecret: map[string]string{}, roles: map[string]*role{}, roleNames: map[string]string{}}
 }
+
+// NewRoleID returns a fresh role id.
+func NewRoleID() string { return "role_" + ulid.Make().String() }
+
+// IsRoleID checks the shape of a role id.
+func IsRoleID(s string) bool { return ValidID("role_", s) }
 
 // ID is the organization id.
 func (o *Organization) ID() string { return o.id }
+
+// Name is the organization's name.
+func (o *Organization) Name() string { return o.name }
 
 // Exists reports whether the organization was created.
 func (o *Organization) Exists() bool { return o.primaryID != "" }
@@ -52,6 +105,95 @@ func (o *Organization) Account(id string) (Account, bool) {
 		return Account{}, false
 	}
 	return *a, true
+}
+
+// AccountBySecretHash finds the account whose access key secret has this HMAC. The
+// map lookup is on an HMAC, so its timing reveals nothing of the secret.
+func (o *Organization) AccountBySecretHash(hash string) (Account, bool) {
+	id, ok := o.bySecret[hash]
+	if !ok {
+		return Account{}, false
+	}
+	return o.Account(id)
+}
+
+// Permissions are the effective permissions of an account: the union of the roles
+// that include it; the primary account holds every permission and organization admin.
+func (o *Organization) Permissions(accountID string) []Permission {
+	set := map[Permission]bool{}
+	if accountID == o.primaryID {
+		for _, m := range GrantableModules() {
+			for _, a := range ActionsOf(m) {
+				set[Permission{m, a}] = true
+			}
+		}
+		set[PermOrganizationAdmin] = true
+	} else {
+		for _, r := range o.roles {
+			if r.users[accountID] {
+				maps.Copy(set, r.permissions)
+			}
+		}
+	}
+	return sortedPermissions(set)
+}
+
+// Authorize refuses, with a *ForbiddenError naming it, an account that lacks p.
+func (o *Organization) Authorize(accountID string, p Permission) error {
+	if accountID == o.primaryID {
+		return nil
+	}
+	if p != PermOrganizationAdmin {
+		for _, r := range o.roles {
+			if r.users[accountID] && r.permissions[p] {
+				return nil
+			}
+		}
+	}
+	return &ForbiddenError{Missing: p}
+}
+
+// Roles lists the roles by id.
+func (o *Organization) Roles() []Role {
+	out := make([]Role, 0, len(o.roles))
+	for _, id := range sortedKeys(o.roles) {
+		out = append(out, o.roles[id].export())
+	}
+	return out
+}
+
+// RoleByID returns a copy of one role.
+func (o *Organization) RoleByID(id string) (Role, bool) {
+	r, ok := o.roles[id]
+	if !ok {
+		return Role{}, false
+	}
+	return r.export(), true
+}
+
+func (r *role) export() Role {
+	return Role{ID: r.id, Name: r.name, Permissions: sortedPermissions(r.permissions), Users: sortedKeys(r.users)}
+}
+
+func sortedPermissions(set map[Permission]bool) []Permission {
+	out := slices.Collect(maps.Keys(set))
+	slices.SortFunc(out, func(a, b Permission) int {
+		if a.Module != b.Module {
+			return compare(string(a.Module), string(b.Module))
+		}
+		return compare(string(a.Action), string(b.Action))
+	})
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // Create decides a new organization with its primary account and that account's
@@ -89,6 +231,180 @@ func (o *Organization) CreateAccount(id, name string, at time.Time) ([]Event, er
 	return []Event{AccountCreated{AccountID: id, Name: n, At: at}}, nil
 }
 
+// SetAccountDisabled disables or enables a sub-account; no change, no event.
+func (o *Organization) SetAccountDisabled(id string, disabled bool, at time.Time) ([]Event, error) {
+	a, ok := o.accounts[id]
+	if !ok {
+		return nil, ErrAccountNotFound
+	}
+	if a.Primary {
+		return nil, ErrPrimaryAccount
+	}
+	switch {
+	case a.Disabled == disabled:
+		return nil, nil
+	case disabled:
+		return []Event{AccountDisabled{AccountID: id, At: at}}, nil
+	default:
+		return []Event{AccountEnabled{AccountID: id, At: at}}, nil
+	}
+}
+
+// CreateAccessKey gives an account its one access key.
+func (o *Organization) CreateAccessKey(accountID, accessKeyID, secretHash string, at time.Time) ([]Event, error) {
+	a, ok := o.accounts[accountID]
+	if !ok {
+		return nil, ErrAccountNotFound
+	}
+	if a.AccessKeyID != "" {
+		return nil, ErrAccessKeyExists
+	}
+	return []Event{AccessKeyCreated{AccountID: accountID, AccessKeyID: accessKeyID, SecretHash: secretHash, At: at}}, nil
+}
+
+// SetAccessKeyDisabled disables or enables an account's access key; no change, no
+// event.
+func (o *Organization) SetAccessKeyDisabled(accountID string, disabled bool, at time.Time) ([]Event, error) {
+	a, err := o.withAccessKey(accountID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case a.AccessKeyDisabled == disabled:
+		return nil, nil
+	case disabled:
+		return []Event{AccessKeyDisabled{AccountID: accountID, AccessKeyID: a.AccessKeyID, At: at}}, nil
+	default:
+		return []Event{AccessKeyEnabled{AccountID: accountID, AccessKeyID: a.AccessKeyID, At: at}}, nil
+	}
+}
+
+// DeleteAccessKey deletes an account's access key; the account may get a new one.
+func (o *Organization) DeleteAccessKey(accountID string, at time.Time) ([]Event, error) {
+	a, err := o.withAccessKey(accountID)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{AccessKeyDeleted{AccountID: accountID, AccessKeyID: a.AccessKeyID, At: at}}, nil
+}
+
+func (o *Organization) withAccessKey(accountID string) (*Account, error) {
+	a, ok := o.accounts[accountID]
+	if !ok {
+		return nil, ErrAccountNotFound
+	}
+	if a.Primary {
+		return nil, ErrPrimaryAccount
+	}
+	if a.AccessKeyID == "" {
+		return nil, ErrAccessKeyNotFound
+	}
+	return a, nil
+}
+
+// RoleSpec is a validated role change; nil fields stay as they are.
+type RoleSpec struct {
+	Name        *string
+	Permissions *[]Permission
+	Users       *[]string
+}
+
+// CreateRole decides a role with its permissions and users.
+func (o *Organization) CreateRole(id string, spec RoleSpec, at time.Time) ([]Event, error) {
+	if !o.Exists() {
+		return nil, ErrOrganizationNotFound
+	}
+	if spec.Name == nil {
+		return nil, invalid("name", "required", "must not be empty")
+	}
+	events := []Event{RoleCreated{RoleID: id, Name: *spec.Name, At: at}}
+	more, err := o.roleChanges(&role{id: id, permissions: map[Permission]bool{}, users: map[string]bool{}}, spec, at)
+	if err != nil {
+		return nil, err
+	}
+	return append(events, more...), nil
+}
+
+// UpdateRole renames a role and/or replaces its permissions or users: only the
+// difference becomes events.
+func (o *Organization) UpdateRole(id string, spec RoleSpec, at time.Time) ([]Event, error) {
+	r, ok := o.roles[id]
+	if !ok {
+		return nil, ErrRoleNotFound
+	}
+	var events []Event
+	if spec.Name != nil && *spec.Name != r.name {
+		events = append(events, RoleRenamed{RoleID: id, Name: *spec.Name, At: at})
+	}
+	more, err := o.roleChanges(r, spec, at)
+	if err != nil {
+		return nil, err
+	}
+	return append(events, more...), nil
+}
+
+func (o *Organization) roleChanges(r *role, spec RoleSpec, at time.Time) ([]Event, error) {
+	var verr ValidationError
+	if spec.Name != nil {
+		if other, taken := o.roleNames[*spec.Name]; taken && other != r.id {
+			return nil, fmt.Errorf("%w: %q", ErrRoleNameTaken, *spec.Name)
+		}
+	}
+	var events []Event
+	if spec.Permissions != nil {
+		want := map[Permission]bool{}
+		for _, p := range *spec.Permissions {
+			want[p] = true
+		}
+		for _, p := range sortedPermissions(r.permissions) {
+			if !want[p] {
+				events = append(events, PermissionRevoked{RoleID: r.id, Permission: p.String(), At: at})
+			}
+		}
+		for _, p := range sortedPermissions(want) {
+			if !r.permissions[p] {
+				events = append(events, PermissionGranted{RoleID: r.id, Permission: p.String(), At: at})
+			}
+		}
+	}
+	if spec.Users != nil {
+		want := map[string]bool{}
+		for i, id := range *spec.Users {
+			field := "users[" + strconv.Itoa(i) + "]"
+			switch {
+			case want[id]:
+				verr.Add(field, "duplicate_entry", fmt.Sprintf("%s is listed twice", quoteInput(id)))
+			case !o.HasAccount(id):
+				verr.Add(field, "unknown_account", fmt.Sprintf("%s is not an account of this organization", quoteInput(id)))
+			}
+			want[id] = true
+		}
+		for _, id := range sortedKeys(r.users) {
+			if !want[id] {
+				events = append(events, RoleUserExcluded{RoleID: r.id, AccountID: id, At: at})
+			}
+		}
+		for _, id := range *spec.Users {
+			if !r.users[id] && want[id] {
+				events = append(events, RoleUserIncluded{RoleID: r.id, AccountID: id, At: at})
+				want[id] = false // once, even if listed twice
+			}
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// DeleteRole deletes a role.
+func (o *Organization) DeleteRole(id string, at time.Time) ([]Event, error) {
+	if _, ok := o.roles[id]; !ok {
+		return nil, ErrRoleNotFound
+	}
+	return []Event{RoleDeleted{RoleID: id, At: at}}, nil
+}
+
 // Apply evolves the state by events; it never fails.
 func (o *Organization) Apply(events ...Event) {
 	for _, e := range events {
@@ -103,10 +419,65 @@ func (o *Organization) apply(e Event) {
 		o.addAccount(&Account{ID: e.PrimaryAccountID, Name: e.PrimaryAccountName, Primary: true, CreatedAt: e.At})
 	case AccountCreated:
 		o.addAccount(&Account{ID: e.AccountID, Name: e.Name, CreatedAt: e.At})
+	case AccountDisabled:
+		if a := o.accounts[e.AccountID]; a != nil {
+			a.Disabled = true
+		}
+	case AccountEnabled:
+		if a := o.accounts[e.AccountID]; a != nil {
+			a.Disabled = false
+		}
 	case AccessKeyCreated:
 		if a := o.accounts[e.AccountID]; a != nil {
-			a.AccessKeyID, a.SecretHash = e.AccessKeyID, e.SecretHash
+			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled = e.AccessKeyID, e.SecretHash, false
 			o.bySecret[e.SecretHash] = a.ID
+		}
+	case AccessKeyDisabled:
+		if a := o.accounts[e.AccountID]; a != nil {
+			a.AccessKeyDisabled = true
+		}
+	case AccessKeyEnabled:
+		if a := o.accounts[e.AccountID]; a != nil {
+			a.AccessKeyDisabled = false
+		}
+	case AccessKeyDeleted:
+		if a := o.accounts[e.AccountID]; a != nil {
+			delete(o.bySecret, a.SecretHash)
+			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled = "", "", false
+		}
+	case RoleCreated:
+		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{}}
+		o.roleNames[e.Name] = e.RoleID
+	case RoleRenamed:
+		if r := o.roles[e.RoleID]; r != nil {
+			delete(o.roleNames, r.name)
+			r.name = e.Name
+			o.roleNames[e.Name] = r.id
+		}
+	case RoleDeleted:
+		if r := o.roles[e.RoleID]; r != nil {
+			delete(o.roleNames, r.name)
+			delete(o.roles, e.RoleID)
+		}
+	case PermissionGranted:
+		if r := o.roles[e.RoleID]; r != nil {
+			if p, err := ParsePermission(e.Permission); err == nil {
+				r.permissions[p] = true
+			}
+		}
+	case PermissionRevoked:
+		if r := o.roles[e.RoleID]; r != nil {
+			if p, err := ParsePermission(e.Permission); err == nil {
+				delete(r.permissions, p)
+			}
+		}
+	case RoleUserIncluded:
+		if r := o.roles[e.RoleID]; r != nil {
+			r.users[e.AccountID] = true
+		}
+	case RoleUserExcluded:
+		if r := o.roles[e.RoleID]; r != nil {
+			delete(r.users, e.AccountID)
 		}
 	}
 }
@@ -118,14 +489,4 @@ func (o *Organization) addAccount(a *Account) {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// AccountBySecretHash finds the account whose access key secret has this HMAC. The
-// map lookup is on an HMAC, so its timing reveals nothing of the secret.
-func (o *Organization) AccountBySecretHash(hash string) (Account, bool) {
-	id, ok := o.bySecret[hash]
-	if !ok {
-		return Account{}, false
-	}
-	return o.Account(id)
 }

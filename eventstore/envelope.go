@@ -82,12 +82,9 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 	if err != nil {
 		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
 	}
-	e, err := domain.NewEvent(typ)
+	e, err := domain.DecodeEvent(typ, data)
 	if err != nil {
 		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
-	}
-	if err := json.Unmarshal(data, e); err != nil {
-		return Record{}, fmt.Errorf("decode seq %d (%s): %w", seq, typ, err)
 	}
 	at, _ := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
 	return Record{
@@ -97,7 +94,7 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 		Type:      typ,
 		Time:      at,
 		Aggregate: h.Get(HeaderSubject),
-		Event:     domain.Deref(e),
+		Event:     e,
 		Metadata: domain.Metadata{
 			OrganizationID: h.Get(HeaderOrgID),
 			WorkspaceID:    h.Get(HeaderWorkspaceID),

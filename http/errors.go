@@ -22,7 +22,9 @@ type Problem struct {
 	Code      string              `json:"code"`
 	Detail    string              `json:"detail,omitempty"`
 	Fields    []domain.FieldError `json:"fields,omitempty"`
-	RequestID string              `json:"request_id,omitempty"`
+	// MissingPermission names what a 403 lacks ("api_key:create").
+	MissingPermission string `json:"missing_permission,omitempty"`
+	RequestID         string `json:"request_id,omitempty"`
 }
 
 // apiError is an error raised by the HTTP layer itself (bad JSON, bad header …).
@@ -55,6 +57,12 @@ var mapping = []struct {
 	{domain.ErrWorkspaceNotFound, 404, "workspace_not_found"},
 	{domain.ErrAPIKeyNotFound, 404, "api_key_not_found"},
 	{domain.ErrOrganizationNotFound, 404, "organization_not_found"},
+	{domain.ErrAccountNotFound, 404, "account_not_found"},
+	{domain.ErrAccessKeyNotFound, 404, "access_key_not_found"},
+	{domain.ErrRoleNotFound, 404, "role_not_found"},
+	{domain.ErrAccessKeyExists, 409, "access_key_exists"},
+	{domain.ErrPrimaryAccount, 409, "primary_account"},
+	{domain.ErrRoleNameTaken, 409, "name_taken"},
 	{domain.ErrAPIKeyDeleted, 410, "api_key_deleted"},
 	{domain.ErrKeyNameTaken, 409, "name_taken"},
 	{domain.ErrAccountNameTaken, 409, "name_taken"},
@@ -74,6 +82,14 @@ func problemFor(err error) Problem {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return Problem{Status: ae.status, Code: ae.code, Detail: ae.detail, Fields: ae.fields}
+	}
+	var fe *domain.ForbiddenError
+	if errors.As(err, &fe) {
+		code := "forbidden"
+		if fe.NotMember {
+			code = "not_a_member"
+		}
+		return Problem{Status: 403, Code: code, Detail: fe.Error(), MissingPermission: fe.Missing.String()}
 	}
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"slices"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -57,6 +58,27 @@ func (s *Server) routeTable() []route {
 			request: CreateAccountRequest{}, status: 201, response: commands.AccountResult{}, headers: idemHeader, handler: s.createAccount},
 		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts", auth: true,
 			status: 200, response: AccountList{}, query: pageParams, headers: readHeader, handler: s.listAccounts},
+
+		{method: "GET", path: "/v1/accounts/:id", id: "getAccount", summary: "Read an account, its access key (no secret) and effective permissions", auth: true,
+			status: 200, response: projections.AccountRow{}, headers: readHeader, handler: s.getAccount},
+		{method: "PATCH", path: "/v1/accounts/:id", id: "updateAccount", summary: "Enable or disable a sub-account", auth: true,
+			request: StatusRequest{}, status: 200, response: commands.AccountResult{}, handler: s.updateAccount},
+		{method: "POST", path: "/v1/accounts/:id/access-key", id: "createAccessKey", summary: "Create the account's one access key (secret in this response only)", auth: true,
+			status: 201, response: CreatedAccessKey{}, handler: s.createAccessKey},
+		{method: "PATCH", path: "/v1/accounts/:id/access-key", id: "updateAccessKey", summary: "Enable or disable the account's access key", auth: true,
+			request: StatusRequest{}, status: 200, response: commands.AccountResult{}, handler: s.updateAccessKey},
+		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
+			status: 204, handler: s.deleteAccessKey},
+		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
+			status: 200, response: commands.Me{}, headers: readHeader, handler: s.me},
+		{method: "POST", path: "/v1/roles", id: "createRole", summary: "Create a role", auth: true,
+			request: RoleRequest{}, status: 201, response: commands.RoleResult{}, headers: idemHeader, handler: s.createRole},
+		{method: "GET", path: "/v1/roles", id: "listRoles", summary: "List roles", auth: true,
+			status: 200, response: RoleList{}, headers: readHeader, handler: s.listRoles},
+		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions or users", auth: true,
+			request: RoleRequest{}, status: 200, response: commands.RoleResult{}, handler: s.updateRole},
+		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
+			status: 204, handler: s.deleteRole},
 
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
 			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
@@ -158,19 +180,41 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
-	items, next, err := s.d.Workspaces.List(c.Request().Context(), caller(c).OrganizationID, p)
+	cl := caller(c)
+	ctx := c.Request().Context()
+	if cl.Primary {
+		items, next, err := s.d.Workspaces.List(ctx, cl.OrganizationID, p)
+		if err != nil {
+			return err
+		}
+		return respond(c, 200, WorkspaceList{Items: items, NextCursor: next})
+	}
+	// A sub-account sees the workspaces it is a member of and may read, each
+	// confirmed against the log.
+	items, next, err := s.d.Workspaces.ListForMember(ctx, cl.OrganizationID, cl.AccountID, p)
 	if err != nil {
 		return err
 	}
-	return respond(c, 200, WorkspaceList{Items: items, NextCursor: next})
+	ids := make([]string, len(items))
+	for i, w := range items {
+		ids[i] = w.ID
+	}
+	readable, err := s.d.App.ReadableWorkspaces(ctx, cl, ids)
+	if err != nil {
+		return err
+	}
+	kept := items[:0]
+	for _, w := range items {
+		if slices.Contains(readable, w.ID) {
+			kept = append(kept, w)
+		}
+	}
+	return respond(c, 200, WorkspaceList{Items: kept, NextCursor: next})
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
-	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	ws, err := s.readableWorkspace(c, commands.PermWorkspaceRead)
 	if err != nil {
-		return err
-	}
-	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
 	w, err := s.d.Workspaces.Get(c.Request().Context(), caller(c).OrganizationID, ws)
@@ -237,11 +281,8 @@ func (s *Server) listAccounts(c echo.Context) error {
 }
 
 func (s *Server) listMembers(c echo.Context) error {
-	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	ws, err := s.readableWorkspace(c, commands.PermWorkspaceRead)
 	if err != nil {
-		return err
-	}
-	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
 	items, err := s.d.Members.List(c.Request().Context(), caller(c).OrganizationID, ws)
@@ -342,7 +383,7 @@ var keyFields = map[string]bool{"id": true, "workspace_id": true, "business_type
 	"last_revealed_at": true}
 
 func (s *Server) listAPIKeys(c echo.Context) error {
-	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	ws, err := s.readableWorkspace(c, commands.PermAPIKeyRead)
 	if err != nil {
 		return err
 	}
@@ -365,9 +406,6 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 			}
 			fields = append(fields, name)
 		}
-	}
-	if err := s.awaitPosition(c); err != nil {
-		return err
 	}
 	rows, next, err := s.d.APIKeys.List(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
 	if err != nil {
@@ -404,6 +442,22 @@ func selectFields(v any, fields []string) (map[string]any, error) {
 	return out, nil
 }
 
+// readableWorkspace checks the path's workspace id, waits for a requested position,
+// and, for a sub-account, authorizes p on the workspace as loaded from the log (for
+// the primary account the views' organization filter is the check).
+func (s *Server) readableWorkspace(c echo.Context, p domain.Permission) (string, error) {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return "", err
+	}
+	if cl := caller(c); !cl.Primary {
+		if err := s.d.App.AuthorizeWorkspace(c.Request().Context(), cl, ws, p); err != nil {
+			return "", err
+		}
+	}
+	return ws, s.awaitPosition(c)
+}
+
 func (s *Server) keyPath(c echo.Context) (string, string, error) {
 	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
 	if err != nil {
@@ -414,11 +468,12 @@ func (s *Server) keyPath(c echo.Context) (string, string, error) {
 }
 
 func (s *Server) getAPIKey(c echo.Context) error {
-	ws, key, err := s.keyPath(c)
+	ws, err := s.readableWorkspace(c, commands.PermAPIKeyRead)
 	if err != nil {
 		return err
 	}
-	if err := s.awaitPosition(c); err != nil {
+	key, err := pathID(c, "key", domain.IsAPIKeyID, domain.ErrAPIKeyNotFound)
+	if err != nil {
 		return err
 	}
 	k, version, err := s.d.APIKeys.Get(c.Request().Context(), caller(c).OrganizationID, ws, key)

@@ -46,6 +46,7 @@ type Deps struct {
 	Members    projections.Members
 	Accounts   projections.Accounts
 	APIKeys    projections.APIKeys
+	Roles      projections.Roles
 	// Ready checks the dependencies for /readyz: name → check.
 	Ready  map[string]func(context.Context) error
 	Logger *slog.Logger

@@ -207,3 +207,41 @@ func apiKeyOf(k commands.APIKeyResult) APIKey {
 	}
 	return out
 }
+
+// StatusRequest enables or disables an account or an access key.
+type StatusRequest struct {
+	Status string `json:"status"`
+}
+
+func (r StatusRequest) disabled() (bool, error) {
+	switch r.Status {
+	case "enabled":
+		return false, nil
+	case "disabled":
+		return true, nil
+	}
+	return false, invalidField("status", "invalid_status", `must be "enabled" or "disabled"`)
+}
+
+// CreatedAccessKey is the response of an access key creation: the only time its
+// secret is shown.
+type CreatedAccessKey struct {
+	AccountID   string `json:"account_id"`
+	AccessKeyID string `json:"access_key_id"`
+	Secret      string `json:"secret"`
+	Status      string `json:"status"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// RoleRequest is the body of POST /v1/roles and PATCH /v1/roles/{id}: permissions
+// are "module:action" items, users account ids; both replace the role's sets.
+type RoleRequest struct {
+	Name        *string   `json:"name,omitempty"`
+	Permissions *[]string `json:"permissions,omitempty"`
+	Users       *[]string `json:"users,omitempty"`
+}
+
+// RoleList lists the organization's roles.
+type RoleList struct {
+	Items []projections.RoleRow `json:"items"`
+}

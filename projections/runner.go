@@ -70,9 +70,10 @@ func NewRunner(pool *pgxpool.Pool, store *eventstore.Store, cfg RunnerConfig, vi
 	return &Runner{cfg: cfg, pool: pool, store: store, views: views, moved: make(chan struct{})}
 }
 
-// Views is the standard set: accounts, workspaces, members and API keys.
+// Views is the standard set: accounts (with access keys), roles, workspaces,
+// members and API keys.
 func Views() []View {
-	return []View{ViewFunc(applyAccounts), ViewFunc(applyWorkspaces), ViewFunc(applyMembers), ViewFunc(applyAPIKeys)}
+	return []View{ViewFunc(applyAccounts), ViewFunc(applyRoles), ViewFunc(applyWorkspaces), ViewFunc(applyMembers), ViewFunc(applyAPIKeys)}
 }
 
 // Run projects until ctx ends: it waits for the lock, then consumes. Errors of a

@@ -85,3 +85,40 @@ func (q Workspaces) List(ctx context.Context, orgID string, page Page) ([]Worksp
 	}
 	return pageOf(out, page, func(w WorkspaceRow) string { return w.ID })
 }
+
+// ListForMember returns the organization's workspaces the account is a member of,
+// in creation order, after a cursor.
+func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, page Page) ([]WorkspaceRow, string, error) {
+	rows, err := q.Pool.Query(ctx, workspaceSelect+`WHERE organization_id = $1 AND id > $2
+		AND EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspaces.id AND m.account_id = $4)
+		ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
+	if err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	defer rows.Close()
+	var out []WorkspaceRow
+	for rows.Next() {
+		w, err := scanWorkspace(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	return pageOf(out, page, func(w WorkspaceRow) string { return w.ID })
+}
+
+// MemberOf lists the ids of the organization's workspaces the account is a member of
+// (all of them for the primary account).
+func (q Workspaces) MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT id FROM workspaces w WHERE organization_id = $1
+		AND ($3 OR EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id AND m.account_id = $2)) ORDER BY id`,
+		orgID, accountID, primary)
+	if err != nil {
+		return nil, fault.Unavailable(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, fault.Unavailable(err)
+}

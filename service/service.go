@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.API = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.App, Runner: s.Runner, Logger: cfg.Logger,
 		Workspaces: projections.Workspaces{Pool: pool}, Members: projections.Members{Pool: pool},
-		Accounts: projections.Accounts{Pool: pool}, APIKeys: projections.APIKeys{Pool: pool},
+		Accounts: projections.Accounts{Pool: pool}, APIKeys: projections.APIKeys{Pool: pool}, Roles: projections.Roles{Pool: pool},
 		Ready: map[string]func(context.Context) error{
 			"nats": func(context.Context) error {
 				if st := cfg.NATS.Status(); st != nats.CONNECTED {

@@ -1,0 +1,84 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// can refuses, naming the permission, a caller who lacks p. The caller's permissions
+// were read from the organization as loaded from the log when it authenticated, at
+// the start of this request: a role change applies to the very next request.
+func (c Caller) can(p domain.Permission) error {
+	if c.Primary || c.Permissions[p] {
+		return nil
+	}
+	return &domain.ForbiddenError{Missing: p}
+}
+
+// onWorkspace checks that the caller may act on the workspace with permission p:
+// the workspace is of its organization (else not found), it holds p, and a
+// sub-account is an authorized member.
+func (c Caller) onWorkspace(w *domain.Workspace, p domain.Permission) error {
+	if err := ownWorkspace(c, w); err != nil {
+		return err
+	}
+	if err := c.can(p); err != nil {
+		return err
+	}
+	if !c.Primary && !w.IsMember(c.AccountID) {
+		return &domain.ForbiddenError{Missing: p, NotMember: true}
+	}
+	return nil
+}
+
+// AuthorizeWorkspace checks, against the workspace as loaded from the log (one round
+// trip confirms the cache is current), that the caller may use permission p on it.
+// Queries call it before reading views.
+func (a *App) AuthorizeWorkspace(ctx context.Context, c Caller, workspaceID string, p domain.Permission) error {
+	return a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
+		return c.onWorkspace(w, p)
+	})
+}
+
+// ReadableWorkspaces keeps the ids of workspaces the caller may read, checked
+// against the log: a view may list a membership revoked a millisecond ago.
+func (a *App) ReadableWorkspaces(ctx context.Context, c Caller, ids []string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		err := a.AuthorizeWorkspace(ctx, c, id, domain.Permission{Module: domain.ModuleWorkspace, Action: domain.ActionRead})
+		if err == nil {
+			out = append(out, id)
+			continue
+		}
+		if _, forbidden := err.(*domain.ForbiddenError); !forbidden && err != domain.ErrWorkspaceNotFound {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// onAccessKey: the primary manages every account's access key; a sub-account only
+// its own, with the matching access_key permission.
+func (c Caller) onAccessKey(accountID string, action domain.Action) error {
+	if accountID == c.AccountID {
+		return c.can(domain.Permission{Module: domain.ModuleAccessKey, Action: action})
+	}
+	return c.can(domain.PermOrganizationAdmin)
+}
+
+var (
+	permWorkspaceRead   = domain.Permission{Module: domain.ModuleWorkspace, Action: domain.ActionRead}
+	permWorkspaceCreate = domain.Permission{Module: domain.ModuleWorkspace, Action: domain.ActionCreate}
+	permWorkspaceUpdate = domain.Permission{Module: domain.ModuleWorkspace, Action: domain.ActionUpdate}
+	permKeyRead         = domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionRead}
+	permKeyCreate       = domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionCreate}
+	permKeyUpdate       = domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionUpdate}
+	permKeyDelete       = domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionDelete}
+)
+
+// Permission names for the HTTP layer's read routes.
+var (
+	PermWorkspaceRead = permWorkspaceRead
+	PermAPIKeyRead    = permKeyRead
+)

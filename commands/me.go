@@ -1,0 +1,50 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Me is the caller as the organization (loaded from the log) knows it.
+type Me struct {
+	Account          AccountResult       `json:"account"`
+	OrganizationID   string              `json:"organization_id"`
+	OrganizationName string              `json:"organization_name"`
+	Permissions      map[string][]string `json:"permissions"`
+	Workspaces       []string            `json:"workspaces"`
+}
+
+// Me answers GET /v1/me; memberOf lists candidate workspace ids (from a view), each
+// confirmed against the log.
+func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
+	var out Me
+	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, _ uint64) error {
+		acc, _ := o.Account(c.AccountID)
+		out = Me{Account: accountResult(o.ID(), acc), OrganizationID: o.ID(), OrganizationName: o.Name(), Permissions: map[string][]string{}}
+		for _, m := range domain.GrantableModules() {
+			out.Permissions[string(m)] = []string{}
+		}
+		for _, p := range o.Permissions(c.AccountID) {
+			out.Permissions[string(p.Module)] = append(out.Permissions[string(p.Module)], string(p.Action))
+		}
+		return nil
+	})
+	if err != nil {
+		return Me{}, err
+	}
+	out.Workspaces = []string{}
+	for _, id := range memberOf {
+		err := a.workspaces.read(ctx, id, func(w *domain.Workspace, _ uint64) error {
+			if ownWorkspace(c, w) == nil && (c.Primary || w.IsMember(c.AccountID)) {
+				out.Workspaces = append(out.Workspaces, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return Me{}, err
+		}
+	}
+	return out, nil
+}
+

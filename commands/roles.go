@@ -1,0 +1,56 @@
+package commands
+
+import (
+	"github.com/keyledger/keyledger/domain"
+)
+
+// RoleInput is a role as a client describes it; nil fields stay as they are.
+type RoleInput struct {
+	Name        *string
+	Permissions *[]string
+	Users       *[]string
+}
+
+// RoleResult is a role as a write left it.
+type RoleResult struct {
+	RoleID      string   `json:"id"`
+	Name        string   `json:"name"`
+	Permissions []string `json:"permissions"`
+	Users       []string `json:"users"`
+	Version     uint64   `json:"version"`
+}
+
+func (in RoleInput) validate() (domain.RoleSpec, error) {
+	var verr domain.ValidationError
+	var spec domain.RoleSpec
+	if in.Name != nil {
+		n, err := domain.ParseName("name", *in.Name)
+		verr.Merge("", err)
+		spec.Name = &n
+	}
+	if in.Permissions != nil {
+		perms := make([]domain.Permission, 0, len(*in.Permissions))
+		for i, s := range *in.Permissions {
+			p, err := domain.ParsePermission(s)
+			if err != nil {
+				verr.Add("permissions["+itoa(i)+"]", "invalid_permission", err.Error())
+				continue
+			}
+			perms = append(perms, p)
+		}
+		spec.Permissions = &perms
+	}
+	spec.Users = in.Users
+	return spec, verr.Err()
+}
+
+func roleResult(r domain.Role) RoleResult {
+	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users}
+	for i, p := range r.Permissions {
+		out.Permissions[i] = p.String()
+	}
+	if out.Users == nil {
+		out.Users = []string{}
+	}
+	return out
+}

@@ -1,0 +1,25 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// UpdateAccessKey disables or enables an account's access key; a disabled key stops
+// authenticating on the very next request.
+type UpdateAccessKey struct {
+	Caller    Caller
+	AccountID string
+	Disabled  bool
+}
+
+// UpdateAccessKey handles the command.
+func (a *App) UpdateAccessKey(ctx context.Context, cmd UpdateAccessKey) (AccountResult, error) {
+	if err := cmd.Caller.onAccessKey(cmd.AccountID, domain.ActionUpdate); err != nil {
+		return AccountResult{}, err
+	}
+	return a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
+		return o.SetAccessKeyDisabled(cmd.AccountID, cmd.Disabled, a.now())
+	})
+}

@@ -1,0 +1,77 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Module is a part of the product that permissions are granted on.
+type Module string
+
+// Action is what a permission allows on a module.
+type Action string
+
+// The modules and actions. Their strings are on the wire and in the log.
+const (
+	ModuleAPIKey    Module = "api_key"
+	ModuleWorkspace Module = "workspace"
+	// ModuleAccessKey governs an account's own access key.
+	ModuleAccessKey Module = "access_key"
+	// ModuleOrganization is not grantable: its one permission, "admin" (accounts,
+	// roles, other accounts' access keys), belongs to the primary account alone.
+	ModuleOrganization Module = "organization"
+
+	ActionRead   Action = "read"
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
+	ActionAdmin  Action = "admin"
+)
+
+// Permission is one grantable item: an action on a module.
+type Permission struct {
+	Module Module
+	Action Action
+}
+
+// String is "module:action", the form in the log and in 403 answers.
+func (p Permission) String() string { return string(p.Module) + ":" + string(p.Action) }
+
+// PermOrganizationAdmin is the primary account's own permission.
+var PermOrganizationAdmin = Permission{ModuleOrganization, ActionAdmin}
+
+var grantable = map[Module][]Action{
+	ModuleAPIKey:    {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
+	ModuleWorkspace: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
+	ModuleAccessKey: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
+}
+
+// GrantableModules lists the modules roles may grant, in a stable order.
+func GrantableModules() []Module { return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey} }
+
+// ActionsOf lists the grantable actions of a module.
+func ActionsOf(m Module) []Action { return grantable[m] }
+
+// ParsePermission accepts a grantable "module:action".
+func ParsePermission(s string) (Permission, error) {
+	m, a, ok := strings.Cut(s, ":")
+	if ok && slices.Contains(grantable[Module(m)], Action(a)) {
+		return Permission{Module(m), Action(a)}, nil
+	}
+	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action with modules api_key, workspace, access_key and actions read, create, update, delete)", quoteInput(s))
+}
+
+// ForbiddenError: the caller is in the right organization but lacks a permission
+// (or is not a member of the workspace). It names what is missing (403).
+type ForbiddenError struct {
+	Missing   Permission
+	NotMember bool
+}
+
+func (e *ForbiddenError) Error() string {
+	if e.NotMember {
+		return "forbidden: not a member of this workspace"
+	}
+	return "forbidden: missing permission " + e.Missing.String()
+}

@@ -114,7 +114,7 @@ func TestViewsFollowTheLog(t *testing.T) {
 		t.Fatalf("members %+v %v", members, err)
 	}
 	accounts, _, err := projections.Accounts{Pool: e.pool}.List(ctx, "org_1", projections.Page{Limit: 10})
-	if err != nil || len(accounts) != 2 || *accounts[0].AccessKey.ID != "AK1" {
+	if err != nil || len(accounts) != 2 || accounts[0].AccessKey == nil || accounts[0].AccessKey.ID != "AK1" {
 		t.Fatalf("accounts %+v %v", accounts, err)
 	}
 	keys, _, err := projections.APIKeys{Pool: e.pool}.List(ctx, "org_1", "ws_1", "search", projections.Page{Limit: 10})

@@ -33,11 +33,15 @@ func (a *App) Bootstrap(ctx context.Context, cmd Bootstrap) (Bootstrapped, error
 		AccessKeyID: domain.NewAccessKeyID(), Secret: cred.String(),
 	}
 	meta := domain.Metadata{OrganizationID: out.OrganizationID, ActorID: "system:bootstrap"}
+	hash := domain.HashCredential(a.deps.Pepper, cred)
 	out.Version, _, err = a.orgs.update(ctx, out.OrganizationID, meta, nil, func(o *domain.Organization) ([]domain.Event, error) {
-		return o.Create(cmd.OrganizationName, out.AccountID, cmd.PrimaryName, out.AccessKeyID, domain.HashCredential(a.deps.Pepper, cred), a.now())
+		return o.Create(cmd.OrganizationName, out.AccountID, cmd.PrimaryName, out.AccessKeyID, hash, a.now())
 	})
 	if err != nil {
 		return Bootstrapped{}, err
+	}
+	if a.deps.Index != nil { // the bootstrap command runs without an index
+		a.deps.Index.Remember(hash, out.OrganizationID)
 	}
 	return out, nil
 }

@@ -36,11 +36,13 @@ func (a *App) CreateAccessKey(ctx context.Context, cmd CreateAccessKey) (Created
 	out := CreatedAccessKey{AccountID: cmd.AccountID, AccessKeyID: domain.NewAccessKeyID(), Secret: cred.String()}
 	at := a.now()
 	out.CreatedAt = at.Format(timeFormat)
+	hash := domain.HashCredential(a.deps.Pepper, cred)
 	out.Version, _, err = a.orgs.update(ctx, cmd.Caller.OrganizationID, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
-		return o.CreateAccessKey(cmd.AccountID, out.AccessKeyID, domain.HashCredential(a.deps.Pepper, cred), at)
+		return o.CreateAccessKey(cmd.AccountID, out.AccessKeyID, hash, at)
 	})
 	if err != nil {
 		return CreatedAccessKey{}, err
 	}
+	a.deps.Index.Remember(hash, cmd.Caller.OrganizationID)
 	return out, nil
 }

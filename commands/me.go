@@ -19,9 +19,10 @@ type Me struct {
 // confirmed against the log.
 func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	var out Me
-	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, _ uint64) error {
+	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, version uint64) error {
 		acc, _ := o.Account(c.AccountID)
 		out = Me{Account: accountResult(o.ID(), acc), OrganizationID: o.ID(), OrganizationName: o.Name(), Permissions: map[string][]string{}}
+		out.Account.Version = version
 		for _, m := range domain.GrantableModules() {
 			out.Permissions[string(m)] = []string{}
 		}

@@ -33,6 +33,8 @@ type Vault interface {
 // the log by milliseconds; the organization aggregate has the final word.
 type AccessKeyIndex interface {
 	OrganizationOf(secretHash string) (orgID string, ok bool)
+	// Remember adds a key this instance just created, so it works at once here.
+	Remember(secretHash, orgID string)
 }
 
 // IdempotencyStore remembers the results of commands sent with an Idempotency-Key.

@@ -35,6 +35,14 @@ func (x *AccessKeyIndex) OrganizationOf(hash string) (string, bool) {
 	return org, ok
 }
 
+// Remember implements commands.AccessKeyIndex: the instance that created a key
+// knows it before its consumer delivers the event. Idempotent.
+func (x *AccessKeyIndex) Remember(hash, orgID string) {
+	x.mu.Lock()
+	x.byHash[hash] = orgID
+	x.mu.Unlock()
+}
+
 // Position is the last log position applied.
 func (x *AccessKeyIndex) Position() uint64 { return x.position.Load() }
 

@@ -33,6 +33,11 @@ func TestNoSecretAnywhere(t *testing.T) {
 		t.Fatalf("reveal %s", r.Raw)
 	}
 	h.as("DELETE", base+"/"+maas, nil)
+	alice, aliceSecret := h.subAccount("alice")
+	secrets = append(secrets, aliceSecret)
+	h.expect(h.as("DELETE", "/v1/accounts/"+alice+"/access-key", nil), 204, "")
+	r = h.as("POST", "/v1/accounts/"+alice+"/access-key", nil, "Idempotency-Key", "ak")
+	secrets = append(secrets, r.str("secret"))
 	// Error paths fed with secrets.
 	for _, er := range []response{
 		h.call(secrets[1], "GET", "/v1/workspaces", nil),
@@ -45,7 +50,7 @@ func TestNoSecretAnywhere(t *testing.T) {
 		}
 		errorBodies = append(errorBodies, string(er.Raw))
 	}
-	if len(secrets) != 22 {
+	if len(secrets) != 24 {
 		t.Fatalf("collected %d secrets", len(secrets))
 	}
 	if err := h.svc.WaitCaughtUp(ctx, 10e9); err != nil {

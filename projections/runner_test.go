@@ -154,7 +154,14 @@ func TestRedeliveryHasNoSecondEffect(t *testing.T) {
 	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
 	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_1", "a"))
 	v = e.append(t, "workspace", "ws_1", v, domain.MemberAuthorized{AccountID: "acct_1", At: at})
-	wait(t, r, v)
+	o := e.append(t, "organization", "org_1", 0,
+		domain.OrganizationCreated{OrganizationID: "org_1", Name: "acme", PrimaryAccountID: "acct_p", PrimaryAccountName: "admin", At: at},
+		domain.AccountCreated{AccountID: "acct_1", Name: "alice", At: at},
+		domain.AccessKeyCreated{AccountID: "acct_1", AccessKeyID: "AK1", SecretHash: "h", At: at},
+		domain.RoleCreated{RoleID: "role_1", Name: "r", At: at},
+		domain.PermissionGranted{RoleID: "role_1", Permission: "api_key:read", At: at},
+		domain.RoleUserIncluded{RoleID: "role_1", AccountID: "acct_1", At: at})
+	wait(t, r, o)
 	stop()
 	// Simulate a crash after the view commit but with the consumer still at the
 	// beginning: a runner reading from 0 gets every event again.
@@ -167,6 +174,14 @@ func TestRedeliveryHasNoSecondEffect(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM workspace_members`); n != 1 {
 		t.Fatalf("%d members after redelivery", n)
+	}
+	a, err := projections.Accounts{Pool: e.pool}.Get(context.Background(), "org_1", "acct_1")
+	if err != nil || a.AccessKey == nil || a.AccessKey.Status != "enabled" || len(a.Permissions) != 1 || a.Permissions[0] != "api_key:read" {
+		t.Fatalf("account after redelivery: %+v %v", a, err)
+	}
+	roles, err := projections.Roles{Pool: e.pool}.List(context.Background(), "org_1")
+	if err != nil || len(roles) != 1 || len(roles[0].Users) != 1 {
+		t.Fatalf("roles after redelivery: %+v %v", roles, err)
 	}
 }
 

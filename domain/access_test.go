@@ -1,0 +1,149 @@
+package domain_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+func org(t *testing.T) *domain.Organization {
+	t.Helper()
+	o := domain.NewEmptyOrganization("org_1")
+	o.Apply(must(t)(o.Create("acme", "acct_p", "admin", "AKp", "hash-p", at))...)
+	o.Apply(must(t)(o.CreateAccount("acct_a", "alice", at))...)
+	o.Apply(must(t)(o.CreateAccount("acct_b", "bob", at))...)
+	return o
+}
+
+func perms(ps ...string) *[]domain.Permission {
+	out := []domain.Permission{}
+	for _, s := range ps {
+		p, err := domain.ParsePermission(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, p)
+	}
+	return &out
+}
+
+func TestAccessKeyRules(t *testing.T) {
+	o := org(t)
+	o.Apply(must(t)(o.CreateAccessKey("acct_a", "AKa", "hash-a", at))...)
+	if _, err := o.CreateAccessKey("acct_a", "AKa2", "hash-a2", at); !errors.Is(err, domain.ErrAccessKeyExists) {
+		t.Fatalf("second key: %v", err)
+	}
+	if a, ok := o.AccountBySecretHash("hash-a"); !ok || !a.Active() {
+		t.Fatalf("new key: %+v", a)
+	}
+	o.Apply(must(t)(o.SetAccessKeyDisabled("acct_a", true, at))...)
+	if a, _ := o.Account("acct_a"); a.Active() {
+		t.Fatal("a disabled key is not active")
+	}
+	if events := must(t)(o.SetAccessKeyDisabled("acct_a", true, at)); len(events) != 0 {
+		t.Fatal("no change, no event")
+	}
+	o.Apply(must(t)(o.SetAccessKeyDisabled("acct_a", false, at))...)
+	o.Apply(must(t)(o.SetAccountDisabled("acct_a", true, at))...)
+	if a, _ := o.Account("acct_a"); a.Active() {
+		t.Fatal("a disabled account's key is not active")
+	}
+	o.Apply(must(t)(o.SetAccountDisabled("acct_a", false, at))...)
+	o.Apply(must(t)(o.DeleteAccessKey("acct_a", at))...)
+	if _, ok := o.AccountBySecretHash("hash-a"); ok {
+		t.Fatal("a deleted key still resolves")
+	}
+	o.Apply(must(t)(o.CreateAccessKey("acct_a", "AKa3", "hash-a3", at))...)
+	for name, err := range map[string]error{
+		"disable primary":        func() error { _, err := o.SetAccountDisabled("acct_p", true, at); return err }(),
+		"delete primary key":     func() error { _, err := o.DeleteAccessKey("acct_p", at); return err }(),
+		"disable primary key":    func() error { _, err := o.SetAccessKeyDisabled("acct_p", true, at); return err }(),
+		"no key":                 func() error { _, err := o.DeleteAccessKey("acct_b", at); return err }(),
+		"unknown account":        func() error { _, err := o.CreateAccessKey("acct_x", "AKx", "h", at); return err }(),
+		"unknown account status": func() error { _, err := o.SetAccountDisabled("acct_x", true, at); return err }(),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestRolesGiveTheUnionOfTheirPermissions(t *testing.T) {
+	o := org(t)
+	name := "readers"
+	users := []string{"acct_a"}
+	o.Apply(must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &name, Permissions: perms("api_key:read", "workspace:read"), Users: &users}, at))...)
+	name2 := "writers"
+	o.Apply(must(t)(o.CreateRole("role_2", domain.RoleSpec{Name: &name2, Permissions: perms("api_key:create", "api_key:read"), Users: &users}, at))...)
+	got := fmt.Sprint(o.Permissions("acct_a"))
+	if got != "[api_key:create api_key:read workspace:read]" {
+		t.Fatalf("union: %s", got)
+	}
+	if len(o.Permissions("acct_b")) != 0 || len(o.Permissions("acct_p")) != 13 {
+		t.Fatalf("bob %v, primary %v", o.Permissions("acct_b"), o.Permissions("acct_p"))
+	}
+	var fe *domain.ForbiddenError
+	if err := o.Authorize("acct_a", domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionDelete}); !errors.As(err, &fe) || fe.Missing.String() != "api_key:delete" {
+		t.Fatalf("authorize: %v", err)
+	}
+	if err := o.Authorize("acct_a", domain.PermOrganizationAdmin); err == nil {
+		t.Fatal("organization:admin is the primary's alone")
+	}
+
+	// Replacing sets decides only the difference.
+	none := []string{"acct_b"}
+	events := must(t)(o.UpdateRole("role_2", domain.RoleSpec{Permissions: perms("api_key:create", "api_key:update"), Users: &none}, at))
+	want := []domain.Event{
+		domain.PermissionRevoked{RoleID: "role_2", Permission: "api_key:read", At: at},
+		domain.PermissionGranted{RoleID: "role_2", Permission: "api_key:update", At: at},
+		domain.RoleUserExcluded{RoleID: "role_2", AccountID: "acct_a", At: at},
+		domain.RoleUserIncluded{RoleID: "role_2", AccountID: "acct_b", At: at},
+	}
+	if !reflect.DeepEqual(events, want) {
+		t.Fatalf("got %#v", events)
+	}
+	o.Apply(events...)
+	if got := fmt.Sprint(o.Permissions("acct_a")); got != "[api_key:read workspace:read]" {
+		t.Fatalf("after update: %s", got)
+	}
+	if _, err := o.CreateRole("role_3", domain.RoleSpec{Name: &name}, at); !errors.Is(err, domain.ErrRoleNameTaken) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	stranger := []string{"acct_zzz"}
+	if _, err := o.UpdateRole("role_1", domain.RoleSpec{Users: &stranger}, at); err == nil {
+		t.Fatal("a stranger in a role")
+	}
+	o.Apply(must(t)(o.DeleteRole("role_1", at))...)
+	if len(o.Permissions("acct_a")) != 0 {
+		t.Fatalf("after delete: %v", o.Permissions("acct_a"))
+	}
+	if _, err := domain.ParsePermission("organization:admin"); err == nil {
+		t.Fatal("organization:admin is not grantable")
+	}
+}
+
+// Every event type decodes back to itself: the registry misses none.
+func TestEveryEventTypeDecodes(t *testing.T) {
+	events := []domain.Event{
+		domain.OrganizationCreated{}, domain.AccountCreated{}, domain.AccessKeyCreated{}, domain.AccessKeyDisabled{},
+		domain.AccessKeyEnabled{}, domain.AccessKeyDeleted{}, domain.AccountDisabled{}, domain.AccountEnabled{},
+		domain.RoleCreated{}, domain.RoleRenamed{}, domain.RoleDeleted{}, domain.PermissionGranted{}, domain.PermissionRevoked{},
+		domain.RoleUserIncluded{}, domain.RoleUserExcluded{}, domain.WorkspaceCreated{}, domain.WorkspaceUpdated{},
+		domain.MemberAuthorized{}, domain.MemberRevoked{}, domain.APIKeyCreated{}, domain.APIKeyUpdated{}, domain.APIKeyDeleted{},
+		domain.APIKeyRevealed{},
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		got, err := domain.DecodeEvent(e.EventType(), []byte(`{}`))
+		if err != nil || reflect.TypeOf(got) != reflect.TypeOf(e) {
+			t.Errorf("%s: %T %v", e.EventType(), got, err)
+		}
+		seen[e.EventType()] = true
+	}
+	if len(seen) != len(events) {
+		t.Fatal("two events share a wire name")
+	}
+}

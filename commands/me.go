@@ -48,4 +48,3 @@ func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	}
 	return out, nil
 }
-

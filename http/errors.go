@@ -16,12 +16,12 @@ import (
 
 // Problem is an RFC 9457 problem document with keyledger's stable machine code.
 type Problem struct {
-	Type      string              `json:"type"`
-	Title     string              `json:"title"`
-	Status    int                 `json:"status"`
-	Code      string              `json:"code"`
-	Detail    string              `json:"detail,omitempty"`
-	Fields    []domain.FieldError `json:"fields,omitempty"`
+	Type   string              `json:"type"`
+	Title  string              `json:"title"`
+	Status int                 `json:"status"`
+	Code   string              `json:"code"`
+	Detail string              `json:"detail,omitempty"`
+	Fields []domain.FieldError `json:"fields,omitempty"`
 	// MissingPermission names what a 403 lacks ("api_key:create").
 	MissingPermission string `json:"missing_permission,omitempty"`
 	RequestID         string `json:"request_id,omitempty"`

@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"slices"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"

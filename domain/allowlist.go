@@ -134,3 +134,6 @@ func quoteInput(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// Prefixes returns the normalized networks, for matching on the hot path.
+func (a Allowlist) Prefixes() []netip.Prefix { return append([]netip.Prefix(nil), a.prefixes...) }

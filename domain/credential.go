@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -87,7 +88,9 @@ func ParseCredential(s string) (Credential, error) {
 		}
 	}
 	head := s[:len(s)-checksumLen]
-	if !hmac.Equal([]byte(checksum(head)), []byte(s[len(head):])) {
+	var sum [checksumLen]byte
+	putChecksum(&sum, head)
+	if subtle.ConstantTimeCompare(sum[:], []byte(s[len(head):])) != 1 {
 		return Credential{}, ErrMalformedCredential
 	}
 	return Credential{kind: kind, value: s}, nil
@@ -106,7 +109,25 @@ func (k CredentialKind) valid() bool {
 }
 
 func checksum(head string) string {
-	return encodeBase62(new(big.Int).SetUint64(uint64(crc32.ChecksumIEEE([]byte(head)))), checksumLen)
+	var sum [checksumLen]byte
+	putChecksum(&sum, head)
+	return string(sum[:])
+}
+
+// putChecksum writes the base62 CRC-32 of head without allocating: it runs on every
+// verification.
+func putChecksum(dst *[checksumLen]byte, head string) {
+	// crc32.ChecksumIEEE, byte by byte over the string: the library's fast paths
+	// take a []byte that escapes, which would cost an allocation.
+	crc := ^uint32(0)
+	for i := 0; i < len(head); i++ {
+		crc = crc32.IEEETable[byte(crc)^head[i]] ^ (crc >> 8)
+	}
+	v := uint64(^crc)
+	for i := checksumLen - 1; i >= 0; i-- {
+		dst[i] = base62Alphabet[v%62]
+		v /= 62
+	}
 }
 
 func encodeBase62(n *big.Int, width int) string {

@@ -48,6 +48,7 @@ func (s *Server) updateAccount(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	s.revoked(c, r.Version)
 	return respond(c, 200, r)
 }
 
@@ -84,6 +85,7 @@ func (s *Server) updateAccessKey(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	s.revoked(c, r.Version)
 	return respond(c, 200, r)
 }
 
@@ -97,6 +99,7 @@ func (s *Server) deleteAccessKey(c echo.Context) error {
 		return err
 	}
 	written(c, version)
+	s.revoked(c, version)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -47,6 +47,9 @@ func invalidField(field, code, msg string) error {
 // errPositionNotReached: the views did not reach the requested position in time.
 var errPositionNotReached = errors.New("views have not reached the requested position yet")
 
+// errIndexNotReady: the credential index is still catching up with the log.
+var errIndexNotReady = errors.New("credential index not ready")
+
 // mapping is the one table from error kinds to status and code.
 var mapping = []struct {
 	err    error

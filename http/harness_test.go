@@ -53,6 +53,8 @@ var (
 	pepper    = bytes.Repeat([]byte{2}, 32)
 )
 
+const gatewayToken = "klg_test-gateway-token"
+
 func start(t *testing.T, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
@@ -62,7 +64,7 @@ func start(t *testing.T, cfg ...httpapi.Config) *harness {
 		c = cfg[0]
 	}
 	svc, err := service.Start(ctx, service.Config{
-		NATS: h.nats.Connect(t), DatabaseURL: pgtest.NewDatabase(t), MasterKey: masterKey, Pepper: pepper,
+		NATS: h.nats.Connect(t), DatabaseURL: pgtest.NewDatabase(t), MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
 		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -20,8 +20,9 @@ import (
 // the OpenAPI document, so the two cannot drift apart.
 type route struct {
 	method, path, id, summary string
-	auth                      bool
-	request                   any // body type, nil when none
+	auth                      bool // management: an access key
+	gateway                   bool // data plane: the gateway token
+	request                   any  // body type, nil when none
 	status                    int
 	response                  any // body type, nil for no content
 	query                     []param
@@ -79,6 +80,13 @@ func (s *Server) routeTable() []route {
 			request: RoleRequest{}, status: 200, response: commands.RoleResult{}, handler: s.updateRole},
 		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
 			status: 204, handler: s.deleteRole},
+
+		{method: "POST", path: "/v1/verify", id: "verify", summary: "Data plane: may this credential make this call?", gateway: true,
+			request: VerifyRequest{}, status: 200, response: VerifyResponse{}, handler: s.verify},
+		{method: "GET", path: "/v1/cluster", id: "cluster", summary: "Live instances and the log position each has applied", auth: true,
+			status: 200, response: ClusterResponse{}, handler: s.cluster},
+		{method: "GET", path: "/v1/cluster/applied", id: "clusterApplied", summary: "Has every live instance applied a log position, and when did the last one", auth: true,
+			status: 200, response: AppliedResponse{}, query: []param{{"position", "a position returned by a write (X-Keyledger-Position)"}}, handler: s.clusterApplied},
 
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
 			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
@@ -313,6 +321,7 @@ func (s *Server) putMembers(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	s.revoked(c, r.Version)
 	return respond(c, 200, r)
 }
 
@@ -510,6 +519,7 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 		return err
 	}
 	written(c, version)
+	s.revoked(c, version)
 	return respond(c, 200, apiKeyOf(k))
 }
 
@@ -527,6 +537,7 @@ func (s *Server) deleteAPIKey(c echo.Context) error {
 		return err
 	}
 	written(c, version)
+	s.revoked(c, version)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -47,6 +48,11 @@ type Deps struct {
 	Accounts   projections.Accounts
 	APIKeys    projections.APIKeys
 	Roles      projections.Roles
+	// Index answers /v1/verify; Presence /v1/cluster.
+	Index    *projections.CredentialIndex
+	Presence *eventstore.Presence
+	// GatewayToken authenticates gateways on the data plane.
+	GatewayToken string
 	// Ready checks the dependencies for /readyz: name → check.
 	Ready  map[string]func(context.Context) error
 	Logger *slog.Logger
@@ -85,8 +91,11 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		h := r.handler
-		if r.auth {
+		switch {
+		case r.auth:
 			h = s.authenticate(h)
+		case r.gateway:
+			h = s.authenticateGateway(h)
 		}
 		e.Add(r.method, r.path, h)
 	}
@@ -203,6 +212,21 @@ func written(c echo.Context, version uint64) {
 	h := c.Response().Header()
 	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
 	h.Set("ETag", etag(version))
+}
+
+// revoked makes a write that narrows what a credential may do wait until this
+// instance's credential index has applied it, so that from the answer on this
+// instance refuses what the write forbids. Other instances follow within
+// milliseconds; /v1/cluster/applied tells when all have.
+func (s *Server) revoked(c echo.Context, version uint64) {
+	if s.d.Index == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
+	defer cancel()
+	if err := s.d.Index.WaitFor(ctx, version); err != nil {
+		s.logger.Warn("credential index did not apply a revocation in time", "position", version, "err", err)
+	}
 }
 
 func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore"
@@ -28,8 +30,14 @@ type Config struct {
 	MasterKey   []byte
 	Pepper      []byte
 	Replicas    int
-	HTTP        httpapi.Config
-	Logger      *slog.Logger
+	// GatewayToken authenticates gateways on /v1/verify.
+	GatewayToken string
+	// InstanceID names this instance in KEYLEDGER_INSTANCES (default: random).
+	InstanceID string
+	// AnnounceEvery is the presence heartbeat (default 1s); entries live 5 of them.
+	AnnounceEvery time.Duration
+	HTTP          httpapi.Config
+	Logger        *slog.Logger
 }
 
 // Validate joins every problem.
@@ -47,21 +55,47 @@ func (c Config) Validate() error {
 	if len(c.Pepper) < 32 {
 		errs = append(errs, errors.New("service: pepper must be at least 32 bytes"))
 	}
+	if len(c.GatewayToken) < 16 {
+		errs = append(errs, errors.New("service: gateway token must be at least 16 characters"))
+	}
 	return errors.Join(errs...)
 }
 
 // Service is a running instance.
 type Service struct {
-	Store  *eventstore.Store
-	Vault  *eventstore.Vault
-	Pool   *pgxpool.Pool
-	App    *commands.App
-	Runner *projections.Runner
-	Index  *projections.AccessKeyIndex
-	API    *httpapi.Server
+	Store    *eventstore.Store
+	Vault    *eventstore.Vault
+	Pool     *pgxpool.Pool
+	App      *commands.App
+	Runner   *projections.Runner
+	Index    *projections.CredentialIndex
+	Presence *eventstore.Presence
+	API      *httpapi.Server
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	applied chan struct{} // the index applied a batch
+}
+
+// announce publishes the index's applied position after every applied batch and at
+// least every heartbeat, until ctx ends; then it leaves the live set.
+func (s *Service) announce(ctx context.Context, every time.Duration, logger *slog.Logger) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := s.Presence.Announce(ctx, s.Index.Position(), s.Index.Ready()); err != nil && ctx.Err() == nil {
+			logger.Warn("presence announce failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			leave, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = s.Presence.Leave(leave)
+			return ctx.Err()
+		case <-tick.C:
+		case <-s.applied:
+		}
+	}
 }
 
 // Start opens the streams and the database (migrating it), starts the projector and
@@ -92,14 +126,31 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Service{Store: store, Vault: vault, Pool: pool}
-	s.Index = projections.NewAccessKeyIndex(store, cfg.Logger)
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = "kl-" + strings.ToLower(ulid.Make().String())
+	}
+	if cfg.AnnounceEvery == 0 {
+		cfg.AnnounceEvery = time.Second
+	}
+	presence, err := eventstore.OpenPresence(ctx, store.JetStream(), cfg.InstanceID, 5*cfg.AnnounceEvery, cfg.Replicas)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Service{Store: store, Vault: vault, Pool: pool, Presence: presence, applied: make(chan struct{}, 1)}
+	s.Index = projections.NewCredentialIndex(store, projections.IndexConfig{Pepper: cfg.Pepper, Logger: cfg.Logger,
+		OnApply: func(uint64) {
+			select {
+			case s.applied <- struct{}{}:
+			default:
+			}
+		}})
 	s.Runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger}, projections.Views()...)
 	s.App = commands.New(commands.Deps{
 		Store: store, Vault: vault, Index: s.Index, Idempotency: projections.Idempotency{Pool: pool}, Pepper: cfg.Pepper,
 	})
 	s.API = httpapi.New(cfg.HTTP, httpapi.Deps{
-		App: s.App, Runner: s.Runner, Logger: cfg.Logger,
+		App: s.App, Runner: s.Runner, Index: s.Index, Presence: presence, GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,
 		Workspaces: projections.Workspaces{Pool: pool}, Members: projections.Members{Pool: pool},
 		Accounts: projections.Accounts{Pool: pool}, APIKeys: projections.APIKeys{Pool: pool}, Roles: projections.Roles{Pool: pool},
 		Ready: map[string]func(context.Context) error{
@@ -113,11 +164,18 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			"projection": func(ctx context.Context) error {
 				return s.projectionLag(ctx, lagLimit(cfg.HTTP.MaxProjectionLag))
 			},
+			"credential_index": func(context.Context) error {
+				if !s.Index.Ready() {
+					return fmt.Errorf("credential index catching up (at position %d)", s.Index.Position())
+				}
+				return nil
+			},
 		},
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	for _, run := range []func(context.Context) error{s.Index.Run, s.Runner.Run} {
+	announce := func(ctx context.Context) error { return s.announce(ctx, cfg.AnnounceEvery, cfg.Logger) }
+	for _, run := range []func(context.Context) error{s.Index.Run, s.Runner.Run, announce} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
@@ -158,7 +216,10 @@ func (s *Service) WaitCaughtUp(ctx context.Context, timeout time.Duration) error
 	if err != nil {
 		return err
 	}
-	return s.Runner.WaitFor(ctx, head)
+	if err := s.Runner.WaitFor(ctx, head); err != nil {
+		return err
+	}
+	return s.Index.WaitFor(ctx, head)
 }
 
 // Close stops the background work and the database pool.

@@ -117,7 +117,7 @@ func run(ctx context.Context) error {
 		logOut = f
 	}
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),
-		Pepper: bytes.Repeat([]byte{2}, 32), Logger: slog.New(slog.NewTextHandler(logOut, nil))})
+		Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: "klg_bench-gateway-token", Logger: slog.New(slog.NewTextHandler(logOut, nil))})
 	if err != nil {
 		return err
 	}

@@ -12,16 +12,17 @@ import (
 // Config is the configuration of every subcommand; each flag defaults to its
 // KEYLEDGER_* environment variable.
 type Config struct {
-	NATSURL     string
-	DatabaseURL string
-	HTTPAddr    string
-	MasterKey   string // base64 of 32 bytes
-	Pepper      string // base64 of at least 32 bytes
-	Replicas    int
-	DataDir     string // dev only
-	NATSPort    int    // dev only
-	OrgName     string // bootstrap
-	PrimaryName string // bootstrap
+	NATSURL      string
+	DatabaseURL  string
+	HTTPAddr     string
+	MasterKey    string // base64 of 32 bytes
+	Pepper       string // base64 of at least 32 bytes
+	GatewayToken string // authenticates gateways on /v1/verify
+	Replicas     int
+	DataDir      string // dev only
+	NATSPort     int    // dev only
+	OrgName      string // bootstrap
+	PrimaryName  string // bootstrap
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/keyledger?sslmode=disable"
@@ -46,6 +47,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("KEYLEDGER_HTTP_ADDR", ":8080"), "HTTP listen address (KEYLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.MasterKey, "master-key", env("KEYLEDGER_MASTER_KEY", ""), "base64 32-byte key wrapping data keys (KEYLEDGER_MASTER_KEY)")
 	fs.StringVar(&c.Pepper, "pepper", env("KEYLEDGER_PEPPER", ""), "base64 secret (>= 32 bytes) keying credential HMACs (KEYLEDGER_PEPPER)")
+	fs.StringVar(&c.GatewayToken, "gateway-token", env("KEYLEDGER_GATEWAY_TOKEN", ""), "service token of gateways calling /v1/verify, at least 16 characters (KEYLEDGER_GATEWAY_TOKEN)")
 	fs.IntVar(&c.Replicas, "replicas", envInt("KEYLEDGER_REPLICAS", 1), "JetStream replicas of the streams (KEYLEDGER_REPLICAS)")
 	fs.StringVar(&c.DataDir, "data-dir", env("KEYLEDGER_DATA_DIR", ".keyledger"), "dev: where NATS data and generated secrets live (KEYLEDGER_DATA_DIR)")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("KEYLEDGER_DEV_NATS_PORT", 14222), "dev: port of the embedded NATS server (KEYLEDGER_DEV_NATS_PORT)")
@@ -74,6 +76,9 @@ func (c *Config) Validate(n need) error {
 		if _, err := c.pepper(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if n.secrets && len(c.GatewayToken) < 16 {
+		errs = append(errs, errors.New("KEYLEDGER_GATEWAY_TOKEN (--gateway-token) is required: at least 16 random characters"))
 	}
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("KEYLEDGER_REPLICAS must be 1, 3 or 5, got %d", c.Replicas))

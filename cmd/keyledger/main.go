@@ -19,6 +19,7 @@ commands:
   serve      the API against an external NATS and PostgreSQL
   migrate    apply the PostgreSQL migrations
   bootstrap  create an organization and print its primary access key secret once
+  verify     ask a running server whether a credential may make a call (operators' check)
 
 Run "keyledger <command> -h" for the flags; each flag has a KEYLEDGER_* variable.`
 
@@ -35,6 +36,9 @@ func main() {
 	var cfg Config
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	cfg.flags(fs)
+	if os.Args[1] == "verify" {
+		cfg.verifyFlags(fs)
+	}
 	_ = fs.Parse(os.Args[2:])
 
 	var err error
@@ -47,6 +51,12 @@ func main() {
 		err = runMigrate(ctx, cfg)
 	case "bootstrap":
 		err = runBootstrap(ctx, cfg, logger)
+	case "verify":
+		var allowed bool
+		allowed, err = runVerify(ctx, cfg, os.Stdout)
+		if err == nil && !allowed {
+			os.Exit(3)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)

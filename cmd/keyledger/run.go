@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,7 +41,7 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 	master, _ := cfg.masterKey()
 	pepper, _ := cfg.pepper()
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
-		Replicas: cfg.Replicas, Logger: logger})
+		GatewayToken: cfg.GatewayToken, Replicas: cfg.Replicas, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -99,29 +100,45 @@ func printBootstrap(b commands.Bootstrapped) {
 
 // devSecrets are generated on the first `keyledger dev` and kept in the data dir.
 type devSecrets struct {
-	MasterKey string `json:"master_key"`
-	Pepper    string `json:"pepper"`
+	MasterKey    string `json:"master_key"`
+	Pepper       string `json:"pepper"`
+	GatewayToken string `json:"gateway_token"`
 }
 
 func loadDevSecrets(dir string) (devSecrets, error) {
 	path := filepath.Join(dir, "secrets.json")
 	var s devSecrets
 	b, err := os.ReadFile(path)
-	if err == nil {
-		return s, json.Unmarshal(b, &s)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, err
+		}
+	case !errors.Is(err, os.ErrNotExist):
 		return s, err
 	}
-	s = devSecrets{MasterKey: randomB64(32), Pepper: randomB64(32)}
+	if s.MasterKey != "" && s.Pepper != "" && s.GatewayToken != "" {
+		return s, nil
+	}
+	if s.MasterKey == "" {
+		s.MasterKey = randomB64(32)
+	}
+	if s.Pepper == "" {
+		s.Pepper = randomB64(32)
+	}
+	if s.GatewayToken == "" { // added by a later version: fill it in
+		s.GatewayToken = "klg_" + strings.TrimRight(base64.URLEncoding.EncodeToString(randomBytes(32)), "=")
+	}
 	b, _ = json.MarshalIndent(s, "", "  ")
 	return s, os.WriteFile(path, b, 0o600)
 }
 
-func randomB64(n int) string {
+func randomB64(n int) string { return base64.StdEncoding.EncodeToString(randomBytes(n)) }
+
+func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return base64.StdEncoding.EncodeToString(b)
+	return b
 }
 
 func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -137,6 +154,9 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	if cfg.Pepper == "" {
 		cfg.Pepper = secrets.Pepper
+	}
+	if cfg.GatewayToken == "" {
+		cfg.GatewayToken = secrets.GatewayToken
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = defaultDatabaseURL
@@ -162,6 +182,7 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		if n > 0 {
 			logger.Info("organization exists; not bootstrapping again")
+			fmt.Printf("gateway token (also in %s):\nKEYLEDGER_GATEWAY_TOKEN=%s\n", filepath.Join(cfg.DataDir, "secrets.json"), cfg.GatewayToken)
 			return nil
 		}
 		b, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
@@ -179,6 +200,7 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		}
 		printBootstrap(b)
+		fmt.Printf("gateway token (also in %s):\nKEYLEDGER_GATEWAY_TOKEN=%s\n", filepath.Join(cfg.DataDir, "secrets.json"), cfg.GatewayToken)
 		return nil
 	})
 }

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/fault"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// VerifyRequest is what a gateway asks about one platform call.
+type VerifyRequest struct {
+	Credential  string `json:"credential"`
+	SourceIP    string `json:"source_ip"`
+	WorkspaceID string `json:"workspace_id"`
+	Product     string `json:"product"`
+}
+
+// BillingSubject says who a call is charged to.
+type BillingSubject struct {
+	Type string `json:"type"` // "workspace" or "account"
+	ID   string `json:"id"`
+}
+
+// VerifyResponse is the decision; identifiers are present when allowed.
+type VerifyResponse struct {
+	Allowed        bool            `json:"allowed"`
+	Code           string          `json:"code"`
+	WorkspaceID    string          `json:"workspace_id,omitempty"`
+	KeyID          string          `json:"key_id,omitempty"`
+	AccessKeyID    string          `json:"access_key_id,omitempty"`
+	AccountID      string          `json:"account_id,omitempty"`
+	BillingSubject *BillingSubject `json:"billing_subject,omitempty"`
+	RetryAfterMS   int64           `json:"retry_after_ms,omitempty"`
+}
+
+// authenticateGateway checks the data plane's service token in constant time.
+func (s *Server) authenticateGateway(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || s.d.GatewayToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.d.GatewayToken)) != 1 {
+			return commands.ErrUnauthenticated
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) verify(c echo.Context) error {
+	var req VerifyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	var verr domain.ValidationError
+	ip, err := netip.ParseAddr(req.SourceIP)
+	if err != nil {
+		verr.Add("source_ip", "invalid_ip", "must be an IPv4 or IPv6 address")
+	}
+	product, err := domain.ParseBusinessType(req.Product)
+	if err != nil {
+		verr.Add("product", "invalid_product", `must be "maas" or "search"`)
+	}
+	if req.WorkspaceID == "" {
+		verr.Add("workspace_id", "required", "the workspace the call targets")
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	if !s.d.Index.Ready() {
+		return fault.Unavailable(errIndexNotReady)
+	}
+	d := s.d.Index.Verify(projections.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product})
+	out := VerifyResponse{Allowed: d.Allowed, Code: string(d.Code)}
+	if d.Allowed {
+		out.WorkspaceID, out.KeyID, out.AccessKeyID, out.AccountID = d.WorkspaceID, d.KeyID, d.AccessKeyID, d.AccountID
+		out.BillingSubject = &BillingSubject{Type: d.BillingKind, ID: d.BillingID}
+	}
+	if d.Code == projections.CodeRateLimited {
+		out.RetryAfterMS = max(1, d.RetryAfter.Milliseconds())
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
+	}
+	return respond(c, 200, out)
+}
+
+// ClusterResponse lists the live instances.
+type ClusterResponse struct {
+	Instances []eventstore.Instance `json:"instances"`
+}
+
+// AppliedResponse says whether every live instance has applied a position.
+type AppliedResponse struct {
+	Position  uint64            `json:"position"`
+	Applied   bool              `json:"applied"`
+	AppliedAt *time.Time        `json:"applied_at,omitempty"` // when the last instance applied it
+	Instances []InstanceApplied `json:"instances"`
+}
+
+// InstanceApplied is one instance's progress towards a position.
+type InstanceApplied struct {
+	ID        string     `json:"id"`
+	Position  uint64     `json:"applied_position"`
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at,omitempty"`
+}
+
+func (s *Server) cluster(c echo.Context) error {
+	live, err := s.d.Presence.Live(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if live == nil {
+		live = []eventstore.Instance{}
+	}
+	return respond(c, 200, ClusterResponse{Instances: live})
+}
+
+func (s *Server) clusterApplied(c echo.Context) error {
+	pos, err := strconv.ParseUint(c.QueryParam("position"), 10, 64)
+	if err != nil || pos == 0 {
+		return invalidField("position", "invalid_position", "a log position returned by a write")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	live, err := s.d.Presence.Live(ctx)
+	if err != nil {
+		return err
+	}
+	out := AppliedResponse{Position: pos, Applied: len(live) > 0, Instances: []InstanceApplied{}}
+	var last time.Time
+	for _, i := range live {
+		at, ok := i.ReachedAt(pos)
+		ia := InstanceApplied{ID: i.ID, Position: i.Position, Applied: ok}
+		if ok && !at.IsZero() {
+			ia.AppliedAt = &at
+			if at.After(last) {
+				last = at
+			}
+		}
+		out.Applied = out.Applied && ok
+		out.Instances = append(out.Instances, ia)
+	}
+	if out.Applied && !last.IsZero() {
+		out.AppliedAt = &last
+	}
+	return respond(c, 200, out)
+}

@@ -24,6 +24,7 @@ import (
 // (a fresh database), called over HTTP as a client would.
 type harness struct {
 	t     *testing.T
+	dbURL string
 	nats  *natstest.Server
 	svc   *service.Service
 	http  *httptest.Server
@@ -58,24 +59,32 @@ const gatewayToken = "klg_test-gateway-token"
 func start(t *testing.T, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
-	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}}
+	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t)}
 	c := httpapi.Config{}
 	if len(cfg) > 0 {
 		c = cfg[0]
 	}
-	svc, err := service.Start(ctx, service.Config{
-		NATS: h.nats.Connect(t), DatabaseURL: pgtest.NewDatabase(t), MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
-		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = svc
-	t.Cleanup(svc.Close)
-	h.http = httptest.NewServer(svc.Handler())
-	t.Cleanup(h.http.Close)
+	h.svc, h.http = h.instance(c)
+	_ = ctx
 	h.admin = h.bootstrap("acme")
 	return h
+}
+
+// instance starts one more keyledger instance on the harness's NATS and database.
+func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server) {
+	h.t.Helper()
+	svc, err := service.Start(context.Background(), service.Config{
+		NATS: h.nats.Connect(h.t), DatabaseURL: h.dbURL, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
+		AnnounceEvery: 200 * time.Millisecond,
+		HTTP:          c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(svc.Close)
+	srv := httptest.NewServer(svc.Handler())
+	h.t.Cleanup(srv.Close)
+	return svc, srv
 }
 
 // bootstrap creates an organization and waits until this instance can

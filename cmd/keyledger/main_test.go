@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -27,7 +28,10 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-var secretLine = regexp.MustCompile(`KEYLEDGER_ACCESS_KEY=(kla_\w+)`)
+var (
+	secretLine  = regexp.MustCompile(`KEYLEDGER_ACCESS_KEY=(kla_\w+)`)
+	gatewayLine = regexp.MustCompile(`KEYLEDGER_GATEWAY_TOKEN=(\S+)`)
+)
 
 // TestDevKeepsDataAcrossRestarts runs the real binary twice on one data directory:
 // the first start bootstraps and prints a secret, the second does not, and the
@@ -108,6 +112,11 @@ func TestDevKeepsDataAcrossRestarts(t *testing.T) {
 		t.Fatalf("first start printed no secret:\n%s", out)
 	}
 	secret := m[1]
+	g := gatewayLine.FindStringSubmatch(out)
+	if g == nil {
+		stop()
+		t.Fatalf("first start printed no gateway token:\n%s", out)
+	}
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workspaces", strings.NewReader(`{"name":"kept"}`))
 	req.Header.Set("Authorization", "Bearer "+secret)
 	res, err := http.DefaultClient.Do(req)
@@ -115,13 +124,40 @@ func TestDevKeepsDataAcrossRestarts(t *testing.T) {
 		stop()
 		t.Fatalf("create workspace: %v %v", res, err)
 	}
+	var ws struct{ ID string }
+	_ = json.NewDecoder(res.Body).Decode(&ws)
 	res.Body.Close()
+
+	// The operators' check, against the running server.
+	verify := func(ip string) (string, int) {
+		cmd := exec.Command(bin, "verify", "--server", "http://"+addr, "--credential", secret, "--workspace", ws.ID, "--product", "maas", "--ip", ip)
+		cmd.Env = append(os.Environ(), "KEYLEDGER_GATEWAY_TOKEN="+g[1])
+		out, err := cmd.Output()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := verify("10.0.0.1"); code != 0 || !strings.Contains(out, `"code": "VALID"`) {
+		stop()
+		t.Fatalf("keyledger verify: exit %d\n%s", code, out)
+	}
+	other := exec.Command(bin, "verify", "--server", "http://"+addr, "--credential", "kla_nope", "--workspace", ws.ID, "--product", "maas")
+	other.Env = append(os.Environ(), "KEYLEDGER_GATEWAY_TOKEN="+g[1])
+	if out, err := other.Output(); err == nil || !strings.Contains(string(out), "MALFORMED") {
+		stop()
+		t.Fatalf("keyledger verify of a bad credential: %v\n%s", err, out)
+	}
 	stop()
 
 	out, stop = run()
 	defer stop()
 	if secretLine.MatchString(out) {
 		t.Fatalf("second start bootstrapped again:\n%s", out)
+	}
+	if m := gatewayLine.FindStringSubmatch(out); m == nil || m[1] != g[1] {
+		t.Fatalf("the gateway token changed or is not shown:\n%s", out)
 	}
 	if st := get(secret, "/v1/workspaces"); st != 200 {
 		t.Fatalf("the first secret after restart: %d", st)
@@ -138,12 +174,12 @@ func TestServeRefusesWithoutSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve must refuse to start")
 	}
-	for _, want := range []string{"KEYLEDGER_NATS_URL", "KEYLEDGER_DATABASE_URL", "KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_REPLICAS"} {
+	for _, want := range []string{"KEYLEDGER_NATS_URL", "KEYLEDGER_DATABASE_URL", "KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_REPLICAS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not list %s: %v", want, err)
 		}
 	}
-	c = Config{NATSURL: "nats://x", DatabaseURL: "postgres://x", Replicas: 3, MasterKey: "c2hvcnQ=", Pepper: strings.Repeat("A", 44)}
+	c = Config{NATSURL: "nats://x", DatabaseURL: "postgres://x", Replicas: 3, MasterKey: "c2hvcnQ=", Pepper: strings.Repeat("A", 44), GatewayToken: strings.Repeat("t", 20)}
 	if err := c.Validate(need{nats: true, database: true, secrets: true}); err == nil || !strings.Contains(err.Error(), "exactly 32 bytes") {
 		t.Fatalf("short master key: %v", err)
 	}

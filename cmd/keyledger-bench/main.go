@@ -42,6 +42,8 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent clients")
 	catchupN    = flag.Int("catchup", 200000, "events for the projector catch-up")
 	logFilePath = flag.String("log", "", "where the service logs go (default: discarded)")
+	trials      = flag.Int("trials", 200, "revocation propagation trials")
+	startupN    = flag.Int("startup", 1_000_000, "key events in the log for the start-up measurement")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 )
 
@@ -117,7 +119,7 @@ func run(ctx context.Context) error {
 		logOut = f
 	}
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),
-		Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: "klg_bench-gateway-token", Logger: slog.New(slog.NewTextHandler(logOut, nil))})
+		Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: gatewayToken, Logger: slog.New(slog.NewTextHandler(logOut, nil))})
 	if err != nil {
 		return err
 	}
@@ -142,8 +144,27 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
-	return benchCatchUp(ctx, svc.Store, nc)
+	if err := benchCatchUp(ctx, svc.Store, nc); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "verification:")
+	benchVerifyInProcess()
+	if err := benchVerifyHTTP(ctx, svc, c, svc.Pool, gatewayToken); err != nil {
+		return err
+	}
+	second, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),
+		Pepper: benchPepper, GatewayToken: gatewayToken, Logger: slog.New(slog.NewTextHandler(logOut, nil))})
+	if err != nil {
+		return err
+	}
+	defer second.Close()
+	if err := benchPropagation(ctx, svc, second, c, boot, *trials); err != nil {
+		return err
+	}
+	return benchStartup(ctx, *startupN)
 }
+
+const gatewayToken = "klg_bench-gateway-token"
 
 type client struct {
 	base, secret string

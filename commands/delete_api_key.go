@@ -30,7 +30,8 @@ func (a *App) DeleteAPIKey(ctx context.Context, cmd DeleteAPIKey) (uint64, error
 	if err != nil && !errors.Is(err, domain.ErrAPIKeyDeleted) {
 		return 0, err
 	}
-	// Only a caller allowed to delete gets here for a deleted key too.
+	// Also for a key already deleted (ErrAPIKeyDeleted comes after the permission
+	// check): a retry finishes a shredding that failed.
 	if derr := a.deps.Vault.Destroy(ctx, cmd.KeyID); derr != nil {
 		return 0, derr
 	}

@@ -116,17 +116,15 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		if id == "" || len(id) > 128 {
 			id = ulid.Make().String()
 		}
-		c.Set("request_id", id)
 		c.Response().Header().Set(HeaderRequestID, id)
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)
 		return next(c)
 	}
 }
 
-func requestID(c echo.Context) string {
-	id, _ := c.Get("request_id").(string)
-	return id
-}
+// requestID is the id answered in X-Request-Id (kept in the response header only:
+// no per-request map on the hot path).
+func requestID(c echo.Context) string { return c.Response().Header().Get(HeaderRequestID) }
 
 // authenticate resolves the bearer access key secret to the calling account. Every
 // failure gets the same 401.

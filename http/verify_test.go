@@ -147,6 +147,13 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	waitApplied(h, r.Header.Get("X-Keyledger-Position"))
 	h.decision(h.verify(second, key, ws, "maas", "10.0.0.1"), "DELETED", false)
 
+	r = h.as("PATCH", "/v1/accounts/"+alice, map[string]any{"status": "disabled"})
+	waitApplied(h, r.Header.Get("X-Keyledger-Position"))
+	h.decision(h.verify(second, akSecret, ws, "maas", "10.0.0.1"), "DISABLED", false)
+	r = h.as("PATCH", "/v1/accounts/"+alice, map[string]any{"status": "enabled"})
+	waitApplied(h, r.Header.Get("X-Keyledger-Position"))
+	h.decision(h.verify(second, akSecret, ws, "maas", "10.0.0.1"), "VALID", true)
+
 	r = h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{}})
 	waitApplied(h, r.Header.Get("X-Keyledger-Position"))
 	h.decision(h.verify(second, akSecret, ws, "maas", "10.0.0.1"), "NOT_AUTHORIZED_ON_WORKSPACE", false)

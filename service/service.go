@@ -80,12 +80,16 @@ type Service struct {
 // announce publishes the index's applied position after every applied batch and at
 // least every heartbeat, until ctx ends; then it leaves the live set.
 func (s *Service) announce(ctx context.Context, every time.Duration, logger *slog.Logger) error {
+	// At most one announcement per minGap: under a stream of writes, batches are
+	// coalesced instead of costing a KV write each.
+	const minGap = 10 * time.Millisecond
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		if err := s.Presence.Announce(ctx, s.Index.Position(), s.Index.Ready()); err != nil && ctx.Err() == nil {
 			logger.Warn("presence announce failed", "err", err)
 		}
+		last := time.Now()
 		select {
 		case <-ctx.Done():
 			leave, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -94,6 +98,12 @@ func (s *Service) announce(ctx context.Context, every time.Duration, logger *slo
 			return ctx.Err()
 		case <-tick.C:
 		case <-s.applied:
+			if wait := minGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -66,6 +67,10 @@ type Server struct {
 	logger  *slog.Logger
 	routes  []route
 	metrics *metrics
+	// Request ids: this server's random prefix and a counter (cheaper than a ULID
+	// per request, and unique across instances).
+	idPrefix string
+	idSeq    atomic.Uint64
 }
 
 // New builds the server and registers every route.
@@ -84,7 +89,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger, metrics: newMetrics(d)}
+	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger, metrics: newMetrics(d), idPrefix: strings.ToLower(ulid.Make().String()[16:]) + "-"}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.requestContext, s.metrics.observe)
@@ -114,7 +119,7 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(HeaderRequestID)
 		if id == "" || len(id) > 128 {
-			id = ulid.Make().String()
+			id = s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
 		}
 		c.Response().Header().Set(HeaderRequestID, id)
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -255,7 +256,7 @@ func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Even
 	if p.QPSLimit != nil {
 		e.QPSLimit = *p.QPSLimit
 	}
-	if e.Name == k.Name && e.Note == k.Note && e.QPSLimit == k.QPSLimit && equalStrings(e.Allowlist, k.Allowlist) {
+	if e.Name == k.Name && e.Note == k.Note && e.QPSLimit == k.QPSLimit && slices.Equal(e.Allowlist, k.Allowlist) {
 		return nil, nil
 	}
 	return []Event{e}, nil
@@ -339,16 +340,4 @@ func (w *Workspace) apply(e Event) {
 			delete(w.searchNames, k.Name)
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

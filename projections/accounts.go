@@ -94,23 +94,8 @@ func scanAccount(row pgx.Row) (AccountRow, error) {
 
 // List returns the organization's accounts in creation order, after a cursor.
 func (q Accounts) List(ctx context.Context, orgID string, page Page) ([]AccountRow, string, error) {
-	rows, err := q.Pool.Query(ctx, accountSelect+`WHERE a.organization_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3`, orgID, page.after(), page.Limit+1)
-	if err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	defer rows.Close()
-	var out []AccountRow
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	return pageOf(out, page, func(a AccountRow) string { return a.ID })
+	return queryPage(ctx, q.Pool, page, scanAccount, func(a AccountRow) string { return a.ID },
+		accountSelect+`WHERE a.organization_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3`, orgID, page.after(), page.Limit+1)
 }
 
 // Get returns one account of the organization, or domain.ErrAccountNotFound.

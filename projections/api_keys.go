@@ -110,22 +110,7 @@ func (q APIKeys) List(ctx context.Context, orgID, workspaceID, businessType stri
 	if after == "" {
 		after = "\U0010FFFF"
 	}
-	rows, err := q.Pool.Query(ctx, apiKeySelect+`WHERE k.workspace_id = $1 AND ($2 = '' OR k.business_type = $2) AND k.id < $3
+	return queryPage(ctx, q.Pool, page, scanAPIKey, func(k APIKeyRow) string { return k.ID },
+		apiKeySelect+`WHERE k.workspace_id = $1 AND ($2 = '' OR k.business_type = $2) AND k.id < $3
 		ORDER BY k.id DESC LIMIT $4`, workspaceID, businessType, after, page.Limit+1)
-	if err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	defer rows.Close()
-	var out []APIKeyRow
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	return pageOf(out, page, func(k APIKeyRow) string { return k.ID })
 }

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -55,7 +56,7 @@ func (b *Batch) flush(ctx context.Context, tx pgx.Tx) error {
 	for i := 0; i < len(ops); {
 		j := i + 1
 		if ops[i].table != "" {
-			for j < len(ops) && ops[j].table == ops[i].table && sameColumns(ops[j].columns, ops[i].columns) {
+			for j < len(ops) && ops[j].table == ops[i].table && slices.Equal(ops[j].columns, ops[i].columns) {
 				j++
 			}
 			rows := make([][]any, 0, j-i)
@@ -80,16 +81,4 @@ func (b *Batch) flush(ctx context.Context, tx pgx.Tx) error {
 		i = j
 	}
 	return nil
-}
-
-func sameColumns(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,8 +1,14 @@
 package projections
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyledger/keyledger/fault"
 )
 
 // ErrBadCursor: the cursor was not issued by keyledger.
@@ -38,4 +44,18 @@ func pageOf[T any](rows []T, p Page, id func(T) string) ([]T, string, error) {
 	}
 	rows = rows[:p.Limit]
 	return rows, encodeCursor(id(rows[len(rows)-1])), nil
+}
+
+// queryPage runs a page query (one that fetches page.Limit+1 rows), scans the rows
+// and cuts the page.
+func queryPage[T any](ctx context.Context, pool *pgxpool.Pool, page Page, scan func(pgx.Row) (T, error), id func(T) string, sql string, args ...any) ([]T, string, error) {
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return nil, "", fault.Unavailable(err)
+	}
+	return pageOf(out, page, id)
 }

@@ -40,6 +40,8 @@ type WorkspaceRow struct {
 	Version        uint64    `json:"version"`
 }
 
+func workspaceID(w WorkspaceRow) string { return w.ID }
+
 // Workspaces answers questions about an organization's workspaces.
 type Workspaces struct{ Pool *pgxpool.Pool }
 
@@ -67,47 +69,16 @@ func (q Workspaces) Get(ctx context.Context, orgID, id string) (WorkspaceRow, er
 
 // List returns the organization's workspaces in creation order, after a cursor.
 func (q Workspaces) List(ctx context.Context, orgID string, page Page) ([]WorkspaceRow, string, error) {
-	rows, err := q.Pool.Query(ctx, workspaceSelect+`WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1)
-	if err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	defer rows.Close()
-	var out []WorkspaceRow
-	for rows.Next() {
-		w, err := scanWorkspace(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	return pageOf(out, page, func(w WorkspaceRow) string { return w.ID })
+	return queryPage(ctx, q.Pool, page, scanWorkspace, workspaceID,
+		workspaceSelect+`WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1)
 }
 
 // ListForMember returns the organization's workspaces the account is a member of,
 // in creation order, after a cursor.
 func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, page Page) ([]WorkspaceRow, string, error) {
-	rows, err := q.Pool.Query(ctx, workspaceSelect+`WHERE organization_id = $1 AND id > $2
+	return queryPage(ctx, q.Pool, page, scanWorkspace, workspaceID, workspaceSelect+`WHERE organization_id = $1 AND id > $2
 		AND EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspaces.id AND m.account_id = $4)
 		ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
-	if err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	defer rows.Close()
-	var out []WorkspaceRow
-	for rows.Next() {
-		w, err := scanWorkspace(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fault.Unavailable(err)
-	}
-	return pageOf(out, page, func(w WorkspaceRow) string { return w.ID })
 }
 
 // MemberOf lists the ids of the organization's workspaces the account is a member of

@@ -12,9 +12,11 @@ build:
 run: postgres build
 	./$(BIN) dev
 
-## test: gofmt, go vet, a pure domain check, and all tests with -race
+## test: gofmt, go vet, a pure domain check, all tests with -race, then the
+## allocation test (meaningless under -race) without it
 test: postgres lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -run 'AllocatesNothing' ./projections/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

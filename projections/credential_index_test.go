@@ -82,16 +82,3 @@ func TestQPSEditKeepsWhatWasConsumed(t *testing.T) {
 		}
 	}
 }
-
-// The allowed path allocates nothing.
-func TestVerifyAllocatesNothingWhenAllowed(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
-	x, cred := indexWithKey(t, clock, 0)
-	v := projections.Verification{Credential: cred, SourceIP: netip.MustParseAddr("10.0.0.1"), WorkspaceID: "ws_1", Product: domain.BusinessSearch}
-	if d := x.Verify(v); !d.Allowed {
-		t.Fatalf("%+v", d)
-	}
-	if n := testing.AllocsPerRun(1000, func() { x.Verify(v) }); n != 0 {
-		t.Fatalf("%.1f allocations per allowed verification", n)
-	}
-}

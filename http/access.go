@@ -31,6 +31,14 @@ func (s *Server) getAccount(c echo.Context) error {
 }
 
 func (s *Server) updateAccount(c echo.Context) error {
+	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
+		return s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: cl, AccountID: id, Disabled: disabled})
+	})
+}
+
+// setStatus is the shape of PATCH {"status"} on an account or its access key: a
+// narrowing change, so this instance's index applies it before the answer.
+func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, bool) (commands.AccountResult, error)) error {
 	id, err := accountID(c)
 	if err != nil {
 		return err
@@ -43,7 +51,7 @@ func (s *Server) updateAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: caller(c), AccountID: id, Disabled: disabled})
+	r, err := run(caller(c), id, disabled)
 	if err != nil {
 		return err
 	}
@@ -68,25 +76,9 @@ func (s *Server) createAccessKey(c echo.Context) error {
 }
 
 func (s *Server) updateAccessKey(c echo.Context) error {
-	id, err := accountID(c)
-	if err != nil {
-		return err
-	}
-	var req StatusRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	disabled, err := req.disabled()
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: caller(c), AccountID: id, Disabled: disabled})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version)
-	s.revoked(c, r.Version)
-	return respond(c, 200, r)
+	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
+		return s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: cl, AccountID: id, Disabled: disabled})
+	})
 }
 
 func (s *Server) deleteAccessKey(c echo.Context) error {

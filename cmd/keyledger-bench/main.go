@@ -144,7 +144,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
-	if err := benchCatchUp(ctx, svc.Store, nc); err != nil {
+	if err := benchCatchUp(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "verification:")
@@ -158,7 +158,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer second.Close()
-	if err := benchPropagation(ctx, svc, second, c, boot, *trials); err != nil {
+	if err := benchPropagation(ctx, second, c, *trials); err != nil {
 		return err
 	}
 	return benchStartup(ctx, *startupN)
@@ -313,7 +313,7 @@ func benchBatch(ctx context.Context, c *client, pool *pgxpool.Pool) error {
 	return nil
 }
 
-func benchCatchUp(ctx context.Context, _ *eventstore.Store, nc *nats.Conn) error {
+func benchCatchUp(ctx context.Context) error {
 	// A log of its own, so the figures count exactly catchupN events.
 	dir, err := os.MkdirTemp("", "keyledger-bench-log-")
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 
-	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
@@ -299,7 +298,7 @@ func benchVerifyHTTP(ctx context.Context, svc *service.Service, c *client, pool 
 
 // benchPropagation: from the 2xx of a DELETE on one instance to a second instance
 // refusing the key.
-func benchPropagation(ctx context.Context, a *service.Service, b *service.Service, c *client, boot commands.Bootstrapped, trials int) error {
+func benchPropagation(ctx context.Context, b *service.Service, c *client, trials int) error {
 	ws, err := c.workspace("propagation")
 	if err != nil {
 		return err
@@ -338,6 +337,5 @@ func benchPropagation(ctx context.Context, a *service.Service, b *service.Servic
 	table = append(table, row{name: fmt.Sprintf("revocation propagation to a second instance, p50 / p99 over %d trials", trials),
 		value: fmt.Sprintf("%v / %v", lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond))})
 	fmt.Fprintf(os.Stderr, "  propagation p50 %v p99 %v\n", lat[len(lat)/2], lat[len(lat)*99/100])
-	_ = boot
 	return nil
 }

@@ -34,6 +34,9 @@ type CreatedAPIKeys struct {
 	BatchID     string         `json:"batch_id,omitempty"`
 	Keys        []APIKeyResult `json:"keys"`
 	Version     uint64         `json:"version"`
+	// Replayed is set when this answers a retry with an earlier request's result;
+	// the secrets it holds were revealed again, and that is in the log.
+	Replayed bool `json:"-"`
 }
 
 // keySpec is a validated key before its secret exists.
@@ -45,22 +48,34 @@ type keySpec struct {
 	qps          domain.QPS
 }
 
-// createKeys generates, hashes and seals a secret per spec and appends all keys as
-// one atomic batch.
-func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batchID string) (CreatedAPIKeys, error) {
-	// Authorized before any data key is written. For the primary account only
-	// ownership matters, which never changes: the cached state answers without a
-	// round trip. The check is repeated in the decision below.
+// idempotentKeys runs a key creation once per Idempotency-Key. The caller is
+// authorized before any data key is written and before an earlier result is looked
+// up; a replay hands the plaintexts out again, so it is recorded as their reveal.
+func (a *App) idempotentKeys(ctx context.Context, c Caller, idem Idempotency, workspaceID string, run func() (CreatedAPIKeys, error)) (CreatedAPIKeys, error) {
+	r, replayed, err := idempotent(ctx, a, c, idem, idempotentCommand[CreatedAPIKeys]{
+		authorize: func() error { return a.authorizeKeyCreation(ctx, c, workspaceID) },
+		run:       run,
+		replay:    func(r *CreatedAPIKeys) error { return a.replaySecrets(ctx, c, r) },
+	})
+	r.Replayed = replayed
+	return r, err
+}
+
+// authorizeKeyCreation: for the primary account only ownership matters, which never
+// changes, so the cached state answers without a round trip. The check is repeated
+// in the decision.
+func (a *App) authorizeKeyCreation(ctx context.Context, c Caller, workspaceID string) error {
 	check := func(w *domain.Workspace) error { return c.onWorkspace(w, permKeyCreate) }
-	var err error
 	if c.Primary {
-		err = a.workspaces.peek(ctx, workspaceID, check)
-	} else {
-		err = a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error { return check(w) })
+		return a.workspaces.peek(ctx, workspaceID, check)
 	}
-	if err != nil {
-		return CreatedAPIKeys{}, err
-	}
+	return a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error { return check(w) })
+}
+
+// createKeys generates, hashes and seals a secret per spec and appends all keys as
+// one atomic batch. The caller was authorized by idempotentKeys.
+func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batchID string) (CreatedAPIKeys, error) {
+	check := func(w *domain.Workspace) error { return c.onWorkspace(w, permKeyCreate) }
 	keys := make([]domain.NewAPIKey, len(specs))
 	ids := make([]string, len(specs))
 	plaintexts := make([][]byte, len(specs))
@@ -106,17 +121,28 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	return out, nil
 }
 
-// rehydrateSecrets fills the plaintexts of a replayed creation from the vault; a
-// key deleted since has no plaintext any more.
-func (a *App) rehydrateSecrets(ctx context.Context, r *CreatedAPIKeys) error {
+// replaySecrets fills the plaintexts of a replayed creation from the vault. The
+// reveal events are in the log before any plaintext is opened, in one append under
+// the caller's own check (a key deleted since has no plaintext any more).
+func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) error {
 	sealed := map[string][]byte{}
-	err := a.workspaces.read(ctx, r.WorkspaceID, func(w *domain.Workspace, _ uint64) error {
-		for _, k := range r.Keys {
-			if key, ok := w.Key(k.KeyID); ok && !key.Deleted {
-				sealed[k.KeyID] = key.Sealed
-			}
+	_, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+		if err := c.onWorkspace(w, permKeyCreate); err != nil {
+			return nil, err
 		}
-		return nil
+		clear(sealed)
+		var events []domain.Event
+		at := a.now()
+		for _, k := range r.Keys {
+			revealed, err := w.RevealAPIKey(k.KeyID, at)
+			if err != nil {
+				continue // deleted since
+			}
+			key, _ := w.Key(k.KeyID)
+			sealed[k.KeyID] = key.Sealed
+			events = append(events, revealed...)
+		}
+		return events, nil
 	})
 	if err != nil {
 		return err

@@ -58,51 +58,73 @@ func ownWorkspace(c Caller, w *domain.Workspace) error {
 	return nil
 }
 
-// idempotent runs a command once per (organization, Idempotency-Key): a retry with
-// the same request gets the stored result (rehydrated, since secrets are never
-// stored), another request with the same key gets ErrIdempotencyKeyReused.
-func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, run func() (R, error), rehydrate func(*R) error) (R, error) {
+// idempotentCommand is a command that a client may retry with an Idempotency-Key.
+type idempotentCommand[R any] struct {
+	// authorize runs before the key is looked up, so a refused caller gets what a
+	// fresh request would get (403, 404), never an earlier answer.
+	authorize func() error
+	run       func() (R, error)
+	// replay rebuilds what a stored result never holds (secrets) for a retry, and
+	// records it (a plaintext leaving the service is a reveal); nil when nothing is
+	// to be rebuilt.
+	replay func(*R) error
+}
+
+// idempotencyScope is the owner of a key value: the calling account in its
+// organization. Another account that sends the same value sends its own request.
+func idempotencyScope(c Caller) string { return c.OrganizationID + "/" + c.AccountID }
+
+// idempotent runs a command once per (account, Idempotency-Key): a retry with the
+// same request gets the stored result (rehydrated, since secrets are never stored),
+// another request with the same key gets ErrIdempotencyKeyReused. The caller is
+// authorized first, on every attempt.
+func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, cmd idempotentCommand[R]) (R, bool, error) {
 	var zero R
-	if idem.Key == "" || a.deps.Idempotency == nil {
-		return run()
+	if err := cmd.authorize(); err != nil {
+		return zero, false, err
 	}
-	prior, err := a.deps.Idempotency.Claim(ctx, c.OrganizationID, idem.Key, idem.Fingerprint)
+	if idem.Key == "" || a.deps.Idempotency == nil {
+		r, err := cmd.run()
+		return r, false, err
+	}
+	scope := idempotencyScope(c)
+	prior, err := a.deps.Idempotency.Claim(ctx, scope, idem.Key, idem.Fingerprint)
 	if err != nil {
-		return zero, err
+		return zero, false, err
 	}
 	if prior != nil {
 		if prior.Fingerprint != idem.Fingerprint {
-			return zero, ErrIdempotencyKeyReused
+			return zero, false, ErrIdempotencyKeyReused
 		}
 		if prior.Result == nil {
-			return zero, ErrIdempotencyInProgress
+			return zero, false, ErrIdempotencyInProgress
 		}
 		var r R
 		if err := json.Unmarshal(prior.Result, &r); err != nil {
-			return zero, fmt.Errorf("idempotency: decode stored result: %w", err)
+			return zero, false, fmt.Errorf("idempotency: decode stored result: %w", err)
 		}
-		if rehydrate != nil {
-			if err := rehydrate(&r); err != nil {
-				return zero, err
+		if cmd.replay != nil {
+			if err := cmd.replay(&r); err != nil {
+				return zero, false, err
 			}
 		}
-		return r, nil
+		return r, true, nil
 	}
-	r, err := run()
+	r, err := cmd.run()
 	if err != nil {
 		// Nothing was written (or the outcome is unknown and the log's
 		// duplicate window and the version check guard a retry): free the key.
-		if rerr := a.deps.Idempotency.Release(context.WithoutCancel(ctx), c.OrganizationID, idem.Key); rerr != nil {
-			return zero, fmt.Errorf("%w (and releasing the idempotency key: %v)", err, rerr)
+		if rerr := a.deps.Idempotency.Release(context.WithoutCancel(ctx), scope, idem.Key); rerr != nil {
+			return zero, false, fmt.Errorf("%w (and releasing the idempotency key: %v)", err, rerr)
 		}
-		return zero, err
+		return zero, false, err
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
-		return zero, err
+		return zero, false, err
 	}
-	if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), c.OrganizationID, idem.Key, body); err != nil {
-		return zero, err
+	if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key, body); err != nil {
+		return zero, false, err
 	}
-	return r, nil
+	return r, false, nil
 }

@@ -6,11 +6,18 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
+// Origin is where a request comes from, as the log records it.
+type Origin struct {
+	SourceIP        string
+	RequestID       string // the server's own id
+	ClientRequestID string // the client's X-Request-Id, if any
+}
+
 // Authenticate turns a bearer secret into the calling account. Every failure is
 // ErrUnauthenticated, whatever the reason: malformed, unknown or revoked. The
 // organization is checked as loaded from the log, so a revocation applies to the
 // very next request.
-func (a *App) Authenticate(ctx context.Context, secret, sourceIP, requestID string) (Caller, error) {
+func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (Caller, error) {
 	cred, err := domain.ParseCredential(secret)
 	if err != nil || cred.Kind() != domain.KindAccessSecret {
 		return Caller{}, ErrUnauthenticated
@@ -27,7 +34,7 @@ func (a *App) Authenticate(ctx context.Context, secret, sourceIP, requestID stri
 			return ErrUnauthenticated
 		}
 		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.AccessKeyID, Primary: acc.Primary,
-			Permissions: map[domain.Permission]bool{}, SourceIP: sourceIP, RequestID: requestID}
+			Permissions: map[domain.Permission]bool{}, SourceIP: origin.SourceIP, RequestID: origin.RequestID, ClientRequestID: origin.ClientRequestID}
 		for _, p := range o.Permissions(acc.ID) {
 			caller.Permissions[p] = true
 		}

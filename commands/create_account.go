@@ -23,6 +23,8 @@ type AccountResult struct {
 	AccessKey      *AccessKeyResult `json:"access_key"`
 	CreatedAt      string           `json:"created_at"`
 	Version        uint64           `json:"version"`
+	// Replayed is set when this answers a retry with an earlier request's result.
+	Replayed bool `json:"-"`
 }
 
 // AccessKeyResult is an account's access key without its secret.
@@ -33,20 +35,24 @@ type AccessKeyResult struct {
 
 // CreateAccount handles the command.
 func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
-	if err := cmd.Caller.can(domain.PermOrganizationAdmin); err != nil {
+	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[AccountResult]{
+		authorize: func() error { return cmd.Caller.can(domain.PermOrganizationAdmin) },
+		run:       func() (AccountResult, error) { return a.createAccount(ctx, cmd) },
+	})
+	r.Replayed = replayed
+	return r, err
+}
+
+func (a *App) createAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
+	id := domain.NewAccountID()
+	at := a.now()
+	org := cmd.Caller.OrganizationID
+	version, events, err := a.orgs.update(ctx, org, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
+		return o.CreateAccount(id, cmd.Name, at)
+	})
+	if err != nil {
 		return AccountResult{}, err
 	}
-	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (AccountResult, error) {
-		id := domain.NewAccountID()
-		at := a.now()
-		org := cmd.Caller.OrganizationID
-		version, events, err := a.orgs.update(ctx, org, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
-			return o.CreateAccount(id, cmd.Name, at)
-		})
-		if err != nil {
-			return AccountResult{}, err
-		}
-		e := events[0].(domain.AccountCreated)
-		return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, Status: "enabled", CreatedAt: at.Format(timeFormat), Version: version}, nil
-	}, nil)
+	e := events[0].(domain.AccountCreated)
+	return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, Status: "enabled", CreatedAt: at.Format(timeFormat), Version: version}, nil
 }

@@ -26,9 +26,9 @@ func (a *App) CreateAPIKey(ctx context.Context, cmd CreateAPIKey) (CreatedAPIKey
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
-	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (CreatedAPIKeys, error) {
+	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, func() (CreatedAPIKeys, error) {
 		return a.createKeys(ctx, cmd.Caller, cmd.WorkspaceID, []keySpec{spec}, "")
-	}, func(r *CreatedAPIKeys) error { return a.rehydrateSecrets(ctx, r) })
+	})
 }
 
 func (cmd CreateAPIKey) validate() (keySpec, error) {

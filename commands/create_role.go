@@ -24,12 +24,17 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 	if err != nil {
 		return RoleResult{}, err
 	}
-	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (RoleResult, error) {
-		id := domain.NewRoleID()
-		return a.changeRole(ctx, cmd.Caller, id, func(o *domain.Organization) ([]domain.Event, error) {
-			return o.CreateRole(id, spec, a.now())
-		})
-	}, nil)
+	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[RoleResult]{
+		authorize: func() error { return cmd.Caller.can(domain.PermOrganizationAdmin) },
+		run: func() (RoleResult, error) {
+			id := domain.NewRoleID()
+			return a.changeRole(ctx, cmd.Caller, id, func(o *domain.Organization) ([]domain.Event, error) {
+				return o.CreateRole(id, spec, a.now())
+			})
+		},
+	})
+	r.Replayed = replayed
+	return r, err
 }
 
 // changeRole runs a role decision and returns the role as it left it.

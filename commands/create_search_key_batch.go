@@ -36,9 +36,9 @@ func (a *App) CreateSearchKeyBatch(ctx context.Context, cmd CreateSearchKeyBatch
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
-	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (CreatedAPIKeys, error) {
+	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, func() (CreatedAPIKeys, error) {
 		return a.createKeys(ctx, cmd.Caller, cmd.WorkspaceID, specs, "batch_"+ulid.Make().String())
-	}, func(r *CreatedAPIKeys) error { return a.rehydrateSecrets(ctx, r) })
+	})
 }
 
 func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
@@ -95,6 +95,9 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 			verr.Add("rate_limit.mode", "required", `set mode to "uniform" or "individual"`)
 		}
 	case "uniform":
+		if cmd.IndividualQPS != nil {
+			verr.Add("rate_limit.qps_list", "not_applicable", "uniform mode takes one qps, not a list")
+		}
 		if cmd.UniformQPS == nil {
 			verr.Add("rate_limit.qps", "required", "uniform mode needs one qps")
 			break
@@ -105,6 +108,9 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 			qps[i] = q
 		}
 	case "individual":
+		if cmd.UniformQPS != nil {
+			verr.Add("rate_limit.qps", "not_applicable", "individual mode takes qps_list, not one qps")
+		}
 		if len(cmd.IndividualQPS) != cmd.Count {
 			verr.Add("rate_limit.qps_list", "count_mismatch", fmt.Sprintf("has %d limits, count is %d", len(cmd.IndividualQPS), cmd.Count))
 			break

@@ -22,30 +22,36 @@ type WorkspaceResult struct {
 	Description    string `json:"description"`
 	CreatedAt      string `json:"created_at"`
 	Version        uint64 `json:"version"`
+	// Replayed is set when this answers a retry with an earlier request's result.
+	Replayed bool `json:"-"`
 }
 
 // CreateWorkspace handles the command.
 func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
-	if err := cmd.Caller.can(permWorkspaceCreate); err != nil {
+	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[WorkspaceResult]{
+		authorize: func() error { return cmd.Caller.can(permWorkspaceCreate) },
+		run:       func() (WorkspaceResult, error) { return a.createWorkspace(ctx, cmd) },
+	})
+	r.Replayed = replayed
+	return r, err
+}
+
+func (a *App) createWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
+	id := domain.NewWorkspaceID()
+	at := a.now()
+	version, events, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+		events, err := w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
+		if err == nil && !cmd.Caller.Primary { // a sub-account may use what it creates
+			events = append(events, domain.MemberAuthorized{AccountID: cmd.Caller.AccountID, At: at})
+		}
+		return events, err
+	})
+	if err != nil {
 		return WorkspaceResult{}, err
 	}
-	return idempotent(ctx, a, cmd.Caller, cmd.Idempotency, func() (WorkspaceResult, error) {
-		id := domain.NewWorkspaceID()
-		at := a.now()
-		version, events, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), nil, func(w *domain.Workspace) ([]domain.Event, error) {
-			events, err := w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
-			if err == nil && !cmd.Caller.Primary { // a sub-account may use what it creates
-				events = append(events, domain.MemberAuthorized{AccountID: cmd.Caller.AccountID, At: at})
-			}
-			return events, err
-		})
-		if err != nil {
-			return WorkspaceResult{}, err
-		}
-		e := events[0].(domain.WorkspaceCreated)
-		return WorkspaceResult{
-			WorkspaceID: id, OrganizationID: e.OrganizationID, Name: e.Name, Description: e.Description,
-			CreatedAt: at.Format(timeFormat), Version: version,
-		}, nil
-	}, nil)
+	e := events[0].(domain.WorkspaceCreated)
+	return WorkspaceResult{
+		WorkspaceID: id, OrganizationID: e.OrganizationID, Name: e.Name, Description: e.Description,
+		CreatedAt: at.Format(timeFormat), Version: version,
+	}, nil
 }

@@ -76,12 +76,15 @@ type Caller struct {
 	Permissions    map[domain.Permission]bool
 	SourceIP       string
 	RequestID      string
+	// ClientRequestID is the client's X-Request-Id, if any.
+	ClientRequestID string
 }
 
 func (c Caller) metadata(workspaceID string) domain.Metadata {
 	return domain.Metadata{
 		OrganizationID: c.OrganizationID, WorkspaceID: workspaceID, ActorID: c.AccountID,
 		CredentialID: c.AccessKeyID, SourceIP: c.SourceIP, RequestID: c.RequestID,
+		ClientRequestID: c.ClientRequestID,
 	}
 }
 

@@ -18,6 +18,8 @@ type RoleResult struct {
 	Permissions []string `json:"permissions"`
 	Users       []string `json:"users"`
 	Version     uint64   `json:"version"`
+	// Replayed is set when this answers a retry with an earlier request's result.
+	Replayed bool `json:"-"`
 }
 
 func (in RoleInput) validate() (domain.RoleSpec, error) {

@@ -147,3 +147,103 @@ func TestEveryEventTypeDecodes(t *testing.T) {
 		t.Fatal("two events share a wire name")
 	}
 }
+
+func TestAccountNamesAreUniqueIgnoringCase(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"ALICE", domain.ErrAccountNameTaken},
+		{"Alice", domain.ErrAccountNameTaken},
+		{" aLiCe ", domain.ErrAccountNameTaken},
+		{"ADMIN", domain.ErrAccountNameTaken}, // the primary account's name
+		{"alicia", nil},
+		{"STRASSE", domain.ErrAccountNameTaken},    // full case folding: ß is ss
+		{"\u00c9COLE", domain.ErrAccountNameTaken}, // É, and é written e + U+0301
+		{"ΣΟΦΟΣ", domain.ErrAccountNameTaken},      // final sigma folds to σ
+		{"ecole", nil},
+	}
+	o := org(t)
+	o.Apply(must(t)(o.CreateAccount("acct_s", "straße", at))...)
+	o.Apply(must(t)(o.CreateAccount("acct_e", "e\u0301cole", at))...)
+	o.Apply(must(t)(o.CreateAccount("acct_g", "σοφος", at))...)
+	for _, c := range cases {
+		if _, err := o.CreateAccount("acct_new", c.name, at); !errors.Is(err, c.err) {
+			t.Errorf("%q: got %v, want %v", c.name, err, c.err)
+		}
+	}
+	if a, _ := o.Account("acct_e"); a.Name != "\u00e9cole" {
+		t.Errorf("account names are stored in NFC, got %q", a.Name)
+	}
+}
+
+// An old log may hold names that differ only by case: replaying it never fails,
+// and none of them can be taken again.
+func TestReplayOfNamesDifferingByCase(t *testing.T) {
+	o := org(t)
+	o.Apply(
+		domain.AccountCreated{AccountID: "acct_A", Name: "ALICE", At: at},
+		domain.RoleCreated{RoleID: "role_1", Name: "admins", At: at},
+		domain.RoleCreated{RoleID: "role_2", Name: "ADMINS", At: at},
+		domain.RoleCreated{RoleID: "role_3", Name: "ops", At: at},
+		domain.RoleRenamed{RoleID: "role_3", Name: "Admins", At: at},
+	)
+	if a, ok := o.Account("acct_A"); !ok || a.Name != "ALICE" {
+		t.Fatalf("replayed account: %+v", a)
+	}
+	if _, err := o.CreateAccount("acct_x", "Alice", at); !errors.Is(err, domain.ErrAccountNameTaken) {
+		t.Fatalf("account: %v", err)
+	}
+	o.Apply(domain.RoleDeleted{RoleID: "role_3", At: at}, domain.RoleDeleted{RoleID: "role_2", At: at})
+	name := "aDmInS"
+	if _, err := o.CreateRole("role_4", domain.RoleSpec{Name: &name}, at); !errors.Is(err, domain.ErrRoleNameTaken) {
+		t.Fatalf("role_1 still holds the name: %v", err)
+	}
+	own := "admins"
+	if _, err := o.UpdateRole("role_1", domain.RoleSpec{Name: &own, Permissions: perms("workspace:read")}, at); err != nil {
+		t.Fatalf("a role keeps its own name: %v", err)
+	}
+	o.Apply(domain.RoleDeleted{RoleID: "role_1", At: at})
+	if _, err := o.CreateRole("role_4", domain.RoleSpec{Name: &name}, at); err != nil {
+		t.Fatalf("the name is free once every holder is gone: %v", err)
+	}
+}
+
+func TestRoleNamesAreUniqueIgnoringCase(t *testing.T) {
+	o := org(t)
+	readers, writers := "readers", "writers"
+	o.Apply(must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &readers}, at))...)
+	o.Apply(must(t)(o.CreateRole("role_2", domain.RoleSpec{Name: &writers}, at))...)
+	for _, c := range []struct {
+		op, id, name string
+		err          error
+	}{
+		{"create", "role_3", "READERS", domain.ErrRoleNameTaken},
+		{"create", "role_3", "Writers", domain.ErrRoleNameTaken},
+		{"create", "role_3", "auditors", nil},
+		{"rename", "role_2", "Readers", domain.ErrRoleNameTaken},
+		{"rename", "role_1", "Readers", nil}, // a different case of its own name
+		{"rename", "role_1", "readers", nil},
+		{"rename", "role_1", "auditors", nil},
+	} {
+		name := c.name
+		var err error
+		if c.op == "create" {
+			_, err = o.CreateRole(c.id, domain.RoleSpec{Name: &name}, at)
+		} else {
+			_, err = o.UpdateRole(c.id, domain.RoleSpec{Name: &name}, at)
+		}
+		if !errors.Is(err, c.err) {
+			t.Errorf("%s %s %q: got %v, want %v", c.op, c.id, c.name, err, c.err)
+		}
+	}
+	upper := "READERS"
+	events := must(t)(o.UpdateRole("role_1", domain.RoleSpec{Name: &upper}, at))
+	if !reflect.DeepEqual(events, []domain.Event{domain.RoleRenamed{RoleID: "role_1", Name: "READERS", At: at}}) {
+		t.Fatalf("case-only rename: %#v", events)
+	}
+	o.Apply(events...)
+	if _, err := o.CreateRole("role_3", domain.RoleSpec{Name: &readers}, at); !errors.Is(err, domain.ErrRoleNameTaken) {
+		t.Fatalf("after the rename: %v", err)
+	}
+}

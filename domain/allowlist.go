@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Limits of an allowlist. They keep one key's rules small enough to check on the hot
-// path and to show in a console.
+// path and to show in a console. MaxAllowlistChars counts the raw input in bytes
+// (an address is ASCII), separators and blank entries included.
 const (
 	MaxAllowlistEntries = 100
 	MaxAllowlistChars   = 4096
@@ -20,21 +22,30 @@ type Allowlist struct {
 	prefixes []netip.Prefix
 }
 
-// ParseAllowlistText splits "1.2.3.4, 10.0.0.0/8\n2001:db8::/32" on commas and
-// whitespace and parses the entries.
-func ParseAllowlistText(s string) (Allowlist, error) {
-	if len(s) > MaxAllowlistChars {
-		return Allowlist{}, invalid("", "allowlist_too_long", fmt.Sprintf("at most %d characters", MaxAllowlistChars))
+// ParseAllowlistText parses the text form of an allowlist, "1.2.3.4, 10.0.0.0/8\n
+// 2001:db8::/32": it refuses a raw text longer than MaxAllowlistChars before any other
+// work (separators count: "1.2.3.4" followed by a hundred thousand commas is too
+// long), then splits it on commas, semicolons and any white space, drops the empty
+// pieces and parses the rest with ParseAllowlist. Errors name a piece by its index
+// among the pieces; the error on the whole text has the field "".
+func ParseAllowlistText(raw string) (Allowlist, error) {
+	if len(raw) > MaxAllowlistChars {
+		return Allowlist{}, invalid("", "allowlist_too_long",
+			fmt.Sprintf("at most %d characters, got %d", MaxAllowlistChars, len(raw)))
 	}
-	return ParseAllowlist(strings.FieldsFunc(s, func(r rune) bool {
-		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	return ParseAllowlist(strings.FieldsFunc(raw, func(r rune) bool {
+		return r == ',' || r == ';' || unicode.IsSpace(r)
 	}))
 }
 
 // ParseAllowlist parses addresses ("1.2.3.4", "2001:db8::1") and CIDR ranges
 // ("10.0.0.0/8"). Ranges are normalized to their network address, IPv4-mapped IPv6
 // addresses to IPv4, single addresses to /32 or /128; the same network written twice
-// (even differently) is an error. Every problem is reported with its index.
+// (even differently) is an error, and so are an empty or blank entry and an address
+// with a zone ("fe80::1%eth0"). Every problem of an entry is reported with its index
+// ("[2]"); a list with more than MaxAllowlistEntries entries or more than
+// MaxAllowlistChars bytes in all (blank entries count for both) is refused as a
+// whole, with the field "", before any entry is parsed.
 func ParseAllowlist(entries []string) (Allowlist, error) {
 	var verr ValidationError
 	if len(entries) > MaxAllowlistEntries {
@@ -42,11 +53,17 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 		return Allowlist{}, &verr
 	}
 	total := 0
+	for _, raw := range entries {
+		total += len(raw)
+	}
+	if total > MaxAllowlistChars {
+		verr.Add("", "allowlist_too_long", fmt.Sprintf("at most %d characters in all, got %d", MaxAllowlistChars, total))
+		return Allowlist{}, &verr
+	}
 	seen := make(map[netip.Prefix]int, len(entries))
 	out := make([]netip.Prefix, 0, len(entries))
 	for i, raw := range entries {
-		field := fmt.Sprintf("[%d]", i)
-		total += len(raw)
+		field := "[" + strconv.Itoa(i) + "]"
 		p, err := parseAllowEntry(strings.TrimSpace(raw))
 		if err != nil {
 			verr.Add(field, "invalid_ip", err.Error())
@@ -59,9 +76,6 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 		seen[p] = i
 		out = append(out, p)
 	}
-	if total > MaxAllowlistChars {
-		verr.Add("", "allowlist_too_long", fmt.Sprintf("at most %d characters in all", MaxAllowlistChars))
-	}
 	if err := verr.Err(); err != nil {
 		return Allowlist{}, err
 	}
@@ -70,7 +84,7 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 
 func parseAllowEntry(s string) (netip.Prefix, error) {
 	if s == "" {
-		return netip.Prefix{}, fmt.Errorf("empty entry")
+		return netip.Prefix{}, fmt.Errorf("empty entry: give an address or a range, or remove it")
 	}
 	if strings.Contains(s, "%") {
 		return netip.Prefix{}, fmt.Errorf("%s: zoned addresses are not allowed", quoteInput(s))
@@ -86,12 +100,44 @@ func parseAllowEntry(s string) (netip.Prefix, error) {
 		}
 		return netip.PrefixFrom(addr, bits).Masked(), nil
 	}
-	a, err := netip.ParseAddr(s)
+	a, err := parseAddr(s)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%s is not an IP address or CIDR range", quoteInput(s))
 	}
-	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseSourceIP parses the address a data-plane request comes from (the
+// "source_ip" a gateway hands over to verify a credential): one IPv4 or IPv6
+// address, not empty, without a zone ("fe80::1%eth0") or a prefix length; an
+// IPv4-mapped IPv6 address ("::ffff:1.2.3.4") becomes its IPv4 address, as in
+// allowlists, so that it matches IPv4 entries. Errors have the field "source_ip" and
+// the code "invalid_ip".
+func ParseSourceIP(s string) (netip.Addr, error) {
+	const field, code = "source_ip", "invalid_ip"
+	if s == "" {
+		return netip.Addr{}, invalid(field, code, "must not be empty")
+	}
+	if strings.Contains(s, "%") {
+		return netip.Addr{}, invalid(field, code, fmt.Sprintf("%s: zoned addresses are not allowed", quoteInput(s)))
+	}
+	a, err := parseAddr(s)
+	if err != nil {
+		return netip.Addr{}, invalid(field, code, fmt.Sprintf("%s is not an IPv4 or IPv6 address", quoteInput(s)))
+	}
+	return a, nil
+}
+
+// parseAddr parses one address without a zone, IPv4-mapped IPv6 unmapped.
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("zoned address")
+	}
+	return a.Unmap(), nil
 }
 
 // Entries returns the normalized entries: single addresses without a suffix, ranges
@@ -129,8 +175,13 @@ func (a Allowlist) Allows(addr netip.Addr) bool {
 // carries a whole credential someone pasted into the wrong field.
 func quoteInput(s string) string {
 	const max = 24
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max]) + "…"
+	n := 0
+	for i := range s {
+		if n == max {
+			s = s[:i] + "…"
+			break
+		}
+		n++
 	}
 	return strconv.Quote(s)
 }

@@ -79,3 +79,133 @@ func TestAllowlistAllows(t *testing.T) {
 		t.Error("an empty allowlist allows everyone")
 	}
 }
+
+func TestParseAllowlistTextLimitsTheRawInput(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     []string // the entries, or nil for a refusal
+		field    string
+		code     string
+	}{
+		{"commas only after an address", "1.2.3.4" + strings.Repeat(",", 100000), nil, "", "allowlist_too_long"},
+		{"spaces only", strings.Repeat(" ", domain.MaxAllowlistChars+1), nil, "", "allowlist_too_long"},
+		{"at the limit", "1.2.3.4" + strings.Repeat(";", domain.MaxAllowlistChars-7), []string{"1.2.3.4"}, "", ""},
+		{"any whitespace separates", "1.2.3.4\u00a010.0.0.0/8\v2001:db8::1\f::1\u30008.8.8.8", []string{"1.2.3.4", "10.0.0.0/8", "2001:db8::1", "::1", "8.8.8.8"}, "", ""},
+		{"semicolons", "1.2.3.4;;5.6.7.8", []string{"1.2.3.4", "5.6.7.8"}, "", ""},
+		{"zone", "1.2.3.4, fe80::1%eth0", nil, "[1]", "invalid_ip"},
+		{"mapped zone", "::ffff:1.2.3.4%eth0", nil, "[0]", "invalid_ip"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := domain.ParseAllowlistText(c.in)
+			if c.want != nil {
+				if err != nil || !reflect.DeepEqual(a.Entries(), c.want) {
+					t.Fatalf("got %v, %v; want %v", a.Entries(), err, c.want)
+				}
+				return
+			}
+			if field, code := fieldCode(t, err); field != c.field || code != c.code {
+				t.Fatalf("got %q %q (%v), want %q %q", field, code, err, c.field, c.code)
+			}
+		})
+	}
+}
+
+func TestParseAllowlistRefusesZones(t *testing.T) {
+	for _, in := range []string{"fe80::1%eth0", "::ffff:1.2.3.4%eth0", "fe80::1%eth0/64", "::ffff:10.0.0.0%1/104", "fe80::1%25eth0", "1.2.3.4%eth0"} {
+		_, err := domain.ParseAllowlist([]string{in})
+		if field, code := fieldCode(t, err); field != "[0]" || code != "invalid_ip" {
+			t.Errorf("%q: got %q %q (%v)", in, field, code, err)
+		}
+	}
+}
+
+func TestParseAllowlistCountsEmptyEntries(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries []string
+		want    map[string]string // field → code
+	}{
+		{"empty entry", []string{"1.2.3.4", ""}, map[string]string{"[1]": "invalid_ip"}},
+		{"blank entry", []string{"  ", "1.2.3.4"}, map[string]string{"[0]": "invalid_ip"}},
+		{"blank entries count toward the length", []string{"1.2.3.4", strings.Repeat(" ", domain.MaxAllowlistChars)}, map[string]string{"": "allowlist_too_long"}},
+		{"empty entries count toward the number", append(make([]string, domain.MaxAllowlistEntries), "1.2.3.4"), map[string]string{"": "allowlist_too_many"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := domain.ParseAllowlist(c.entries)
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v", err)
+			}
+			got := map[string]string{}
+			for _, f := range ve.Fields {
+				got[f.Field] = f.Code
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestMergePrefixesFieldPaths(t *testing.T) {
+	cases := []struct{ prefix, field, want string }{
+		{"allowlist", "", "allowlist"},
+		{"allowlist", "[2]", "allowlist[2]"},
+		{"naming", "prefix", "naming.prefix"},
+		{"", "name", "name"},
+		{"", "", ""},
+	}
+	for _, c := range cases {
+		var v domain.ValidationError
+		in := &domain.ValidationError{}
+		in.Add(c.field, "code", "message")
+		if err := v.Merge(c.prefix, in); err != nil {
+			t.Fatalf("merge returned %v", err)
+		}
+		if got := v.Fields[0].Field; got != c.want {
+			t.Errorf("Merge(%q) of %q: got %q, want %q", c.prefix, c.field, got, c.want)
+		}
+	}
+	_, err := domain.ParseAllowlistText(strings.Repeat(",", domain.MaxAllowlistChars+1))
+	var v domain.ValidationError
+	v.Merge("allowlist", err)
+	if len(v.Fields) != 1 || v.Fields[0].Field != "allowlist" {
+		t.Fatalf("got %+v", v.Fields)
+	}
+}
+
+func TestParseSourceIP(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string // the address, or "" for a refusal
+	}{
+		{"1.2.3.4", "1.2.3.4"},
+		{"::ffff:1.2.3.4", "1.2.3.4"},
+		{"::FFFF:10.0.0.1", "10.0.0.1"},
+		{"2001:DB8::1", "2001:db8::1"},
+		{"::1", "::1"},
+		{"", ""},
+		{" 1.2.3.4", ""},
+		{"1.2.3.4/32", ""},
+		{"01.2.3.4", ""},
+		{"1.2.3", ""},
+		{"fe80::1%eth0", ""},
+		{"::ffff:1.2.3.4%eth0", ""},
+		{"fe80::1%", ""},
+		{"localhost", ""},
+	}
+	for _, c := range cases {
+		a, err := domain.ParseSourceIP(c.in)
+		if c.want != "" {
+			if err != nil || a.String() != c.want || (a.Is4In6()) {
+				t.Errorf("%q: got %v, %v; want %s", c.in, a, err, c.want)
+			}
+			continue
+		}
+		if field, code := fieldCode(t, err); field != "source_ip" || code != "invalid_ip" || a.IsValid() {
+			t.Errorf("%q: got %v, %q %q (%v)", c.in, a, field, code, err)
+		}
+	}
+}

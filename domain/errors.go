@@ -58,19 +58,23 @@ func (e *ValidationError) Add(field, code, message string) {
 }
 
 // Merge appends the fields of another validation error found in err, prefixing
-// their paths; any other error is returned unchanged.
+// their paths: under "allowlist", "[2]" becomes "allowlist[2]", "x" becomes
+// "allowlist.x" and "" (the whole value) becomes "allowlist". Any other error is
+// returned unchanged.
 func (e *ValidationError) Merge(prefix string, err error) error {
 	var ve *ValidationError
 	if !errors.As(err, &ve) {
 		return err
 	}
 	for _, f := range ve.Fields {
-		if prefix != "" {
-			if strings.HasPrefix(f.Field, "[") {
-				f.Field = prefix + f.Field
-			} else {
-				f.Field = prefix + "." + f.Field
-			}
+		switch {
+		case prefix == "":
+		case f.Field == "":
+			f.Field = prefix
+		case strings.HasPrefix(f.Field, "["):
+			f.Field = prefix + f.Field
+		default:
+			f.Field = prefix + "." + f.Field
 		}
 		e.Fields = append(e.Fields, f)
 	}

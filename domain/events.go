@@ -302,4 +302,7 @@ type Metadata struct {
 	CredentialID   string
 	SourceIP       string
 	RequestID      string
+	// ClientRequestID is the X-Request-Id a client sent, kept beside RequestID
+	// (always the server's own), never instead of it.
+	ClientRequestID string
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Organization is the consistency boundary for accounts (the primary account and its
@@ -18,10 +20,10 @@ type Organization struct {
 	name         string
 	primaryID    string
 	accounts     map[string]*Account
-	accountNames map[string]string
+	accountNames map[string]string // nameKey of an account name → account id
 	bySecret     map[string]string // access key secret hash → account id
 	roles        map[string]*role
-	roleNames    map[string]string
+	roleNames    map[string]string // nameKey of a role name → role id
 }
 
 // Account is the write-side state of one account; a copy is handed out. An account
@@ -216,7 +218,8 @@ func (o *Organization) Create(name, primaryAccountID, primaryName, accessKeyID, 
 	}, nil
 }
 
-// CreateAccount decides a new sub-account with a unique name.
+// CreateAccount decides a new sub-account with a unique name: two names that differ
+// only by case or by Unicode normalization are the same name.
 func (o *Organization) CreateAccount(id, name string, at time.Time) ([]Event, error) {
 	if !o.Exists() {
 		return nil, ErrOrganizationNotFound
@@ -225,7 +228,7 @@ func (o *Organization) CreateAccount(id, name string, at time.Time) ([]Event, er
 	if err != nil {
 		return nil, err
 	}
-	if _, taken := o.accountNames[n]; taken {
+	if _, taken := o.accountNames[nameKey(n)]; taken {
 		return nil, ErrAccountNameTaken
 	}
 	return []Event{AccountCreated{AccountID: id, Name: n, At: at}}, nil
@@ -345,9 +348,13 @@ func (o *Organization) UpdateRole(id string, spec RoleSpec, at time.Time) ([]Eve
 
 func (o *Organization) roleChanges(r *role, spec RoleSpec, at time.Time) ([]Event, error) {
 	var verr ValidationError
+	// Role names are unique ignoring case; a role may always keep its own name or
+	// change only its case (even if an old log left another role with that name).
 	if spec.Name != nil {
-		if other, taken := o.roleNames[*spec.Name]; taken && other != r.id {
-			return nil, fmt.Errorf("%w: %q", ErrRoleNameTaken, *spec.Name)
+		if key := nameKey(*spec.Name); key != nameKey(r.name) {
+			if other, taken := o.roleNames[key]; taken && other != r.id {
+				return nil, fmt.Errorf("%w: %q", ErrRoleNameTaken, *spec.Name)
+			}
 		}
 	}
 	var events []Event
@@ -446,18 +453,21 @@ func (o *Organization) apply(e Event) {
 			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled = "", "", false
 		}
 	case RoleCreated:
+		if old := o.roles[e.RoleID]; old != nil {
+			o.unindexRole(old)
+		}
 		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{}}
-		o.roleNames[e.Name] = e.RoleID
+		o.roleNames[nameKey(e.Name)] = e.RoleID
 	case RoleRenamed:
 		if r := o.roles[e.RoleID]; r != nil {
-			delete(o.roleNames, r.name)
+			o.unindexRole(r)
 			r.name = e.Name
-			o.roleNames[e.Name] = r.id
+			o.roleNames[nameKey(e.Name)] = r.id
 		}
 	case RoleDeleted:
 		if r := o.roles[e.RoleID]; r != nil {
-			delete(o.roleNames, r.name)
 			delete(o.roles, e.RoleID)
+			o.unindexRole(r)
 		}
 	case PermissionGranted:
 		if r := o.roles[e.RoleID]; r != nil {
@@ -482,11 +492,40 @@ func (o *Organization) apply(e Event) {
 	}
 }
 
+// addAccount indexes the account's name; when an old log holds two names that
+// differ only by case, the later account holds the index entry and the name stays
+// taken either way (accounts are never renamed nor deleted).
 func (o *Organization) addAccount(a *Account) {
 	o.accounts[a.ID] = a
-	o.accountNames[a.Name] = a.ID
+	o.accountNames[nameKey(a.Name)] = a.ID
 }
 
+// unindexRole frees the index entry r holds (r was renamed or deleted, or is being
+// replaced): an old log may hold roles whose names differ only by case, so the entry
+// passes to the latest of the other roles that still have that name, if any.
+func (o *Organization) unindexRole(r *role) {
+	key := nameKey(r.name)
+	if o.roleNames[key] != r.id {
+		return
+	}
+	delete(o.roleNames, key)
+	for _, id := range sortedKeys(o.roles) {
+		if other := o.roles[id]; other != r && nameKey(other.name) == key {
+			o.roleNames[key] = id
+		}
+	}
+}
+
+// nameKey is the form under which two names are the same name: the canonical
+// caseless match of Unicode (NFD(toCasefold(NFD(s)))), so that "alice", "ALICE" and
+// "Alice" clash, as do "straße" and "STRASSE", "é" and "e\u0301", "ς" and "Σ".
+// cases.Fold does the full Unicode case folding that strings.ToLower does not.
+func nameKey(s string) string {
+	return norm.NFD.String(cases.Fold().String(norm.NFD.String(s)))
+}
+
+// sortedKeys lists a map's keys in order; an empty map gives an empty list, never
+// nil (which a client would read as null).
 func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
+	return append([]string{}, slices.Sorted(maps.Keys(m))...)
 }

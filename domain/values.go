@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // BusinessType is the product line of an API key.
@@ -87,33 +88,81 @@ func IsAPIKeyID(s string) bool { return ValidID(prefixAPIKey, s) }
 // IsAccountID checks the shape of an account id.
 func IsAccountID(s string) bool { return ValidID(prefixAccount, s) }
 
-// ParseName trims and checks a required display name.
+// ParseName trims surrounding spaces from a required display name (of a workspace,
+// an account, a role, a Search key or a batch name prefix), normalizes it to Unicode
+// NFC and checks it: at most MaxNameLen characters once normalized, valid UTF-8, and
+// no control character (newline and tab included, even at the ends), no format
+// character (bidirectional controls, zero-width and other invisible characters, the
+// byte order mark, the soft hyphen) and no line or paragraph separator. Such
+// characters make two names look alike or disguise what a name says.
 func ParseName(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", invalid(field, "required", "must not be empty")
-	}
-	return checkText(field, s, MaxNameLen)
-}
-
-// ParseText trims and checks an optional free text of at most max characters.
-func ParseText(field, s string, max int) (string, error) {
-	return checkText(field, strings.TrimSpace(s), max)
-}
-
-func checkText(field, s string, max int) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", invalid(field, "invalid_text", "must be valid UTF-8")
 	}
+	s = strings.TrimFunc(norm.NFC.String(s), isPlainSpace)
+	if s == "" {
+		return "", invalid(field, "required", "must not be empty")
+	}
+	if i := strings.IndexFunc(s, notInName); i >= 0 {
+		return "", invalid(field, "invalid_text", fmt.Sprintf(
+			"must not contain control, format or invisible characters (found %s)", codePoint(s[i:])))
+	}
+	return checkLen(field, s, MaxNameLen)
+}
+
+// ParseText trims surrounding white space from an optional free text (a description,
+// a note), normalizes it to Unicode NFC and checks it: at most max characters once
+// normalized, valid UTF-8, no control character other than newline and tab, no
+// bidirectional control (they reorder what is shown: "abc\u202egnp.exe" reads
+// "abcexe.png") and no line or paragraph separator.
+func ParseText(field, s string, max int) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", invalid(field, "invalid_text", "must be valid UTF-8")
+	}
+	s = strings.TrimSpace(norm.NFC.String(s))
+	if i := strings.IndexFunc(s, notInText); i >= 0 {
+		return "", invalid(field, "invalid_text", fmt.Sprintf(
+			"must not contain control characters other than newline and tab, bidirectional controls or line and paragraph separators (found %s)",
+			codePoint(s[i:])))
+	}
+	return checkLen(field, s, max)
+}
+
+func checkLen(field, s string, max int) (string, error) {
 	if n := utf8.RuneCountInString(s); n > max {
 		return "", invalid(field, "too_long", fmt.Sprintf("at most %d characters, got %d", max, n))
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return "", invalid(field, "invalid_text", "must not contain control characters")
-		}
-	}
 	return s, nil
+}
+
+// isPlainSpace is the white space trimmed from a name: spaces, but not the controls
+// (tab, newline…) nor the line and paragraph separators, which are refused.
+func isPlainSpace(r rune) bool {
+	return unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
+// notInName: controls (Cc), format characters (Cf: bidirectional controls, zero-width
+// characters, word joiner, invisible operators, byte order mark, soft hyphen, tags)
+// and line and paragraph separators.
+func notInName(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// notInText: controls but newline and tab, bidirectional controls (U+061C, U+200E,
+// U+200F, U+202A–U+202E, U+2066–U+2069) and line and paragraph separators. Other
+// format characters stay: the zero-width joiner builds emoji.
+func notInText(r rune) bool {
+	if r == '\n' || r == '\t' {
+		return false
+	}
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
+// codePoint names the first character of s for an error message, as U+XXXX: the
+// characters refused are invisible or would garble the message.
+func codePoint(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	return fmt.Sprintf("U+%04X", r)
 }
 
 // QPS is a Search key's rate limit; zero means unlimited.

@@ -27,8 +27,10 @@ const (
 	HeaderCredential  = "ce-credential"
 	HeaderSourceIP    = "ce-sourceip"
 	HeaderRequestID   = "ce-requestid"
-	HeaderOrgID       = "ce-orgid"
-	HeaderWorkspaceID = "ce-workspaceid"
+	// HeaderClientRequestID is the client's own X-Request-Id, when it sent one.
+	HeaderClientRequestID = "ce-clientrequestid"
+	HeaderOrgID           = "ce-orgid"
+	HeaderWorkspaceID     = "ce-workspaceid"
 )
 
 // Record is one event read from the log, with its envelope.
@@ -63,6 +65,7 @@ func encode(subject, source string, e domain.Event, meta domain.Metadata, at tim
 	setIf(h, HeaderCredential, meta.CredentialID)
 	setIf(h, HeaderSourceIP, meta.SourceIP)
 	setIf(h, HeaderRequestID, meta.RequestID)
+	setIf(h, HeaderClientRequestID, meta.ClientRequestID)
 	setIf(h, HeaderOrgID, meta.OrganizationID)
 	setIf(h, HeaderWorkspaceID, meta.WorkspaceID)
 	h.Set(jetstream.MsgIDHeader, id)
@@ -96,12 +99,13 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 		Aggregate: h.Get(HeaderSubject),
 		Event:     e,
 		Metadata: domain.Metadata{
-			OrganizationID: h.Get(HeaderOrgID),
-			WorkspaceID:    h.Get(HeaderWorkspaceID),
-			ActorID:        h.Get(HeaderActor),
-			CredentialID:   h.Get(HeaderCredential),
-			SourceIP:       h.Get(HeaderSourceIP),
-			RequestID:      h.Get(HeaderRequestID),
+			OrganizationID:  h.Get(HeaderOrgID),
+			WorkspaceID:     h.Get(HeaderWorkspaceID),
+			ActorID:         h.Get(HeaderActor),
+			CredentialID:    h.Get(HeaderCredential),
+			SourceIP:        h.Get(HeaderSourceIP),
+			RequestID:       h.Get(HeaderRequestID),
+			ClientRequestID: h.Get(HeaderClientRequestID),
 		},
 	}, nil
 }

@@ -133,6 +133,7 @@ func (s *Server) createRole(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/roles/"+r.RoleID)
 	return respond(c, http.StatusCreated, r)
 }

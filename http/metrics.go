@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -43,7 +44,11 @@ func (m *metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		m.requests.WithLabelValues(c.Path(), c.Request().Method, statusLabel(c.Response().Status)).Observe(time.Since(start).Seconds())
+		route := c.Path()
+		if route == "" || route == "/*" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, methodLabel(c.Request().Method), statusLabel(c.Response().Status)).Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
@@ -58,6 +63,15 @@ var statusLabels = func() (out [600]string) {
 	}
 	return out
 }()
+
+// methodLabel keeps the label set bounded: a client may send any method name.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
 
 // statusLabel is strconv.Itoa without an allocation per request.
 func statusLabel(code int) string {

@@ -176,6 +176,7 @@ func (s *Server) createWorkspace(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+r.WorkspaceID)
 	return respond(c, http.StatusCreated, workspaceOf(r))
 }
@@ -269,6 +270,7 @@ func (s *Server) createAccount(c echo.Context) error {
 		return err
 	}
 	written(c, r.Version)
+	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/accounts/"+r.AccountID)
 	return respond(c, http.StatusCreated, r)
 }
@@ -346,6 +348,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	}
 	k := r.Keys[0]
 	written(c, r.Version)
+	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys/"+k.KeyID)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret})
@@ -381,6 +384,7 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret}
 	}
 	written(c, r.Version)
+	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys?batch_id="+r.BatchID)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return respond(c, http.StatusCreated, out)

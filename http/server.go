@@ -10,9 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,6 +28,8 @@ const (
 	HeaderPosition    = "X-Keyledger-Position"
 	HeaderIdempotency = "Idempotency-Key"
 	HeaderRequestID   = "X-Request-Id"
+	// HeaderClientRequestID echoes the X-Request-Id a client sent.
+	HeaderClientRequestID = "X-Client-Request-Id"
 )
 
 // Config of the HTTP API.
@@ -38,6 +40,8 @@ type Config struct {
 	PositionWait time.Duration
 	// MaxProjectionLag is the lag (events) above which /readyz fails (default 10000).
 	MaxProjectionLag uint64
+	// Timeouts of the HTTP server.
+	Timeouts Timeouts
 }
 
 // Deps are the application services the API calls.
@@ -67,10 +71,6 @@ type Server struct {
 	logger  *slog.Logger
 	routes  []route
 	metrics *metrics
-	// Request ids: this server's random prefix and a counter (cheaper than a ULID
-	// per request, and unique across instances).
-	idPrefix string
-	idSeq    atomic.Uint64
 }
 
 // New builds the server and registers every route.
@@ -89,7 +89,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger, metrics: newMetrics(d), idPrefix: strings.ToLower(ulid.Make().String()[16:]) + "-"}
+	s := &Server{cfg: cfg, d: d, echo: e, logger: d.Logger, metrics: newMetrics(d)}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.requestContext, s.metrics.observe)
@@ -103,6 +103,9 @@ func New(cfg Config, d Deps) *Server {
 			h = s.authenticateGateway(h)
 		}
 		e.Add(r.method, r.path, h)
+		if r.method == http.MethodGet { // HEAD works where GET does; net/http drops the body
+			e.Add(http.MethodHead, r.path, h)
+		}
 	}
 	return s
 }
@@ -114,33 +117,58 @@ type ctxKey int
 
 const callerKey ctxKey = iota
 
-// requestContext assigns the request id and caps the body size.
+// requestContext assigns the request id (always the server's own ULID; a client's
+// printable X-Request-Id is kept beside it), refuses a query string that does not
+// parse, and caps the body size.
 func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(HeaderRequestID)
-		if id == "" || len(id) > 128 {
-			id = s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+		h := c.Response().Header()
+		h.Set(HeaderRequestID, ulid.Make().String())
+		if id := c.Request().Header.Get(HeaderRequestID); id != "" && len(id) <= 128 && printableASCII(id) {
+			h.Set(HeaderClientRequestID, id)
 		}
-		c.Response().Header().Set(HeaderRequestID, id)
+		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+			return badRequest("malformed_query", "the query string does not parse: separate parameters with &, percent-encode the rest")
+		}
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)
 		return next(c)
 	}
 }
 
-// requestID is the id answered in X-Request-Id (kept in the response header only:
-// no per-request map on the hot path).
+// printableASCII reports whether s holds only visible ASCII and spaces.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// requestID is the server's id of the request, answered in X-Request-Id (kept in
+// the response header only: no per-request map on the hot path).
 func requestID(c echo.Context) string { return c.Response().Header().Get(HeaderRequestID) }
+
+// bearer returns the credential of an Authorization header; the scheme is
+// case-insensitive (RFC 9110 §11.1).
+func bearer(c echo.Context) (string, bool) {
+	scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
 
 // authenticate resolves the bearer access key secret to the calling account. Every
 // failure gets the same 401.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		secret, ok := strings.CutPrefix(h, "Bearer ")
+		secret, ok := bearer(c)
 		if !ok {
 			return commands.ErrUnauthenticated
 		}
-		caller, err := s.d.App.Authenticate(c.Request().Context(), strings.TrimSpace(secret), c.RealIP(), requestID(c))
+		caller, err := s.d.App.Authenticate(c.Request().Context(), secret, commands.Origin{
+			SourceIP: c.RealIP(), RequestID: requestID(c), ClientRequestID: c.Response().Header().Get(HeaderClientRequestID)})
 		if err != nil {
 			return err
 		}
@@ -154,44 +182,14 @@ func caller(c echo.Context) commands.Caller {
 	return cl
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are 400.
-func decode(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		if errors.Is(err, io.EOF) {
-			return badRequest("malformed_body", "the request body must be a JSON object")
-		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return invalidField(strings.Trim(f, `"`), "unknown_field", "this field is not part of the request")
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return invalidField(te.Field, "wrong_type", "must be of type "+te.Type.String())
-		}
-		return badRequest("malformed_body", "the request body is not valid JSON")
-	}
-	if dec.More() {
-		return badRequest("malformed_body", "the request body must hold a single JSON object")
-	}
-	if _, err := io.Copy(io.Discard, c.Request().Body); err != nil {
-		return err
-	}
-	return nil
-}
-
 // idempotency reads the Idempotency-Key and fingerprints the request.
 func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
 	key := c.Request().Header.Get(HeaderIdempotency)
 	if key == "" {
 		return commands.Idempotency{}, nil
 	}
-	if len(key) > 255 {
-		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is at most 255 characters")
+	if len(key) > 255 || !printableASCII(key) {
+		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is 1 to 255 visible ASCII characters")
 	}
 	b, _ := json.Marshal(body)
 	return commands.Idempotency{Key: key, Fingerprint: fingerprint(c.Request().Method, c.Request().URL.Path, b)}, nil
@@ -215,6 +213,16 @@ func written(c echo.Context, version uint64) {
 	h := c.Response().Header()
 	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
 	h.Set("ETag", etag(version))
+}
+
+// HeaderReplayed marks the answer to a retry with an Idempotency-Key: the first
+// request's response, nothing written again.
+const HeaderReplayed = "Idempotent-Replayed"
+
+func replayed(c echo.Context, yes bool) {
+	if yes {
+		c.Response().Header().Set(HeaderReplayed, "true")
+	}
 }
 
 // revoked makes a write that narrows what a credential may do wait until this
@@ -268,9 +276,35 @@ func respond(c echo.Context, status int, v any) error {
 	return jsonEncode(c.Response(), v)
 }
 
+// Timeouts of the HTTP server; zero fields take the defaults.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's headers (default 10s).
+	ReadHeader time.Duration
+	// Read bounds reading a whole request, body included (default 30s).
+	Read time.Duration
+	// Write bounds writing a response from the end of the request headers (default 60s).
+	Write time.Duration
+	// Idle closes a keep-alive connection without a request for this long (default 60s).
+	Idle time.Duration
+}
+
+// NewHTTPServer is the net/http server of the API: no connection is held forever
+// by a slow or silent client.
+func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
+	def := func(d, v time.Duration) time.Duration {
+		if d == 0 {
+			return v
+		}
+		return d
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: def(t.ReadHeader, 10*time.Second), ReadTimeout: def(t.Read, 30*time.Second),
+		WriteTimeout: def(t.Write, 60*time.Second), IdleTimeout: def(t.Idle, 60*time.Second)}
+}
+
 // Serve runs the API on a listener until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, addr string) error {
-	srv := &http.Server{Addr: addr, Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewHTTPServer(s.echo, s.cfg.Timeouts)
+	srv.Addr = addr
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

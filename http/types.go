@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -15,14 +15,19 @@ import (
 // whitespace ("1.2.3.4, 10.0.0.0/8").
 type Allowlist []string
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. The string form is checked as the
+// client wrote it (its length limit counts the raw text, separators included).
 func (a *Allowlist) UnmarshalJSON(b []byte) error {
 	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*a = strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+		l, err := domain.ParseAllowlistText(s)
+		if err != nil {
+			return err
+		}
+		*a = l.Entries()
 		return nil
 	}
 	var l []string
@@ -38,6 +43,8 @@ type NullableInt struct {
 	Set   bool
 	Value *int
 }
+
+func (*NullableInt) acceptsNull() {}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *NullableInt) UnmarshalJSON(b []byte) error {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"math"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,7 +45,7 @@ type VerifyResponse struct {
 // authenticateGateway checks the data plane's service token in constant time.
 func (s *Server) authenticateGateway(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		token, ok := bearer(c)
 		if !ok || s.d.GatewayToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.d.GatewayToken)) != 1 {
 			return commands.ErrUnauthenticated
 		}
@@ -61,10 +59,8 @@ func (s *Server) verify(c echo.Context) error {
 		return err
 	}
 	var verr domain.ValidationError
-	ip, err := netip.ParseAddr(req.SourceIP)
-	if err != nil {
-		verr.Add("source_ip", "invalid_ip", "must be an IPv4 or IPv6 address")
-	}
+	ip, err := domain.ParseSourceIP(req.SourceIP)
+	verr.Merge("", err)
 	product, err := domain.ParseBusinessType(req.Product)
 	if err != nil {
 		verr.Add("product", "invalid_product", `must be "maas" or "search"`)

@@ -26,10 +26,20 @@ func (p Page) after() string {
 	return string(b)
 }
 
-// ValidCursor reports whether s decodes as a cursor.
+// ValidCursor reports whether s decodes as a cursor keyledger issued: the id of a
+// row, which is short ASCII of letters, digits and underscores. Anything else never
+// reaches PostgreSQL (which refuses invalid UTF-8 with an error, not a 400).
 func ValidCursor(s string) bool {
-	_, err := base64.RawURLEncoding.DecodeString(s)
-	return err == nil
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }

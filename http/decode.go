@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// errNull: a field that is not nullable was sent as null.
+var errNull = errors.New("must not be null")
+
+// nullable is implemented by the request fields where null means something (such as
+// qps_limit null: unlimited); everywhere else null is refused, not read as absent.
+type nullable interface{ acceptsNull() }
+
+// strict are the decoding rules of every request body: member names match exactly
+// (no case folding), no duplicate or unknown members, valid UTF-8, and null only
+// where a field says what it means.
+var strict = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(true),
+	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v any) error {
+		if _, ok := v.(nullable); !ok && dec.PeekKind() == 'n' {
+			return errNull
+		}
+		return errors.ErrUnsupported
+	})),
+)
+
+// decode reads a JSON body strictly into v. Every refusal is a 400 naming the field
+// in the request's own terms, never a Go type.
+func decode(c echo.Context, v any) error {
+	if err := jsonContent(c.Request()); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err // a *http.MaxBytesError is a 413
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badRequest("malformed_body", "the request body must be a JSON object")
+	}
+	err = jsonv2.Unmarshal(body, v, strict)
+	if err == nil {
+		return nil
+	}
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) {
+		field := fieldPath(string(se.JSONPointer))
+		var ve *domain.ValidationError
+		if errors.As(err, &ve) { // a field type that validates itself (an allowlist)
+			var out domain.ValidationError
+			out.Merge(field, ve)
+			return &out
+		}
+		switch {
+		case errors.Is(err, errNull) && field == "":
+			return badRequest("malformed_body", "the request body must be a JSON object, not null")
+		case errors.Is(err, errNull):
+			return invalidField(field, "null_not_allowed", "must not be null (omit the field instead)")
+		case strings.Contains(err.Error(), "unknown object member"):
+			return invalidField(field, "unknown_field", "this field is not part of the request")
+		case se.GoType != nil && field != "":
+			return invalidField(field, "wrong_type", "must be "+kindName(se.GoType))
+		case field != "" && se.Err != nil:
+			return invalidField(field, "invalid_value", se.Err.Error())
+		}
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		msg := "the request body is not valid JSON"
+		switch {
+		case strings.Contains(err.Error(), "duplicate object member"):
+			return invalidField(fieldPath(string(syn.JSONPointer)), "duplicate_field", "this field appears more than once")
+		case strings.Contains(err.Error(), "invalid UTF-8"):
+			msg = "the request body is not valid UTF-8"
+		case strings.Contains(err.Error(), "after top-level value"):
+			msg = "the request body must hold a single JSON object"
+		}
+		return badRequest("malformed_body", msg)
+	}
+	return badRequest("malformed_body", "the request body is not valid JSON")
+}
+
+// jsonContent refuses a body of another media type (415). A request without a body
+// needs no Content-Type.
+func jsonContent(r *http.Request) error {
+	ct := r.Header.Get(echo.HeaderContentType)
+	if ct == "" && r.ContentLength == 0 {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != echo.MIMEApplicationJSON && !strings.HasSuffix(mt, "+json")) {
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			detail: "send the body as application/json"}
+	}
+	return nil
+}
+
+// fieldPath turns a JSON pointer (/rate_limit/qps_list/1) into the field names the
+// API uses (rate_limit.qps_list[1]).
+func fieldPath(pointer string) string {
+	if pointer == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, tok := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+// kindName says what JSON a Go type takes, in the client's words.
+func kindName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}

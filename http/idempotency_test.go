@@ -1,0 +1,111 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// reveals counts the reveal events of a workspace in the log.
+func (h *harness) reveals(ws string) int {
+	h.t.Helper()
+	events, _, err := h.svc.Store.LoadEvents(context.Background(), domain.AggregateWorkspace, ws, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if _, ok := e.(domain.APIKeyRevealed); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestIdempotencyReplayNeedsTheSameAuthorizedAccount is issue 7's critical finding:
+// a replay handed plaintext secrets to any account of the organization.
+func TestIdempotencyReplayNeedsTheSameAuthorizedAccount(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	batchPath := "/v1/workspaces/" + ws + "/api-keys/batch"
+	batch := map[string]any{"count": 2, "naming": map[string]any{"prefix": "ib"}}
+	first := h.as("POST", batchPath, batch, "Idempotency-Key", "idem-batch-1")
+	h.expect(first, 201, "")
+	if !strings.Contains(string(first.Raw), "kls_") {
+		t.Fatalf("no secrets in the first answer: %s", first.Raw)
+	}
+
+	// A sub-account without permission or membership sends the same request.
+	_, outsider := h.subAccount("mallory")
+	before := h.position()
+	r := h.call(outsider, "POST", batchPath, batch, "Idempotency-Key", "idem-batch-1")
+	h.expect(r, 403, "")
+	if strings.Contains(string(r.Raw), "kls_") {
+		t.Fatalf("secret handed to another account: %s", r.Raw)
+	}
+	// Another body with the same key value tells it nothing about others' keys.
+	r = h.call(outsider, "POST", batchPath, map[string]any{"count": 1, "naming": map[string]any{"prefix": "x"}}, "Idempotency-Key", "idem-batch-1")
+	h.expect(r, 403, "")
+	if h.position() != before {
+		t.Fatal("refused requests wrote to the log")
+	}
+
+	// Same for a single key creation.
+	single := "/v1/workspaces/" + ws + "/api-keys"
+	one := h.as("POST", single, map[string]any{"business_type": "maas"}, "Idempotency-Key", "idem-one")
+	h.expect(one, 201, "")
+	r = h.call(outsider, "POST", single, map[string]any{"business_type": "maas"}, "Idempotency-Key", "idem-one")
+	h.expect(r, 403, "")
+	if strings.Contains(string(r.Raw), "klm_") {
+		t.Fatalf("secret handed to another account: %s", r.Raw)
+	}
+
+	// Once authorized, the outsider's own key value is its own: a fresh request.
+	bob, bobSecret := h.subAccount("bob")
+	h.role("keys", []string{"api_key:create", "api_key:read"}, bob)
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{bob}}), 200, "")
+	mine := h.call(bobSecret, "POST", single, map[string]any{"business_type": "maas"}, "Idempotency-Key", "idem-one")
+	h.expect(mine, 201, "")
+	if mine.str("secret") == "" || mine.str("secret") == one.str("secret") {
+		t.Fatalf("bob's request was not his own: %s", mine.Raw)
+	}
+	// The 422 is only for the account that used the key.
+	h.expect(h.call(bobSecret, "POST", single, map[string]any{"business_type": "search"}, "Idempotency-Key", "idem-one"), 422, "idempotency_key_reused")
+	h.expect(h.as("POST", single, map[string]any{"business_type": "search"}, "Idempotency-Key", "idem-one"), 422, "idempotency_key_reused")
+
+	// A replay by the same account returns the same answer and is recorded as a reveal.
+	revealed := h.reveals(ws)
+	again := h.call(bobSecret, "POST", single, map[string]any{"business_type": "maas"}, "Idempotency-Key", "idem-one")
+	h.expect(again, 201, "")
+	if string(again.Raw) != string(mine.Raw) || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay differs:\n%s\n%s", mine.Raw, again.Raw)
+	}
+	if got := h.reveals(ws); got != revealed+1 {
+		t.Fatalf("reveal events after a replay: %d, want %d", got, revealed+1)
+	}
+
+	// After losing the permission, a replay is what a fresh request gets: 403.
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{}}), 200, "")
+	r = h.call(bobSecret, "POST", single, map[string]any{"business_type": "maas"}, "Idempotency-Key", "idem-one")
+	h.expect(r, 403, "not_a_member")
+	if strings.Contains(string(r.Raw), "klm_") || h.reveals(ws) != revealed+1 {
+		t.Fatalf("a refused replay revealed a secret: %s", r.Raw)
+	}
+}
+
+// TestAccessKeyCreationNeverReplaysASecret: an access key secret is shown once; a
+// retry with the same Idempotency-Key never shows it again.
+func TestAccessKeyCreationNeverReplaysASecret(t *testing.T) {
+	h := start(t)
+	r := h.as("POST", "/v1/accounts", map[string]any{"name": "carol"})
+	h.expect(r, 201, "")
+	id := r.str("id")
+	first := h.as("POST", "/v1/accounts/"+id+"/access-key", nil, "Idempotency-Key", "ak-1")
+	h.expect(first, 201, "")
+	again := h.as("POST", "/v1/accounts/"+id+"/access-key", nil, "Idempotency-Key", "ak-1")
+	if again.Status < 400 || strings.Contains(string(again.Raw), "kla_") {
+		t.Fatalf("access key retry: %d %s", again.Status, again.Raw)
+	}
+}

@@ -1,0 +1,184 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+	httpapi "github.com/keyledger/keyledger/http"
+)
+
+// TestBadInputIsA4xxAndWritesNothing: every input below was once answered 2xx or
+// 5xx. Each is a 4xx problem document, nothing is appended, nothing logged at ERROR.
+func TestBadInputIsA4xxAndWritesNothing(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	role := h.role("readers", []string{"api_key:read"})
+	before := h.position()
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		headers            []string
+		status             int
+		code, field        string
+	}{
+		{"garbage cursor", "GET", "/v1/workspaces?cursor=garbage", nil, nil, 400, "invalid_cursor", ""},
+		{"garbage key cursor", "GET", keys + "?cursor=%FF%FE", nil, nil, 400, "invalid_cursor", ""},
+		{"idempotency key not UTF-8", "POST", "/v1/workspaces", map[string]any{"name": "x"}, []string{"Idempotency-Key", "\xff\xfe"}, 400, "invalid_idempotency_key", ""},
+		{"field name in another case", "POST", keys, `{"Business_Type":"maas"}`, nil, 400, "invalid_input", "Business_Type"},
+		{"duplicate field", "POST", keys, `{"business_type":"maas","business_type":"search"}`, nil, 400, "invalid_input", "business_type"},
+		{"null body", "POST", keys, `null`, nil, 400, "malformed_body", ""},
+		{"invalid UTF-8 in a name", "POST", "/v1/workspaces", "{\"name\":\"a\xffb\"}", nil, 400, "malformed_body", ""},
+		{"qps_list in uniform mode", "POST", keys + "/batch", map[string]any{"count": 2, "naming": map[string]any{"prefix": "p"},
+			"rate_limit": map[string]any{"mode": "uniform", "qps": 3, "qps_list": []int{1, 2}}}, nil, 400, "invalid_input", "rate_limit.qps_list"},
+		{"qps in individual mode", "POST", keys + "/batch", map[string]any{"count": 2, "naming": map[string]any{"prefix": "p"},
+			"rate_limit": map[string]any{"mode": "individual", "qps": 3, "qps_list": []int{1, 2}}}, nil, 400, "invalid_input", "rate_limit.qps"},
+		{"permissions null", "PATCH", "/v1/roles/" + role, `{"permissions":null}`, nil, 400, "invalid_input", "permissions"},
+		{"null inside a list", "PUT", "/v1/workspaces/" + ws + "/members", `{"account_ids":[null]}`, nil, 400, "invalid_input", "account_ids[0]"},
+		{"wrong type", "POST", keys + "/batch", `{"count":"ten"}`, nil, 400, "invalid_input", "count"},
+		{"semicolon in the query", "GET", keys + "?fields=name;x", nil, nil, 400, "malformed_query", ""},
+		{"unknown fields selector", "GET", keys + "?fields=name,x", nil, nil, 400, "invalid_input", "fields"},
+		{"form body", "POST", "/v1/workspaces", "name=x", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", ""},
+		{"text body", "POST", "/v1/workspaces", `{"name":"x"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"allowlist of commas", "POST", keys, `{"business_type":"maas","allowlist":"1.2.3.4` + strings.Repeat(",", 100000) + `"}`, nil, 400, "invalid_input", "allowlist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.as(tc.method, tc.path, tc.body, tc.headers...)
+			h.expect(r, tc.status, tc.code)
+			if tc.field != "" {
+				fields, _ := r.Body["fields"].([]any)
+				if len(fields) == 0 || fields[0].(map[string]any)["field"] != tc.field {
+					t.Fatalf("fields: %s", r.Raw)
+				}
+			}
+			for _, leak := range []string{"httpapi.", "commands.", "Go ", "[]string", "*"} {
+				if strings.Contains(r.str("detail")+fmt.Sprint(r.Body["fields"]), leak) {
+					t.Fatalf("the problem shows an internal name %q: %s", leak, r.Raw)
+				}
+			}
+			if strings.Contains(string(r.Raw), `.","code"`) || strings.Contains(string(r.Raw), `."`+`,`) {
+				t.Fatalf("field path with a trailing dot: %s", r.Raw)
+			}
+		})
+	}
+	if h.position() != before {
+		t.Fatal("refused input wrote to the log")
+	}
+	if strings.Contains(h.logs.String(), `"level":"ERROR"`) {
+		t.Fatalf("bad input logged at ERROR:\n%s", h.logs.String())
+	}
+}
+
+func TestVerifyRefusesAZonedSourceIP(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	r := h.verify(h.http, "klm_x", ws, "maas", "::ffff:1.2.3.4%eth0")
+	h.expect(r, 400, "invalid_input")
+}
+
+func TestClientConventions(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	// RFC 9110: the scheme is case-insensitive.
+	h.expect(h.call("", "GET", "/v1/me", nil, "Authorization", "bearer "+h.admin.Secret), 200, "")
+	h.expect(h.call("", "GET", "/v1/me", nil, "Authorization", "BEARER "+h.admin.Secret), 200, "")
+	// HEAD works where GET does, without a body.
+	for _, p := range []string{"/v1/workspaces", "/v1/workspaces/" + ws, "/v1/me", "/healthz"} {
+		r := h.as("HEAD", p, nil)
+		if r.Status != 200 || len(r.Raw) != 0 {
+			t.Fatalf("HEAD %s: %d %q", p, r.Status, r.Raw)
+		}
+	}
+	// An emptied member set reads [], not null.
+	acct, _ := h.subAccount("alice")
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{acct}}), 200, "")
+	r := h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{}})
+	h.expect(r, 200, "")
+	if strings.Contains(string(r.Raw), "null") {
+		t.Fatalf("emptied member set: %s", r.Raw)
+	}
+	// The request id in the log is the server's ULID; the client's is kept beside it.
+	r = h.as("POST", "/v1/workspaces", map[string]any{"name": "traced"}, "X-Request-Id", "client-chosen-1")
+	h.expect(r, 201, "")
+	if r.Header.Get("X-Client-Request-Id") != "client-chosen-1" {
+		t.Fatalf("the client's request id is not echoed: %q", r.Header.Get("X-Client-Request-Id"))
+	}
+	if _, err := ulid.ParseStrict(r.Header.Get("X-Request-Id")); err != nil {
+		t.Fatalf("X-Request-Id %q is not the server's ULID", r.Header.Get("X-Request-Id"))
+	}
+	recs, _, err := h.svc.Store.Load(context.Background(), domain.AggregateWorkspace, r.str("id"), 0)
+	if err != nil || len(recs) == 0 {
+		t.Fatal(err)
+	}
+	meta := recs[0].Metadata
+	if _, err := ulid.ParseStrict(meta.RequestID); err != nil {
+		t.Fatalf("ce-requestid %q is not a server ULID", meta.RequestID)
+	}
+	if meta.ClientRequestID != "client-chosen-1" {
+		t.Fatalf("client request id not kept beside: %+v", meta)
+	}
+}
+
+func TestUnknownMethodsShareOneMetricsLabel(t *testing.T) {
+	h := start(t)
+	for i := range 50 {
+		req, _ := http.NewRequest(fmt.Sprintf("X%dY", i), h.http.URL+"/v1/workspaces", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		req, _ = http.NewRequest("GET", h.http.URL+fmt.Sprintf("/nothing/%d", i), nil)
+		if res, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	m := string(h.call("", "GET", "/metrics", nil).Raw)
+	if strings.Contains(m, `method="X1Y"`) || strings.Contains(m, "/nothing/1") {
+		t.Fatal("unknown methods or paths became label values")
+	}
+	if !strings.Contains(m, `method="other"`) {
+		t.Fatalf("unknown methods are not counted under one label:\n%.3000s", m)
+	}
+}
+
+func TestServerClosesIdleConnections(t *testing.T) {
+	h := start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := httpapi.NewHTTPServer(h.svc.Handler(), httpapi.Timeouts{Idle: 300 * time.Millisecond})
+	if srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.ReadHeaderTimeout == 0 {
+		t.Fatalf("timeouts unset: %+v", srv)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("an idle keep-alive connection stayed open: %v", err)
+	}
+}

@@ -7,25 +7,26 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// timeFormat is how results render instants: as encoding/json renders time.Time,
-// so a create response and a later read show the same string.
-const timeFormat = time.RFC3339Nano
-
 // APIKeyResult is one key as a write left it. Secret is the plaintext, present only
 // in the response of the create (and of a replay of it); it is never stored with an
 // idempotency record.
 type APIKeyResult struct {
-	KeyID        string   `json:"key_id"`
-	WorkspaceID  string   `json:"workspace_id"`
-	BusinessType string   `json:"business_type"`
-	Name         string   `json:"name,omitempty"`
-	Allowlist    []string `json:"allowlist"`
-	Note         string   `json:"note"`
-	QPSLimit     *int     `json:"qps_limit"`
-	Masked       string   `json:"masked_secret"`
-	BatchID      string   `json:"batch_id,omitempty"`
-	CreatedAt    string   `json:"created_at"`
-	Secret       string   `json:"-"`
+	KeyID        string    `json:"key_id"`
+	WorkspaceID  string    `json:"workspace_id"`
+	BusinessType string    `json:"business_type"`
+	Name         string    `json:"name,omitempty"`
+	Allowlist    []string  `json:"allowlist"`
+	Note         string    `json:"note"`
+	QPSLimit     *int      `json:"qps_limit"`
+	Masked       string    `json:"masked_secret"`
+	BatchID      string    `json:"batch_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// LastRevealedAt is nil until the plaintext is first revealed.
+	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	// ETag is the key's entity tag.
+	ETag   string `json:"etag"`
+	Secret string `json:"-"`
 }
 
 // CreatedAPIKeys is the result of a single or a batch creation.
@@ -100,24 +101,23 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 		keys[i].Sealed = sealed[i]
 	}
 	at := a.now()
-	version, events, err := a.workspaces.update(ctx, workspaceID, c.metadata(workspaceID), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID, Keys: make([]APIKeyResult, len(keys))}
+	version, _, err := a.workspaces.update(ctx, workspaceID, c.metadata(workspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
 		if err := check(w); err != nil {
 			return nil, err
 		}
 		return w.CreateAPIKeys(keys, batchID, at)
+	}, func(w *domain.Workspace) {
+		for i, k := range keys {
+			key, _ := w.Key(k.ID)
+			out.Keys[i] = a.apiKeyResult(workspaceID, key)
+			out.Keys[i].Secret = secrets[k.ID]
+		}
 	})
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
-	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID, Version: version, Keys: make([]APIKeyResult, len(events))}
-	for i, ev := range events {
-		e := ev.(domain.APIKeyCreated)
-		out.Keys[i] = APIKeyResult{
-			KeyID: e.KeyID, WorkspaceID: workspaceID, BusinessType: string(e.BusinessType), Name: e.Name,
-			Allowlist: e.Allowlist, Note: e.Note, QPSLimit: qpsPtr(e.QPSLimit), Masked: e.Masked,
-			BatchID: e.BatchID, CreatedAt: e.At.Format(timeFormat), Secret: secrets[e.KeyID],
-		}
-	}
+	out.Version = version
 	return out, nil
 }
 
@@ -126,7 +126,7 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 // the caller's own check (a key deleted since has no plaintext any more).
 func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) error {
 	sealed := map[string][]byte{}
-	_, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+	_, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
 		if err := c.onWorkspace(w, permKeyCreate); err != nil {
 			return nil, err
 		}
@@ -161,12 +161,17 @@ func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) er
 	return nil
 }
 
-func apiKeyResult(workspaceID string, k domain.APIKey) APIKeyResult {
-	return APIKeyResult{
+func (a *App) apiKeyResult(workspaceID string, k domain.APIKey) APIKeyResult {
+	r := APIKeyResult{
 		KeyID: k.ID, WorkspaceID: workspaceID, BusinessType: string(k.BusinessType), Name: k.Name,
-		Allowlist: k.Allowlist, Note: k.Note, QPSLimit: qpsPtr(k.QPSLimit), Masked: k.Masked,
-		CreatedAt: k.CreatedAt.Format(timeFormat),
+		Allowlist: k.Allowlist, Note: k.Note, QPSLimit: qpsPtr(k.QPSLimit), Masked: k.Masked, BatchID: k.BatchID,
+		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, ETag: a.ETag(k.ID, k.Version),
 	}
+	if !k.LastRevealedAt.IsZero() {
+		t := k.LastRevealedAt
+		r.LastRevealedAt = &t
+	}
+	return r
 }
 
 func qpsPtr(q domain.QPS) *int {

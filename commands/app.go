@@ -28,6 +28,7 @@ type Deps struct {
 // use.
 type App struct {
 	deps       Deps
+	etagKey    []byte
 	workspaces *repository[*domain.Workspace]
 	orgs       *repository[*domain.Organization]
 }
@@ -42,6 +43,7 @@ func New(d Deps) *App {
 	}
 	return &App{
 		deps:       d,
+		etagKey:    etagKey(d.Pepper),
 		workspaces: newRepository(d.Store, domain.AggregateWorkspace, domain.NewEmptyWorkspace),
 		orgs:       newRepository(d.Store, domain.AggregateOrganization, domain.NewEmptyOrganization),
 	}

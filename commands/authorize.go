@@ -6,9 +6,11 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// can refuses, naming the permission, a caller who lacks p. The caller's permissions
+// Can refuses, naming the permission, a caller who lacks p. The caller's permissions
 // were read from the organization as loaded from the log when it authenticated, at
 // the start of this request: a role change applies to the very next request.
+func (c Caller) Can(p domain.Permission) error { return c.can(p) }
+
 func (c Caller) can(p domain.Permission) error {
 	if c.Primary || c.Permissions[p] {
 		return nil
@@ -81,4 +83,6 @@ var (
 var (
 	PermWorkspaceRead = permWorkspaceRead
 	PermAPIKeyRead    = permKeyRead
+	// PermAccountRead lets a sub-account see the organization's other accounts.
+	PermAccountRead = domain.Permission{Module: domain.ModuleAccount, Action: domain.ActionRead}
 )

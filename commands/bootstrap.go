@@ -34,7 +34,7 @@ func (a *App) Bootstrap(ctx context.Context, cmd Bootstrap) (Bootstrapped, error
 	}
 	meta := domain.Metadata{OrganizationID: out.OrganizationID, ActorID: "system:bootstrap"}
 	hash := domain.HashCredential(a.deps.Pepper, cred)
-	out.Version, _, err = a.orgs.update(ctx, out.OrganizationID, meta, nil, func(o *domain.Organization) ([]domain.Event, error) {
+	out.Version, _, err = a.orgs.update(ctx, out.OrganizationID, meta, func(o *domain.Organization) ([]domain.Event, error) {
 		return o.Create(cmd.OrganizationName, out.AccountID, cmd.PrimaryName, out.AccessKeyID, hash, a.now())
 	})
 	if err != nil {

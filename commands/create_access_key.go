@@ -15,11 +15,11 @@ type CreateAccessKey struct {
 
 // CreatedAccessKey is the new key; Secret is shown once.
 type CreatedAccessKey struct {
-	AccountID   string
-	AccessKeyID string
-	Secret      string
-	CreatedAt   string
-	Version     uint64
+	AccessKeyResult
+	Secret string
+	// ETag is the account's entity tag; Version the log position of the write.
+	ETag    string
+	Version uint64
 }
 
 // CreateAccessKey handles the command: a second key while one exists is
@@ -33,12 +33,15 @@ func (a *App) CreateAccessKey(ctx context.Context, cmd CreateAccessKey) (Created
 	if err != nil {
 		return CreatedAccessKey{}, err
 	}
-	out := CreatedAccessKey{AccountID: cmd.AccountID, AccessKeyID: domain.NewAccessKeyID(), Secret: cred.String()}
+	out := CreatedAccessKey{Secret: cred.String()}
+	id := domain.NewAccessKeyID()
 	at := a.now()
-	out.CreatedAt = at.Format(timeFormat)
 	hash := domain.HashCredential(a.deps.Pepper, cred)
-	out.Version, _, err = a.orgs.update(ctx, cmd.Caller.OrganizationID, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
-		return o.CreateAccessKey(cmd.AccountID, out.AccessKeyID, hash, at)
+	out.Version, _, err = a.orgs.update(ctx, cmd.Caller.OrganizationID, cmd.Caller.metadata(""), func(o *domain.Organization) ([]domain.Event, error) {
+		return o.CreateAccessKey(cmd.AccountID, id, hash, at)
+	}, func(o *domain.Organization) {
+		acc := a.accountResult(o, cmd.AccountID)
+		out.AccessKeyResult, out.ETag = *acc.AccessKey, acc.ETag
 	})
 	if err != nil {
 		return CreatedAccessKey{}, err

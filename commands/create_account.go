@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -21,16 +22,22 @@ type AccountResult struct {
 	Primary        bool             `json:"primary"`
 	Status         string           `json:"status"`
 	AccessKey      *AccessKeyResult `json:"access_key"`
-	CreatedAt      string           `json:"created_at"`
-	Version        uint64           `json:"version"`
+	// Permissions are the account's effective permission items, sorted.
+	Permissions []string  `json:"permissions"`
+	CreatedAt   time.Time `json:"created_at"`
+	// ETag is the account's entity tag; Version the log position of the write.
+	ETag    string `json:"etag"`
+	Version uint64 `json:"version"`
 	// Replayed is set when this answers a retry with an earlier request's result.
 	Replayed bool `json:"-"`
 }
 
 // AccessKeyResult is an account's access key without its secret.
 type AccessKeyResult struct {
-	AccessKeyID string `json:"access_key_id"`
-	Status      string `json:"status"`
+	AccessKeyID string    `json:"access_key_id"`
+	AccountID   string    `json:"account_id"`
+	Status      string    `json:"status"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // CreateAccount handles the command.
@@ -46,13 +53,7 @@ func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResu
 func (a *App) createAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
 	id := domain.NewAccountID()
 	at := a.now()
-	org := cmd.Caller.OrganizationID
-	version, events, err := a.orgs.update(ctx, org, cmd.Caller.metadata(""), nil, func(o *domain.Organization) ([]domain.Event, error) {
+	return a.changeAccount(ctx, cmd.Caller, id, func(o *domain.Organization) ([]domain.Event, error) {
 		return o.CreateAccount(id, cmd.Name, at)
 	})
-	if err != nil {
-		return AccountResult{}, err
-	}
-	e := events[0].(domain.AccountCreated)
-	return AccountResult{AccountID: id, OrganizationID: org, Name: e.Name, Status: "enabled", CreatedAt: at.Format(timeFormat), Version: version}, nil
 }

@@ -40,9 +40,9 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 // changeRole runs a role decision and returns the role as it left it.
 func (a *App) changeRole(ctx context.Context, c Caller, roleID string, decide func(*domain.Organization) ([]domain.Event, error)) (RoleResult, error) {
 	var out RoleResult
-	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), nil, decide, func(o *domain.Organization) {
+	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), decide, func(o *domain.Organization) {
 		if r, ok := o.RoleByID(roleID); ok {
-			out = roleResult(r)
+			out = a.roleResult(r)
 		}
 	})
 	out.Version = version

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -16,12 +17,15 @@ type CreateWorkspace struct {
 
 // WorkspaceResult is the workspace as a write left it.
 type WorkspaceResult struct {
-	WorkspaceID    string `json:"workspace_id"`
-	OrganizationID string `json:"organization_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
-	CreatedAt      string `json:"created_at"`
-	Version        uint64 `json:"version"`
+	WorkspaceID    string    `json:"workspace_id"`
+	OrganizationID string    `json:"organization_id"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	// ETag is the workspace's entity tag; Version the log position of the write.
+	ETag    string `json:"etag"`
+	Version uint64 `json:"version"`
 	// Replayed is set when this answers a retry with an earlier request's result.
 	Replayed bool `json:"-"`
 }
@@ -39,19 +43,14 @@ func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (Workspa
 func (a *App) createWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
 	id := domain.NewWorkspaceID()
 	at := a.now()
-	version, events, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), nil, func(w *domain.Workspace) ([]domain.Event, error) {
+	var out WorkspaceResult
+	version, _, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), func(w *domain.Workspace) ([]domain.Event, error) {
 		events, err := w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
 		if err == nil && !cmd.Caller.Primary { // a sub-account may use what it creates
 			events = append(events, domain.MemberAuthorized{AccountID: cmd.Caller.AccountID, At: at})
 		}
 		return events, err
-	})
-	if err != nil {
-		return WorkspaceResult{}, err
-	}
-	e := events[0].(domain.WorkspaceCreated)
-	return WorkspaceResult{
-		WorkspaceID: id, OrganizationID: e.OrganizationID, Name: e.Name, Description: e.Description,
-		CreatedAt: at.Format(timeFormat), Version: version,
-	}, nil
+	}, func(w *domain.Workspace) { out = a.workspaceResult(w) })
+	out.Version = version
+	return out, err
 }

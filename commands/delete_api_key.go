@@ -13,16 +13,19 @@ type DeleteAPIKey struct {
 	Caller      Caller
 	WorkspaceID string
 	KeyID       string
-	IfMatch     *uint64
+	IfMatch     IfMatch
 }
 
 // DeleteAPIKey handles the command. The deletion is appended first, then the data
 // key destroyed; if destroying fails the caller gets the error and a retry (which
 // finds the key already deleted) destroys it again.
 func (a *App) DeleteAPIKey(ctx context.Context, cmd DeleteAPIKey) (uint64, error) {
-	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID),
 		func(w *domain.Workspace) ([]domain.Event, error) {
 			if err := cmd.Caller.onWorkspace(w, permKeyDelete); err != nil {
+				return nil, err
+			}
+			if err := a.keyPrecondition(w, cmd.KeyID, cmd.IfMatch); err != nil {
 				return nil, err
 			}
 			return w.DeleteAPIKey(cmd.KeyID, a.now())

@@ -20,9 +20,7 @@ type Me struct {
 func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	var out Me
 	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, version uint64) error {
-		acc, _ := o.Account(c.AccountID)
-		out = Me{Account: accountResult(o.ID(), acc), OrganizationID: o.ID(), OrganizationName: o.Name(), Permissions: map[string][]string{}}
-		out.Account.Version = version
+		out = Me{Account: a.accountResult(o, c.AccountID), OrganizationID: o.ID(), OrganizationName: o.Name(), Permissions: map[string][]string{}}
 		for _, m := range domain.GrantableModules() {
 			out.Permissions[string(m)] = []string{}
 		}

@@ -15,8 +15,9 @@ type EventStore interface {
 	// Append writes events if the aggregate's last sequence is still expected and
 	// returns its new version; domain.ErrConflict when someone wrote first.
 	Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error)
-	// LoadEvents returns the aggregate's events after a version, and the last version.
-	LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Event, uint64, error)
+	// LoadEvents returns the aggregate's events after a version with their
+	// positions, and the last version.
+	LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Recorded, uint64, error)
 	// LastSequence is the aggregate's current version, in one round trip.
 	LastSequence(ctx context.Context, kind, id string) (uint64, error)
 }

@@ -13,7 +13,7 @@ import (
 const maxAttempts = 5
 
 type aggregate interface {
-	Apply(events ...domain.Event)
+	ApplyAt(position uint64, e domain.Event)
 }
 
 // repository caches aggregates in memory with their version and keeps them current
@@ -69,16 +69,17 @@ func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A]) err
 	if err != nil {
 		return err
 	}
-	e.agg.Apply(events...)
+	for _, r := range events {
+		e.agg.ApplyAt(r.Position, r.Event)
+	}
 	e.version, e.loaded = last, true
 	return nil
 }
 
 // update loads the aggregate, runs decide and appends what it decided with the
-// expected version, retrying on conflict. ifMatch, when set, must equal the current
-// version. It returns the new version (the log position of the last event). view,
+// expected version, retrying on conflict. It returns the new version (the log position of the last event). view,
 // when set, sees the state right after the events are applied, under the lock.
-func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metadata, ifMatch *uint64, decide func(A) ([]domain.Event, error), view ...func(A)) (uint64, []domain.Event, error) {
+func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metadata, decide func(A) ([]domain.Event, error), view ...func(A)) (uint64, []domain.Event, error) {
 	e := r.entry(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -90,11 +91,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		var events []domain.Event
-		err := domain.ErrVersionMismatch
-		if ifMatch == nil || *ifMatch == e.version {
-			events, err = decide(e.agg)
-		}
+		events, err := decide(e.agg)
 		if err != nil && !fresh {
 			// A refusal is never based on a stale cache: another instance may have
 			// written what makes this command valid.
@@ -117,7 +114,10 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		}
 		version, err := r.store.Append(ctx, r.kind, id, e.version, events, meta)
 		if err == nil {
-			e.agg.Apply(events...)
+			// The events of one append are stored together, one after another.
+			for i, ev := range events {
+				e.agg.ApplyAt(version-uint64(len(events)-1-i), ev)
+			}
 			e.version = version
 			for _, v := range view {
 				v(e.agg)

@@ -24,7 +24,7 @@ type Revealed struct {
 // plaintext is opened.
 func (a *App) RevealAPIKey(ctx context.Context, cmd RevealAPIKey) (Revealed, error) {
 	var sealed []byte
-	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), nil,
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID),
 		func(w *domain.Workspace) ([]domain.Event, error) {
 			if err := cmd.Caller.onWorkspace(w, permKeyRead); err != nil {
 				return nil, err

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"time"
+
 	"github.com/keyledger/keyledger/domain"
 )
 
@@ -13,11 +15,15 @@ type RoleInput struct {
 
 // RoleResult is a role as a write left it.
 type RoleResult struct {
-	RoleID      string   `json:"id"`
-	Name        string   `json:"name"`
-	Permissions []string `json:"permissions"`
-	Users       []string `json:"users"`
-	Version     uint64   `json:"version"`
+	RoleID      string    `json:"id"`
+	Name        string    `json:"name"`
+	Permissions []string  `json:"permissions"`
+	Users       []string  `json:"users"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// ETag is the role's entity tag; Version the log position of the write.
+	ETag    string `json:"etag"`
+	Version uint64 `json:"version"`
 	// Replayed is set when this answers a retry with an earlier request's result.
 	Replayed bool `json:"-"`
 }
@@ -46,8 +52,9 @@ func (in RoleInput) validate() (domain.RoleSpec, error) {
 	return spec, verr.Err()
 }
 
-func roleResult(r domain.Role) RoleResult {
-	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users}
+func (a *App) roleResult(r domain.Role) RoleResult {
+	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, ETag: a.ETag(r.ID, r.Version)}
 	for i, p := range r.Permissions {
 		out.Permissions[i] = p.String()
 	}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -11,39 +12,61 @@ type SetMembers struct {
 	Caller      Caller
 	WorkspaceID string
 	AccountIDs  []string
-	IfMatch     *uint64
+	IfMatch     IfMatch
 }
 
 // MembersResult is the member set after a Save.
 type MembersResult struct {
-	WorkspaceID string   `json:"workspace_id"`
-	AccountIDs  []string `json:"account_ids"`
-	Version     uint64   `json:"version"`
+	WorkspaceID string
+	Members     []Member
+	// ETag is the member set's entity tag; Version the log position of the write.
+	ETag    string
+	Version uint64
+}
+
+// Member is an account authorized on a workspace.
+type Member struct {
+	AccountID    string
+	Name         string
+	Primary      bool
+	AuthorizedAt time.Time
 }
 
 // SetMembers handles the command: only the difference with the current set becomes
 // events. Accounts are checked against the organization as loaded from the log.
 func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, error) {
 	out := MembersResult{WorkspaceID: cmd.WorkspaceID}
-	var accounts map[string]bool
+	var accounts map[string]domain.Account
 	err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, _ uint64) error {
-		accounts = make(map[string]bool, len(cmd.AccountIDs))
+		accounts = make(map[string]domain.Account, len(cmd.AccountIDs))
 		for _, id := range cmd.AccountIDs {
-			accounts[id] = o.HasAccount(id)
+			if acc, ok := o.Account(id); ok {
+				accounts[id] = acc
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return out, err
 	}
-	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID),
 		func(w *domain.Workspace) ([]domain.Event, error) {
 			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
-			return w.SetMembers(cmd.AccountIDs, func(id string) bool { return accounts[id] }, a.now())
+			if err := a.precondition(cmd.IfMatch, w.ID(), w.MembersVersion()); err != nil {
+				return nil, err
+			}
+			return w.SetMembers(cmd.AccountIDs, func(id string) bool { _, ok := accounts[id]; return ok }, a.now())
 		},
-		func(w *domain.Workspace) { out.AccountIDs = w.Members() })
+		func(w *domain.Workspace) {
+			out.ETag = a.ETag(w.ID(), w.MembersVersion())
+			out.Members = []Member{}
+			for _, id := range w.Members() {
+				acc := accounts[id]
+				out.Members = append(out.Members, Member{AccountID: id, Name: acc.Name, Primary: acc.Primary, AuthorizedAt: w.AuthorizedAt(id)})
+			}
+		})
 	out.Version = version
 	return out, err
 }

@@ -12,6 +12,9 @@ type UpdateAccessKey struct {
 	Caller    Caller
 	AccountID string
 	Disabled  bool
+	// IfMatch is checked against the account's entity tag (its access key is part
+	// of the account).
+	IfMatch IfMatch
 }
 
 // UpdateAccessKey handles the command.
@@ -20,6 +23,11 @@ func (a *App) UpdateAccessKey(ctx context.Context, cmd UpdateAccessKey) (Account
 		return AccountResult{}, err
 	}
 	return a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
+		if acc, ok := o.Account(cmd.AccountID); ok {
+			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
+				return nil, err
+			}
+		}
 		return o.SetAccessKeyDisabled(cmd.AccountID, cmd.Disabled, a.now())
 	})
 }

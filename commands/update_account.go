@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -12,6 +13,7 @@ type UpdateAccount struct {
 	Caller    Caller
 	AccountID string
 	Disabled  bool
+	IfMatch   IfMatch
 }
 
 // UpdateAccount handles the command.
@@ -20,6 +22,11 @@ func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResu
 		return AccountResult{}, err
 	}
 	return a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
+		if acc, ok := o.Account(cmd.AccountID); ok {
+			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
+				return nil, err
+			}
+		}
 		return o.SetAccountDisabled(cmd.AccountID, cmd.Disabled, a.now())
 	})
 }
@@ -27,20 +34,26 @@ func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResu
 // changeAccount runs an account decision and returns the account as it left it.
 func (a *App) changeAccount(ctx context.Context, c Caller, accountID string, decide func(*domain.Organization) ([]domain.Event, error)) (AccountResult, error) {
 	var out AccountResult
-	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), nil, decide, func(o *domain.Organization) {
-		acc, _ := o.Account(accountID)
-		out = accountResult(o.ID(), acc)
+	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), decide, func(o *domain.Organization) {
+		out = a.accountResult(o, accountID)
 	})
 	out.Version = version
 	return out, err
 }
 
-func accountResult(orgID string, acc domain.Account) AccountResult {
-	r := AccountResult{AccountID: acc.ID, OrganizationID: orgID, Name: acc.Name, Primary: acc.Primary,
-		Status: status(acc.Disabled), CreatedAt: acc.CreatedAt.Format(timeFormat)}
+// accountResult is an account of the organization as it is now, with its effective
+// permissions (the primary account holds every item).
+func (a *App) accountResult(o *domain.Organization, accountID string) AccountResult {
+	acc, _ := o.Account(accountID)
+	r := AccountResult{AccountID: acc.ID, OrganizationID: o.ID(), Name: acc.Name, Primary: acc.Primary,
+		Status: status(acc.Disabled), CreatedAt: acc.CreatedAt, ETag: a.ETag(acc.ID, acc.Version), Permissions: []string{}}
 	if acc.AccessKeyID != "" {
-		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, Status: status(acc.AccessKeyDisabled)}
+		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt}
 	}
+	for _, p := range o.Permissions(acc.ID) {
+		r.Permissions = append(r.Permissions, p.String())
+	}
+	slices.Sort(r.Permissions)
 	return r
 }
 

@@ -18,7 +18,7 @@ type UpdateAPIKey struct {
 	// QPSLimit sets a limit; ClearQPSLimit makes the key unlimited.
 	QPSLimit      *int
 	ClearQPSLimit bool
-	IfMatch       *uint64
+	IfMatch       IfMatch
 }
 
 // UpdateAPIKey handles the command and returns the key as edited.
@@ -28,18 +28,31 @@ func (a *App) UpdateAPIKey(ctx context.Context, cmd UpdateAPIKey) (APIKeyResult,
 		return APIKeyResult{}, 0, err
 	}
 	var out APIKeyResult
-	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID),
 		func(w *domain.Workspace) ([]domain.Event, error) {
 			if err := cmd.Caller.onWorkspace(w, permKeyUpdate); err != nil {
+				return nil, err
+			}
+			if err := a.keyPrecondition(w, cmd.KeyID, cmd.IfMatch); err != nil {
 				return nil, err
 			}
 			return w.UpdateAPIKey(cmd.KeyID, patch, a.now())
 		},
 		func(w *domain.Workspace) {
 			k, _ := w.Key(cmd.KeyID)
-			out = apiKeyResult(w.ID(), k)
+			out = a.apiKeyResult(w.ID(), k)
 		})
 	return out, version, err
+}
+
+// keyPrecondition checks If-Match against a live key's own version; a missing or
+// deleted key is left to the decision to name.
+func (a *App) keyPrecondition(w *domain.Workspace, keyID string, m IfMatch) error {
+	k, ok := w.Key(keyID)
+	if !ok || k.Deleted {
+		return nil
+	}
+	return a.precondition(m, k.ID, k.Version)
 }
 
 func (cmd UpdateAPIKey) validate() (domain.APIKeyPatch, error) {

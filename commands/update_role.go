@@ -12,6 +12,8 @@ type UpdateRole struct {
 	Caller Caller
 	RoleID string
 	Role   RoleInput
+	// IfMatch is checked against the role's own entity tag.
+	IfMatch IfMatch
 }
 
 // UpdateRole handles the command.
@@ -24,6 +26,19 @@ func (a *App) UpdateRole(ctx context.Context, cmd UpdateRole) (RoleResult, error
 		return RoleResult{}, err
 	}
 	return a.changeRole(ctx, cmd.Caller, cmd.RoleID, func(o *domain.Organization) ([]domain.Event, error) {
+		if err := a.rolePrecondition(o, cmd.RoleID, cmd.IfMatch); err != nil {
+			return nil, err
+		}
 		return o.UpdateRole(cmd.RoleID, spec, a.now())
 	})
+}
+
+// rolePrecondition checks If-Match against an existing role's own version; a
+// missing role is left to the decision to name.
+func (a *App) rolePrecondition(o *domain.Organization, roleID string, m IfMatch) error {
+	r, ok := o.RoleByID(roleID)
+	if !ok {
+		return nil
+	}
+	return a.precondition(m, r.ID, r.Version)
 }

@@ -12,27 +12,30 @@ type UpdateWorkspace struct {
 	WorkspaceID string
 	Name        *string
 	Description *string
-	IfMatch     *uint64
+	IfMatch     IfMatch
 }
 
 // UpdateWorkspace handles the command. An edit that changes nothing appends nothing.
 func (a *App) UpdateWorkspace(ctx context.Context, cmd UpdateWorkspace) (WorkspaceResult, error) {
 	var out WorkspaceResult
-	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID), cmd.IfMatch,
+	version, _, err := a.workspaces.update(ctx, cmd.WorkspaceID, cmd.Caller.metadata(cmd.WorkspaceID),
 		func(w *domain.Workspace) ([]domain.Event, error) {
 			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
+			if err := a.precondition(cmd.IfMatch, w.ID(), w.Version()); err != nil {
+				return nil, err
+			}
 			return w.Update(cmd.Name, cmd.Description, a.now())
 		},
-		func(w *domain.Workspace) { out = workspaceResult(w) })
+		func(w *domain.Workspace) { out = a.workspaceResult(w) })
 	out.Version = version
 	return out, err
 }
 
-func workspaceResult(w *domain.Workspace) WorkspaceResult {
+func (a *App) workspaceResult(w *domain.Workspace) WorkspaceResult {
 	return WorkspaceResult{
 		WorkspaceID: w.ID(), OrganizationID: w.OrganizationID(), Name: w.Name(), Description: w.Description(),
-		CreatedAt: w.CreatedAt().Format(timeFormat),
+		CreatedAt: w.CreatedAt(), UpdatedAt: w.UpdatedAt(), ETag: a.ETag(w.ID(), w.Version()),
 	}
 }

@@ -293,6 +293,13 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 	return e, nil
 }
 
+// Recorded is an event with its position in the log: the stream sequence that
+// versions the resources it changes.
+type Recorded struct {
+	Position uint64
+	Event    Event
+}
+
 // Metadata says who caused events and through which credential; the event store
 // writes it into the envelope (ce-actor, ce-credential, …), never into payloads.
 type Metadata struct {

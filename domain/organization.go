@@ -24,19 +24,24 @@ type Organization struct {
 	bySecret     map[string]string // access key secret hash → account id
 	roles        map[string]*role
 	roleNames    map[string]string // nameKey of a role name → role id
+	at           uint64            // the position of the event being applied
 }
 
 // Account is the write-side state of one account; a copy is handed out. An account
 // without an access key has an empty AccessKeyID.
 type Account struct {
-	ID                string
-	Name              string
-	Primary           bool
-	Disabled          bool
-	AccessKeyID       string
-	SecretHash        string
-	AccessKeyDisabled bool
-	CreatedAt         time.Time
+	ID                 string
+	Name               string
+	Primary            bool
+	Disabled           bool
+	AccessKeyID        string
+	SecretHash         string
+	AccessKeyDisabled  bool
+	AccessKeyCreatedAt time.Time
+	CreatedAt          time.Time
+	// Version is the position of the last event that changed the account, its
+	// access key or the roles that include it.
+	Version uint64
 }
 
 // Active reports whether the account's access key may authenticate now.
@@ -48,12 +53,18 @@ type Role struct {
 	Name        string
 	Permissions []Permission
 	Users       []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	// Version is the position of the last event that changed the role.
+	Version uint64
 }
 
 type role struct {
-	id, name    string
-	permissions map[Permission]bool
-	users       map[string]bool
+	id, name             string
+	permissions          map[Permission]bool
+	users                map[string]bool
+	createdAt, updatedAt time.Time
+	version              uint64
 }
 
 // Errors of the organization.
@@ -124,12 +135,9 @@ func (o *Organization) AccountBySecretHash(hash string) (Account, bool) {
 func (o *Organization) Permissions(accountID string) []Permission {
 	set := map[Permission]bool{}
 	if accountID == o.primaryID {
-		for _, m := range GrantableModules() {
-			for _, a := range ActionsOf(m) {
-				set[Permission{m, a}] = true
-			}
+		for _, p := range AllPermissions() {
+			set[p] = true
 		}
-		set[PermOrganizationAdmin] = true
 	} else {
 		for _, r := range o.roles {
 			if r.users[accountID] {
@@ -174,7 +182,8 @@ func (o *Organization) RoleByID(id string) (Role, bool) {
 }
 
 func (r *role) export() Role {
-	return Role{ID: r.id, Name: r.name, Permissions: sortedPermissions(r.permissions), Users: sortedKeys(r.users)}
+	return Role{ID: r.id, Name: r.name, Permissions: sortedPermissions(r.permissions), Users: sortedKeys(r.users),
+		CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version}
 }
 
 func sortedPermissions(set map[Permission]bool) []Permission {
@@ -419,76 +428,93 @@ func (o *Organization) Apply(events ...Event) {
 	}
 }
 
+// ApplyAt evolves the state by an event read from the log or just appended at a
+// position, which becomes the version of what it changes.
+func (o *Organization) ApplyAt(position uint64, e Event) {
+	o.at = position
+	o.apply(e)
+}
+
 func (o *Organization) apply(e Event) {
 	switch e := e.(type) {
 	case OrganizationCreated:
 		o.name, o.primaryID = e.Name, e.PrimaryAccountID
-		o.addAccount(&Account{ID: e.PrimaryAccountID, Name: e.PrimaryAccountName, Primary: true, CreatedAt: e.At})
+		o.addAccount(&Account{ID: e.PrimaryAccountID, Name: e.PrimaryAccountName, Primary: true, CreatedAt: e.At, Version: o.at})
 	case AccountCreated:
-		o.addAccount(&Account{ID: e.AccountID, Name: e.Name, CreatedAt: e.At})
+		o.addAccount(&Account{ID: e.AccountID, Name: e.Name, CreatedAt: e.At, Version: o.at})
 	case AccountDisabled:
-		if a := o.accounts[e.AccountID]; a != nil {
-			a.Disabled = true
-		}
+		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled = true })
 	case AccountEnabled:
-		if a := o.accounts[e.AccountID]; a != nil {
-			a.Disabled = false
-		}
+		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled = false })
 	case AccessKeyCreated:
-		if a := o.accounts[e.AccountID]; a != nil {
-			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled = e.AccessKeyID, e.SecretHash, false
+		o.changeAccount(e.AccountID, func(a *Account) {
+			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled, a.AccessKeyCreatedAt = e.AccessKeyID, e.SecretHash, false, e.At
 			o.bySecret[e.SecretHash] = a.ID
-		}
+		})
 	case AccessKeyDisabled:
-		if a := o.accounts[e.AccountID]; a != nil {
-			a.AccessKeyDisabled = true
-		}
+		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled = true })
 	case AccessKeyEnabled:
-		if a := o.accounts[e.AccountID]; a != nil {
-			a.AccessKeyDisabled = false
-		}
+		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled = false })
 	case AccessKeyDeleted:
-		if a := o.accounts[e.AccountID]; a != nil {
+		o.changeAccount(e.AccountID, func(a *Account) {
 			delete(o.bySecret, a.SecretHash)
-			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled = "", "", false
-		}
+			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled, a.AccessKeyCreatedAt = "", "", false, time.Time{}
+		})
 	case RoleCreated:
 		if old := o.roles[e.RoleID]; old != nil {
 			o.unindexRole(old)
 		}
-		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{}}
+		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{},
+			createdAt: e.At, updatedAt: e.At, version: o.at}
 		o.roleNames[nameKey(e.Name)] = e.RoleID
 	case RoleRenamed:
-		if r := o.roles[e.RoleID]; r != nil {
+		o.changeRole(e.RoleID, e.At, func(r *role) {
 			o.unindexRole(r)
 			r.name = e.Name
 			o.roleNames[nameKey(e.Name)] = r.id
-		}
+		})
 	case RoleDeleted:
 		if r := o.roles[e.RoleID]; r != nil {
 			delete(o.roles, e.RoleID)
 			o.unindexRole(r)
+			for id := range r.users {
+				o.changeAccount(id, func(*Account) {})
+			}
 		}
 	case PermissionGranted:
-		if r := o.roles[e.RoleID]; r != nil {
+		o.changeRole(e.RoleID, e.At, func(r *role) {
 			if p, err := ParsePermission(e.Permission); err == nil {
 				r.permissions[p] = true
 			}
-		}
+		})
 	case PermissionRevoked:
-		if r := o.roles[e.RoleID]; r != nil {
+		o.changeRole(e.RoleID, e.At, func(r *role) {
 			if p, err := ParsePermission(e.Permission); err == nil {
 				delete(r.permissions, p)
 			}
-		}
+		})
 	case RoleUserIncluded:
-		if r := o.roles[e.RoleID]; r != nil {
-			r.users[e.AccountID] = true
-		}
+		o.changeRole(e.RoleID, e.At, func(r *role) { r.users[e.AccountID] = true })
+		o.changeAccount(e.AccountID, func(*Account) {})
 	case RoleUserExcluded:
-		if r := o.roles[e.RoleID]; r != nil {
-			delete(r.users, e.AccountID)
-		}
+		o.changeRole(e.RoleID, e.At, func(r *role) { delete(r.users, e.AccountID) })
+		o.changeAccount(e.AccountID, func(*Account) {})
+	}
+}
+
+// changeAccount applies a change to an account, if it exists, and versions it.
+func (o *Organization) changeAccount(id string, change func(*Account)) {
+	if a := o.accounts[id]; a != nil {
+		change(a)
+		a.Version = o.at
+	}
+}
+
+// changeRole applies a change to a role, if it exists, and versions it.
+func (o *Organization) changeRole(id string, at time.Time, change func(*role)) {
+	if r := o.roles[id]; r != nil {
+		change(r)
+		r.updatedAt, r.version = at, o.at
 	}
 }
 

@@ -18,6 +18,9 @@ const (
 	ModuleWorkspace Module = "workspace"
 	// ModuleAccessKey governs an account's own access key.
 	ModuleAccessKey Module = "access_key"
+	// ModuleAccount governs seeing the organization's other accounts (read only:
+	// managing accounts stays organization administration).
+	ModuleAccount Module = "account"
 	// ModuleOrganization is not grantable: its one permission, "admin" (accounts,
 	// roles, other accounts' access keys), belongs to the primary account alone.
 	ModuleOrganization Module = "organization"
@@ -45,10 +48,25 @@ var grantable = map[Module][]Action{
 	ModuleAPIKey:    {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
 	ModuleWorkspace: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
 	ModuleAccessKey: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
+	ModuleAccount:   {ActionRead},
 }
 
 // GrantableModules lists the modules roles may grant, in a stable order.
-func GrantableModules() []Module { return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey} }
+func GrantableModules() []Module {
+	return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey, ModuleAccount}
+}
+
+// AllPermissions is what the primary account holds: every grantable item and
+// organization:admin.
+func AllPermissions() []Permission {
+	var out []Permission
+	for _, m := range GrantableModules() {
+		for _, a := range grantable[m] {
+			out = append(out, Permission{m, a})
+		}
+	}
+	return append(out, PermOrganizationAdmin)
+}
 
 // ActionsOf lists the grantable actions of a module.
 func ActionsOf(m Module) []Action { return grantable[m] }
@@ -59,7 +77,7 @@ func ParsePermission(s string) (Permission, error) {
 	if ok && slices.Contains(grantable[Module(m)], Action(a)) {
 		return Permission{Module(m), Action(a)}, nil
 	}
-	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action with modules api_key, workspace, access_key and actions read, create, update, delete)", quoteInput(s))
+	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action: api_key, workspace or access_key with read, create, update or delete; or account:read)", quoteInput(s))
 }
 
 // ForbiddenError: the caller is in the right organization but lacks a permission

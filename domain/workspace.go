@@ -16,10 +16,14 @@ type Workspace struct {
 	name        string
 	description string
 	createdAt   time.Time
-	members     map[string]bool
-	keys        map[string]*APIKey
-	searchNames map[string]string // live Search key name → key id
-	searchSeq   int               // Search keys ever created, for default names
+	updatedAt   time.Time
+	// version is the position of the last event that changed the workspace's own
+	// fields; membersVersion that of the member set; at the one being applied.
+	version, membersVersion, at uint64
+	members                     map[string]time.Time // account id → authorized at
+	keys                        map[string]*APIKey
+	searchNames                 map[string]string // live Search key name → key id
+	searchSeq                   int               // Search keys ever created, for default names
 }
 
 // APIKey is the write-side state of one key; a copy is handed out.
@@ -33,8 +37,15 @@ type APIKey struct {
 	SecretHash   string
 	Masked       string
 	Sealed       []byte
+	BatchID      string
 	Deleted      bool
 	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	// LastRevealedAt is zero until the plaintext is first revealed.
+	LastRevealedAt time.Time
+	// Version is the position of the last event that changed the key (a reveal is
+	// not a change of the key).
+	Version uint64
 }
 
 // NewAPIKey is a validated request for one key: the secret is already generated,
@@ -61,7 +72,7 @@ type APIKeyPatch struct {
 
 // NewEmptyWorkspace is the state before the first event of workspace id.
 func NewEmptyWorkspace(id string) *Workspace {
-	return &Workspace{id: id, members: map[string]bool{}, keys: map[string]*APIKey{}, searchNames: map[string]string{}}
+	return &Workspace{id: id, members: map[string]time.Time{}, keys: map[string]*APIKey{}, searchNames: map[string]string{}}
 }
 
 // ID, OrganizationID, Name, Description and Exists read the state.
@@ -82,11 +93,26 @@ func (w *Workspace) CreatedAt() time.Time { return w.createdAt }
 // Members lists the authorized accounts in id order.
 func (w *Workspace) Members() []string { return sortedKeys(w.members) }
 
+// AuthorizedAt is when an account became a member (zero when it is not one).
+func (w *Workspace) AuthorizedAt(accountID string) time.Time { return w.members[accountID] }
+
+// UpdatedAt is when the workspace's name or description last changed.
+func (w *Workspace) UpdatedAt() time.Time { return w.updatedAt }
+
+// Version is the log position of the last change of the workspace's own fields.
+func (w *Workspace) Version() uint64 { return w.version }
+
+// MembersVersion is the log position of the last change of the member set.
+func (w *Workspace) MembersVersion() uint64 { return w.membersVersion }
+
 // Exists reports whether the workspace was created.
 func (w *Workspace) Exists() bool { return w.orgID != "" }
 
 // IsMember reports whether an account is authorized on the workspace.
-func (w *Workspace) IsMember(accountID string) bool { return w.members[accountID] }
+func (w *Workspace) IsMember(accountID string) bool {
+	_, ok := w.members[accountID]
+	return ok
+}
 
 // Key returns a copy of one key, deleted or not.
 func (w *Workspace) Key(id string) (APIKey, bool) {
@@ -173,7 +199,7 @@ func (w *Workspace) SetMembers(accountIDs []string, isAccount func(string) bool,
 		}
 	}
 	for _, id := range accountIDs {
-		if !w.members[id] {
+		if !w.IsMember(id) {
 			events = append(events, MemberAuthorized{AccountID: id, At: at})
 		}
 	}
@@ -293,28 +319,38 @@ func (w *Workspace) liveKey(id string) (*APIKey, error) {
 	return k, nil
 }
 
-// Apply evolves the state by events read from the log or just appended. It never
-// fails: events are facts.
+// Apply evolves the state by events whose positions are not known (tests). It
+// never fails: events are facts.
 func (w *Workspace) Apply(events ...Event) {
 	for _, e := range events {
 		w.apply(e)
 	}
 }
 
+// ApplyAt evolves the state by an event read from the log or just appended at a
+// position, which becomes the version of what it changes.
+func (w *Workspace) ApplyAt(position uint64, e Event) {
+	w.at = position
+	w.apply(e)
+}
+
 func (w *Workspace) apply(e Event) {
 	switch e := e.(type) {
 	case WorkspaceCreated:
-		w.orgID, w.name, w.description, w.createdAt = e.OrganizationID, e.Name, e.Description, e.At
+		w.orgID, w.name, w.description, w.createdAt, w.updatedAt = e.OrganizationID, e.Name, e.Description, e.At, e.At
+		w.version, w.membersVersion = w.at, w.at
 	case WorkspaceUpdated:
-		w.name, w.description = e.Name, e.Description
+		w.name, w.description, w.updatedAt, w.version = e.Name, e.Description, e.At, w.at
 	case MemberAuthorized:
-		w.members[e.AccountID] = true
+		w.members[e.AccountID], w.membersVersion = e.At, w.at
 	case MemberRevoked:
 		delete(w.members, e.AccountID)
+		w.membersVersion = w.at
 	case APIKeyCreated:
 		w.keys[e.KeyID] = &APIKey{
 			ID: e.KeyID, BusinessType: e.BusinessType, Name: e.Name, Allowlist: e.Allowlist, Note: e.Note,
-			QPSLimit: e.QPSLimit, SecretHash: e.SecretHash, Masked: e.Masked, Sealed: e.Sealed, CreatedAt: e.At,
+			QPSLimit: e.QPSLimit, SecretHash: e.SecretHash, Masked: e.Masked, Sealed: e.Sealed, BatchID: e.BatchID,
+			CreatedAt: e.At, UpdatedAt: e.At, Version: w.at,
 		}
 		if e.BusinessType == BusinessSearch {
 			w.searchNames[e.Name] = e.KeyID
@@ -329,15 +365,19 @@ func (w *Workspace) apply(e Event) {
 			delete(w.searchNames, k.Name)
 			w.searchNames[e.Name] = k.ID
 		}
-		k.Name, k.Allowlist, k.Note, k.QPSLimit = e.Name, e.Allowlist, e.Note, e.QPSLimit
+		k.Name, k.Allowlist, k.Note, k.QPSLimit, k.UpdatedAt, k.Version = e.Name, e.Allowlist, e.Note, e.QPSLimit, e.At, w.at
 	case APIKeyDeleted:
 		k := w.keys[e.KeyID]
 		if k == nil {
 			return
 		}
-		k.Deleted, k.Sealed = true, nil
+		k.Deleted, k.Sealed, k.Version = true, nil, w.at
 		if k.BusinessType == BusinessSearch {
 			delete(w.searchNames, k.Name)
+		}
+	case APIKeyRevealed:
+		if k := w.keys[e.KeyID]; k != nil {
+			k.LastRevealedAt = e.At
 		}
 	}
 }

@@ -229,14 +229,14 @@ func (s *Store) CountSubjects(ctx context.Context, kind string) (int, error) {
 }
 
 // LoadEvents is Load without envelopes, for rebuilding aggregates.
-func (s *Store) LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Event, uint64, error) {
+func (s *Store) LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Recorded, uint64, error) {
 	recs, last, err := s.Load(ctx, kind, id, after)
 	if err != nil {
 		return nil, 0, err
 	}
-	events := make([]domain.Event, len(recs))
+	events := make([]domain.Recorded, len(recs))
 	for i, r := range recs {
-		events[i] = r.Event
+		events[i] = domain.Recorded{Position: r.Sequence, Event: r.Event}
 	}
 	return events, last, nil
 }

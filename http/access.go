@@ -15,9 +15,47 @@ func accountID(c echo.Context) (string, error) {
 	return pathID(c, "id", domain.IsAccountID, domain.ErrAccountNotFound)
 }
 
+// readsAccount: every account reads itself; the others need account:read.
+func readsAccount(cl commands.Caller, id string) error {
+	if id == cl.AccountID {
+		return nil
+	}
+	return cl.Can(commands.PermAccountRead)
+}
+
+func (s *Server) listAccounts(c echo.Context) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	cl := caller(c)
+	if cl.Can(commands.PermAccountRead) != nil { // only itself
+		a, err := s.d.Accounts.Get(c.Request().Context(), cl.OrganizationID, cl.AccountID)
+		if err != nil {
+			return err
+		}
+		return respond(c, 200, AccountList{Items: []Account{accountOfRow(a)}})
+	}
+	rows, next, err := s.d.Accounts.List(c.Request().Context(), cl.OrganizationID, p)
+	if err != nil {
+		return err
+	}
+	out := AccountList{Items: make([]Account, len(rows)), NextCursor: next}
+	for i, r := range rows {
+		out.Items[i] = accountOfRow(r)
+	}
+	return respond(c, 200, out)
+}
+
 func (s *Server) getAccount(c echo.Context) error {
 	id, err := accountID(c)
 	if err != nil {
+		return err
+	}
+	if err := readsAccount(caller(c), id); err != nil {
 		return err
 	}
 	if err := s.awaitPosition(c); err != nil {
@@ -27,18 +65,50 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respond(c, 200, a)
+	c.Response().Header().Set("ETag", s.d.App.ETag(a.ID, a.Version))
+	return respond(c, 200, accountOfRow(a))
+}
+
+func (s *Server) createAccount(c echo.Context) error {
+	var req CreateAccountRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.CreateAccount(c.Request().Context(), commands.CreateAccount{Caller: caller(c), Idempotency: idem, Name: req.Name})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version, r.ETag)
+	replayed(c, r.Replayed)
+	c.Response().Header().Set("Location", "/v1/accounts/"+r.AccountID)
+	return respond(c, http.StatusCreated, accountOfResult(r))
 }
 
 func (s *Server) updateAccount(c echo.Context) error {
 	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
-		return s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: cl, AccountID: id, Disabled: disabled})
+		return s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: cl, AccountID: id, Disabled: disabled, IfMatch: ifMatch(c)})
+	}, func(r commands.AccountResult) any { return accountOfResult(r) })
+}
+
+func (s *Server) updateAccessKey(c echo.Context) error {
+	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
+		return s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: cl, AccountID: id, Disabled: disabled, IfMatch: ifMatch(c)})
+	}, func(r commands.AccountResult) any {
+		if k := accountOfResult(r).AccessKey; k != nil {
+			return *k
+		}
+		return nil
 	})
 }
 
 // setStatus is the shape of PATCH {"status"} on an account or its access key: a
-// narrowing change, so this instance's index applies it before the answer.
-func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, bool) (commands.AccountResult, error)) error {
+// narrowing change, so this instance's index applies it before the answer. The
+// entity tag is the account's (the access key is part of it).
+func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, bool) (commands.AccountResult, error), show func(commands.AccountResult) any) error {
 	id, err := accountID(c)
 	if err != nil {
 		return err
@@ -55,9 +125,9 @@ func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, boo
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
+	written(c, r.Version, r.ETag)
 	s.revoked(c, r.Version)
-	return respond(c, 200, r)
+	return respond(c, 200, show(r))
 }
 
 func (s *Server) createAccessKey(c echo.Context) error {
@@ -69,16 +139,12 @@ func (s *Server) createAccessKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
+	written(c, r.Version, r.ETag)
 	c.Response().Header().Set("Location", "/v1/accounts/"+id)
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return respond(c, http.StatusCreated, CreatedAccessKey{AccountID: id, AccessKeyID: r.AccessKeyID, Secret: r.Secret, Status: "enabled", CreatedAt: r.CreatedAt})
-}
-
-func (s *Server) updateAccessKey(c echo.Context) error {
-	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
-		return s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: cl, AccountID: id, Disabled: disabled})
-	})
+	k := r.AccessKeyResult
+	return respond(c, http.StatusCreated, CreatedAccessKey{
+		AccessKey: AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}, Secret: r.Secret})
 }
 
 func (s *Server) deleteAccessKey(c echo.Context) error {
@@ -90,7 +156,7 @@ func (s *Server) deleteAccessKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, version)
+	written(c, version, "")
 	s.revoked(c, version)
 	return c.NoContent(http.StatusNoContent)
 }
@@ -108,7 +174,8 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respond(c, 200, me)
+	return respond(c, 200, Me{Account: accountOfResult(me.Account), OrganizationID: me.OrganizationID,
+		OrganizationName: me.OrganizationName, Permissions: me.Permissions, Workspaces: nonNil(me.Workspaces)})
 }
 
 func roleID(c echo.Context) (string, error) {
@@ -132,25 +199,52 @@ func (s *Server) createRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
+	written(c, r.Version, r.ETag)
 	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/roles/"+r.RoleID)
-	return respond(c, http.StatusCreated, r)
+	return respond(c, http.StatusCreated, roleOfResult(r))
 }
+
+// readsRoles: roles are organization administration.
+func readsRoles(cl commands.Caller) error { return cl.Can(domain.PermOrganizationAdmin) }
 
 func (s *Server) listRoles(c echo.Context) error {
 	cl := caller(c)
-	if !cl.Primary { // roles are organization administration
-		return &domain.ForbiddenError{Missing: domain.PermOrganizationAdmin}
+	if err := readsRoles(cl); err != nil {
+		return err
 	}
 	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
-	items, err := s.d.Roles.List(c.Request().Context(), cl.OrganizationID)
+	rows, err := s.d.Roles.List(c.Request().Context(), cl.OrganizationID)
 	if err != nil {
 		return err
 	}
-	return respond(c, 200, RoleList{Items: items})
+	out := RoleList{Items: make([]Role, len(rows))}
+	for i, r := range rows {
+		out.Items[i] = roleOfRow(r)
+	}
+	return respond(c, 200, out)
+}
+
+func (s *Server) getRole(c echo.Context) error {
+	id, err := roleID(c)
+	if err != nil {
+		return err
+	}
+	cl := caller(c)
+	if err := readsRoles(cl); err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	r, err := s.d.Roles.Get(c.Request().Context(), cl.OrganizationID, id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", s.d.App.ETag(r.ID, r.Version))
+	return respond(c, 200, roleOfRow(r))
 }
 
 func (s *Server) updateRole(c echo.Context) error {
@@ -162,12 +256,13 @@ func (s *Server) updateRole(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	r, err := s.d.App.UpdateRole(c.Request().Context(), commands.UpdateRole{Caller: caller(c), RoleID: id, Role: req.input()})
+	r, err := s.d.App.UpdateRole(c.Request().Context(), commands.UpdateRole{Caller: caller(c), RoleID: id, Role: req.input(), IfMatch: ifMatch(c)})
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
-	return respond(c, 200, r)
+	written(c, r.Version, r.ETag)
+	s.revoked(c, r.Version)
+	return respond(c, 200, roleOfResult(r))
 }
 
 func (s *Server) deleteRole(c echo.Context) error {
@@ -175,10 +270,11 @@ func (s *Server) deleteRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := s.d.App.DeleteRole(c.Request().Context(), commands.DeleteRole{Caller: caller(c), RoleID: id})
+	version, err := s.d.App.DeleteRole(c.Request().Context(), commands.DeleteRole{Caller: caller(c), RoleID: id, IfMatch: ifMatch(c)})
 	if err != nil {
 		return err
 	}
-	written(c, version)
+	written(c, version, "")
+	s.revoked(c, version)
 	return c.NoContent(http.StatusNoContent)
 }

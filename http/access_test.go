@@ -25,7 +25,7 @@ func (h *harness) subAccount(name string) (string, string) {
 	h.t.Helper()
 	r := h.as("POST", "/v1/accounts", map[string]any{"name": name})
 	h.expect(r, 201, "")
-	id := r.str("account_id")
+	id := r.str("id")
 	r = h.as("POST", "/v1/accounts/"+id+"/access-key", nil)
 	h.expect(r, 201, "")
 	return id, r.str("secret")
@@ -44,11 +44,11 @@ func (h *harness) role(name string, perms []string, users ...string) string {
 func TestAccessKeyLifecycle(t *testing.T) {
 	h := start(t)
 	r := h.as("POST", "/v1/accounts", map[string]any{"name": "alice"})
-	alice := r.str("account_id")
+	alice := r.str("id")
 	r = h.as("POST", "/v1/accounts/"+alice+"/access-key", nil)
 	h.expect(r, 201, "")
 	secret := r.str("secret")
-	if c, err := domain.ParseCredential(secret); err != nil || c.Kind() != domain.KindAccessSecret || r.str("access_key_id") == "" || r.Header.Get("Cache-Control") != "no-store" {
+	if c, err := domain.ParseCredential(secret); err != nil || c.Kind() != domain.KindAccessSecret || r.str("id") == "" || r.str("account_id") != alice || r.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("create: %v %s", err, r.Raw)
 	}
 	h.expect(h.as("POST", "/v1/accounts/"+alice+"/access-key", nil), 409, "access_key_exists")
@@ -89,7 +89,7 @@ func TestAccessKeyLifecycle(t *testing.T) {
 
 func TestOneAccessKeyUnderConcurrency(t *testing.T) {
 	h := start(t)
-	alice := h.as("POST", "/v1/accounts", map[string]any{"name": "alice"}).str("account_id")
+	alice := h.as("POST", "/v1/accounts", map[string]any{"name": "alice"}).str("id")
 	before := h.position()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -127,7 +127,7 @@ func TestRolesAndMe(t *testing.T) {
 	r := h.call(secret, "GET", "/v1/me", nil)
 	h.expect(r, 200, "")
 	perms := r.Body["permissions"].(map[string]any)
-	if len(perms["api_key"].([]any)) != 0 || r.Body["account"].(map[string]any)["account_id"] != alice {
+	if len(perms["api_key"].([]any)) != 0 || r.Body["account"].(map[string]any)["id"] != alice {
 		t.Fatalf("me without roles: %s", r.Raw)
 	}
 
@@ -257,6 +257,7 @@ func TestIsolationMatrix(t *testing.T) {
 		createWS           // workspace:create
 		adminTarget        // organization:admin on a resource of the organization
 		adminOwn           // organization:admin in the caller's own organization
+		readTarget         // account:read on another account of the organization
 	)
 	n := 0
 	uniq := func() string { n++; return fmt.Sprint(n) }
@@ -264,7 +265,7 @@ func TestIsolationMatrix(t *testing.T) {
 		return h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("id")
 	}
 	freshAccount := func(withKey bool) string {
-		id := h.as("POST", "/v1/accounts", map[string]any{"name": "victim-" + uniq()}).str("account_id")
+		id := h.as("POST", "/v1/accounts", map[string]any{"name": "victim-" + uniq()}).str("id")
 		if withKey {
 			h.as("POST", "/v1/accounts/"+id+"/access-key", nil)
 		}
@@ -282,7 +283,8 @@ func TestIsolationMatrix(t *testing.T) {
 		{"GET", func() string { return "/v1/me" }, nil, open, 200},
 		{"GET", func() string { return "/v1/workspaces" }, nil, open, 200},
 		{"GET", func() string { return "/v1/accounts" }, nil, open, 200},
-		{"GET", func() string { return "/v1/accounts/" + memberWith }, nil, openTarget, 200},
+		{"GET", func() string { return "/v1/accounts/" + memberWith }, nil, readTarget, 200},
+		{"GET", func() string { return "/v1/accounts/" + memberWithout }, nil, openTarget, 200}, // itself for one caller
 		{"POST", func() string { return "/v1/workspaces" }, func() any { return map[string]any{"name": "w" + uniq()} }, createWS, 201},
 		{"GET", func() string { return wsp }, nil, workspace, 200},
 		{"PATCH", func() string { return wsp }, func() any { return map[string]any{"description": "d" + uniq()} }, workspace, 200},
@@ -306,6 +308,7 @@ func TestIsolationMatrix(t *testing.T) {
 		{"DELETE", func() string { return "/v1/accounts/" + freshAccount(true) + "/access-key" }, nil, adminTarget, 204},
 		{"POST", func() string { return "/v1/roles" }, func() any { return map[string]any{"name": "r" + uniq()} }, adminOwn, 201},
 		{"GET", func() string { return "/v1/roles" }, nil, adminOwn, 200},
+		{"GET", func() string { return "/v1/roles/" + freshRole() }, nil, adminTarget, 200},
 		{"PATCH", func() string { return "/v1/roles/" + freshRole() }, func() any { return map[string]any{"name": "renamed" + uniq()} }, adminTarget, 200},
 		{"DELETE", func() string { return "/v1/roles/" + freshRole() }, nil, adminTarget, 204},
 	}
@@ -320,6 +323,14 @@ func TestIsolationMatrix(t *testing.T) {
 		case openTarget:
 			if c == "other-organization" {
 				return 404
+			}
+			return 0
+		case readTarget:
+			switch c {
+			case "other-organization":
+				return 404
+			case "member-without-permission":
+				return 403
 			}
 			return 0
 		case createWS:

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,26 +16,50 @@ import (
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
 
+// otherLast replaces a secret's last character with another one, so its checksum
+// no longer matches.
+func otherLast(s string) string {
+	last := s[len(s)-1]
+	repl := byte('x')
+	if last == repl {
+		repl = 'y'
+	}
+	return s[:len(s)-1] + string(repl)
+}
+
 func TestAuthenticationFailuresLookAlike(t *testing.T) {
-	h := start(t)
+	const floor = 60 * time.Millisecond
+	h := start(t, httpapi.Config{AuthFailureFloor: floor})
 	ws := h.workspace("prod")
 	maas := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("secret")
+	disabledID, disabled := h.subAccount("disabled")
+	h.expect(h.as("PATCH", "/v1/accounts/"+disabledID, map[string]any{"status": "disabled"}), 200, "")
+	deletedID, deleted := h.subAccount("deleted")
+	h.expect(h.as("DELETE", "/v1/accounts/"+deletedID+"/access-key", nil), 204, "")
 	bodies := map[string]string{}
 	for name, header := range map[string]string{
-		"none":          "",
-		"not bearer":    "Basic " + h.admin.Secret,
-		"malformed":     "Bearer kla_nope",
-		"bad checksum":  "Bearer " + h.admin.Secret[:len(h.admin.Secret)-1] + "x",
-		"unknown":       "Bearer " + strings.Replace(h.admin.Secret, h.admin.Secret[4:10], "AAAAAA", 1),
-		"an api key":    "Bearer " + maas,
-		"trailing junk": "Bearer " + h.admin.Secret + "0",
-		"empty bearer":  "Bearer ",
+		"none":             "",
+		"not bearer":       "Basic " + h.admin.Secret,
+		"malformed":        "Bearer kla_nope",
+		"bad checksum":     "Bearer " + otherLast(h.admin.Secret),
+		"unknown":          "Bearer " + strings.Replace(h.admin.Secret, h.admin.Secret[4:10], "AAAAAA", 1),
+		"an api key":       "Bearer " + maas,
+		"trailing junk":    "Bearer " + h.admin.Secret + "0",
+		"empty bearer":     "Bearer ",
+		"disabled account": "Bearer " + disabled,
+		"deleted key":      "Bearer " + deleted,
 	} {
 		var r response
+		began := time.Now()
 		if header == "" {
 			r = h.call("", "GET", "/v1/workspaces", nil)
 		} else {
 			r = h.call("", "GET", "/v1/workspaces", nil, "Authorization", header)
+		}
+		// Every reason takes at least the floor, so timing does not tell whether a
+		// credential was ever issued (the work behind each stays well under it).
+		if took := time.Since(began); took < floor {
+			t.Fatalf("%s: refused after %v, before the floor of %v", name, took, floor)
 		}
 		h.expect(r, 401, "unauthenticated")
 		if r.Header.Get("WWW-Authenticate") != `Bearer realm="keyledger"` {
@@ -147,6 +173,40 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	schema := doc.Paths.Find("/v1/workspaces/{ws}/api-keys/batch").Post.RequestBody.Value.Content.Get("application/json").Schema.Value
 	if schema.Properties["count"] == nil || schema.Properties["naming"] == nil || schema.Properties["rate_limit"] == nil {
 		t.Fatalf("batch schema %v", schema.Properties)
+	}
+	// One named schema per resource, one for problems.
+	for _, name := range []string{"Workspace", "Account", "AccessKey", "APIKey", "Role", "Member", "Problem"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("no component schema %s", name)
+		}
+	}
+	key := doc.Components.Schemas["APIKey"].Value
+	if fmt.Sprint(key.Properties["business_type"].Value.Enum) != "[maas search]" || !key.Properties["qps_limit"].Value.Nullable ||
+		!slices.Contains(key.Required, "id") || slices.Contains(key.Required, "secret") {
+		t.Errorf("APIKey schema: enum %v, qps_limit nullable %v, required %v", key.Properties["business_type"].Value.Enum,
+			key.Properties["qps_limit"].Value.Nullable, key.Required)
+	}
+	list := doc.Paths.Find("/v1/workspaces/{ws}/api-keys").Get
+	if l := list.Parameters.GetByInAndName("query", "limit"); l == nil || !l.Schema.Value.Type.Is("integer") {
+		t.Error("limit is not an integer parameter")
+	}
+	if f := list.Parameters.GetByInAndName("query", "fields"); f == nil || len(f.Schema.Value.Items.Value.Enum) == 0 {
+		t.Error("fields does not list its values")
+	}
+	verify := doc.Paths.Find("/v1/verify").Post
+	if verify.Security == nil || (*verify.Security)[0]["gatewayToken"] == nil {
+		t.Error("the gateway token is not the security scheme of /v1/verify")
+	}
+	if code := verify.Responses.Status(200).Value.Content.Get("application/json").Schema.Value.Properties["code"]; len(code.Value.Enum) != 10 {
+		t.Errorf("decision codes: %v", code.Value.Enum)
+	}
+	create := doc.Paths.Find("/v1/workspaces").Post.Responses
+	if create.Status(201).Value.Headers["Location"] == nil || create.Status(201).Value.Headers["ETag"] == nil ||
+		create.Status(401).Value.Headers["WWW-Authenticate"] == nil || create.Status(503).Value.Headers["Retry-After"] == nil {
+		t.Error("response headers are not described")
+	}
+	if doc.Paths.Find("/v1/workspaces/{ws}").Patch.Responses.Status(412) == nil {
+		t.Error("412 is not described on a PATCH with If-Match")
 	}
 }
 

@@ -13,6 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore/natstest"
 	httpapi "github.com/keyledger/keyledger/http"
@@ -30,6 +35,9 @@ type harness struct {
 	http  *httptest.Server
 	logs  *syncBuffer
 	admin commands.Bootstrapped // the primary account of the first organization
+	// contract finds a request's operation in the served OpenAPI document: every
+	// response of every test is validated against it.
+	contract routers.Router
 }
 
 type syncBuffer struct {
@@ -65,9 +73,54 @@ func start(t *testing.T, cfg ...httpapi.Config) *harness {
 		c = cfg[0]
 	}
 	h.svc, h.http = h.instance(c)
-	_ = ctx
+	h.contract = h.loadContract(ctx)
 	h.admin = h.bootstrap("acme")
 	return h
+}
+
+// loadContract reads the OpenAPI document the server serves.
+func (h *harness) loadContract(ctx context.Context) routers.Router {
+	h.t.Helper()
+	res, err := http.Get(h.http.URL + "/openapi.json")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		h.t.Fatalf("invalid OpenAPI document: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: h.http.URL}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return router
+}
+
+// conforms checks a response against the contract of its route: a documented
+// status, its headers and a body of the documented schema.
+func (h *harness) conforms(req *http.Request, res *http.Response, raw []byte) {
+	h.t.Helper()
+	if h.contract == nil || req.Method == http.MethodHead {
+		return
+	}
+	route, params, err := h.contract.FindRoute(req)
+	if err != nil { // not a route of the API (a test of unknown paths or methods)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+	err = openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(raw)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	})
+	if err != nil {
+		h.t.Errorf("%s %s answered %d against its contract: %v\n%s", req.Method, req.URL.Path, res.StatusCode, err, raw)
+	}
 }
 
 // instance starts one more keyledger instance on the harness's NATS and database.
@@ -155,6 +208,7 @@ func (h *harness) call(secret, method, path string, body any, headers ...string)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	h.conforms(req, res, raw)
 	r := response{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	_ = json.Unmarshal(raw, &r.Body)
 	return r

@@ -17,7 +17,7 @@ func (h *harness) reveals(ws string) int {
 	}
 	n := 0
 	for _, e := range events {
-		if _, ok := e.(domain.APIKeyRevealed); ok {
+		if _, ok := e.Event.(domain.APIKeyRevealed); ok {
 			n++
 		}
 	}

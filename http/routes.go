@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,13 +31,20 @@ type route struct {
 	handler                   echo.HandlerFunc
 }
 
-type param struct{ name, description string }
+// param is a query parameter or a request header of a route.
+type param struct {
+	name, description string
+	integer           bool     // an integer, not a string
+	enum              []string // a closed set of values
+	list              bool     // comma-separated values of the set
+}
 
 var (
-	pageParams = []param{{"cursor", "opaque cursor from next_cursor"}, {"limit", "page size, 1 to 500 (default 50)"}}
-	readHeader = []param{{HeaderPosition, "wait until the views include this log position (read-your-writes)"}}
-	idemHeader = []param{{HeaderIdempotency, "retry-safe key: the same key and body give the same response"}}
-	matchHdr   = []param{{"If-Match", "the ETag of the version this change is based on; 412 otherwise"}}
+	pageParams = []param{{name: "cursor", description: "opaque cursor from next_cursor"},
+		{name: "limit", description: "page size, 1 to 500 (default 50)", integer: true}}
+	readHeader = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
+	idemHeader = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account give the same response"}}
+	matchHdr   = []param{{name: "If-Match", description: "the ETag of the version this change is based on; 412 otherwise"}}
 )
 
 func (s *Server) routeTable() []route {
@@ -51,47 +59,49 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/workspaces", id: "listWorkspaces", summary: "List workspaces", auth: true,
 			status: 200, response: WorkspaceList{}, query: pageParams, headers: readHeader, handler: s.listWorkspaces},
 		{method: "GET", path: "/v1/workspaces/:ws", id: "getWorkspace", summary: "Read a workspace", auth: true,
-			status: 200, response: projections.WorkspaceRow{}, headers: readHeader, handler: s.getWorkspace},
+			status: 200, response: Workspace{}, headers: readHeader, handler: s.getWorkspace},
 		{method: "PATCH", path: "/v1/workspaces/:ws", id: "updateWorkspace", summary: "Rename a workspace or change its description", auth: true,
 			request: UpdateWorkspaceRequest{}, status: 200, response: Workspace{}, headers: matchHdr, handler: s.updateWorkspace},
 
 		{method: "POST", path: "/v1/accounts", id: "createAccount", summary: "Create a sub-account", auth: true,
-			request: CreateAccountRequest{}, status: 201, response: commands.AccountResult{}, headers: idemHeader, handler: s.createAccount},
-		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts", auth: true,
+			request: CreateAccountRequest{}, status: 201, response: Account{}, headers: idemHeader, handler: s.createAccount},
+		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts (only the caller's own without account:read)", auth: true,
 			status: 200, response: AccountList{}, query: pageParams, headers: readHeader, handler: s.listAccounts},
 
 		{method: "GET", path: "/v1/accounts/:id", id: "getAccount", summary: "Read an account, its access key (no secret) and effective permissions", auth: true,
-			status: 200, response: projections.AccountRow{}, headers: readHeader, handler: s.getAccount},
+			status: 200, response: Account{}, headers: readHeader, handler: s.getAccount},
 		{method: "PATCH", path: "/v1/accounts/:id", id: "updateAccount", summary: "Enable or disable a sub-account", auth: true,
-			request: StatusRequest{}, status: 200, response: commands.AccountResult{}, handler: s.updateAccount},
+			request: StatusRequest{}, status: 200, response: Account{}, headers: matchHdr, handler: s.updateAccount},
 		{method: "POST", path: "/v1/accounts/:id/access-key", id: "createAccessKey", summary: "Create the account's one access key (secret in this response only)", auth: true,
 			status: 201, response: CreatedAccessKey{}, handler: s.createAccessKey},
 		{method: "PATCH", path: "/v1/accounts/:id/access-key", id: "updateAccessKey", summary: "Enable or disable the account's access key", auth: true,
-			request: StatusRequest{}, status: 200, response: commands.AccountResult{}, handler: s.updateAccessKey},
+			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: matchHdr, handler: s.updateAccessKey},
 		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
 			status: 204, handler: s.deleteAccessKey},
 		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
-			status: 200, response: commands.Me{}, headers: readHeader, handler: s.me},
+			status: 200, response: Me{}, headers: readHeader, handler: s.me},
 		{method: "POST", path: "/v1/roles", id: "createRole", summary: "Create a role", auth: true,
-			request: RoleRequest{}, status: 201, response: commands.RoleResult{}, headers: idemHeader, handler: s.createRole},
+			request: RoleRequest{}, status: 201, response: Role{}, headers: idemHeader, handler: s.createRole},
 		{method: "GET", path: "/v1/roles", id: "listRoles", summary: "List roles", auth: true,
 			status: 200, response: RoleList{}, headers: readHeader, handler: s.listRoles},
+		{method: "GET", path: "/v1/roles/:id", id: "getRole", summary: "Read a role", auth: true,
+			status: 200, response: Role{}, headers: readHeader, handler: s.getRole},
 		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions or users", auth: true,
-			request: RoleRequest{}, status: 200, response: commands.RoleResult{}, handler: s.updateRole},
+			request: RoleRequest{}, status: 200, response: Role{}, headers: matchHdr, handler: s.updateRole},
 		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
-			status: 204, handler: s.deleteRole},
+			status: 204, headers: matchHdr, handler: s.deleteRole},
 
 		{method: "POST", path: "/v1/verify", id: "verify", summary: "Data plane: may this credential make this call?", gateway: true,
 			request: VerifyRequest{}, status: 200, response: VerifyResponse{}, handler: s.verify},
-		{method: "GET", path: "/v1/cluster", id: "cluster", summary: "Live instances and the log position each has applied", auth: true,
+		{method: "GET", path: "/v1/cluster", id: "cluster", summary: "Operators: live instances and the log position each has applied", gateway: true,
 			status: 200, response: ClusterResponse{}, handler: s.cluster},
 		{method: "GET", path: "/v1/cluster/applied", id: "clusterApplied", summary: "Has every live instance applied a log position, and when did the last one", auth: true,
-			status: 200, response: AppliedResponse{}, query: []param{{"position", "a position returned by a write (X-Keyledger-Position)"}}, handler: s.clusterApplied},
+			status: 200, response: AppliedResponse{}, query: []param{{name: "position", description: "a position returned by a write (X-Keyledger-Position)", integer: true}}, handler: s.clusterApplied},
 
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
 			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
 		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
-			request: PutMembersRequest{}, status: 200, response: commands.MembersResult{}, headers: matchHdr, handler: s.putMembers},
+			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: matchHdr, handler: s.putMembers},
 
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys", id: "createAPIKey", summary: "Create a MaaS or Search key", auth: true,
 			request: CreateAPIKeyRequest{}, status: 201, response: CreatedAPIKey{}, headers: idemHeader, handler: s.createAPIKey},
@@ -99,9 +109,10 @@ func (s *Server) routeTable() []route {
 			request: CreateSearchBatchRequest{}, status: 201, response: CreatedAPIKeys{}, headers: idemHeader, handler: s.createSearchBatch},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
 			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
-			query: append([]param{{"business_type", "maas or search"}, {"fields", "comma-separated fields to return (id always)"}}, pageParams...)},
+			query: append([]param{{name: "business_type", description: "maas or search", enum: []string{"maas", "search"}},
+				{name: "fields", description: "comma-separated fields to return (id always)", enum: slices.Sorted(maps.Keys(keyFields)), list: true}}, pageParams...)},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
-			status: 200, response: projections.APIKeyRow{}, headers: readHeader, handler: s.getAPIKey},
+			status: 200, response: APIKey{}, headers: readHeader, handler: s.getAPIKey},
 		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
 			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: matchHdr, handler: s.updateAPIKey},
 		{method: "DELETE", path: "/v1/workspaces/:ws/api-keys/:key", id: "deleteAPIKey", summary: "Delete a key; its plaintext is destroyed", auth: true,
@@ -175,10 +186,10 @@ func (s *Server) createWorkspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
+	written(c, r.Version, r.ETag)
 	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+r.WorkspaceID)
-	return respond(c, http.StatusCreated, workspaceOf(r))
+	return respond(c, http.StatusCreated, workspaceOfResult(r))
 }
 
 func (s *Server) listWorkspaces(c echo.Context) error {
@@ -196,7 +207,7 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return respond(c, 200, WorkspaceList{Items: items, NextCursor: next})
+		return respond(c, 200, workspaceList(items, next))
 	}
 	// A sub-account sees the workspaces it is a member of and may read, each
 	// confirmed against the log.
@@ -218,7 +229,15 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 			kept = append(kept, w)
 		}
 	}
-	return respond(c, 200, WorkspaceList{Items: kept, NextCursor: next})
+	return respond(c, 200, workspaceList(kept, next))
+}
+
+func workspaceList(rows []projections.WorkspaceRow, next string) WorkspaceList {
+	out := WorkspaceList{Items: make([]Workspace, len(rows)), NextCursor: next}
+	for i, w := range rows {
+		out.Items[i] = workspaceOfRow(w)
+	}
+	return out
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
@@ -230,8 +249,8 @@ func (s *Server) getWorkspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("ETag", etag(w.Version))
-	return respond(c, 200, w)
+	c.Response().Header().Set("ETag", s.d.App.ETag(w.ID, w.Version))
+	return respond(c, 200, workspaceOfRow(w))
 }
 
 func (s *Server) updateWorkspace(c echo.Context) error {
@@ -243,51 +262,13 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	match, err := ifMatch(c)
-	if err != nil {
-		return err
-	}
 	r, err := s.d.App.UpdateWorkspace(c.Request().Context(), commands.UpdateWorkspace{
-		Caller: caller(c), WorkspaceID: ws, Name: req.Name, Description: req.Description, IfMatch: match})
+		Caller: caller(c), WorkspaceID: ws, Name: req.Name, Description: req.Description, IfMatch: ifMatch(c)})
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
-	return respond(c, 200, workspaceOf(r))
-}
-
-func (s *Server) createAccount(c echo.Context) error {
-	var req CreateAccountRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateAccount(c.Request().Context(), commands.CreateAccount{Caller: caller(c), Idempotency: idem, Name: req.Name})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/accounts/"+r.AccountID)
-	return respond(c, http.StatusCreated, r)
-}
-
-func (s *Server) listAccounts(c echo.Context) error {
-	p, err := page(c)
-	if err != nil {
-		return err
-	}
-	if err := s.awaitPosition(c); err != nil {
-		return err
-	}
-	items, next, err := s.d.Accounts.List(c.Request().Context(), caller(c).OrganizationID, p)
-	if err != nil {
-		return err
-	}
-	return respond(c, 200, AccountList{Items: items, NextCursor: next})
+	written(c, r.Version, r.ETag)
+	return respond(c, 200, workspaceOfResult(r))
 }
 
 func (s *Server) listMembers(c echo.Context) error {
@@ -295,11 +276,17 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.d.Members.List(c.Request().Context(), caller(c).OrganizationID, ws)
+	ctx := c.Request().Context()
+	w, err := s.d.Workspaces.Get(ctx, caller(c).OrganizationID, ws)
 	if err != nil {
 		return err
 	}
-	return respond(c, 200, MemberList{Items: items})
+	items, err := s.d.Members.List(ctx, caller(c).OrganizationID, ws)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", s.d.App.ETag(w.ID, w.MembersVersion))
+	return respond(c, 200, membersOfRows(items))
 }
 
 func (s *Server) putMembers(c echo.Context) error {
@@ -314,17 +301,13 @@ func (s *Server) putMembers(c echo.Context) error {
 	if req.AccountIDs == nil {
 		return invalidField("account_ids", "required", "give the whole new member set (an empty list removes everyone)")
 	}
-	match, err := ifMatch(c)
+	r, err := s.d.App.SetMembers(c.Request().Context(), commands.SetMembers{Caller: caller(c), WorkspaceID: ws, AccountIDs: req.AccountIDs, IfMatch: ifMatch(c)})
 	if err != nil {
 		return err
 	}
-	r, err := s.d.App.SetMembers(c.Request().Context(), commands.SetMembers{Caller: caller(c), WorkspaceID: ws, AccountIDs: req.AccountIDs, IfMatch: match})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version)
+	written(c, r.Version, r.ETag)
 	s.revoked(c, r.Version)
-	return respond(c, 200, r)
+	return respond(c, 200, membersOfResult(r))
 }
 
 func (s *Server) createAPIKey(c echo.Context) error {
@@ -347,11 +330,11 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		return err
 	}
 	k := r.Keys[0]
-	written(c, r.Version)
+	written(c, r.Version, k.ETag)
 	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys/"+k.KeyID)
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret})
+	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret})
 }
 
 func (s *Server) createSearchBatch(c echo.Context) error {
@@ -381,9 +364,9 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 	}
 	out := CreatedAPIKeys{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
 	for i, k := range r.Keys {
-		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOf(k), Secret: k.Secret}
+		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret}
 	}
-	written(c, r.Version)
+	written(c, r.Version, "")
 	replayed(c, r.Replayed)
 	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys?batch_id="+r.BatchID)
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -426,7 +409,7 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 	}
 	out := APIKeyList{Items: make([]map[string]any, len(rows)), NextCursor: next}
 	for i, r := range rows {
-		m, err := selectFields(r, fields)
+		m, err := selectFields(apiKeyOfRow(r), fields)
 		if err != nil {
 			return err
 		}
@@ -489,12 +472,12 @@ func (s *Server) getAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	k, version, err := s.d.APIKeys.Get(c.Request().Context(), caller(c).OrganizationID, ws, key)
+	k, err := s.d.APIKeys.Get(c.Request().Context(), caller(c).OrganizationID, ws, key)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("ETag", etag(version))
-	return respond(c, 200, k)
+	c.Response().Header().Set("ETag", s.d.App.ETag(k.ID, k.Version))
+	return respond(c, 200, apiKeyOfRow(k))
 }
 
 func (s *Server) updateAPIKey(c echo.Context) error {
@@ -506,11 +489,7 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	match, err := ifMatch(c)
-	if err != nil {
-		return err
-	}
-	cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: match}
+	cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: ifMatch(c)}
 	if req.Allowlist != nil {
 		l := []string(*req.Allowlist)
 		cmd.Allowlist = &l
@@ -522,9 +501,9 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, version)
+	written(c, version, k.ETag)
 	s.revoked(c, version)
-	return respond(c, 200, apiKeyOf(k))
+	return respond(c, 200, apiKeyOfResult(k))
 }
 
 func (s *Server) deleteAPIKey(c echo.Context) error {
@@ -532,15 +511,11 @@ func (s *Server) deleteAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	match, err := ifMatch(c)
+	version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: ifMatch(c)})
 	if err != nil {
 		return err
 	}
-	version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: match})
-	if err != nil {
-		return err
-	}
-	written(c, version)
+	written(c, version, "")
 	s.revoked(c, version)
 	return c.NoContent(http.StatusNoContent)
 }
@@ -554,7 +529,7 @@ func (s *Server) revealAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	written(c, r.Version)
+	written(c, r.Version, "")
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return respond(c, 200, RevealedAPIKey{ID: r.KeyID, Secret: r.Secret})
 }

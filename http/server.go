@@ -42,6 +42,10 @@ type Config struct {
 	MaxProjectionLag uint64
 	// Timeouts of the HTTP server.
 	Timeouts Timeouts
+	// AuthFailureFloor is the least time a refused credential takes to answer
+	// (default 5ms): a malformed, unknown, disabled or deleted credential costs
+	// different work, and the answer must not tell which.
+	AuthFailureFloor time.Duration
 }
 
 // Deps are the application services the API calls.
@@ -83,6 +87,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.MaxProjectionLag == 0 {
 		cfg.MaxProjectionLag = 10000
+	}
+	if cfg.AuthFailureFloor == 0 {
+		cfg.AuthFailureFloor = 5 * time.Millisecond
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -160,20 +167,35 @@ func bearer(c echo.Context) (string, bool) {
 }
 
 // authenticate resolves the bearer access key secret to the calling account. Every
-// failure gets the same 401.
+// failure gets the same 401, no sooner than AuthFailureFloor after the request
+// arrived, whatever the reason.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		start := time.Now()
 		secret, ok := bearer(c)
-		if !ok {
-			return commands.ErrUnauthenticated
+		caller, err := commands.Caller{}, commands.ErrUnauthenticated
+		if ok {
+			caller, err = s.d.App.Authenticate(c.Request().Context(), secret, commands.Origin{
+				SourceIP: c.RealIP(), RequestID: requestID(c), ClientRequestID: c.Response().Header().Get(HeaderClientRequestID)})
 		}
-		caller, err := s.d.App.Authenticate(c.Request().Context(), secret, commands.Origin{
-			SourceIP: c.RealIP(), RequestID: requestID(c), ClientRequestID: c.Response().Header().Get(HeaderClientRequestID)})
+		if errors.Is(err, commands.ErrUnauthenticated) {
+			s.sleepUntil(c.Request().Context(), start.Add(s.cfg.AuthFailureFloor))
+		}
 		if err != nil {
 			return err
 		}
 		c.Set("caller", caller)
 		return next(c)
+	}
+}
+
+// sleepUntil waits until t or until the request ends.
+func (s *Server) sleepUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -195,24 +217,20 @@ func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
 	return commands.Idempotency{Key: key, Fingerprint: fingerprint(c.Request().Method, c.Request().URL.Path, b)}, nil
 }
 
-// ifMatch parses If-Match: a quoted version, or nothing.
-func ifMatch(c echo.Context) (*uint64, error) {
-	h := c.Request().Header.Get("If-Match")
-	if h == "" {
-		return nil, nil
-	}
-	v, err := strconv.ParseUint(strings.TrimPrefix(strings.Trim(h, `"`), "W/"), 10, 64)
-	if err != nil {
-		return nil, badRequest("invalid_if_match", `If-Match must be an ETag returned by keyledger, such as "42"`)
-	}
-	return &v, nil
+// ifMatch is the If-Match header, checked against the resource's own entity tag by
+// the command.
+func ifMatch(c echo.Context) commands.IfMatch {
+	return commands.IfMatch(strings.Join(c.Request().Header.Values("If-Match"), ","))
 }
 
-// written sets the headers of a write response.
-func written(c echo.Context, version uint64) {
+// written sets the headers of a write response: its log position and the entity
+// tag of the resource it answers ("" when it answers none).
+func written(c echo.Context, version uint64, etag string) {
 	h := c.Response().Header()
 	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
-	h.Set("ETag", etag(version))
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
 }
 
 // HeaderReplayed marks the answer to a retry with an Idempotency-Key: the first
@@ -239,8 +257,6 @@ func (s *Server) revoked(c echo.Context, version uint64) {
 		s.logger.Warn("credential index did not apply a revocation in time", "position", version, "err", err)
 	}
 }
-
-func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
 
 // awaitPosition makes a read wait until the views include X-Keyledger-Position.
 func (s *Server) awaitPosition(c echo.Context) error {

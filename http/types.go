@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
-	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/projections"
 )
 
 // Allowlist accepts either a list of entries or one string separated by commas or
@@ -67,20 +65,10 @@ type UpdateWorkspaceRequest struct {
 	Description *string `json:"description,omitempty"`
 }
 
-// Workspace is a workspace resource.
-type Workspace struct {
-	ID             string `json:"id"`
-	OrganizationID string `json:"organization_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
-	CreatedAt      string `json:"created_at"`
-	Version        uint64 `json:"version"`
-}
-
 // WorkspaceList is a page of workspaces.
 type WorkspaceList struct {
-	Items      []projections.WorkspaceRow `json:"items"`
-	NextCursor string                     `json:"next_cursor,omitempty"`
+	Items      []Workspace `json:"items"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 // CreateAccountRequest is the body of POST /v1/accounts.
@@ -90,8 +78,8 @@ type CreateAccountRequest struct {
 
 // AccountList is a page of accounts.
 type AccountList struct {
-	Items      []projections.AccountRow `json:"items"`
-	NextCursor string                   `json:"next_cursor,omitempty"`
+	Items      []Account `json:"items"`
+	NextCursor string    `json:"next_cursor,omitempty"`
 }
 
 // PutMembersRequest is the new member set of a workspace.
@@ -99,14 +87,9 @@ type PutMembersRequest struct {
 	AccountIDs []string `json:"account_ids"`
 }
 
-// MemberList lists the members of a workspace.
-type MemberList struct {
-	Items []projections.MemberRow `json:"items"`
-}
-
 // CreateAPIKeyRequest is the body of POST /v1/workspaces/{ws}/api-keys.
 type CreateAPIKeyRequest struct {
-	BusinessType string    `json:"business_type"`
+	BusinessType string    `json:"business_type" enum:"maas,search"`
 	Name         *string   `json:"name,omitempty"`
 	Allowlist    Allowlist `json:"allowlist,omitempty"`
 	Note         *string   `json:"note,omitempty"`
@@ -121,7 +104,7 @@ type BatchNaming struct {
 
 // BatchRateLimit is the QPS of a batch: "uniform" (qps) or "individual" (qps_list).
 type BatchRateLimit struct {
-	Mode    string `json:"mode"`
+	Mode    string `json:"mode" enum:"uniform,individual"`
 	QPS     *int   `json:"qps,omitempty"`
 	QPSList []int  `json:"qps_list,omitempty"`
 }
@@ -141,27 +124,6 @@ type UpdateAPIKeyRequest struct {
 	Allowlist *Allowlist  `json:"allowlist,omitempty"`
 	Note      *string     `json:"note,omitempty"`
 	QPSLimit  NullableInt `json:"qps_limit"`
-}
-
-// CreatedAPIKey is a key in a create response: the only place, with reveal, where
-// its plaintext secret appears.
-type CreatedAPIKey struct {
-	APIKey
-	Secret string `json:"secret,omitempty"`
-}
-
-// APIKey is a key resource, masked.
-type APIKey struct {
-	ID           string   `json:"id"`
-	WorkspaceID  string   `json:"workspace_id"`
-	BusinessType string   `json:"business_type"`
-	Name         *string  `json:"name"`
-	Allowlist    []string `json:"allowlist"`
-	Note         string   `json:"note"`
-	QPSLimit     *int     `json:"qps_limit"`
-	MaskedSecret string   `json:"masked_secret"`
-	BatchID      *string  `json:"batch_id"`
-	CreatedAt    string   `json:"created_at"`
 }
 
 // CreatedAPIKeys is the response of a batch creation.
@@ -195,29 +157,9 @@ func fingerprint(method, path string, body []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func workspaceOf(r commands.WorkspaceResult) Workspace {
-	return Workspace{ID: r.WorkspaceID, OrganizationID: r.OrganizationID, Name: r.Name, Description: r.Description,
-		CreatedAt: r.CreatedAt, Version: r.Version}
-}
-
-func apiKeyOf(k commands.APIKeyResult) APIKey {
-	out := APIKey{ID: k.KeyID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Allowlist: k.Allowlist,
-		Note: k.Note, QPSLimit: k.QPSLimit, MaskedSecret: k.Masked, CreatedAt: k.CreatedAt}
-	if out.Allowlist == nil {
-		out.Allowlist = []string{}
-	}
-	if k.Name != "" {
-		out.Name = &k.Name
-	}
-	if k.BatchID != "" {
-		out.BatchID = &k.BatchID
-	}
-	return out
-}
-
 // StatusRequest enables or disables an account or an access key.
 type StatusRequest struct {
-	Status string `json:"status"`
+	Status string `json:"status" enum:"enabled,disabled"`
 }
 
 func (r StatusRequest) disabled() (bool, error) {
@@ -230,16 +172,6 @@ func (r StatusRequest) disabled() (bool, error) {
 	return false, invalidField("status", "invalid_status", `must be "enabled" or "disabled"`)
 }
 
-// CreatedAccessKey is the response of an access key creation: the only time its
-// secret is shown.
-type CreatedAccessKey struct {
-	AccountID   string `json:"account_id"`
-	AccessKeyID string `json:"access_key_id"`
-	Secret      string `json:"secret"`
-	Status      string `json:"status"`
-	CreatedAt   string `json:"created_at"`
-}
-
 // RoleRequest is the body of POST /v1/roles and PATCH /v1/roles/{id}: permissions
 // are "module:action" items, users account ids; both replace the role's sets.
 type RoleRequest struct {
@@ -250,5 +182,5 @@ type RoleRequest struct {
 
 // RoleList lists the organization's roles.
 type RoleList struct {
-	Items []projections.RoleRow `json:"items"`
+	Items []Role `json:"items"`
 }

@@ -21,19 +21,19 @@ type VerifyRequest struct {
 	Credential  string `json:"credential"`
 	SourceIP    string `json:"source_ip"`
 	WorkspaceID string `json:"workspace_id"`
-	Product     string `json:"product"`
+	Product     string `json:"product" enum:"maas,search"`
 }
 
 // BillingSubject says who a call is charged to.
 type BillingSubject struct {
-	Type string `json:"type"` // "workspace" or "account"
+	Type string `json:"type" enum:"workspace,account"`
 	ID   string `json:"id"`
 }
 
 // VerifyResponse is the decision; identifiers are present when allowed.
 type VerifyResponse struct {
 	Allowed        bool            `json:"allowed"`
-	Code           string          `json:"code"`
+	Code           string          `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,DELETED,DISABLED,IP_NOT_ALLOWED,WORKSPACE_MISMATCH,PRODUCT_MISMATCH,RATE_LIMITED,NOT_AUTHORIZED_ON_WORKSPACE"`
 	WorkspaceID    string          `json:"workspace_id,omitempty"`
 	KeyID          string          `json:"key_id,omitempty"`
 	AccessKeyID    string          `json:"access_key_id,omitempty"`
@@ -94,18 +94,9 @@ type ClusterResponse struct {
 
 // AppliedResponse says whether every live instance has applied a position.
 type AppliedResponse struct {
-	Position  uint64            `json:"position"`
-	Applied   bool              `json:"applied"`
-	AppliedAt *time.Time        `json:"applied_at,omitempty"` // when the last instance applied it
-	Instances []InstanceApplied `json:"instances"`
-}
-
-// InstanceApplied is one instance's progress towards a position.
-type InstanceApplied struct {
-	ID        string     `json:"id"`
-	Position  uint64     `json:"applied_position"`
+	Position  uint64     `json:"position"`
 	Applied   bool       `json:"applied"`
-	AppliedAt *time.Time `json:"applied_at,omitempty"`
+	AppliedAt *time.Time `json:"applied_at"` // when the last instance applied it
 }
 
 func (s *Server) cluster(c echo.Context) error {
@@ -130,19 +121,15 @@ func (s *Server) clusterApplied(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := AppliedResponse{Position: pos, Applied: len(live) > 0, Instances: []InstanceApplied{}}
+	// Tenants learn whether and when, not which instances nor where they are.
+	out := AppliedResponse{Position: pos, Applied: len(live) > 0}
 	var last time.Time
 	for _, i := range live {
 		at, ok := i.ReachedAt(pos)
-		ia := InstanceApplied{ID: i.ID, Position: i.Position, Applied: ok}
-		if ok && !at.IsZero() {
-			ia.AppliedAt = &at
-			if at.After(last) {
-				last = at
-			}
+		if ok && at.After(last) {
+			last = at
 		}
 		out.Applied = out.Applied && ok
-		out.Instances = append(out.Instances, ia)
 	}
 	if out.Applied && !last.IsZero() {
 		out.AppliedAt = &last

@@ -37,7 +37,7 @@ func TestWorkspaces(t *testing.T) {
 	}
 	before := h.position()
 	h.expect(h.as("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": "again"}, "If-Match", etag), 412, "precondition_failed")
-	h.expect(h.as("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": "again"}, "If-Match", "yesterday"), 400, "invalid_if_match")
+	h.expect(h.as("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": "again"}, "If-Match", "yesterday"), 412, "precondition_failed")
 	h.expect(h.as("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": ""}), 400, "invalid_input")
 	if h.position() != before {
 		t.Fatal("a refused change wrote to the log")
@@ -91,8 +91,8 @@ func TestAccountsAndMembers(t *testing.T) {
 
 	r := h.as("POST", "/v1/accounts", map[string]any{"name": "alice"})
 	h.expect(r, 201, "")
-	alice := r.str("account_id")
-	bob := h.as("POST", "/v1/accounts", map[string]any{"name": "bob"}).str("account_id")
+	alice := r.str("id")
+	bob := h.as("POST", "/v1/accounts", map[string]any{"name": "bob"}).str("id")
 	h.expect(h.as("POST", "/v1/accounts", map[string]any{"name": "alice"}), 409, "name_taken")
 	h.expect(h.as("POST", "/v1/accounts", map[string]any{}), 400, "invalid_input")
 

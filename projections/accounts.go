@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,28 +14,37 @@ import (
 	"github.com/keyledger/keyledger/fault"
 )
 
-var accountColumns = []string{"id", "organization_id", "name", "is_primary", "created_at"}
+var accountColumns = []string{"id", "organization_id", "name", "is_primary", "created_at", "version"}
 
-// applyAccounts keeps accounts and their access keys (id and status, never a secret).
+// applyAccounts keeps accounts and their access keys (id and status, never a
+// secret). The version of an account is the position of the last event that changed it, its
+// access key or the roles that include it, as the write side counts it.
 func applyAccounts(b *Batch, r eventstore.Record) {
+	v := int64(r.Sequence)
 	switch e := r.Event.(type) {
 	case domain.OrganizationCreated:
-		b.Insert("accounts", accountColumns, e.PrimaryAccountID, e.OrganizationID, e.PrimaryAccountName, true, e.At)
+		b.Insert("accounts", accountColumns, e.PrimaryAccountID, e.OrganizationID, e.PrimaryAccountName, true, e.At, v)
 	case domain.AccountCreated:
-		b.Insert("accounts", accountColumns, e.AccountID, r.Aggregate, e.Name, false, e.At)
+		b.Insert("accounts", accountColumns, e.AccountID, r.Aggregate, e.Name, false, e.At, v)
 	case domain.AccountDisabled:
-		b.Exec(`UPDATE accounts SET status = 'disabled' WHERE id = $1`, e.AccountID)
+		b.Exec(`UPDATE accounts SET status = 'disabled', version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.AccountEnabled:
-		b.Exec(`UPDATE accounts SET status = 'enabled' WHERE id = $1`, e.AccountID)
+		b.Exec(`UPDATE accounts SET status = 'enabled', version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.AccessKeyCreated:
-		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_status = 'enabled', access_key_created_at = $3 WHERE id = $1`,
-			e.AccountID, e.AccessKeyID, e.At)
+		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_status = 'enabled', access_key_created_at = $3, version = $4 WHERE id = $1`,
+			e.AccountID, e.AccessKeyID, e.At, v)
 	case domain.AccessKeyDisabled:
-		b.Exec(`UPDATE accounts SET access_key_status = 'disabled' WHERE id = $1`, e.AccountID)
+		b.Exec(`UPDATE accounts SET access_key_status = 'disabled', version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.AccessKeyEnabled:
-		b.Exec(`UPDATE accounts SET access_key_status = 'enabled' WHERE id = $1`, e.AccountID)
+		b.Exec(`UPDATE accounts SET access_key_status = 'enabled', version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.AccessKeyDeleted:
-		b.Exec(`UPDATE accounts SET access_key_id = NULL, access_key_status = NULL, access_key_created_at = NULL WHERE id = $1`, e.AccountID)
+		b.Exec(`UPDATE accounts SET access_key_id = NULL, access_key_status = NULL, access_key_created_at = NULL, version = $2 WHERE id = $1`, e.AccountID, v)
+	case domain.RoleUserIncluded:
+		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
+	case domain.RoleUserExcluded:
+		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
+	case domain.RoleDeleted: // runs before the roles view drops the role's users
+		b.Exec(`UPDATE accounts SET version = $2 WHERE id IN (SELECT account_id FROM role_users WHERE role_id = $1)`, e.RoleID, v)
 	}
 }
 
@@ -49,6 +59,8 @@ type AccountRow struct {
 	AccessKey      *AccessKeyRow `json:"access_key"`
 	Permissions    []string      `json:"permissions"`
 	CreatedAt      time.Time     `json:"created_at"`
+	// Version is the account's own version (its entity tag).
+	Version uint64 `json:"-"`
 }
 
 // AccessKeyRow is an access key without its secret.
@@ -61,19 +73,18 @@ type AccessKeyRow struct {
 // Accounts answers questions about the accounts of an organization.
 type Accounts struct{ Pool *pgxpool.Pool }
 
-// allPermissions is what the primary account holds.
+// allPermissions is what the primary account holds, sorted as the write side sorts.
 var allPermissions = func() []string {
 	var out []string
-	for _, m := range domain.GrantableModules() {
-		for _, a := range domain.ActionsOf(m) {
-			out = append(out, domain.Permission{Module: m, Action: a}.String())
-		}
+	for _, p := range domain.AllPermissions() {
+		out = append(out, p.String())
 	}
-	return append(out, domain.PermOrganizationAdmin.String())
+	slices.Sort(out)
+	return out
 }()
 
 const accountSelect = `SELECT a.id, a.organization_id, a.name, a.is_primary, a.status, a.access_key_id, a.access_key_status,
-	a.access_key_created_at, a.created_at,
+	a.access_key_created_at, a.created_at, a.version,
 	COALESCE((SELECT array_agg(DISTINCT p.permission ORDER BY p.permission) FROM role_users u
 	          JOIN role_permissions p ON p.role_id = u.role_id WHERE u.account_id = a.id), '{}')
 	FROM accounts a `
@@ -82,7 +93,9 @@ func scanAccount(row pgx.Row) (AccountRow, error) {
 	var a AccountRow
 	var akID, akStatus *string
 	var akAt *time.Time
-	err := row.Scan(&a.ID, &a.OrganizationID, &a.Name, &a.Primary, &a.Status, &akID, &akStatus, &akAt, &a.CreatedAt, &a.Permissions)
+	var v int64
+	err := row.Scan(&a.ID, &a.OrganizationID, &a.Name, &a.Primary, &a.Status, &akID, &akStatus, &akAt, &a.CreatedAt, &v, &a.Permissions)
+	a.Version = uint64(v)
 	if akID != nil {
 		a.AccessKey = &AccessKeyRow{ID: *akID, Status: *akStatus, CreatedAt: *akAt}
 	}

@@ -14,16 +14,16 @@ import (
 )
 
 var apiKeyColumns = []string{"id", "workspace_id", "business_type", "name", "allowlist", "note", "qps_limit",
-	"masked_secret", "batch_id", "created_at", "updated_at"}
+	"masked_secret", "batch_id", "created_at", "updated_at", "version"}
 
 func applyAPIKeys(b *Batch, r eventstore.Record) {
 	switch e := r.Event.(type) {
 	case domain.APIKeyCreated:
 		b.Insert("api_keys", apiKeyColumns, e.KeyID, r.Aggregate, string(e.BusinessType), nullable(e.Name),
-			nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.Masked, nullable(e.BatchID), e.At, e.At)
+			nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.Masked, nullable(e.BatchID), e.At, e.At, int64(r.Sequence))
 	case domain.APIKeyUpdated:
-		b.Exec(`UPDATE api_keys SET name = $2, allowlist = $3, note = $4, qps_limit = $5, updated_at = $6 WHERE id = $1`,
-			e.KeyID, nullable(e.Name), nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.At)
+		b.Exec(`UPDATE api_keys SET name = $2, allowlist = $3, note = $4, qps_limit = $5, updated_at = $6, version = $7 WHERE id = $1`,
+			e.KeyID, nullable(e.Name), nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.At, int64(r.Sequence))
 	case domain.APIKeyDeleted:
 		b.Exec(`DELETE FROM api_keys WHERE id = $1`, e.KeyID)
 	case domain.APIKeyRevealed:
@@ -67,37 +67,40 @@ type APIKeyRow struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	// Version is the key's own version (its entity tag); a reveal does not change it.
+	Version uint64 `json:"-"`
 }
 
 // APIKeys answers questions about a workspace's keys.
 type APIKeys struct{ Pool *pgxpool.Pool }
 
 const apiKeySelect = `SELECT k.id, k.workspace_id, k.business_type, k.name, k.allowlist, k.note, k.qps_limit,
-	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at
+	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at, k.version
 	FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id `
 
 func scanAPIKey(row pgx.Row) (APIKeyRow, error) {
 	var k APIKeyRow
+	var v int64
 	err := row.Scan(&k.ID, &k.WorkspaceID, &k.BusinessType, &k.Name, &k.Allowlist, &k.Note, &k.QPSLimit,
-		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt)
+		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt, &v)
+	k.Version = uint64(v)
 	return k, err
 }
 
-// Get returns one live key of a workspace of the organization, with the workspace
-// version; domain.ErrAPIKeyNotFound when there is none.
-func (q APIKeys) Get(ctx context.Context, orgID, workspaceID, keyID string) (APIKeyRow, uint64, error) {
-	w, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID)
-	if err != nil {
-		return APIKeyRow{}, 0, err
+// Get returns one live key of a workspace of the organization;
+// domain.ErrAPIKeyNotFound when there is none.
+func (q APIKeys) Get(ctx context.Context, orgID, workspaceID, keyID string) (APIKeyRow, error) {
+	if _, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID); err != nil {
+		return APIKeyRow{}, err
 	}
 	k, err := scanAPIKey(q.Pool.QueryRow(ctx, apiKeySelect+`WHERE k.id = $1 AND k.workspace_id = $2`, keyID, workspaceID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKeyRow{}, 0, domain.ErrAPIKeyNotFound
+		return APIKeyRow{}, domain.ErrAPIKeyNotFound
 	}
 	if err != nil {
-		return APIKeyRow{}, 0, fault.Unavailable(err)
+		return APIKeyRow{}, fault.Unavailable(err)
 	}
-	return k, w.Version, nil
+	return k, nil
 }
 
 // List returns live keys of a workspace of the organization, newest first, optionally

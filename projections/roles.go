@@ -2,8 +2,10 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyledger/keyledger/domain"
@@ -11,24 +13,34 @@ import (
 	"github.com/keyledger/keyledger/fault"
 )
 
+// applyRoles keeps roles with their own version, as the write side counts it.
 func applyRoles(b *Batch, r eventstore.Record) {
+	touch := func(roleID string, at time.Time) {
+		b.Exec(`UPDATE roles SET version = $2, updated_at = $3 WHERE id = $1`, roleID, int64(r.Sequence), at)
+	}
 	switch e := r.Event.(type) {
 	case domain.RoleCreated:
-		b.Insert("roles", []string{"id", "organization_id", "name", "created_at"}, e.RoleID, r.Aggregate, e.Name, e.At)
+		b.Insert("roles", []string{"id", "organization_id", "name", "created_at", "updated_at", "version"},
+			e.RoleID, r.Aggregate, e.Name, e.At, e.At, int64(r.Sequence))
 	case domain.RoleRenamed:
 		b.Exec(`UPDATE roles SET name = $2 WHERE id = $1`, e.RoleID, e.Name)
+		touch(e.RoleID, e.At)
 	case domain.RoleDeleted:
 		b.Exec(`DELETE FROM role_permissions WHERE role_id = $1`, e.RoleID)
 		b.Exec(`DELETE FROM role_users WHERE role_id = $1`, e.RoleID)
 		b.Exec(`DELETE FROM roles WHERE id = $1`, e.RoleID)
 	case domain.PermissionGranted:
 		b.Insert("role_permissions", []string{"role_id", "permission"}, e.RoleID, e.Permission)
+		touch(e.RoleID, e.At)
 	case domain.PermissionRevoked:
 		b.Exec(`DELETE FROM role_permissions WHERE role_id = $1 AND permission = $2`, e.RoleID, e.Permission)
+		touch(e.RoleID, e.At)
 	case domain.RoleUserIncluded:
 		b.Insert("role_users", []string{"role_id", "account_id"}, e.RoleID, e.AccountID)
+		touch(e.RoleID, e.At)
 	case domain.RoleUserExcluded:
 		b.Exec(`DELETE FROM role_users WHERE role_id = $1 AND account_id = $2`, e.RoleID, e.AccountID)
+		touch(e.RoleID, e.At)
 	}
 }
 
@@ -39,28 +51,45 @@ type RoleRow struct {
 	Permissions []string  `json:"permissions"`
 	Users       []string  `json:"users"`
 	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Version is the role's own version (its entity tag).
+	Version uint64 `json:"-"`
 }
 
 // Roles answers questions about an organization's roles.
 type Roles struct{ Pool *pgxpool.Pool }
 
+const roleSelect = `SELECT r.id, r.name, r.created_at, COALESCE(r.updated_at, r.created_at), r.version,
+	COALESCE((SELECT array_agg(permission ORDER BY permission) FROM role_permissions WHERE role_id = r.id), '{}'),
+	COALESCE((SELECT array_agg(account_id ORDER BY account_id) FROM role_users WHERE role_id = r.id), '{}')
+	FROM roles r `
+
+func scanRole(row pgx.Row) (RoleRow, error) {
+	var r RoleRow
+	var v int64
+	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.UpdatedAt, &v, &r.Permissions, &r.Users)
+	r.Version = uint64(v)
+	return r, err
+}
+
 // List returns the organization's roles by id.
 func (q Roles) List(ctx context.Context, orgID string) ([]RoleRow, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT r.id, r.name, r.created_at,
-		COALESCE((SELECT array_agg(permission ORDER BY permission) FROM role_permissions WHERE role_id = r.id), '{}'),
-		COALESCE((SELECT array_agg(account_id ORDER BY account_id) FROM role_users WHERE role_id = r.id), '{}')
-		FROM roles r WHERE r.organization_id = $1 ORDER BY r.id`, orgID)
+	rows, err := q.Pool.Query(ctx, roleSelect+`WHERE r.organization_id = $1 ORDER BY r.id`, orgID)
 	if err != nil {
 		return nil, fault.Unavailable(err)
 	}
-	defer rows.Close()
-	out := []RoleRow{}
-	for rows.Next() {
-		var r RoleRow
-		if err := rows.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.Permissions, &r.Users); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoleRow, error) { return scanRole(row) })
+	if out == nil {
+		out = []RoleRow{}
 	}
-	return out, fault.Unavailable(rows.Err())
+	return out, fault.Unavailable(err)
+}
+
+// Get returns one role of the organization, or domain.ErrRoleNotFound.
+func (q Roles) Get(ctx context.Context, orgID, id string) (RoleRow, error) {
+	r, err := scanRole(q.Pool.QueryRow(ctx, roleSelect+`WHERE r.organization_id = $1 AND r.id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return RoleRow{}, domain.ErrRoleNotFound
+	}
+	return r, fault.Unavailable(err)
 }

@@ -13,23 +13,25 @@ import (
 	"github.com/keyledger/keyledger/fault"
 )
 
-var workspaceColumns = []string{"id", "organization_id", "name", "description", "created_at", "updated_at", "version"}
+var workspaceColumns = []string{"id", "organization_id", "name", "description", "created_at", "updated_at", "version", "members_version"}
 
+// applyWorkspaces keeps workspaces with their own version (name and description)
+// and the version of their member set, as the write side counts them.
 func applyWorkspaces(b *Batch, r eventstore.Record) {
-	if e, ok := r.Event.(domain.WorkspaceCreated); ok {
-		b.Insert("workspaces", workspaceColumns, e.WorkspaceID, e.OrganizationID, e.Name, e.Description, e.At, e.At, int64(r.Sequence))
-		return
-	}
-	if e, ok := r.Event.(domain.WorkspaceUpdated); ok {
-		b.Exec(`UPDATE workspaces SET name = $2, description = $3 WHERE id = $1`, r.Aggregate, e.Name, e.Description)
-	}
-	if r.Subject == eventstore.Subject(domain.AggregateWorkspace, r.Aggregate) {
-		b.Defer("workspace-version:"+r.Aggregate, `UPDATE workspaces SET version = $2, updated_at = $3 WHERE id = $1`,
-			r.Aggregate, int64(r.Sequence), r.Time)
+	switch e := r.Event.(type) {
+	case domain.WorkspaceCreated:
+		b.Insert("workspaces", workspaceColumns, e.WorkspaceID, e.OrganizationID, e.Name, e.Description, e.At, e.At,
+			int64(r.Sequence), int64(r.Sequence))
+	case domain.WorkspaceUpdated:
+		b.Exec(`UPDATE workspaces SET name = $2, description = $3, updated_at = $4, version = $5 WHERE id = $1`,
+			r.Aggregate, e.Name, e.Description, e.At, int64(r.Sequence))
+	case domain.MemberAuthorized, domain.MemberRevoked:
+		b.Defer("members-version:"+r.Aggregate, `UPDATE workspaces SET members_version = $2 WHERE id = $1`, r.Aggregate, int64(r.Sequence))
 	}
 }
 
-// WorkspaceRow is a workspace as listed. Version is the aggregate version (ETag).
+// WorkspaceRow is a workspace as listed. Version is the workspace's own version
+// (its entity tag), MembersVersion that of its member set.
 type WorkspaceRow struct {
 	ID             string    `json:"id"`
 	OrganizationID string    `json:"organization_id"`
@@ -37,7 +39,8 @@ type WorkspaceRow struct {
 	Description    string    `json:"description"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
-	Version        uint64    `json:"version"`
+	Version        uint64    `json:"-"`
+	MembersVersion uint64    `json:"-"`
 }
 
 func workspaceID(w WorkspaceRow) string { return w.ID }
@@ -45,13 +48,13 @@ func workspaceID(w WorkspaceRow) string { return w.ID }
 // Workspaces answers questions about an organization's workspaces.
 type Workspaces struct{ Pool *pgxpool.Pool }
 
-const workspaceSelect = `SELECT id, organization_id, name, description, created_at, updated_at, version FROM workspaces `
+const workspaceSelect = `SELECT id, organization_id, name, description, created_at, updated_at, version, members_version FROM workspaces `
 
 func scanWorkspace(row pgx.Row) (WorkspaceRow, error) {
 	var w WorkspaceRow
-	var v int64
-	err := row.Scan(&w.ID, &w.OrganizationID, &w.Name, &w.Description, &w.CreatedAt, &w.UpdatedAt, &v)
-	w.Version = uint64(v)
+	var v, mv int64
+	err := row.Scan(&w.ID, &w.OrganizationID, &w.Name, &w.Description, &w.CreatedAt, &w.UpdatedAt, &v, &mv)
+	w.Version, w.MembersVersion = uint64(v), uint64(mv)
 	return w, err
 }
 

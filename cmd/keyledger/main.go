@@ -1,68 +1,96 @@
-// Command keyledger is the credential service: `dev`, `serve`, `migrate` and
-// `bootstrap`. main stays thin: parse, validate, wire, run.
+// Command keyledger is the credential service: `dev`, `serve`, `migrate`,
+// `bootstrap` and `verify`. main stays thin: parse, validate, wire, run.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
-const usage = `usage: keyledger <command> [flags]
+// subcommand is one entry of the table that both dispatches and writes the usage
+// text, so the two cannot drift apart.
+type subcommand struct {
+	name, summary string
+	// flags registers on a FlagSet the flags this command reads, and no others.
+	flags func(*Config, *flag.FlagSet)
+	run   func(context.Context, Config, *slog.Logger) error
+}
 
-commands:
-  dev        embedded NATS + local PostgreSQL, generated secrets, bootstrap, API on :8080
-  serve      the API against an external NATS and PostgreSQL
-  migrate    apply the PostgreSQL migrations
-  bootstrap  create an organization and print its primary access key secret once
-  verify     ask a running server whether a credential may make a call (operators' check)
+var subcommands = []subcommand{
+	{"dev", "embedded NATS + local PostgreSQL, generated secrets, bootstrap, API on :8080", (*Config).devFlags, runDev},
+	{"serve", "the API against an external NATS and PostgreSQL", (*Config).serveFlags, runServe},
+	{"migrate", "apply the PostgreSQL migrations", (*Config).migrateFlags,
+		func(ctx context.Context, cfg Config, _ *slog.Logger) error { return runMigrate(ctx, cfg) }},
+	{"bootstrap", "create an organization and print its primary access key secret once", (*Config).bootstrapFlags, runBootstrap},
+	{"verify", "ask a running server whether a credential may make a call (exit 0 allowed, 3 refused)", (*Config).verifyFlags,
+		func(ctx context.Context, cfg Config, _ *slog.Logger) error { return runVerify(ctx, cfg, os.Stdout) }},
+}
 
-Run "keyledger <command> -h" for the flags; each flag has a KEYLEDGER_* variable.`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: keyledger <command> [flags]\n\ncommands:\n")
+	for _, sc := range subcommands {
+		fmt.Fprintf(&b, "  %-10s %s\n", sc.name, sc.summary)
+	}
+	b.WriteString("\nRun \"keyledger <command> -h\" for its flags; each flag has a KEYLEDGER_* variable.")
+	return b.String()
+}
+
+func lookup(name string) (subcommand, bool) {
+	for _, sc := range subcommands {
+		if sc.name == name {
+			return sc, true
+		}
+	}
+	return subcommand{}, false
+}
+
+// newFlagSet is the FlagSet of one subcommand, bound to cfg; -h prints to out.
+func newFlagSet(sc subcommand, cfg *Config, handling flag.ErrorHandling, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(sc.name, handling)
+	fs.SetOutput(out)
+	sc.flags(cfg, fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: keyledger %s [flags]\n\n%s\n\nflags:\n", sc.name, sc.summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, usage)
+		fmt.Fprintln(os.Stderr, usage())
 		os.Exit(2)
 	}
+	sc, ok := lookup(os.Args[1])
+	if !ok {
+		fmt.Fprintln(os.Stderr, usage())
+		os.Exit(2)
+	}
+	var cfg Config
+	_ = newFlagSet(sc, &cfg, flag.ExitOnError, os.Stderr).Parse(os.Args[2:])
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(logger)
 
-	var cfg Config
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	cfg.flags(fs)
-	if os.Args[1] == "verify" {
-		cfg.verifyFlags(fs)
-	}
-	_ = fs.Parse(os.Args[2:])
-
-	var err error
-	switch os.Args[1] {
-	case "dev":
-		err = runDev(ctx, cfg, logger)
-	case "serve":
-		err = runServe(ctx, cfg, logger)
-	case "migrate":
-		err = runMigrate(ctx, cfg)
-	case "bootstrap":
-		err = runBootstrap(ctx, cfg, logger)
-	case "verify":
-		var allowed bool
-		allowed, err = runVerify(ctx, cfg, os.Stdout)
-		if err == nil && !allowed {
-			os.Exit(3)
-		}
-	default:
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err != nil {
+	err := sc.run(ctx, cfg, logger)
+	switch {
+	case errors.Is(err, errRefused): // the decision is printed already
+		stop()
+		os.Exit(3)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "keyledger:", err)
+		stop()
 		os.Exit(1)
 	}
 }

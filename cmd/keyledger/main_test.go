@@ -29,8 +29,9 @@ func freePort(t *testing.T) int {
 }
 
 var (
-	secretLine  = regexp.MustCompile(`KEYLEDGER_ACCESS_KEY=(kla_\w+)`)
-	gatewayLine = regexp.MustCompile(`KEYLEDGER_GATEWAY_TOKEN=(\S+)`)
+	// dev prints shell lines a newcomer pastes or evals.
+	secretLine  = regexp.MustCompile(`(?m)^export KEYLEDGER_ACCESS_KEY=(kla_\w+)$`)
+	gatewayLine = regexp.MustCompile(`(?m)^export KEYLEDGER_GATEWAY_TOKEN=(\S+)$`)
 )
 
 // TestDevKeepsDataAcrossRestarts runs the real binary twice on one data directory:
@@ -119,6 +120,7 @@ func TestDevKeepsDataAcrossRestarts(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/workspaces", strings.NewReader(`{"name":"kept"}`))
 	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 201 {
 		stop()
@@ -143,6 +145,22 @@ func TestDevKeepsDataAcrossRestarts(t *testing.T) {
 		stop()
 		t.Fatalf("keyledger verify: exit %d\n%s", code, out)
 	}
+	// With no token and no --server: the address dev listens on and the token dev
+	// keeps in its data dir.
+	byEnv := exec.Command(bin, "verify", "--data-dir", data, "--credential", secret, "--workspace", ws.ID, "--product", "maas")
+	byEnv.Env = append(withoutEnv("KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_SERVER"), "KEYLEDGER_HTTP_ADDR="+addr)
+	if out, err := byEnv.CombinedOutput(); err != nil || !strings.Contains(string(out), `"code": "VALID"`) {
+		stop()
+		t.Fatalf("keyledger verify from KEYLEDGER_HTTP_ADDR and the data dir: %v\n%s", err, out)
+	}
+	// A second dev while the first runs says which port is taken and exits non-zero.
+	second := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--http-addr", addr, "--nats-port", natsPort)
+	second.Env = append(os.Environ(), "KEYLEDGER_DATABASE_URL="+db)
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "address already in use") ||
+		!strings.Contains(string(out), "--nats-port") || !strings.Contains(string(out), "--http-addr") {
+		stop()
+		t.Fatalf("a second dev on the same ports: %v\n%s", err, out)
+	}
 	other := exec.Command(bin, "verify", "--server", "http://"+addr, "--credential", "kla_nope", "--workspace", ws.ID, "--product", "maas")
 	other.Env = append(os.Environ(), "KEYLEDGER_GATEWAY_TOKEN="+g[1])
 	if out, err := other.Output(); err == nil || !strings.Contains(string(out), "MALFORMED") {
@@ -165,6 +183,18 @@ func TestDevKeepsDataAcrossRestarts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "secrets.json")); err != nil {
 		t.Fatalf("dev secrets: %v", err)
 	}
+}
+
+// withoutEnv is the environment less the variables named.
+func withoutEnv(names ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !contains(names, name) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func TestServeRefusesWithoutSecrets(t *testing.T) {

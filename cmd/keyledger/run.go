@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,6 +28,9 @@ import (
 
 func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, database: true, secrets: true}); err != nil {
+		return err
+	}
+	if err := portFree(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR"); err != nil {
 		return err
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
@@ -52,7 +57,11 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 		}
 	}
 	logger.Info("keyledger serving", "addr", cfg.HTTPAddr)
-	return svc.API.Serve(ctx, cfg.HTTPAddr)
+	err = svc.API.Serve(ctx, cfg.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) { // taken since the check at start
+		return addrInUse(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR")
+	}
+	return err
 }
 
 func runMigrate(ctx context.Context, cfg Config) error {
@@ -89,13 +98,22 @@ func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	printBootstrap(b)
+	printBootstrap(os.Stdout, b)
 	return nil
 }
 
-func printBootstrap(b commands.Bootstrapped) {
-	fmt.Printf("organization:        %s\nprimary account:     %s\naccess key id:       %s\n", b.OrganizationID, b.AccountID, b.AccessKeyID)
-	fmt.Printf("access key secret (shown once, keep it now):\nKEYLEDGER_ACCESS_KEY=%s\n", b.Secret)
+// printBootstrap prints the new organization as shell lines: comments, and an
+// export a newcomer can paste (or eval) into the shell that calls the API.
+func printBootstrap(w io.Writer, b commands.Bootstrapped) {
+	fmt.Fprintf(w, "# organization:    %s\n# primary account: %s\n# access key id:   %s\n", b.OrganizationID, b.AccountID, b.AccessKeyID)
+	fmt.Fprintf(w, "# The access key secret below is shown once: keep it now.\nexport KEYLEDGER_ACCESS_KEY=%s\n", b.Secret)
+}
+
+// printGatewayToken prints the dev gateway token as a shell line; it is shown on
+// every start since it is kept in the data dir anyway.
+func printGatewayToken(w io.Writer, dataDir, token string) {
+	fmt.Fprintf(w, "# The gateway token, for POST /v1/verify (also in %s):\nexport KEYLEDGER_GATEWAY_TOKEN=%s\n",
+		filepath.Join(dataDir, "secrets.json"), token)
 }
 
 // devSecrets are generated on the first `keyledger dev` and kept in the data dir.
@@ -105,16 +123,22 @@ type devSecrets struct {
 	GatewayToken string `json:"gateway_token"`
 }
 
+// readDevSecrets reads the secrets of a dev data dir; an error wraps os.ErrNotExist
+// when there are none yet.
+func readDevSecrets(dir string) (devSecrets, error) {
+	var s devSecrets
+	b, err := os.ReadFile(filepath.Join(dir, "secrets.json"))
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(b, &s)
+}
+
+// loadDevSecrets reads the dev secrets, generating and saving the missing ones.
 func loadDevSecrets(dir string) (devSecrets, error) {
 	path := filepath.Join(dir, "secrets.json")
-	var s devSecrets
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, &s); err != nil {
-			return s, err
-		}
-	case !errors.Is(err, os.ErrNotExist):
+	s, err := readDevSecrets(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return s, err
 	}
 	if s.MasterKey != "" && s.Pepper != "" && s.GatewayToken != "" {
@@ -129,7 +153,7 @@ func loadDevSecrets(dir string) (devSecrets, error) {
 	if s.GatewayToken == "" { // added by a later version: fill it in
 		s.GatewayToken = "klg_" + strings.TrimRight(base64.URLEncoding.EncodeToString(randomBytes(32)), "=")
 	}
-	b, _ = json.MarshalIndent(s, "", "  ")
+	b, _ := json.MarshalIndent(s, "", "  ")
 	return s, os.WriteFile(path, b, 0o600)
 }
 
@@ -161,7 +185,14 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = defaultDatabaseURL
 	}
-	if err := cfg.Validate(need{database: true, secrets: true}); err != nil {
+	cfg.Replicas = 1 // one embedded server holds one replica
+	if err := cfg.Validate(need{database: true, secrets: true, dev: true}); err != nil {
+		return err
+	}
+	// Both ports are checked before anything starts: a taken NATS port otherwise
+	// shows as "not ready in time" after ten seconds, a taken HTTP port only after
+	// the whole start-up.
+	if err := devPortsFree(cfg); err != nil {
 		return err
 	}
 	ns, err := natstest.Run(filepath.Join(cfg.DataDir, "nats"), cfg.NATSPort)
@@ -182,7 +213,8 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		if n > 0 {
 			logger.Info("organization exists; not bootstrapping again")
-			fmt.Printf("gateway token (also in %s):\nKEYLEDGER_GATEWAY_TOKEN=%s\n", filepath.Join(cfg.DataDir, "secrets.json"), cfg.GatewayToken)
+			fmt.Println("# Existing data: no new access key; the one printed on the first start still works.")
+			printGatewayToken(os.Stdout, cfg.DataDir, cfg.GatewayToken)
 			return nil
 		}
 		b, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
@@ -199,8 +231,8 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		printBootstrap(b)
-		fmt.Printf("gateway token (also in %s):\nKEYLEDGER_GATEWAY_TOKEN=%s\n", filepath.Join(cfg.DataDir, "secrets.json"), cfg.GatewayToken)
+		printBootstrap(os.Stdout, b)
+		printGatewayToken(os.Stdout, cfg.DataDir, cfg.GatewayToken)
 		return nil
 	})
 }

@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// One wire shape per resource: a create, an edit and a read of the same resource
+// answer the same representation, built here from either the write's result or
+// the view's row. Instants are UTC.
+
+// Workspace is a workspace resource.
+type Workspace struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+func workspaceOfResult(r commands.WorkspaceResult) Workspace {
+	return Workspace{ID: r.WorkspaceID, OrganizationID: r.OrganizationID, Name: r.Name, Description: r.Description,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+func workspaceOfRow(r projections.WorkspaceRow) Workspace {
+	return Workspace{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Description: r.Description,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// Account is an account resource: its access key (never the secret) and its
+// effective permissions.
+type Account struct {
+	ID             string     `json:"id"`
+	OrganizationID string     `json:"organization_id"`
+	Name           string     `json:"name"`
+	Primary        bool       `json:"primary"`
+	Status         string     `json:"status" enum:"enabled,disabled"`
+	AccessKey      *AccessKey `json:"access_key"`
+	Permissions    []string   `json:"permissions"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// AccessKey is an account's access key without its secret.
+type AccessKey struct {
+	ID        string    `json:"id"`
+	AccountID string    `json:"account_id"`
+	Status    string    `json:"status" enum:"enabled,disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreatedAccessKey is the response of an access key creation: the only time its
+// secret is shown.
+type CreatedAccessKey struct {
+	AccessKey
+	Secret string `json:"secret"`
+}
+
+func accountOfResult(r commands.AccountResult) Account {
+	a := Account{ID: r.AccountID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC()}
+	if k := r.AccessKey; k != nil {
+		a.AccessKey = &AccessKey{ID: k.AccessKeyID, AccountID: r.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}
+	}
+	return a
+}
+
+func accountOfRow(r projections.AccountRow) Account {
+	a := Account{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC()}
+	if k := r.AccessKey; k != nil {
+		a.AccessKey = &AccessKey{ID: k.ID, AccountID: r.ID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}
+	}
+	return a
+}
+
+// APIKey is a key resource, masked.
+type APIKey struct {
+	ID             string     `json:"id"`
+	WorkspaceID    string     `json:"workspace_id"`
+	BusinessType   string     `json:"business_type" enum:"maas,search"`
+	Name           *string    `json:"name"`
+	Allowlist      []string   `json:"allowlist"`
+	Note           string     `json:"note"`
+	QPSLimit       *int       `json:"qps_limit"`
+	MaskedSecret   string     `json:"masked_secret"`
+	BatchID        *string    `json:"batch_id"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	LastRevealedAt *time.Time `json:"last_revealed_at"`
+}
+
+// CreatedAPIKey is a key in a create response: the only place, with reveal, where
+// its plaintext secret appears.
+type CreatedAPIKey struct {
+	APIKey
+	Secret string `json:"secret"`
+}
+
+func apiKeyOfResult(k commands.APIKeyResult) APIKey {
+	out := APIKey{ID: k.KeyID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Allowlist: nonNil(k.Allowlist),
+		Note: k.Note, QPSLimit: k.QPSLimit, MaskedSecret: k.Masked, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
+		LastRevealedAt: utcPtr(k.LastRevealedAt)}
+	if k.Name != "" {
+		out.Name = &k.Name
+	}
+	if k.BatchID != "" {
+		out.BatchID = &k.BatchID
+	}
+	return out
+}
+
+func apiKeyOfRow(k projections.APIKeyRow) APIKey {
+	out := APIKey{ID: k.ID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Name: k.Name, Allowlist: nonNil(k.Allowlist),
+		Note: k.Note, MaskedSecret: k.MaskedSecret, BatchID: k.BatchID, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
+		LastRevealedAt: utcPtr(k.LastRevealedAt)}
+	if k.QPSLimit != nil {
+		q := int(*k.QPSLimit)
+		out.QPSLimit = &q
+	}
+	return out
+}
+
+// Role is a role resource: permission items and included accounts.
+type Role struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Permissions []string  `json:"permissions"`
+	Users       []string  `json:"users"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func roleOfResult(r commands.RoleResult) Role {
+	return Role{ID: r.RoleID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+func roleOfRow(r projections.RoleRow) Role {
+	return Role{ID: r.ID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// Member is an account authorized on a workspace.
+type Member struct {
+	AccountID    string    `json:"account_id"`
+	Name         string    `json:"name"`
+	Primary      bool      `json:"primary"`
+	AuthorizedAt time.Time `json:"authorized_at"`
+}
+
+// MemberList is the member set of a workspace, as GET and PUT answer it.
+type MemberList struct {
+	Items []Member `json:"items"`
+}
+
+func membersOfResult(r commands.MembersResult) MemberList {
+	out := MemberList{Items: make([]Member, len(r.Members))}
+	for i, m := range r.Members {
+		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, AuthorizedAt: m.AuthorizedAt.UTC()}
+	}
+	return out
+}
+
+func membersOfRows(rows []projections.MemberRow) MemberList {
+	out := MemberList{Items: make([]Member, len(rows))}
+	for i, m := range rows {
+		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, AuthorizedAt: m.AuthorizedAt.UTC()}
+	}
+	return out
+}
+
+// Me is the caller: its account, organization, permissions by module and the
+// workspaces it is authorized on.
+type Me struct {
+	Account          Account             `json:"account"`
+	OrganizationID   string              `json:"organization_id"`
+	OrganizationName string              `json:"organization_name"`
+	Permissions      map[string][]string `json:"permissions"`
+	Workspaces       []string            `json:"workspaces"`
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -31,7 +31,10 @@ bench: postgres
 postgres:
 	@./scripts/ensure-postgres.sh
 
-## fuzz: run the parsers' fuzzers for a while (the corpus is in domain/testdata/fuzz)
-fuzz:
+## fuzz: run the fuzzers for a while (corpora in domain/testdata/fuzz and
+## http/testdata/fuzz; `make test` replays them)
+fuzz: postgres
 	$(GO) test ./domain -run XXX -fuzz FuzzParseCredential -fuzztime 30s
 	$(GO) test ./domain -run XXX -fuzz FuzzParseAllowlist -fuzztime 30s
+	$(GO) test ./domain -run XXX -fuzz FuzzParseName -fuzztime 30s
+	$(GO) test ./http -run XXX -fuzz FuzzHTTP -fuzztime 60s

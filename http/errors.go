@@ -77,6 +77,7 @@ var mapping = []struct {
 	{commands.ErrIdempotencyKeyReused, 422, "idempotency_key_reused"},
 	{projections.ErrBadCursor, 400, "invalid_cursor"},
 	{errPositionNotReached, 503, "position_not_reached"},
+	{fault.ErrRefusedInput, 400, "invalid_input"},
 	{fault.ErrUnavailable, 503, "unavailable"},
 }
 

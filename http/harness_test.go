@@ -28,7 +28,7 @@ import (
 // harness is one real keyledger instance on real NATS (in-process) and PostgreSQL
 // (a fresh database), called over HTTP as a client would.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	dbURL string
 	nats  *natstest.Server
 	svc   *service.Service
@@ -64,7 +64,7 @@ var (
 
 const gatewayToken = "klg_test-gateway-token"
 
-func start(t *testing.T, cfg ...httpapi.Config) *harness {
+func start(t testing.TB, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t)}

@@ -15,9 +15,10 @@ type EventStore interface {
 	// Append writes events if the aggregate's last sequence is still expected and
 	// returns its new version; domain.ErrConflict when someone wrote first.
 	Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error)
-	// LoadEvents returns the aggregate's events after a version with their
-	// positions, and the last version.
-	LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Recorded, uint64, error)
+	// LoadEvents returns the aggregate's events after a version up to at least its
+	// known end, with their positions, and the last version; reading less than the
+	// end is an error, never a shorter aggregate.
+	LoadEvents(ctx context.Context, kind, id string, after, end uint64) ([]domain.Recorded, uint64, error)
 	// LastSequence is the aggregate's current version, in one round trip.
 	LastSequence(ctx context.Context, kind, id string) (uint64, error)
 }

@@ -63,9 +63,19 @@ func (r *repository[A]) forget(id string, e *entry[A]) {
 	r.mu.Unlock()
 }
 
-// catchUp applies the events after the cached version. Caller holds e.mu.
-func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A]) error {
-	events, last, err := r.store.LoadEvents(ctx, r.kind, id, e.version)
+// refresh asks where the aggregate ends, then catches up to there. Caller holds e.mu.
+func (r *repository[A]) refresh(ctx context.Context, id string, e *entry[A]) error {
+	end, err := r.store.LastSequence(ctx, r.kind, id)
+	if err != nil {
+		return err
+	}
+	return r.catchUp(ctx, id, e, end)
+}
+
+// catchUp applies the events after the cached version, up to at least end. Caller
+// holds e.mu.
+func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A], end uint64) error {
+	events, last, err := r.store.LoadEvents(ctx, r.kind, id, e.version, end)
 	if err != nil {
 		return err
 	}
@@ -86,7 +96,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 	defer r.forget(id, e)
 	fresh := !e.loaded
 	if fresh {
-		if err := r.catchUp(ctx, id, e); err != nil {
+		if err := r.refresh(ctx, id, e); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -97,7 +107,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 			// written what makes this command valid.
 			fresh = true
 			if last, lerr := r.store.LastSequence(ctx, r.kind, id); lerr == nil && last > e.version {
-				if err := r.catchUp(ctx, id, e); err != nil {
+				if err := r.catchUp(ctx, id, e, last); err != nil {
 					return 0, nil, err
 				}
 				continue
@@ -133,7 +143,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		if attempt == maxAttempts {
 			return 0, nil, fmt.Errorf("%s %s after %d attempts: %w", r.kind, id, attempt, err)
 		}
-		if err := r.catchUp(ctx, id, e); err != nil {
+		if err := r.refresh(ctx, id, e); err != nil {
 			return 0, nil, err
 		}
 		fresh = true
@@ -153,7 +163,7 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 	defer e.mu.Unlock()
 	defer r.forget(id, e)
 	if !e.loaded || last > e.version {
-		if err := r.catchUp(ctx, id, e); err != nil {
+		if err := r.catchUp(ctx, id, e, last); err != nil {
 			return err
 		}
 	}
@@ -168,7 +178,7 @@ func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) e
 	defer e.mu.Unlock()
 	defer r.forget(id, e)
 	if !e.loaded || e.version == 0 { // never cache "does not exist"
-		if err := r.catchUp(ctx, id, e); err != nil {
+		if err := r.refresh(ctx, id, e); err != nil {
 			return err
 		}
 	}

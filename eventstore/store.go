@@ -42,6 +42,10 @@ type Config struct {
 	Source string
 	// Clock stamps ce-time (default time.Now).
 	Clock func() time.Time
+	// ReadTimeout bounds each read round trip (a batch of an aggregate's events, its
+	// last sequence, the log's end) when the caller's context allows longer
+	// (default 2s): a stalled server is an error soon, not a held request.
+	ReadTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -60,6 +64,14 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 2 * time.Second
+	}
+}
+
+// read bounds one read round trip by ReadTimeout.
+func (s *Store) read(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.ReadTimeout)
 }
 
 // Store appends and reads domain events. Safe for concurrent use.
@@ -164,42 +176,72 @@ func classify(subject string, err error) error {
 }
 
 // Load returns the events of one aggregate after sequence `after` (0 for all), and
-// the sequence of the last one (`after` when there are none).
+// the sequence of the last one (`after` when there are none). It first asks where the
+// aggregate ends, then reads up to there: a read that stops short (a stalled or
+// restarting server ends a batch get without an error) is fault.ErrUnavailable,
+// never a shorter aggregate.
 func (s *Store) Load(ctx context.Context, kind, id string, after uint64) ([]Record, uint64, error) {
+	end, err := s.LastSequence(ctx, kind, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.LoadUpTo(ctx, kind, id, after, end)
+}
+
+// LoadUpTo is Load when the caller already knows the aggregate's last sequence
+// `end`, read in the same request: events after `end` may come too.
+func (s *Store) LoadUpTo(ctx context.Context, kind, id string, after, end uint64) ([]Record, uint64, error) {
 	subject := Subject(kind, id)
 	var out []Record
 	last := after
-	for {
-		it, err := jetstreamext.GetBatch(ctx, s.js, EventsStream, 1000,
-			jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(last+1))
-		if err != nil {
-			return nil, 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
-		}
-		pending := "0"
-		for m, err := range it {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return nil, 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
-			}
-			r, err := decode(m.Sequence, m.Subject, m.Header, m.Data)
-			if err != nil {
-				return nil, 0, err
-			}
+	for last < end {
+		got, err := s.loadBatch(ctx, subject, last+1, func(r Record) {
 			out = append(out, r)
-			last = m.Sequence
-			pending = m.Header.Get("Nats-Num-Pending")
+			last = r.Sequence
+		})
+		if err != nil {
+			return nil, 0, err
 		}
-		if pending == "0" || pending == "" {
-			return out, last, nil
+		if got == 0 {
+			return nil, 0, fault.Unavailable(fmt.Errorf("load %s: the log answered nothing after %d, before the aggregate's end %d", subject, last, end))
 		}
 	}
+	return out, last, nil
+}
+
+// loadBatch reads one batch of a subject's events from seq, in one bounded round
+// trip, and says how many came.
+func (s *Store) loadBatch(ctx context.Context, subject string, seq uint64, add func(Record)) (int, error) {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
+	it, err := jetstreamext.GetBatch(ctx, s.js, EventsStream, 1000,
+		jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(seq))
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
+	}
+	n := 0
+	for m, err := range it {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return 0, fault.Unavailable(fmt.Errorf("load %s: %w", subject, err))
+		}
+		r, err := decode(m.Sequence, m.Subject, m.Header, m.Data)
+		if err != nil {
+			return 0, err
+		}
+		add(r)
+		n++
+	}
+	return n, nil
 }
 
 // LastSequence is the sequence of the aggregate's last event (0 if it has none):
 // one round trip, for checking a cached aggregate is current.
 func (s *Store) LastSequence(ctx context.Context, kind, id string) (uint64, error) {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
 	m, err := s.stream.GetLastMsgForSubject(ctx, Subject(kind, id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
@@ -212,6 +254,8 @@ func (s *Store) LastSequence(ctx context.Context, kind, id string) (uint64, erro
 
 // Position is the sequence of the last event in the log (0 when empty).
 func (s *Store) Position(ctx context.Context) (uint64, error) {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
 		return 0, fault.Unavailable(fmt.Errorf("stream info: %w", err))
@@ -228,9 +272,9 @@ func (s *Store) CountSubjects(ctx context.Context, kind string) (int, error) {
 	return len(info.State.Subjects), nil
 }
 
-// LoadEvents is Load without envelopes, for rebuilding aggregates.
-func (s *Store) LoadEvents(ctx context.Context, kind, id string, after uint64) ([]domain.Recorded, uint64, error) {
-	recs, last, err := s.Load(ctx, kind, id, after)
+// LoadEvents is LoadUpTo without envelopes, for rebuilding aggregates.
+func (s *Store) LoadEvents(ctx context.Context, kind, id string, after, end uint64) ([]domain.Recorded, uint64, error) {
+	recs, last, err := s.LoadUpTo(ctx, kind, id, after, end)
 	if err != nil {
 		return nil, 0, err
 	}

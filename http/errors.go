@@ -47,8 +47,9 @@ func invalidField(field, code, msg string) error {
 // errPositionNotReached: the views did not reach the requested position in time.
 var errPositionNotReached = errors.New("views have not reached the requested position yet")
 
-// errIndexNotReady: the credential index is still catching up with the log.
-var errIndexNotReady = errors.New("credential index not ready")
+// errIndexNotReady: the credential index is still catching up with the log, so
+// this instance cannot yet tell a valid credential from an unknown one.
+var errIndexNotReady = errors.New("this instance is catching up with the log; retry shortly")
 
 // mapping is the one table from error kinds to status and code.
 var mapping = []struct {
@@ -77,6 +78,7 @@ var mapping = []struct {
 	{commands.ErrIdempotencyKeyReused, 422, "idempotency_key_reused"},
 	{projections.ErrBadCursor, 400, "invalid_cursor"},
 	{errPositionNotReached, 503, "position_not_reached"},
+	{errIndexNotReady, 503, "not_ready"},
 	{fault.ErrRefusedInput, 400, "invalid_input"},
 	{fault.ErrUnavailable, 503, "unavailable"},
 }

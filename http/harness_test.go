@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore/natstest"
@@ -126,8 +127,15 @@ func (h *harness) conforms(req *http.Request, res *http.Response, raw []byte) {
 // instance starts one more keyledger instance on the harness's NATS and database.
 func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server) {
 	h.t.Helper()
+	return h.instanceOn(h.nats.Connect(h.t), c)
+}
+
+// instanceOn starts an instance on a NATS connection of the test's choice (through a
+// natstest.Proxy, say).
+func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config) (*service.Service, *httptest.Server) {
+	h.t.Helper()
 	svc, err := service.Start(context.Background(), service.Config{
-		NATS: h.nats.Connect(h.t), DatabaseURL: h.dbURL, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
+		NATS: nc, DatabaseURL: h.dbURL, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
 		AnnounceEvery: 200 * time.Millisecond,
 		HTTP:          c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -138,6 +146,14 @@ func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server
 	srv := httptest.NewServer(svc.Handler())
 	h.t.Cleanup(srv.Close)
 	return svc, srv
+}
+
+// waitReady waits until an instance's credential index has caught up.
+func (h *harness) waitReady(svc *service.Service) {
+	h.t.Helper()
+	if err := svc.WaitCaughtUp(context.Background(), 10*time.Second); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // bootstrap creates an organization and waits until this instance can
@@ -183,6 +199,12 @@ func (r response) items() []map[string]any {
 // (sent as is) or a value (JSON-encoded). headers come in pairs.
 func (h *harness) call(secret, method, path string, body any, headers ...string) response {
 	h.t.Helper()
+	return h.on(h.http, secret, method, path, body, headers...)
+}
+
+// on is call against another instance of the test.
+func (h *harness) on(srv *httptest.Server, secret, method, path string, body any, headers ...string) response {
+	h.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -192,7 +214,7 @@ func (h *harness) call(secret, method, path string, body any, headers ...string)
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
-	req, _ := http.NewRequest(method, h.http.URL+path, rd)
+	req, _ := http.NewRequest(method, srv.URL+path, rd)
 	if secret != "" {
 		req.Header.Set("Authorization", "Bearer "+secret)
 	}

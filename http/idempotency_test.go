@@ -11,13 +11,13 @@ import (
 // reveals counts the reveal events of a workspace in the log.
 func (h *harness) reveals(ws string) int {
 	h.t.Helper()
-	events, _, err := h.svc.Store.LoadEvents(context.Background(), domain.AggregateWorkspace, ws, 0)
+	recs, _, err := h.svc.Store.Load(context.Background(), domain.AggregateWorkspace, ws, 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	n := 0
-	for _, e := range events {
-		if _, ok := e.Event.(domain.APIKeyRevealed); ok {
+	for _, r := range recs {
+		if _, ok := r.Event.(domain.APIKeyRevealed); ok {
 			n++
 		}
 	}

@@ -172,6 +172,9 @@ func bearer(c echo.Context) (string, bool) {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		if s.d.Index != nil && !s.d.Index.Ready() { // a miss in the index would be a wrong 401
+			return errIndexNotReady
+		}
 		secret, ok := bearer(c)
 		caller, err := commands.Caller{}, commands.ErrUnauthenticated
 		if ok {

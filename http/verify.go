@@ -12,7 +12,6 @@ import (
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/fault"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -72,7 +71,7 @@ func (s *Server) verify(c echo.Context) error {
 		return err
 	}
 	if !s.d.Index.Ready() {
-		return fault.Unavailable(errIndexNotReady)
+		return errIndexNotReady
 	}
 	d := s.d.Index.Verify(projections.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product})
 	out := VerifyResponse{Allowed: d.Allowed, Code: string(d.Code)}

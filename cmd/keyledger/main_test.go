@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,9 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
@@ -38,62 +35,15 @@ var (
 // the first start bootstraps and prints a secret, the second does not, and the
 // secret and the data still work.
 func TestDevKeepsDataAcrossRestarts(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "keyledger")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildKeyledger(t)
 	data := t.TempDir()
 	db := pgtest.NewDatabase(t)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	natsPort := strconv.Itoa(freePort(t))
 
 	run := func() (stdout string, stop func()) {
-		cmd := exec.Command(bin, "dev", "--data-dir", data, "--http-addr", addr, "--nats-port", natsPort)
-		cmd.Env = append(os.Environ(), "KEYLEDGER_DATABASE_URL="+db)
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 100)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
-		stop = func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			res, err := http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				stop()
-				t.Fatal("keyledger dev did not become ready")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		var b strings.Builder
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return b.String(), stop
-				}
-				b.WriteString(l + "\n")
-				continue
-			case <-time.After(300 * time.Millisecond):
-			}
-			return b.String(), stop
-		}
+		d := startDev(t, bin, data, addr, natsPort, db)
+		return d.Stdout(), d.stop
 	}
 	get := func(secret, path string) int {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)

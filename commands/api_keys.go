@@ -52,14 +52,50 @@ type keySpec struct {
 // idempotentKeys runs a key creation once per Idempotency-Key. The caller is
 // authorized before any data key is written and before an earlier result is looked
 // up; a replay hands the plaintexts out again, so it is recorded as their reveal.
-func (a *App) idempotentKeys(ctx context.Context, c Caller, idem Idempotency, workspaceID string, run func() (CreatedAPIKeys, error)) (CreatedAPIKeys, error) {
+func (a *App) idempotentKeys(ctx context.Context, c Caller, idem Idempotency, workspaceID string, specs []keySpec, batch bool) (CreatedAPIKeys, error) {
 	r, replayed, err := idempotent(ctx, a, c, idem, idempotentCommand[CreatedAPIKeys]{
 		authorize: func() error { return a.authorizeKeyCreation(ctx, c, workspaceID) },
-		run:       run,
-		replay:    func(r *CreatedAPIKeys) error { return a.replaySecrets(ctx, c, r) },
+		run:       func(id identity) (CreatedAPIKeys, error) { return a.createKeys(ctx, c, workspaceID, specs, batch, id) },
+		find: func(id identity) (CreatedAPIKeys, bool, error) {
+			return a.findKeys(ctx, workspaceID, len(specs), batch, id)
+		},
+		replay: func(r *CreatedAPIKeys) error { return a.replaySecrets(ctx, c, r) },
 	})
 	r.Replayed = replayed
 	return r, err
+}
+
+// keyNames are the ids of the keys a creation makes, and its batch id ("" for one
+// key).
+func keyNames(id identity, n int, batch bool) ([]string, string) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = domain.APIKeyIDOf(id.ulid("key", i))
+	}
+	if !batch {
+		return ids, ""
+	}
+	return ids, "batch_" + id.ulid("batch", 0).String()
+}
+
+// findKeys looks in the workspace for the keys an attempt named id created: all of
+// them (one atomic append), or none.
+func (a *App) findKeys(ctx context.Context, workspaceID string, n int, batch bool, id identity) (CreatedAPIKeys, bool, error) {
+	ids, batchID := keyNames(id, n, batch)
+	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID}
+	err := a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, version uint64) error {
+		for _, k := range ids {
+			key, ok := w.Key(k)
+			if !ok {
+				out.Keys = nil
+				return nil
+			}
+			out.Keys = append(out.Keys, a.apiKeyResult(workspaceID, key))
+		}
+		out.Version = version
+		return nil
+	})
+	return out, len(out.Keys) == n, err
 }
 
 // authorizeKeyCreation: for the primary account only ownership matters, which never
@@ -75,10 +111,10 @@ func (a *App) authorizeKeyCreation(ctx context.Context, c Caller, workspaceID st
 
 // createKeys generates, hashes and seals a secret per spec and appends all keys as
 // one atomic batch. The caller was authorized by idempotentKeys.
-func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batchID string) (CreatedAPIKeys, error) {
+func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, specs []keySpec, batch bool, name identity) (CreatedAPIKeys, error) {
 	check := func(w *domain.Workspace) error { return c.onWorkspace(w, permKeyCreate) }
 	keys := make([]domain.NewAPIKey, len(specs))
-	ids := make([]string, len(specs))
+	ids, batchID := keyNames(name, len(specs), batch)
 	plaintexts := make([][]byte, len(specs))
 	secrets := make(map[string]string, len(specs))
 	for i, s := range specs {
@@ -86,8 +122,8 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 		if err != nil {
 			return CreatedAPIKeys{}, err
 		}
-		id := domain.NewAPIKeyID()
-		ids[i], plaintexts[i], secrets[id] = id, []byte(cred.String()), cred.String()
+		id := ids[i]
+		plaintexts[i], secrets[id] = []byte(cred.String()), cred.String()
 		keys[i] = domain.NewAPIKey{
 			ID: id, BusinessType: s.businessType, Name: s.name, Allowlist: s.allowlist, Note: s.note,
 			QPSLimit: s.qps, SecretHash: domain.HashCredential(a.deps.Pepper, cred), Masked: cred.Masked(),
@@ -102,9 +138,14 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	}
 	at := a.now()
 	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID, Keys: make([]APIKeyResult, len(keys))}
-	version, _, err := a.workspaces.update(ctx, workspaceID, c.metadata(workspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
+	meta := c.metadata(workspaceID)
+	meta.EventID = name.eventIDs()
+	version, _, err := a.workspaces.update(ctx, workspaceID, meta, func(w *domain.Workspace) ([]domain.Event, error) {
 		if err := check(w); err != nil {
 			return nil, err
+		}
+		if _, exists := w.Key(ids[0]); exists {
+			return nil, errAlreadyApplied
 		}
 		return w.CreateAPIKeys(keys, batchID, at)
 	}, func(w *domain.Workspace) {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
 )
 
 // Deps are the ports and settings every handler shares.
@@ -60,15 +62,23 @@ func ownWorkspace(c Caller, w *domain.Workspace) error {
 	return nil
 }
 
+// errAlreadyApplied: the decision found what this request creates already in the
+// log, written by an earlier attempt of the same request.
+var errAlreadyApplied = errors.New("an earlier attempt of this request is in the log")
+
 // idempotentCommand is a command that a client may retry with an Idempotency-Key.
 type idempotentCommand[R any] struct {
 	// authorize runs before the key is looked up, so a refused caller gets what a
 	// fresh request would get (403, 404), never an earlier answer.
 	authorize func() error
-	run       func() (R, error)
-	// replay rebuilds what a stored result never holds (secrets) for a retry, and
-	// records it (a plaintext leaving the service is a reveal); nil when nothing is
-	// to be rebuilt.
+	// run executes the command, naming what it creates and appends after id.
+	run func(id identity) (R, error)
+	// find looks in the log for what an attempt named id created: the result as the
+	// log has it (without what is never stored, such as secrets), or found false.
+	find func(id identity) (r R, found bool, err error)
+	// replay rebuilds what a result never holds (secrets) for an answer given again,
+	// and records it (a plaintext leaving the service is a reveal); nil when nothing
+	// is to be rebuilt.
 	replay func(*R) error
 }
 
@@ -76,21 +86,25 @@ type idempotentCommand[R any] struct {
 // organization. Another account that sends the same value sends its own request.
 func idempotencyScope(c Caller) string { return c.OrganizationID + "/" + c.AccountID }
 
-// idempotent runs a command once per (account, Idempotency-Key): a retry with the
-// same request gets the stored result (rehydrated, since secrets are never stored),
-// another request with the same key gets ErrIdempotencyKeyReused. The caller is
-// authorized first, on every attempt.
+// idempotent runs a command with exactly one effect per (account, Idempotency-Key),
+// whatever fails when. The caller is authorized first, on every attempt. A retry of
+// a completed request gets its result (rehydrated); another request with the same
+// key gets ErrIdempotencyKeyReused; one running, ErrIdempotencyInProgress. An
+// attempt whose outcome is unknown (the log stalled after the append was sent, the
+// instance died) leaves its claim to the next attempt, which names everything as
+// the first did and looks in the log before running again. The bool says that the
+// result is an earlier attempt's.
 func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, cmd idempotentCommand[R]) (R, bool, error) {
 	var zero R
 	if err := cmd.authorize(); err != nil {
 		return zero, false, err
 	}
 	if idem.Key == "" || a.deps.Idempotency == nil {
-		r, err := cmd.run()
+		r, err := cmd.run(identity{})
 		return r, false, err
 	}
 	scope := idempotencyScope(c)
-	prior, err := a.deps.Idempotency.Claim(ctx, scope, idem.Key, idem.Fingerprint)
+	claim, prior, err := a.deps.Idempotency.Claim(ctx, scope, idem.Key, idem.Fingerprint)
 	if err != nil {
 		return zero, false, err
 	}
@@ -105,28 +119,68 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 		if err := json.Unmarshal(prior.Result, &r); err != nil {
 			return zero, false, fmt.Errorf("idempotency: decode stored result: %w", err)
 		}
-		if cmd.replay != nil {
-			if err := cmd.replay(&r); err != nil {
-				return zero, false, err
+		return r, true, replay(cmd, &r)
+	}
+	id := newIdentity(scope, idem.Key, claim.CreatedAt)
+	done := func(r R, replayed bool) (R, bool, error) {
+		if replayed {
+			if err := replay(cmd, &r); err != nil {
+				return zero, false, a.unknown(ctx, scope, idem.Key, err)
 			}
 		}
-		return r, true, nil
+		body, err := json.Marshal(r)
+		if err != nil {
+			return zero, false, err
+		}
+		if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key, body); err != nil {
+			return zero, false, err
+		}
+		return r, replayed, nil
 	}
-	r, err := cmd.run()
+	if claim.TakeOver { // an earlier attempt may have written: look first
+		r, found, err := cmd.find(id)
+		if err != nil {
+			return zero, false, a.unknown(ctx, scope, idem.Key, err)
+		}
+		if found {
+			return done(r, true)
+		}
+	}
+	r, err := cmd.run(id)
+	if errors.Is(err, errAlreadyApplied) { // an earlier attempt landed meanwhile
+		var found bool
+		if r, found, err = cmd.find(id); err == nil && !found {
+			err = fmt.Errorf("idempotency: the log holds part of an earlier attempt: %w", errAlreadyApplied)
+		}
+		if err == nil {
+			return done(r, true)
+		}
+	}
 	if err != nil {
-		// Nothing was written (or the outcome is unknown and the log's
-		// duplicate window and the version check guard a retry): free the key.
+		if errors.Is(err, fault.ErrUnavailable) || errors.Is(err, errAlreadyApplied) {
+			return zero, false, a.unknown(ctx, scope, idem.Key, err)
+		}
+		// Nothing was written: free the key for a corrected request.
 		if rerr := a.deps.Idempotency.Release(context.WithoutCancel(ctx), scope, idem.Key); rerr != nil {
 			return zero, false, fmt.Errorf("%w (and releasing the idempotency key: %v)", err, rerr)
 		}
 		return zero, false, err
 	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		return zero, false, err
+	return done(r, false)
+}
+
+func replay[R any](cmd idempotentCommand[R], r *R) error {
+	if cmd.replay == nil {
+		return nil
 	}
-	if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key, body); err != nil {
-		return zero, false, err
+	return cmd.replay(r)
+}
+
+// unknown keeps the claim of an attempt that may have written, for the next attempt
+// to take over, and returns the attempt's error.
+func (a *App) unknown(ctx context.Context, scope, key string, err error) error {
+	if uerr := a.deps.Idempotency.Unknown(context.WithoutCancel(ctx), scope, key); uerr != nil {
+		return fmt.Errorf("%w (and keeping the idempotency key: %v)", err, uerr)
 	}
-	return r, false, nil
+	return err
 }

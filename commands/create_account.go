@@ -44,16 +44,33 @@ type AccessKeyResult struct {
 func (a *App) CreateAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
 	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[AccountResult]{
 		authorize: func() error { return cmd.Caller.can(domain.PermOrganizationAdmin) },
-		run:       func() (AccountResult, error) { return a.createAccount(ctx, cmd) },
+		run:       func(id identity) (AccountResult, error) { return a.createAccount(ctx, cmd, id) },
+		find: func(id identity) (AccountResult, bool, error) {
+			var out AccountResult
+			acct := domain.AccountIDOf(id.ulid("account", 0))
+			err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, version uint64) error {
+				if o.HasAccount(acct) {
+					out = a.accountResult(o, acct)
+					out.Version = version
+				}
+				return nil
+			})
+			return out, out.AccountID != "", err
+		},
 	})
 	r.Replayed = replayed
 	return r, err
 }
 
-func (a *App) createAccount(ctx context.Context, cmd CreateAccount) (AccountResult, error) {
-	id := domain.NewAccountID()
+func (a *App) createAccount(ctx context.Context, cmd CreateAccount, name identity) (AccountResult, error) {
+	id := domain.AccountIDOf(name.ulid("account", 0))
 	at := a.now()
-	return a.changeAccount(ctx, cmd.Caller, id, func(o *domain.Organization) ([]domain.Event, error) {
+	meta := cmd.Caller.metadata("")
+	meta.EventID = name.eventIDs()
+	return a.changeAccountWith(ctx, meta, id, func(o *domain.Organization) ([]domain.Event, error) {
+		if o.HasAccount(id) && name.set {
+			return nil, errAlreadyApplied
+		}
 		return o.CreateAccount(id, cmd.Name, at)
 	})
 }

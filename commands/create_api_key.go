@@ -26,9 +26,7 @@ func (a *App) CreateAPIKey(ctx context.Context, cmd CreateAPIKey) (CreatedAPIKey
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
-	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, func() (CreatedAPIKeys, error) {
-		return a.createKeys(ctx, cmd.Caller, cmd.WorkspaceID, []keySpec{spec}, "")
-	})
+	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, []keySpec{spec}, false)
 }
 
 func (cmd CreateAPIKey) validate() (keySpec, error) {

@@ -26,11 +26,28 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 	}
 	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[RoleResult]{
 		authorize: func() error { return cmd.Caller.can(domain.PermOrganizationAdmin) },
-		run: func() (RoleResult, error) {
-			id := domain.NewRoleID()
-			return a.changeRole(ctx, cmd.Caller, id, func(o *domain.Organization) ([]domain.Event, error) {
+		run: func(name identity) (RoleResult, error) {
+			id := domain.RoleIDOf(name.ulid("role", 0))
+			meta := cmd.Caller.metadata("")
+			meta.EventID = name.eventIDs()
+			return a.changeRoleWith(ctx, meta, id, func(o *domain.Organization) ([]domain.Event, error) {
+				if _, exists := o.RoleByID(id); exists && name.set {
+					return nil, errAlreadyApplied
+				}
 				return o.CreateRole(id, spec, a.now())
 			})
+		},
+		find: func(name identity) (RoleResult, bool, error) {
+			var out RoleResult
+			id := domain.RoleIDOf(name.ulid("role", 0))
+			err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, version uint64) error {
+				if r, ok := o.RoleByID(id); ok {
+					out = a.roleResult(r)
+					out.Version = version
+				}
+				return nil
+			})
+			return out, out.RoleID != "", err
 		},
 	})
 	r.Replayed = replayed
@@ -39,8 +56,12 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 
 // changeRole runs a role decision and returns the role as it left it.
 func (a *App) changeRole(ctx context.Context, c Caller, roleID string, decide func(*domain.Organization) ([]domain.Event, error)) (RoleResult, error) {
+	return a.changeRoleWith(ctx, c.metadata(""), roleID, decide)
+}
+
+func (a *App) changeRoleWith(ctx context.Context, meta domain.Metadata, roleID string, decide func(*domain.Organization) ([]domain.Event, error)) (RoleResult, error) {
 	var out RoleResult
-	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), decide, func(o *domain.Organization) {
+	version, _, err := a.orgs.update(ctx, meta.OrganizationID, meta, decide, func(o *domain.Organization) {
 		if r, ok := o.RoleByID(roleID); ok {
 			out = a.roleResult(r)
 		}

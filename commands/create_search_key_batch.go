@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/keyledger/keyledger/domain"
 )
 
@@ -36,9 +34,7 @@ func (a *App) CreateSearchKeyBatch(ctx context.Context, cmd CreateSearchKeyBatch
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
-	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, func() (CreatedAPIKeys, error) {
-		return a.createKeys(ctx, cmd.Caller, cmd.WorkspaceID, specs, "batch_"+ulid.Make().String())
-	})
+	return a.idempotentKeys(ctx, cmd.Caller, cmd.Idempotency, cmd.WorkspaceID, specs, true)
 }
 
 func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {

@@ -34,17 +34,34 @@ type WorkspaceResult struct {
 func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
 	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[WorkspaceResult]{
 		authorize: func() error { return cmd.Caller.can(permWorkspaceCreate) },
-		run:       func() (WorkspaceResult, error) { return a.createWorkspace(ctx, cmd) },
+		run:       func(id identity) (WorkspaceResult, error) { return a.createWorkspace(ctx, cmd, id) },
+		find: func(id identity) (WorkspaceResult, bool, error) {
+			var out WorkspaceResult
+			ws := domain.WorkspaceIDOf(id.ulid("workspace", 0))
+			err := a.workspaces.read(ctx, ws, func(w *domain.Workspace, version uint64) error {
+				if ownWorkspace(cmd.Caller, w) == nil {
+					out = a.workspaceResult(w)
+					out.Version = version
+				}
+				return nil
+			})
+			return out, out.WorkspaceID != "", err
+		},
 	})
 	r.Replayed = replayed
 	return r, err
 }
 
-func (a *App) createWorkspace(ctx context.Context, cmd CreateWorkspace) (WorkspaceResult, error) {
-	id := domain.NewWorkspaceID()
+func (a *App) createWorkspace(ctx context.Context, cmd CreateWorkspace, name identity) (WorkspaceResult, error) {
+	id := domain.WorkspaceIDOf(name.ulid("workspace", 0))
 	at := a.now()
 	var out WorkspaceResult
-	version, _, err := a.workspaces.update(ctx, id, cmd.Caller.metadata(id), func(w *domain.Workspace) ([]domain.Event, error) {
+	meta := cmd.Caller.metadata(id)
+	meta.EventID = name.eventIDs()
+	version, _, err := a.workspaces.update(ctx, id, meta, func(w *domain.Workspace) ([]domain.Event, error) {
+		if w.Exists() && name.set {
+			return nil, errAlreadyApplied
+		}
 		events, err := w.Create(cmd.Caller.OrganizationID, cmd.Name, cmd.Description, at)
 		if err == nil && !cmd.Caller.Primary { // a sub-account may use what it creates
 			events = append(events, domain.MemberAuthorized{AccountID: cmd.Caller.AccountID, At: at})

@@ -6,6 +6,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -41,14 +42,26 @@ type AccessKeyIndex interface {
 
 // IdempotencyStore remembers the results of commands sent with an Idempotency-Key.
 type IdempotencyStore interface {
-	// Claim reserves (scope, key) for a request with this fingerprint. It returns nil
-	// when the caller holds the claim, else the earlier record (Result nil while that
-	// request is still running).
-	Claim(ctx context.Context, scope, key, fingerprint string) (*IdempotencyRecord, error)
+	// Claim reserves (scope, key) for a request with this fingerprint: a nil record
+	// when the caller holds the claim (a new one, or one taken over from an attempt
+	// whose outcome is unknown or whose holder died), else the earlier record
+	// (Result nil while that request is still running).
+	Claim(ctx context.Context, scope, key, fingerprint string) (Claim, *IdempotencyRecord, error)
 	// Complete stores the result of the claimed request.
 	Complete(ctx context.Context, scope, key string, result []byte) error
-	// Release drops a claim whose request failed, so the client may retry.
+	// Release drops a claim whose request certainly wrote nothing, so the client may
+	// retry with anything.
 	Release(ctx context.Context, scope, key string) error
+	// Unknown keeps a claim whose attempt may have written: the next attempt takes it
+	// over and looks in the log first.
+	Unknown(ctx context.Context, scope, key string) error
+}
+
+// Claim is the identity of a claimed request: when it was first claimed (the ids of
+// what it creates derive from it), and whether an earlier attempt may have written.
+type Claim struct {
+	CreatedAt time.Time
+	TakeOver  bool
 }
 
 // IdempotencyRecord is an earlier request with the same Idempotency-Key.

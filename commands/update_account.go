@@ -33,8 +33,12 @@ func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResu
 
 // changeAccount runs an account decision and returns the account as it left it.
 func (a *App) changeAccount(ctx context.Context, c Caller, accountID string, decide func(*domain.Organization) ([]domain.Event, error)) (AccountResult, error) {
+	return a.changeAccountWith(ctx, c.metadata(""), accountID, decide)
+}
+
+func (a *App) changeAccountWith(ctx context.Context, meta domain.Metadata, accountID string, decide func(*domain.Organization) ([]domain.Event, error)) (AccountResult, error) {
 	var out AccountResult
-	version, _, err := a.orgs.update(ctx, c.OrganizationID, c.metadata(""), decide, func(o *domain.Organization) {
+	version, _, err := a.orgs.update(ctx, meta.OrganizationID, meta, decide, func(o *domain.Organization) {
 		out = a.accountResult(o, accountID)
 	})
 	out.Version = version

@@ -312,4 +312,9 @@ type Metadata struct {
 	// ClientRequestID is the X-Request-Id a client sent, kept beside RequestID
 	// (always the server's own), never instead of it.
 	ClientRequestID string
+	// EventID names the i-th event of the append (its ce-id and Nats-Msg-Id); nil
+	// gives fresh ULIDs. A request with an Idempotency-Key derives them from its key,
+	// so every attempt appends the same ids and the log's duplicate window drops a
+	// second copy.
+	EventID func(i int) string
 }

@@ -91,7 +91,10 @@ func NewEmptyOrganization(id string) *Organization {
 }
 
 // NewRoleID returns a fresh role id.
-func NewRoleID() string { return "role_" + ulid.Make().String() }
+func NewRoleID() string { return RoleIDOf(ulid.Make()) }
+
+// RoleIDOf names a role after a given ULID (see AccountIDOf).
+func RoleIDOf(u ulid.ULID) string { return "role_" + u.String() }
 
 // IsRoleID checks the shape of a role id.
 func IsRoleID(s string) bool { return ValidID("role_", s) }

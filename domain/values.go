@@ -58,13 +58,24 @@ const (
 func NewOrganizationID() string { return prefixOrganization + ulid.Make().String() }
 
 // NewAccountID returns a fresh account id.
-func NewAccountID() string { return prefixAccount + ulid.Make().String() }
+func NewAccountID() string { return AccountIDOf(ulid.Make()) }
 
 // NewWorkspaceID returns a fresh workspace id.
-func NewWorkspaceID() string { return prefixWorkspace + ulid.Make().String() }
+func NewWorkspaceID() string { return WorkspaceIDOf(ulid.Make()) }
 
 // NewAPIKeyID returns a fresh API key id.
-func NewAPIKeyID() string { return prefixAPIKey + ulid.Make().String() }
+func NewAPIKeyID() string { return APIKeyIDOf(ulid.Make()) }
+
+// AccountIDOf, WorkspaceIDOf and APIKeyIDOf name a resource after a given ULID: the
+// application derives them from an Idempotency-Key, so every attempt of a request
+// names the same resources.
+func AccountIDOf(u ulid.ULID) string { return prefixAccount + u.String() }
+
+// WorkspaceIDOf names a workspace after a given ULID.
+func WorkspaceIDOf(u ulid.ULID) string { return prefixWorkspace + u.String() }
+
+// APIKeyIDOf names an API key after a given ULID.
+func APIKeyIDOf(u ulid.ULID) string { return prefixAPIKey + u.String() }
 
 // NewAccessKeyID returns a fresh public access key id.
 func NewAccessKeyID() string { return prefixAccessKey + ulid.Make().String() }

@@ -45,12 +45,15 @@ type Record struct {
 	Event     domain.Event
 }
 
-func encode(subject, source string, e domain.Event, meta domain.Metadata, at time.Time) (*nats.Msg, error) {
+// encode builds the message of one event; id is its ce-id, "" for a fresh ULID.
+func encode(subject, source, id string, e domain.Event, meta domain.Metadata, at time.Time) (*nats.Msg, error) {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 	}
-	id := ulid.Make().String()
+	if id == "" {
+		id = ulid.Make().String()
+	}
 	m := nats.NewMsg(subject)
 	m.Data = body
 	h := m.Header

@@ -52,12 +52,18 @@ func (i Instance) ReachedAt(p uint64) (time.Time, bool) {
 	return time.Time{}, true
 }
 
-// Presence announces this instance and lists the live ones. Safe for concurrent use.
+// Presence announces this instance and lists the live ones. The bucket is in memory
+// on the servers (it only says who is alive now): when a NATS restart loses it, the
+// next announcement creates it again. Safe for concurrent use.
 type Presence struct {
-	kv     jetstream.KeyValue
-	mu     sync.Mutex
-	self   Instance
-	recent int
+	js     jetstream.JetStream
+	config jetstream.KeyValueConfig
+
+	mu        sync.Mutex
+	kv        jetstream.KeyValue
+	self      Instance
+	recent    int
+	announced time.Time // the last announcement that was stored
 }
 
 // OpenPresence binds the bucket; ttl is how long an entry lives without a new
@@ -66,17 +72,49 @@ func OpenPresence(ctx context.Context, js jetstream.JetStream, id string, ttl ti
 	if replicas == 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: PresenceBucket, Description: "live keyledger instances and the log position each has applied",
-		History: 1, TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: replicas,
-	})
+	p := &Presence{js: js, self: Instance{ID: id, StartedAt: time.Now().UTC()}, recent: 64,
+		config: jetstream.KeyValueConfig{
+			Bucket: PresenceBucket, Description: "live keyledger instances and the log position each has applied",
+			History: 1, TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: replicas,
+		}}
+	if _, err := p.bucket(ctx, true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// bucket is the bound bucket, created again when fresh is set.
+func (p *Presence) bucket(ctx context.Context, fresh bool) (jetstream.KeyValue, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kv != nil && !fresh {
+		return p.kv, nil
+	}
+	kv, err := p.js.CreateOrUpdateKeyValue(ctx, p.config)
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("presence bucket: %w", err))
 	}
-	return &Presence{kv: kv, self: Instance{ID: id, StartedAt: time.Now().UTC()}, recent: 64}, nil
+	p.kv = kv
+	return kv, nil
 }
 
-// Announce publishes this instance's applied position.
+// Healthy says whether this instance's presence was stored within maxAge: without
+// it, other instances and /v1/cluster/applied cannot see this one.
+func (p *Presence) Healthy(maxAge time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	last := p.announced
+	if last.IsZero() { // starting: the first announcement is on its way
+		last = p.self.StartedAt
+	}
+	if since := time.Since(last); since > maxAge {
+		return fmt.Errorf("presence not announced for %s", since.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Announce publishes this instance's applied position; when the bucket is gone (a
+// restarted NATS lost it), it creates it again and announces once more.
 func (p *Presence) Announce(ctx context.Context, position uint64, ready bool) error {
 	p.mu.Lock()
 	now := time.Now().UTC()
@@ -89,22 +127,39 @@ func (p *Presence) Announce(ctx context.Context, position uint64, ready bool) er
 	}
 	p.self.Ready = ready
 	b, _ := json.Marshal(p.self)
+	id := p.self.ID
 	p.mu.Unlock()
-	if _, err := p.kv.Put(ctx, p.self.ID, b); err != nil {
+	kv, err := p.bucket(ctx, false)
+	if err == nil {
+		_, err = kv.Put(ctx, id, b)
+	}
+	if err != nil {
+		if kv, err = p.bucket(ctx, true); err == nil {
+			_, err = kv.Put(ctx, id, b)
+		}
+	}
+	if err != nil {
 		return fault.Unavailable(fmt.Errorf("announce: %w", err))
 	}
+	p.mu.Lock()
+	p.announced = time.Now()
+	p.mu.Unlock()
 	return nil
 }
 
 // Live lists the instances whose announcement has not expired, by id.
 func (p *Presence) Live(ctx context.Context) ([]Instance, error) {
-	lister, err := p.kv.ListKeys(ctx)
+	kv, err := p.bucket(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("list instances: %w", err))
 	}
 	var out []Instance
 	for key := range lister.Keys() {
-		e, err := p.kv.Get(ctx, key)
+		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue
 		}
@@ -122,5 +177,9 @@ func (p *Presence) Live(ctx context.Context) ([]Instance, error) {
 
 // Leave removes this instance's entry (on a clean shutdown).
 func (p *Presence) Leave(ctx context.Context) error {
-	return p.kv.Delete(ctx, p.self.ID)
+	kv, err := p.bucket(ctx, false)
+	if err != nil {
+		return err
+	}
+	return kv.Delete(ctx, p.self.ID)
 }

@@ -3,8 +3,12 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
@@ -15,6 +19,20 @@ import (
 // batchGets matches the batch direct gets that load an aggregate, not the direct
 // get of a subject's last message.
 func batchGets(subject string) bool { return subject == "$JS.API.DIRECT.GET."+eventstore.EventsStream }
+
+// TestABufferingConnectionIsRefused: a connection that buffers publishes while
+// disconnected would land, after reconnecting, an append already answered as failed.
+func TestABufferingConnectionIsRefused(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := eventstore.Open(context.Background(), nc, eventstore.Config{}); !errors.Is(err, eventstore.ErrBufferingConnection) {
+		t.Fatalf("open on a buffering connection: %v", err)
+	}
+}
 
 // TestAStalledLoadIsAnErrorNotAnEmptyAggregate: a load that does not reach the
 // aggregate's last event is unavailable, never "no events".
@@ -39,5 +57,39 @@ func TestAStalledLoadIsAnErrorNotAnEmptyAggregate(t *testing.T) {
 	proxy.Stall(nil)
 	if recs, last, err := s.Load(ctx, "workspace", "ws_1", 0); err != nil || len(recs) != 2 || last != 2 {
 		t.Fatalf("after the stall: %d records up to %d, %v", len(recs), last, err)
+	}
+}
+
+// TestAnOldServerIsRefusedBeforeAnyWrite: a server without atomic batch publish
+// would store half of a command; keyledger refuses it at start, naming the version
+// it needs, and writes nothing.
+func TestAnOldServerIsRefusedBeforeAnyWrite(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	proxy := srv.StartProxy(t)
+	proxy.AnnounceVersion("2.9.10")
+	_, err := eventstore.Open(ctx, proxy.Connect(t), eventstore.Config{})
+	if !errors.Is(err, eventstore.ErrRefused) || !strings.Contains(err.Error(), "2.9.10") || !strings.Contains(err.Error(), eventstore.MinServerVersion) {
+		t.Fatalf("open on 2.9.10: %v", err)
+	}
+	js, _ := jetstream.New(srv.Connect(t))
+	if _, err := js.Stream(ctx, eventstore.EventsStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the refused open created the log: %v", err)
+	}
+}
+
+// TestALogConfiguredOtherwiseIsRefused: a log stream that allows purges, or lacks
+// atomic publish, is not the append-only, all-or-nothing log keyledger needs.
+func TestALogConfiguredOtherwiseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	js, _ := jetstream.New(srv.Connect(t))
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: eventstore.EventsStream, Subjects: []string{eventstore.EventsSubject},
+		Storage: jetstream.FileStorage, DenyDelete: true, AllowDirect: true, Duplicates: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
+	if !errors.Is(err, eventstore.ErrRefused) || !strings.Contains(err.Error(), "deny_purge") || !strings.Contains(err.Error(), "allow_atomic") {
+		t.Fatalf("open on a purgeable log: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,9 @@ type Config struct {
 	// last sequence, the log's end) when the caller's context allows longer
 	// (default 2s): a stalled server is an error soon, not a held request.
 	ReadTimeout time.Duration
+	// WriteTimeout bounds an append, acknowledgement included (default 5s); when it
+	// passes the outcome is unknown: the events may be in the log.
+	WriteTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -67,6 +71,9 @@ func (c *Config) defaults() {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 2 * time.Second
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
 }
 
 // read bounds one read round trip by ReadTimeout.
@@ -84,14 +91,43 @@ type Store struct {
 // Subject is the log subject of one aggregate.
 func Subject(kind, id string) string { return subjectPrefix + kind + "." + id }
 
-// Open creates or updates the streams and returns a Store.
+// ConnectOptions are the options of every NATS connection the store is opened on,
+// with the caller's own after them: reconnect forever, and never buffer a publish
+// while disconnected. A buffered append is answered as failed (503) yet lands later
+// when the buffer is flushed on reconnection: a write reported failed must not be.
+func ConnectOptions(more ...nats.Option) []nats.Option {
+	return append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.ReconnectBufSize(-1)}, more...)
+}
+
+// ErrBufferingConnection: the connection would buffer publishes while disconnected.
+var ErrBufferingConnection = errors.New("eventstore: the NATS connection buffers publishes while disconnected; connect with eventstore.ConnectOptions()")
+
+// MinServerVersion is the oldest nats-server keyledger runs on: atomic batch
+// publish (a command's events all or none) came with 2.12.
+const MinServerVersion = "2.12.0"
+
+// ErrRefused: the NATS server cannot keep what keyledger promises (too old, or a
+// stream configured otherwise); nothing was written.
+var ErrRefused = errors.New("eventstore: refusing this NATS server")
+
+// Open creates the streams when they are missing, checks them when they exist, and
+// returns a Store. It refuses, before writing anything, a server older than
+// MinServerVersion, a log stream whose stored configuration differs from what the
+// log's guarantees need (atomic publish, no delete or purge, the duplicate window,
+// the replicas), and a connection that buffers publishes while disconnected.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if nc.Opts.ReconnectBufSize >= 0 {
+		return nil, ErrBufferingConnection
+	}
 	cfg.defaults()
+	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
+		return nil, fmt.Errorf("%w: nats-server %s is too old, keyledger needs %s or newer (atomic batch publish)", ErrRefused, v, MinServerVersion)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:               EventsStream,
 		Description:        "keyledger domain events: the source of truth, append-only",
 		Subjects:           []string{EventsSubject},
@@ -103,8 +139,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		AllowAtomicPublish: true,
 		AllowDirect:        true,
 	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		stream, err = js.Stream(ctx, EventsStream)
+	}
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", EventsStream, err))
+	}
+	if err := checkLog(stream.CachedInfo().Config, cfg); err != nil {
+		return nil, err
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        UsageStream,
@@ -119,6 +161,48 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", UsageStream, err))
 	}
 	return &Store{js: js, stream: stream, cfg: cfg}, nil
+}
+
+// checkLog compares the log stream as the server stores it with what keyledger's
+// guarantees need, naming every difference. An older server drops the settings it
+// does not know, which this catches too.
+func checkLog(got jetstream.StreamConfig, cfg Config) error {
+	var diffs []string
+	check := func(ok bool, what string) {
+		if !ok {
+			diffs = append(diffs, what)
+		}
+	}
+	check(got.AllowAtomicPublish, "allow_atomic is false (a command's events would not be all or none)")
+	check(got.DenyDelete, "deny_delete is false (the log must be append-only)")
+	check(got.DenyPurge, "deny_purge is false (the log must be append-only)")
+	check(got.AllowDirect, "allow_direct is false (aggregates are loaded with direct gets)")
+	check(got.Storage == jetstream.FileStorage, "storage is not file")
+	check(got.Duplicates == cfg.DuplicateWindow, fmt.Sprintf("duplicate window %s, configured %s", got.Duplicates, cfg.DuplicateWindow))
+	check(got.Replicas == cfg.Replicas, fmt.Sprintf("%d replicas, configured %d", got.Replicas, cfg.Replicas))
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w: stream %s is configured otherwise than keyledger needs: %s", ErrRefused, EventsStream, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// atLeast compares dotted versions ("2.12.0", "2.15.3-beta"): is v at least min?
+func atLeast(v, min string) bool {
+	parse := func(s string) [3]int {
+		var out [3]int
+		s, _, _ = strings.Cut(s, "-")
+		for i, part := range strings.SplitN(s, ".", 3) {
+			out[i], _ = strconv.Atoi(part)
+		}
+		return out
+	}
+	a, b := parse(v), parse(min)
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
 }
 
 // JetStream exposes the client for the vault and for benchmarks.
@@ -139,17 +223,26 @@ func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, ev
 	at := s.cfg.Clock()
 	msgs := make([]*nats.Msg, len(events))
 	for i, e := range events {
-		m, err := encode(subject, s.cfg.Source, e, meta, at)
+		id := ""
+		if meta.EventID != nil {
+			id = meta.EventID(i)
+		}
+		m, err := encode(subject, s.cfg.Source, id, e, meta, at)
 		if err != nil {
 			return 0, err
 		}
 		msgs[i] = m
 	}
 	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
 			return 0, classify(subject, err)
+		}
+		if ack.Duplicate { // an earlier attempt of the same request is in the log
+			return 0, fmt.Errorf("append %s: event %s is already in the log: %w", subject, msgs[0].Header.Get(HeaderID), domain.ErrConflict)
 		}
 		return ack.Sequence, nil
 	}
@@ -165,6 +258,9 @@ func classify(subject string, err error) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case 10071, 10164:
+			return fmt.Errorf("append %s: %w", subject, domain.ErrConflict)
+		}
+		if strings.Contains(apiErr.Description, "duplicate message id") { // an earlier attempt's batch is in the log
 			return fmt.Errorf("append %s: %w", subject, domain.ErrConflict)
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 429 || apiErr.Code == 503 {

@@ -54,7 +54,9 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 
 // SealMany creates a data key for each id and returns the plaintexts sealed under
 // them, in order. Data keys are written before the caller appends its events: a
-// failed append leaves orphan data keys that seal nothing anyone can reach.
+// failed append leaves orphan data keys that seal nothing anyone can reach. An id
+// that already has a data key (a retry of a request whose first attempt may be in
+// the log) keeps it, so whichever attempt's events are in the log can be opened.
 func (v *Vault) SealMany(ctx context.Context, ids []string, plaintexts [][]byte) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	g, ctx := errgroup.WithContext(ctx)
@@ -77,7 +79,11 @@ func (v *Vault) seal(ctx context.Context, id string, plaintext []byte) ([]byte, 
 	if _, err := rand.Read(dk); err != nil {
 		return nil, err
 	}
-	if _, err := v.kv.Create(ctx, id, sealWith(v.master, dk, []byte(id))); err != nil {
+	_, err := v.kv.Create(ctx, id, sealWith(v.master, dk, []byte(id)))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		dk, err = v.dataKey(ctx, id)
+	}
+	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault store data key %s: %w", id, err))
 	}
 	g, err := newGCM(dk)
@@ -87,8 +93,8 @@ func (v *Vault) seal(ctx context.Context, id string, plaintext []byte) ([]byte, 
 	return sealWith(g, plaintext, []byte(id)), nil
 }
 
-// Open unseals a plaintext sealed for id; ErrShredded once Destroy ran.
-func (v *Vault) Open(ctx context.Context, id string, sealed []byte) ([]byte, error) {
+// dataKey loads and unwraps the data key of id; ErrShredded once Destroy ran.
+func (v *Vault) dataKey(ctx context.Context, id string) ([]byte, error) {
 	entry, err := v.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, ErrShredded
@@ -99,6 +105,15 @@ func (v *Vault) Open(ctx context.Context, id string, sealed []byte) ([]byte, err
 	dk, err := openWith(v.master, entry.Value(), []byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("vault unwrap data key %s: %w", id, err)
+	}
+	return dk, nil
+}
+
+// Open unseals a plaintext sealed for id; ErrShredded once Destroy ran.
+func (v *Vault) Open(ctx context.Context, id string, sealed []byte) ([]byte, error) {
+	dk, err := v.dataKey(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	g, err := newGCM(dk)
 	if err != nil {

@@ -135,7 +135,7 @@ func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server
 func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config) (*service.Service, *httptest.Server) {
 	h.t.Helper()
 	svc, err := service.Start(context.Background(), service.Config{
-		NATS: nc, DatabaseURL: h.dbURL, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
+		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
 		AnnounceEvery: 200 * time.Millisecond,
 		HTTP:          c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

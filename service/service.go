@@ -36,8 +36,11 @@ type Config struct {
 	InstanceID string
 	// AnnounceEvery is the presence heartbeat (default 1s); entries live 5 of them.
 	AnnounceEvery time.Duration
-	HTTP          httpapi.Config
-	Logger        *slog.Logger
+	// ReadTimeout and WriteTimeout bound each read and each append on NATS (defaults
+	// 2s and 5s): a stalled server is a 503 soon.
+	ReadTimeout, WriteTimeout time.Duration
+	HTTP                      httpapi.Config
+	Logger                    *slog.Logger
 }
 
 // Validate joins every problem.
@@ -117,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas})
+	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			"projection": func(ctx context.Context) error {
 				return s.projectionLag(ctx, lagLimit(cfg.HTTP.MaxProjectionLag))
 			},
+			"presence": func(context.Context) error { return presence.Healthy(3 * cfg.AnnounceEvery) },
 			"credential_index": func(context.Context) error {
 				if !s.Index.Ready() {
 					return fmt.Errorf("credential index catching up (at position %d)", s.Index.Position())

@@ -99,7 +99,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func benchCatchUp(ctx context.Context) error {
 		return err
 	}
 	defer ns.Shutdown()
-	lnc, err := nats.Connect(ns.ClientURL())
+	lnc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func benchStartup(ctx context.Context, n int) error {
 		return err
 	}
 	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,6 @@ func TestREADMEFirstStepsRunAsPasted(t *testing.T) {
 // runFirstSteps runs the first-steps block against a fresh `keyledger dev` and
 // checks what it printed.
 func runFirstSteps(t *testing.T, block string) {
-	t.Helper()
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is missing: the README's first steps need curl and jq (apt-get install -y curl jq): %v", tool, err)

@@ -33,7 +33,7 @@ func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := portFree(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR"); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger"))...)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
@@ -83,7 +83,7 @@ func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, pepper: true}); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger-bootstrap"))
+	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger-bootstrap"))...)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
@@ -201,7 +201,7 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer ns.Shutdown()
 	logger.Info("embedded NATS with JetStream", "url", ns.ClientURL(), "data", filepath.Join(cfg.DataDir, "nats"))
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("keyledger-dev"))
+	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions(nats.Name("keyledger-dev"))...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,15 +15,40 @@ import (
 )
 
 // Proxy stands between clients and a server and can swallow, without an answer, the
-// client messages published to chosen subjects: the server seems to stall on exactly
-// those requests (a direct get, a consumer creation) while everything else flows.
-// It speaks just enough of the NATS client protocol to find PUB and HPUB frames.
+// client messages published to chosen subjects (the server seems to stall on exactly
+// those requests: a direct get, a consumer creation) or the server's messages with a
+// chosen payload (a publish is stored but its acknowledgement never arrives), while
+// everything else flows. It speaks just enough of the NATS protocol to find PUB,
+// HPUB, MSG and HMSG frames.
 type Proxy struct {
 	ln     net.Listener
 	target string
 
 	mu    sync.Mutex
 	stall func(subject string) bool
+	lose  func(payload []byte) bool
+	// version is announced instead of the server's own, when set.
+	version string
+}
+
+// AnnounceVersion makes the server introduce itself to new connections as another
+// version (an old server, say).
+func (p *Proxy) AnnounceVersion(v string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.version = v
+}
+
+var versionField = regexp.MustCompile(`"version":"[^"]*"`)
+
+// rewrite changes the server's INFO line as the test asked.
+func (p *Proxy) rewrite(line string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.version == "" || !strings.HasPrefix(line, "INFO ") {
+		return line
+	}
+	return versionField.ReplaceAllString(line, `"version":"`+p.version+`"`)
 }
 
 // StartProxy listens on a random port in front of the server; closed by t.Cleanup.
@@ -41,7 +67,7 @@ func (s *Server) StartProxy(t testing.TB) *Proxy {
 // Connect opens a client connection through the proxy, closed at the end of the test.
 func (p *Proxy) Connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect("nats://"+p.ln.Addr().String(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect("nats://"+p.ln.Addr().String(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatalf("natstest proxy connect: %v", err)
 	}
@@ -73,23 +99,46 @@ func (p *Proxy) accept() {
 			_ = c.Close()
 			continue
 		}
-		go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
-		go func() { p.forward(c, s); _ = s.Close() }()
+		go func() {
+			p.frames(s, c, "MSG", "HMSG", func(_ string, payload []byte) bool { return p.loses(payload) }, p.rewrite)
+			_ = c.Close()
+		}()
+		go func() {
+			p.frames(c, s, "PUB", "HPUB", func(subject string, _ []byte) bool { return p.stalls(subject) }, nil)
+			_ = s.Close()
+		}()
 	}
 }
 
-// forward copies the client's protocol to the server frame by frame, dropping the
-// PUB/HPUB frames to stalled subjects.
-func (p *Proxy) forward(client io.Reader, server io.Writer) {
-	r := bufio.NewReader(client)
+// LoseReplies drops from now on the server's messages whose payload matches (for
+// example the acknowledgements of publishes to a stream); nil lets all pass.
+func (p *Proxy) LoseReplies(match func(payload []byte) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lose = match
+}
+
+func (p *Proxy) loses(payload []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lose != nil && p.lose(payload)
+}
+
+// frames copies one direction of the protocol frame by frame, dropping the frames
+// of the two kinds given (a message with its payload) that drop selects.
+func (p *Proxy) frames(from io.Reader, to io.Writer, kind, headerKind string, drop func(subject string, payload []byte) bool, rewrite func(string) string) {
+	r := bufio.NewReader(from)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
 		}
+		if rewrite != nil {
+			line = rewrite(line)
+		}
 		f := strings.Fields(line)
 		var payload []byte
-		if len(f) >= 3 && (strings.EqualFold(f[0], "PUB") || strings.EqualFold(f[0], "HPUB")) {
+		if len(f) >= 3 && (strings.EqualFold(f[0], kind) || strings.EqualFold(f[0], headerKind)) {
 			size, err := strconv.Atoi(f[len(f)-1])
 			if err != nil {
 				return
@@ -98,14 +147,14 @@ func (p *Proxy) forward(client io.Reader, server io.Writer) {
 			if _, err := io.ReadFull(r, payload); err != nil {
 				return
 			}
-			if p.stalls(f[1]) {
+			if drop(f[1], payload[:size]) {
 				continue
 			}
 		}
-		if _, err := io.WriteString(server, line); err != nil {
+		if _, err := io.WriteString(to, line); err != nil {
 			return
 		}
-		if _, err := server.Write(payload); err != nil {
+		if _, err := to.Write(payload); err != nil {
 			return
 		}
 	}

@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/keyledger
 TEST_TIMEOUT ?= 9m
 
-.PHONY: run build test lint bench postgres fuzz
+.PHONY: run build test lint bench postgres tools fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/keyledger
@@ -14,7 +14,7 @@ run: postgres build
 
 ## test: gofmt, go vet, a pure domain check, all tests with -race, then the
 ## allocation test (meaningless under -race) without it
-test: postgres lint
+test: postgres tools lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run 'AllocatesNothing' ./projections/
 
@@ -30,6 +30,10 @@ bench: postgres
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+## tools: curl and jq, which the README's first steps (run by a test) use
+tools:
+	@./scripts/ensure-tools.sh
 
 ## fuzz: run the fuzzers for a while (corpora in domain/testdata/fuzz and
 ## http/testdata/fuzz; `make test` replays them)

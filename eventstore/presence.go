@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,18 +148,26 @@ func (p *Presence) Announce(ctx context.Context, position uint64, ready bool) er
 	return nil
 }
 
-// Live lists the instances whose announcement has not expired, by id.
+// Live lists the instances whose announcement has not expired, by id. The keys are
+// read from the bucket's stream state, not with a watcher: a watcher listing the
+// keys can miss one whose entry is being replaced at that moment.
 func (p *Presence) Live(ctx context.Context) ([]Instance, error) {
 	kv, err := p.bucket(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	lister, err := kv.ListKeys(ctx)
+	stream, err := p.js.Stream(ctx, "KV_"+PresenceBucket)
+	if err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("list instances: %w", err))
+	}
+	prefix := "$KV." + PresenceBucket + "."
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("list instances: %w", err))
 	}
 	var out []Instance
-	for key := range lister.Keys() {
+	for subject := range info.State.Subjects {
+		key := strings.TrimPrefix(subject, prefix)
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue

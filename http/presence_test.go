@@ -1,8 +1,11 @@
 package httpapi_test
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	httpapi "github.com/keyledger/keyledger/http"
 )
 
 // TestPresenceSurvivesANATSRestart: the live-instance bucket is in memory on the
@@ -44,6 +47,60 @@ func waitApplied1(h *harness, position string) {
 		}
 		if time.Now().After(deadline) {
 			h.t.Fatalf("position %s never applied: %d %s", position, r.Status, r.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsistencyAllInstances: a revoking write sent with X-Keyledger-Consistency:
+// all-instances answers once every live instance has applied it, so the very next
+// verification on any instance refuses; when an instance does not follow in time,
+// the write still succeeds and says how many had applied it.
+func TestConsistencyAllInstances(t *testing.T) {
+	// The wait is shorter than the life of an instance's entry (five heartbeats of
+	// 200 ms): the silenced instance is still live when the write gives up on it.
+	h := start(t, httpapi.Config{ConsistencyWait: 300 * time.Millisecond})
+	ws := h.workspace("prod")
+	proxy := h.nats.StartProxy(t)
+	second, srv2 := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	h.waitReady(second)
+	waitLive(h, 2)
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	for range 20 {
+		k := h.as("POST", keys, map[string]any{"business_type": "maas"})
+		h.expect(k, 201, "")
+		waitApplied(h, k.Header.Get("X-Keyledger-Position"))
+		h.decision(h.verify(srv2, k.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
+		r := h.as("DELETE", keys+"/"+k.str("id"), nil, "X-Keyledger-Consistency", "all-instances")
+		h.expect(r, 204, "")
+		if r.Header.Get("X-Keyledger-Consistency") != "all-instances" || r.Header.Get("X-Keyledger-Applied-Instances") != "2/2" {
+			t.Fatalf("consistency headers: %v", r.Header)
+		}
+		h.decision(h.verify(srv2, k.str("secret"), ws, "maas", "10.0.0.1"), "DELETED", false)
+	}
+	// The second instance's announcements stop reaching NATS: the write waits its
+	// bound, then succeeds and says only one instance is known to have applied it.
+	k := h.as("POST", keys, map[string]any{"business_type": "maas"})
+	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$KV.KEYLEDGER_INSTANCES.") })
+	r := h.as("DELETE", keys+"/"+k.str("id"), nil, "X-Keyledger-Consistency", "all-instances")
+	h.expect(r, 204, "")
+	if r.Header.Get("X-Keyledger-Consistency") != "partial" || r.Header.Get("X-Keyledger-Applied-Instances") != "1/2" {
+		t.Fatalf("consistency headers on timeout: %v", r.Header)
+	}
+	h.expect(h.as("DELETE", keys+"/"+k.str("id"), nil, "X-Keyledger-Consistency", "eventually"), 400, "invalid_consistency")
+}
+
+// waitLive waits until n instances are live.
+func waitLive(h *harness, n int) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := h.call(gatewayToken, "GET", "/v1/cluster", nil)
+		if c.Status == 200 && len(c.Body["instances"].([]any)) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("not %d live instances: %s", n, c.Raw)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -45,6 +45,9 @@ var (
 	readHeader = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
 	idemHeader = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account give the same response"}}
 	matchHdr   = []param{{name: "If-Match", description: "the ETag of the version this change is based on; 412 otherwise"}}
+	// revokeHdr are the headers of a write that narrows what a credential may do.
+	revokeHdr = append(matchHdr, param{name: HeaderConsistency,
+		description: `"all-instances": answer once every live instance has applied the write (bounded; the answer's headers say how many did)`})
 )
 
 func (s *Server) routeTable() []route {
@@ -71,13 +74,13 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/accounts/:id", id: "getAccount", summary: "Read an account, its access key (no secret) and effective permissions", auth: true,
 			status: 200, response: Account{}, headers: readHeader, handler: s.getAccount},
 		{method: "PATCH", path: "/v1/accounts/:id", id: "updateAccount", summary: "Enable or disable a sub-account", auth: true,
-			request: StatusRequest{}, status: 200, response: Account{}, headers: matchHdr, handler: s.updateAccount},
+			request: StatusRequest{}, status: 200, response: Account{}, headers: revokeHdr, handler: s.updateAccount},
 		{method: "POST", path: "/v1/accounts/:id/access-key", id: "createAccessKey", summary: "Create the account's one access key (secret in this response only)", auth: true,
 			status: 201, response: CreatedAccessKey{}, handler: s.createAccessKey},
 		{method: "PATCH", path: "/v1/accounts/:id/access-key", id: "updateAccessKey", summary: "Enable or disable the account's access key", auth: true,
-			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: matchHdr, handler: s.updateAccessKey},
+			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: revokeHdr, handler: s.updateAccessKey},
 		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
-			status: 204, handler: s.deleteAccessKey},
+			headers: revokeHdr, status: 204, handler: s.deleteAccessKey},
 		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
 			status: 200, response: Me{}, headers: readHeader, handler: s.me},
 		{method: "POST", path: "/v1/roles", id: "createRole", summary: "Create a role", auth: true,
@@ -87,9 +90,9 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/roles/:id", id: "getRole", summary: "Read a role", auth: true,
 			status: 200, response: Role{}, headers: readHeader, handler: s.getRole},
 		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions or users", auth: true,
-			request: RoleRequest{}, status: 200, response: Role{}, headers: matchHdr, handler: s.updateRole},
+			request: RoleRequest{}, status: 200, response: Role{}, headers: revokeHdr, handler: s.updateRole},
 		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
-			status: 204, headers: matchHdr, handler: s.deleteRole},
+			status: 204, headers: revokeHdr, handler: s.deleteRole},
 
 		{method: "POST", path: "/v1/verify", id: "verify", summary: "Data plane: may this credential make this call?", gateway: true,
 			request: VerifyRequest{}, status: 200, response: VerifyResponse{}, handler: s.verify},
@@ -101,7 +104,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
 			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
 		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
-			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: matchHdr, handler: s.putMembers},
+			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: revokeHdr, handler: s.putMembers},
 
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys", id: "createAPIKey", summary: "Create a MaaS or Search key", auth: true,
 			request: CreateAPIKeyRequest{}, status: 201, response: CreatedAPIKey{}, headers: idemHeader, handler: s.createAPIKey},
@@ -114,9 +117,9 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
 			status: 200, response: APIKey{}, headers: readHeader, handler: s.getAPIKey},
 		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
-			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: matchHdr, handler: s.updateAPIKey},
+			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: revokeHdr, handler: s.updateAPIKey},
 		{method: "DELETE", path: "/v1/workspaces/:ws/api-keys/:key", id: "deleteAPIKey", summary: "Delete a key; its plaintext is destroyed", auth: true,
-			status: 204, headers: matchHdr, handler: s.deleteAPIKey},
+			status: 204, headers: revokeHdr, handler: s.deleteAPIKey},
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys/:key/reveal", id: "revealAPIKey", summary: "Reveal a key's plaintext (audited)", auth: true,
 			status: 200, response: RevealedAPIKey{}, handler: s.revealAPIKey},
 	}

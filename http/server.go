@@ -30,6 +30,11 @@ const (
 	HeaderRequestID   = "X-Request-Id"
 	// HeaderClientRequestID echoes the X-Request-Id a client sent.
 	HeaderClientRequestID = "X-Client-Request-Id"
+	// HeaderConsistency asks a revoking write to wait until every live instance has
+	// applied it ("all-instances"); the answer says whether they all did
+	// ("all-instances") or not in time ("partial"), and HeaderApplied how many.
+	HeaderConsistency = "X-Keyledger-Consistency"
+	HeaderApplied     = "X-Keyledger-Applied-Instances"
 )
 
 // Config of the HTTP API.
@@ -42,6 +47,10 @@ type Config struct {
 	MaxProjectionLag uint64
 	// Timeouts of the HTTP server.
 	Timeouts Timeouts
+	// ConsistencyWait bounds how long a revoking write sent with
+	// X-Keyledger-Consistency: all-instances waits for the other instances
+	// (default 1s); after it the write still succeeds and says how many applied it.
+	ConsistencyWait time.Duration
 	// AuthFailureFloor is the least time a refused credential takes to answer
 	// (default 5ms): a malformed, unknown, disabled or deleted credential costs
 	// different work, and the answer must not tell which.
@@ -88,6 +97,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.MaxProjectionLag == 0 {
 		cfg.MaxProjectionLag = 10000
 	}
+	if cfg.ConsistencyWait == 0 {
+		cfg.ConsistencyWait = time.Second
+	}
 	if cfg.AuthFailureFloor == 0 {
 		cfg.AuthFailureFloor = 5 * time.Millisecond
 	}
@@ -133,6 +145,9 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set(HeaderRequestID, ulid.Make().String())
 		if id := c.Request().Header.Get(HeaderRequestID); id != "" && len(id) <= 128 && printableASCII(id) {
 			h.Set(HeaderClientRequestID, id)
+		}
+		if v := c.Request().Header.Get(HeaderConsistency); v != "" && !strings.EqualFold(v, "all-instances") {
+			return badRequest("invalid_consistency", HeaderConsistency+` takes "all-instances"`)
 		}
 		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
 			return badRequest("malformed_query", "the query string does not parse: separate parameters with &, percent-encode the rest")
@@ -249,7 +264,10 @@ func replayed(c echo.Context, yes bool) {
 // revoked makes a write that narrows what a credential may do wait until this
 // instance's credential index has applied it, so that from the answer on this
 // instance refuses what the write forbids. Other instances follow within
-// milliseconds; /v1/cluster/applied tells when all have.
+// milliseconds; /v1/cluster/applied tells when all have, and a client that sent
+// X-Keyledger-Consistency: all-instances gets its answer only once every live
+// instance has applied the write, or ConsistencyWait has passed (the write stands
+// either way; the headers say which).
 func (s *Server) revoked(c echo.Context, version uint64) {
 	if s.d.Index == nil {
 		return
@@ -258,6 +276,45 @@ func (s *Server) revoked(c echo.Context, version uint64) {
 	defer cancel()
 	if err := s.d.Index.WaitFor(ctx, version); err != nil {
 		s.logger.Warn("credential index did not apply a revocation in time", "position", version, "err", err)
+	}
+	if c.Request().Header.Get(HeaderConsistency) == "" || s.d.Presence == nil {
+		return
+	}
+	applied, live := s.waitAllInstances(c.Request().Context(), version)
+	h := c.Response().Header()
+	h.Set(HeaderApplied, strconv.Itoa(applied)+"/"+strconv.Itoa(live))
+	if live > 0 && applied == live {
+		h.Set(HeaderConsistency, "all-instances")
+	} else {
+		h.Set(HeaderConsistency, "partial")
+	}
+}
+
+// waitAllInstances polls the live instances until all have applied version, or
+// ConsistencyWait passes; it says how many had.
+func (s *Server) waitAllInstances(ctx context.Context, version uint64) (applied, live int) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyWait)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		instances, err := s.d.Presence.Live(ctx)
+		if err == nil {
+			applied, live = 0, len(instances)
+			for _, i := range instances {
+				if i.Position >= version {
+					applied++
+				}
+			}
+			if live > 0 && applied == live {
+				return applied, live
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return applied, live
+		case <-tick.C:
+		}
 	}
 }
 

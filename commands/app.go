@@ -16,6 +16,7 @@ import (
 // Deps are the ports and settings every handler shares.
 type Deps struct {
 	Store       EventStore
+	Snapshots   Snapshots // optional
 	Vault       Vault
 	Index       AccessKeyIndex
 	Idempotency IdempotencyStore
@@ -46,8 +47,8 @@ func New(d Deps) *App {
 	return &App{
 		deps:       d,
 		etagKey:    etagKey(d.Pepper),
-		workspaces: newRepository(d.Store, domain.AggregateWorkspace, domain.NewEmptyWorkspace),
-		orgs:       newRepository(d.Store, domain.AggregateOrganization, domain.NewEmptyOrganization),
+		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace),
+		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization),
 	}
 }
 

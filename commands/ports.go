@@ -24,6 +24,15 @@ type EventStore interface {
 	LastSequence(ctx context.Context, kind, id string) (uint64, error)
 }
 
+// Snapshots keep the latest state of aggregates, so a cold load reads only the
+// events after it. Derived data: a snapshot lost or unreadable only lengthens a load.
+type Snapshots interface {
+	// Load returns an aggregate's latest snapshot and the log position it was taken
+	// at; ok false when there is none.
+	Load(ctx context.Context, kind, id string) (data []byte, position uint64, ok bool, err error)
+	Save(ctx context.Context, kind, id string, position uint64, data []byte) error
+}
+
 // Vault seals API key plaintexts under per-key data keys kept outside the log.
 type Vault interface {
 	SealMany(ctx context.Context, ids []string, plaintexts [][]byte) ([][]byte, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -12,17 +13,25 @@ import (
 // maxAttempts bounds the optimistic-concurrency retries of one command.
 const maxAttempts = 5
 
+// snapshotEvery is how many events an instance applies to an aggregate before it
+// stores a new snapshot of it: a cold load reads at most about that many events.
+const snapshotEvery = 500
+
 type aggregate interface {
 	ApplyAt(position uint64, e domain.Event)
+	Snapshot() ([]byte, error)
 }
 
 // repository caches aggregates in memory with their version and keeps them current
 // from the log. Commands on one aggregate are serialized per instance (one lock per
-// aggregate); across instances the expected-sequence check decides.
+// aggregate); across instances the expected-sequence check decides. A cold load
+// starts from the aggregate's latest snapshot when there is one.
 type repository[A aggregate] struct {
-	store EventStore
-	kind  string
-	empty func(id string) A
+	store     EventStore
+	snapshots Snapshots // nil: always replay from the start
+	kind      string
+	empty     func(id string) A
+	restore   func([]byte) (A, error)
 
 	mu      sync.Mutex
 	entries map[string]*entry[A]
@@ -33,10 +42,47 @@ type entry[A aggregate] struct {
 	agg     A
 	version uint64
 	loaded  bool
+	// unsnapshotted counts the events applied since the last snapshot.
+	unsnapshotted int
 }
 
-func newRepository[A aggregate](store EventStore, kind string, empty func(string) A) *repository[A] {
-	return &repository[A]{store: store, kind: kind, empty: empty, entries: map[string]*entry[A]{}}
+func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error)) *repository[A] {
+	return &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: map[string]*entry[A]{}}
+}
+
+// fromSnapshot starts a cold entry from the aggregate's latest snapshot taken at or
+// before end. Any failure leaves the entry empty: the log has the whole history.
+// Caller holds e.mu.
+func (r *repository[A]) fromSnapshot(ctx context.Context, id string, e *entry[A], end uint64) {
+	if r.snapshots == nil || e.version != 0 {
+		return
+	}
+	data, pos, ok, err := r.snapshots.Load(ctx, r.kind, id)
+	if err != nil || !ok || pos > end {
+		return
+	}
+	if agg, err := r.restore(data); err == nil {
+		e.agg, e.version = agg, pos
+	}
+}
+
+// applied counts events applied to an entry and, every snapshotEvery of them,
+// stores a snapshot of its state in the background. Caller holds e.mu.
+func (r *repository[A]) applied(id string, e *entry[A], n int) {
+	e.unsnapshotted += n
+	if r.snapshots == nil || e.unsnapshotted < snapshotEvery {
+		return
+	}
+	data, err := e.agg.Snapshot()
+	if err != nil {
+		return
+	}
+	e.unsnapshotted = 0
+	go func(version uint64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.snapshots.Save(ctx, r.kind, id, version, data) // best effort: the next load replays more
+	}(e.version)
 }
 
 func (r *repository[A]) entry(id string) *entry[A] {
@@ -75,6 +121,7 @@ func (r *repository[A]) refresh(ctx context.Context, id string, e *entry[A]) err
 // catchUp applies the events after the cached version, up to at least end. Caller
 // holds e.mu.
 func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A], end uint64) error {
+	r.fromSnapshot(ctx, id, e, end)
 	events, last, err := r.store.LoadEvents(ctx, r.kind, id, e.version, end)
 	if err != nil {
 		return err
@@ -83,6 +130,7 @@ func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A], end
 		e.agg.ApplyAt(r.Position, r.Event)
 	}
 	e.version, e.loaded = last, true
+	r.applied(id, e, len(events))
 	return nil
 }
 
@@ -129,6 +177,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 				e.agg.ApplyAt(version-uint64(len(events)-1-i), ev)
 			}
 			e.version = version
+			r.applied(id, e, len(events))
 			for _, v := range view {
 				v(e.agg)
 			}

@@ -145,6 +145,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.AnnounceEvery == 0 {
 		cfg.AnnounceEvery = time.Second
 	}
+	snapshots, err := eventstore.OpenSnapshots(ctx, store.JetStream(), cfg.Replicas)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	presence, err := eventstore.OpenPresence(ctx, store.JetStream(), cfg.InstanceID, 5*cfg.AnnounceEvery, cfg.Replicas)
 	if err != nil {
 		pool.Close()
@@ -160,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		}})
 	s.Runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger}, projections.Views()...)
 	s.App = commands.New(commands.Deps{
-		Store: store, Vault: vault, Index: s.Index, Idempotency: projections.Idempotency{Pool: pool}, Pepper: cfg.Pepper,
+		Store: store, Snapshots: snapshots, Vault: vault, Index: s.Index, Idempotency: projections.Idempotency{Pool: pool}, Pepper: cfg.Pepper,
 	})
 	s.API = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.App, Runner: s.Runner, Index: s.Index, Presence: presence, GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,

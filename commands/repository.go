@@ -14,8 +14,13 @@ import (
 const maxAttempts = 5
 
 // snapshotEvery is how many events an instance applies to an aggregate before it
-// stores a new snapshot of it: a cold load reads at most about that many events.
-const snapshotEvery = 500
+// stores a new snapshot of it, at least; a large aggregate waits for more, one event
+// per snapshotBytesPerEvent bytes of its last snapshot, so that storing snapshots
+// costs a bounded share of the writes while a cold load stays short.
+const (
+	snapshotEvery         = 500
+	snapshotBytesPerEvent = 2000
+)
 
 type aggregate interface {
 	ApplyAt(position uint64, e domain.Event)
@@ -42,8 +47,9 @@ type entry[A aggregate] struct {
 	agg     A
 	version uint64
 	loaded  bool
-	// unsnapshotted counts the events applied since the last snapshot.
-	unsnapshotted int
+	// unsnapshotted counts the events applied since the last snapshot, which was
+	// snapshotSize bytes.
+	unsnapshotted, snapshotSize int
 }
 
 func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error)) *repository[A] {
@@ -62,7 +68,7 @@ func (r *repository[A]) fromSnapshot(ctx context.Context, id string, e *entry[A]
 		return
 	}
 	if agg, err := r.restore(data); err == nil {
-		e.agg, e.version = agg, pos
+		e.agg, e.version, e.snapshotSize = agg, pos, len(data)
 	}
 }
 
@@ -70,14 +76,14 @@ func (r *repository[A]) fromSnapshot(ctx context.Context, id string, e *entry[A]
 // stores a snapshot of its state in the background. Caller holds e.mu.
 func (r *repository[A]) applied(id string, e *entry[A], n int) {
 	e.unsnapshotted += n
-	if r.snapshots == nil || e.unsnapshotted < snapshotEvery {
+	if r.snapshots == nil || e.unsnapshotted < max(snapshotEvery, e.snapshotSize/snapshotBytesPerEvent) {
 		return
 	}
 	data, err := e.agg.Snapshot()
 	if err != nil {
 		return
 	}
-	e.unsnapshotted = 0
+	e.unsnapshotted, e.snapshotSize = 0, len(data)
 	go func(version uint64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

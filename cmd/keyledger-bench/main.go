@@ -42,8 +42,9 @@ var (
 	clients     = flag.Int("clients", 16, "concurrent clients")
 	catchupN    = flag.Int("catchup", 200000, "events for the projector catch-up")
 	logFilePath = flag.String("log", "", "where the service logs go (default: discarded)")
-	trials      = flag.Int("trials", 200, "revocation propagation trials")
+	trials      = flag.Int("trials", 200, "revocation trials (each idle, under load, and with all-instances consistency)")
 	startupN    = flag.Int("startup", 1_000_000, "key events in the log for the start-up measurement")
+	coldN       = flag.Int("cold", 100_000, "events of the organization a cold instance loads")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 )
 
@@ -158,7 +159,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer second.Close()
-	if err := benchPropagation(ctx, second, c, *trials); err != nil {
+	if err := benchRevocation(ctx, second, c, *trials); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "cold load of an organization of %d events:\n", *coldN)
+	if err := benchColdLoad(ctx, svc, *coldN); err != nil {
 		return err
 	}
 	return benchStartup(ctx, *startupN)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Config is the configuration of every subcommand. Each subcommand registers only the
@@ -20,17 +21,27 @@ type Config struct {
 	Pepper       string // base64 of at least 32 bytes
 	GatewayToken string // authenticates gateways on /v1/verify
 	Replicas     int
-	DataDir      string // dev (and verify, which reads the dev secrets there)
-	NATSPort     int    // dev only
-	OrgName      string // bootstrap
-	PrimaryName  string // bootstrap
-	Verify       VerifyConfig
+	// ReadTimeout and WriteTimeout bound each read and each append on NATS: a
+	// stalled NATS answers 503 after them.
+	ReadTimeout, WriteTimeout time.Duration
+	DataDir                   string // dev (and verify, which reads the dev secrets there)
+	NATSPort                  int    // dev only
+	OrgName                   string // bootstrap
+	PrimaryName               string // bootstrap
+	Verify                    VerifyConfig
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/keyledger?sslmode=disable"
 
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return v
 	}
 	return def
@@ -92,6 +103,13 @@ func (c *Config) dataDirFlag(fs *flag.FlagSet, usage string) {
 	fs.StringVar(&c.DataDir, "data-dir", env("KEYLEDGER_DATA_DIR", ".keyledger"), usage+" (KEYLEDGER_DATA_DIR)")
 }
 
+func (c *Config) timeoutFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.ReadTimeout, "nats-read-timeout", envDuration("KEYLEDGER_NATS_READ_TIMEOUT", 2*time.Second),
+		"bound of each read on NATS; a stalled NATS answers 503 after it (KEYLEDGER_NATS_READ_TIMEOUT)")
+	fs.DurationVar(&c.WriteTimeout, "nats-write-timeout", envDuration("KEYLEDGER_NATS_WRITE_TIMEOUT", 5*time.Second),
+		"bound of each append on NATS, acknowledgement included (KEYLEDGER_NATS_WRITE_TIMEOUT)")
+}
+
 func (c *Config) orgFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OrgName, "org-name", env("KEYLEDGER_ORG_NAME", "default"), "name of the organization created (KEYLEDGER_ORG_NAME)")
 	fs.StringVar(&c.PrimaryName, "primary-name", env("KEYLEDGER_PRIMARY_NAME", "admin"), "name of its primary account (KEYLEDGER_PRIMARY_NAME)")
@@ -105,6 +123,7 @@ func (c *Config) devFlags(fs *flag.FlagSet) {
 	c.gatewayTokenFlag(fs, "service `token` of gateways calling /v1/verify; default: generated, kept in the data dir")
 	c.dataDirFlag(fs, "where the embedded NATS data and the generated secrets (secrets.json) live")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("KEYLEDGER_DEV_NATS_PORT", 14222), "port of the embedded NATS server on 127.0.0.1 (KEYLEDGER_DEV_NATS_PORT)")
+	c.timeoutFlags(fs)
 	c.orgFlags(fs)
 }
 
@@ -116,6 +135,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.pepperFlag(fs, "base64 `secret` (>= 32 bytes) keying credential HMACs")
 	c.gatewayTokenFlag(fs, "service `token` of gateways calling /v1/verify, at least 16 characters")
 	c.replicasFlag(fs)
+	c.timeoutFlags(fs)
 }
 
 func (c *Config) migrateFlags(fs *flag.FlagSet) {
@@ -158,6 +178,9 @@ func (c *Config) Validate(n need) error {
 	// one embedded server holds one replica.
 	if n.nats && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("KEYLEDGER_REPLICAS must be 1, 3 or 5, got %d", c.Replicas))
+	}
+	if c.ReadTimeout < 0 || c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("KEYLEDGER_NATS_READ_TIMEOUT and KEYLEDGER_NATS_WRITE_TIMEOUT must not be negative"))
 	}
 	if n.dev {
 		// Port 0 would make the embedded nats-server fall back to 4222, the port of

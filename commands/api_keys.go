@@ -11,33 +11,33 @@ import (
 // in the response of the create (and of a replay of it); it is never stored with an
 // idempotency record.
 type APIKeyResult struct {
-	KeyID        string    `json:"key_id"`
-	WorkspaceID  string    `json:"workspace_id"`
-	BusinessType string    `json:"business_type"`
-	Name         string    `json:"name,omitempty"`
-	Allowlist    []string  `json:"allowlist"`
-	Note         string    `json:"note"`
-	QPSLimit     *int      `json:"qps_limit"`
-	Masked       string    `json:"masked_secret"`
-	BatchID      string    `json:"batch_id,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	KeyID        string
+	WorkspaceID  string
+	BusinessType string
+	Name         string
+	Allowlist    []string
+	Note         string
+	QPSLimit     *int
+	Masked       string
+	BatchID      string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 	// LastRevealedAt is nil until the plaintext is first revealed.
-	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	LastRevealedAt *time.Time
 	// ETag is the key's entity tag.
-	ETag   string `json:"etag"`
-	Secret string `json:"-"`
+	ETag   string
+	Secret string
 }
 
 // CreatedAPIKeys is the result of a single or a batch creation.
 type CreatedAPIKeys struct {
-	WorkspaceID string         `json:"workspace_id"`
-	BatchID     string         `json:"batch_id,omitempty"`
-	Keys        []APIKeyResult `json:"keys"`
-	Version     uint64         `json:"version"`
+	WorkspaceID string
+	BatchID     string
+	Keys        []APIKeyResult
+	Version     uint64
 	// Replayed is set when this answers a retry with an earlier request's result;
 	// the secrets it holds were revealed again, and that is in the log.
-	Replayed bool `json:"-"`
+	Replayed bool
 }
 
 // keySpec is a validated key before its secret exists.

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +74,8 @@ type idempotentCommand[R any] struct {
 	// run executes the command, naming what it creates and appends after id.
 	run func(id identity) (R, error)
 	// find looks in the log for what an attempt named id created: the result as the
-	// log has it (without what is never stored, such as secrets), or found false.
+	// log has it now (without what the log never holds, such as secrets), or found
+	// false. A replay of a completed request answers through it too.
 	find func(id identity) (r R, found bool, err error)
 	// replay rebuilds what a result never holds (secrets) for an answer given again,
 	// and records it (a plaintext leaving the service is a reveal); nil when nothing
@@ -89,8 +89,9 @@ func idempotencyScope(c Caller) string { return c.OrganizationID + "/" + c.Accou
 
 // idempotent runs a command with exactly one effect per (account, Idempotency-Key),
 // whatever fails when. The caller is authorized first, on every attempt. A retry of
-// a completed request gets its result (rehydrated); another request with the same
-// key gets ErrIdempotencyKeyReused; one running, ErrIdempotencyInProgress. An
+// a completed request gets what it created, read from the log (secrets rehydrated);
+// another request with the same key gets ErrIdempotencyKeyReused; one running,
+// ErrIdempotencyInProgress. An
 // attempt whose outcome is unknown (the log stalled after the append was sent, the
 // instance died) leaves its claim to the next attempt, which names everything as
 // the first did and looks in the log before running again. The bool says that the
@@ -113,12 +114,15 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 		if prior.Fingerprint != idem.Fingerprint {
 			return zero, false, ErrIdempotencyKeyReused
 		}
-		if prior.Result == nil {
+		if !prior.Completed {
 			return zero, false, ErrIdempotencyInProgress
 		}
-		var r R
-		if err := json.Unmarshal(prior.Result, &r); err != nil {
-			return zero, false, fmt.Errorf("idempotency: decode stored result: %w", err)
+		r, found, err := cmd.find(newIdentity(scope, idem.Key, prior.CreatedAt))
+		if err != nil {
+			return zero, false, err
+		}
+		if !found {
+			return zero, false, ErrIdempotentResultGone
 		}
 		return r, true, replay(cmd, &r)
 	}
@@ -129,11 +133,7 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 				return zero, false, a.unknown(ctx, scope, idem.Key, err)
 			}
 		}
-		body, err := json.Marshal(r)
-		if err != nil {
-			return zero, false, err
-		}
-		if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key, body); err != nil {
+		if err := a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key); err != nil {
 			return zero, false, err
 		}
 		return r, replayed, nil

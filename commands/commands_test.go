@@ -13,7 +13,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
 
@@ -39,11 +39,11 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := projections.Migrate(ctx, pool); err != nil {
+	if err := idempotency.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	return fixture{store: store, deps: commands.Deps{Store: store, Vault: vault, Pepper: bytes.Repeat([]byte{2}, 32),
-		Idempotency: projections.Idempotency{Pool: pool}}}
+		Idempotency: idempotency.Store{Pool: pool}}}
 }
 
 func caller(b commands.Bootstrapped) commands.Caller {

@@ -16,28 +16,28 @@ type CreateAccount struct {
 
 // AccountResult is the account as the write left it.
 type AccountResult struct {
-	AccountID      string           `json:"account_id"`
-	OrganizationID string           `json:"organization_id"`
-	Name           string           `json:"name"`
-	Primary        bool             `json:"primary"`
-	Status         string           `json:"status"`
-	AccessKey      *AccessKeyResult `json:"access_key"`
+	AccountID      string
+	OrganizationID string
+	Name           string
+	Primary        bool
+	Status         string
+	AccessKey      *AccessKeyResult
 	// Permissions are the account's effective permission items, sorted.
-	Permissions []string  `json:"permissions"`
-	CreatedAt   time.Time `json:"created_at"`
+	Permissions []string
+	CreatedAt   time.Time
 	// ETag is the account's entity tag; Version the log position of the write.
-	ETag    string `json:"etag"`
-	Version uint64 `json:"version"`
+	ETag    string
+	Version uint64
 	// Replayed is set when this answers a retry with an earlier request's result.
-	Replayed bool `json:"-"`
+	Replayed bool
 }
 
 // AccessKeyResult is an account's access key without its secret.
 type AccessKeyResult struct {
-	AccessKeyID string    `json:"access_key_id"`
-	AccountID   string    `json:"account_id"`
-	Status      string    `json:"status"`
-	CreatedAt   time.Time `json:"created_at"`
+	AccessKeyID string
+	AccountID   string
+	Status      string
+	CreatedAt   time.Time
 }
 
 // CreateAccount handles the command.

@@ -17,17 +17,17 @@ type CreateWorkspace struct {
 
 // WorkspaceResult is the workspace as a write left it.
 type WorkspaceResult struct {
-	WorkspaceID    string    `json:"workspace_id"`
-	OrganizationID string    `json:"organization_id"`
-	Name           string    `json:"name"`
-	Description    string    `json:"description"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	WorkspaceID    string
+	OrganizationID string
+	Name           string
+	Description    string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	// ETag is the workspace's entity tag; Version the log position of the write.
-	ETag    string `json:"etag"`
-	Version uint64 `json:"version"`
+	ETag    string
+	Version uint64
 	// Replayed is set when this answers a retry with an earlier request's result.
-	Replayed bool `json:"-"`
+	Replayed bool
 }
 
 // CreateWorkspace handles the command.

@@ -7,14 +7,14 @@ import (
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/idempotency"
 )
 
 // dyingStore is the real idempotency store of an instance that dies between its
 // append and the record of the result: Complete never lands.
-type dyingStore struct{ projections.Idempotency }
+type dyingStore struct{ idempotency.Store }
 
-func (dyingStore) Complete(context.Context, string, string, []byte) error {
+func (dyingStore) Complete(context.Context, string, string) error {
 	return errors.New("the instance died")
 }
 
@@ -25,7 +25,7 @@ func (dyingStore) Complete(context.Context, string, string, []byte) error {
 func TestARetryAfterTheInstanceDiedFindsTheFirstAttempt(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	real := f.deps.Idempotency.(projections.Idempotency)
+	real := f.deps.Idempotency.(idempotency.Store)
 	dying := f.deps
 	dying.Idempotency = dyingStore{real}
 	first := commands.New(dying)

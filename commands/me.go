@@ -8,11 +8,11 @@ import (
 
 // Me is the caller as the organization (loaded from the log) knows it.
 type Me struct {
-	Account          AccountResult       `json:"account"`
-	OrganizationID   string              `json:"organization_id"`
-	OrganizationName string              `json:"organization_name"`
-	Permissions      map[string][]string `json:"permissions"`
-	Workspaces       []string            `json:"workspaces"`
+	Account          AccountResult
+	OrganizationID   string
+	OrganizationName string
+	Permissions      map[string][]string
+	Workspaces       []string
 }
 
 // Me answers GET /v1/me; memberOf lists candidate workspace ids (from a view), each

@@ -56,8 +56,8 @@ type IdempotencyStore interface {
 	// whose outcome is unknown or whose holder died), else the earlier record
 	// (Result nil while that request is still running).
 	Claim(ctx context.Context, scope, key, fingerprint string) (Claim, *IdempotencyRecord, error)
-	// Complete stores the result of the claimed request.
-	Complete(ctx context.Context, scope, key string, result []byte) error
+	// Complete records that the claimed request is done (its effect is in the log).
+	Complete(ctx context.Context, scope, key string) error
 	// Release drops a claim whose request certainly wrote nothing, so the client may
 	// retry with anything.
 	Release(ctx context.Context, scope, key string) error
@@ -73,10 +73,13 @@ type Claim struct {
 	TakeOver  bool
 }
 
-// IdempotencyRecord is an earlier request with the same Idempotency-Key.
+// IdempotencyRecord is an earlier request with the same Idempotency-Key: its
+// fingerprint, when it was first claimed (what it created is named after that), and
+// whether it completed. It holds no result: a replay reads the resources from the log.
 type IdempotencyRecord struct {
 	Fingerprint string
-	Result      []byte
+	CreatedAt   time.Time
+	Completed   bool
 }
 
 // Errors of the application layer, mapped to HTTP in one place.
@@ -88,6 +91,9 @@ var (
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
 	// ErrIdempotencyInProgress: the first request with this key is still running (409).
 	ErrIdempotencyInProgress = errors.New("a request with this idempotency key is in progress")
+	// ErrIdempotentResultGone: the request sent with this key completed, but what it
+	// created is gone since (a role deleted, say): there is nothing to answer again (410).
+	ErrIdempotentResultGone = errors.New("what the request with this idempotency key created is gone")
 )
 
 // Caller is the authenticated account making a request, and where it comes from.

@@ -15,17 +15,17 @@ type RoleInput struct {
 
 // RoleResult is a role as a write left it.
 type RoleResult struct {
-	RoleID      string    `json:"id"`
-	Name        string    `json:"name"`
-	Permissions []string  `json:"permissions"`
-	Users       []string  `json:"users"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	RoleID      string
+	Name        string
+	Permissions []string
+	Users       []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// ETag is the role's entity tag; Version the log position of the write.
-	ETag    string `json:"etag"`
-	Version uint64 `json:"version"`
+	ETag    string
+	Version uint64
 	// Replayed is set when this answers a retry with an earlier request's result.
-	Replayed bool `json:"-"`
+	Replayed bool
 }
 
 func (in RoleInput) validate() (domain.RoleSpec, error) {

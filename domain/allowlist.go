@@ -157,6 +157,10 @@ func (a Allowlist) Entries() []string {
 // Len is the number of entries.
 func (a Allowlist) Len() int { return len(a.prefixes) }
 
+// NoAddressAllowed is an allowlist no address passes: what a key whose stored
+// allowlist cannot be read falls back to (fail closed).
+func NoAddressAllowed() Allowlist { return Allowlist{prefixes: []netip.Prefix{{}}} }
+
 // Allows reports whether addr may call: always when the list is empty.
 func (a Allowlist) Allows(addr netip.Addr) bool {
 	if len(a.prefixes) == 0 {
@@ -186,5 +190,3 @@ func quoteInput(s string) string {
 	return strconv.Quote(s)
 }
 
-// Prefixes returns the normalized networks, for matching on the hot path.
-func (a Allowlist) Prefixes() []netip.Prefix { return append([]netip.Prefix(nil), a.prefixes...) }

@@ -1,6 +1,7 @@
 // Package projections builds keyledger's PostgreSQL views from the log (one
-// projector runner, one view per file with its queries), the in-memory access key
-// index, and the idempotency records. Views can be dropped and rebuilt from the log.
+// projector runner, one view per file with its queries). Views can be dropped and
+// rebuilt from the log. The data plane's in-memory index is its own package,
+// projections/credindex; both follow the log through projections/follow.
 package projections
 
 import (

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/fault"
+	"github.com/keyledger/keyledger/projections/follow"
 )
 
 // View folds events into its tables. Apply must only add to the batch (it runs in the
@@ -37,7 +37,22 @@ type RunnerConfig struct {
 	BatchSize int
 	// StandbyRetry is how often a standby instance tries to take the lock (default 2s).
 	StandbyRetry time.Duration
-	Logger       *slog.Logger
+	// MaxLag is the lag (events behind the log) past which the views are reported as
+	// lagging (default 10000).
+	MaxLag uint64
+	Logger *slog.Logger
+}
+
+// Validate joins every problem.
+func (c RunnerConfig) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("projector: a name is required (it names the checkpoint and the lock)"))
+	}
+	if c.BatchSize < 0 || c.StandbyRetry < 0 {
+		errs = append(errs, errors.New("projector: the batch size and the standby retry must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 // Runner reads the log in order from its checkpoint and commits view changes and the
@@ -47,27 +62,28 @@ type RunnerConfig struct {
 type Runner struct {
 	cfg   RunnerConfig
 	pool  *pgxpool.Pool
-	store *eventstore.Store
+	log   follow.Log
 	views []View
 
-	position atomic.Uint64
+	position follow.Position
 	active   atomic.Bool
-	mu       sync.Mutex
-	moved    chan struct{}
 }
 
 // NewRunner returns a runner of the given views.
-func NewRunner(pool *pgxpool.Pool, store *eventstore.Store, cfg RunnerConfig, views ...View) *Runner {
+func NewRunner(pool *pgxpool.Pool, log follow.Log, cfg RunnerConfig, views ...View) *Runner {
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 5000
 	}
 	if cfg.StandbyRetry == 0 {
 		cfg.StandbyRetry = 2 * time.Second
 	}
+	if cfg.MaxLag == 0 {
+		cfg.MaxLag = 10000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runner{cfg: cfg, pool: pool, store: store, views: views, moved: make(chan struct{})}
+	return &Runner{cfg: cfg, pool: pool, log: log, views: views}
 }
 
 // Views is the standard set: accounts (with access keys), roles, workspaces,
@@ -79,21 +95,10 @@ func Views() []View {
 // Run projects until ctx ends: it waits for the lock, then consumes. Errors of a
 // dependency are logged and retried; Run returns only ctx's error.
 func (r *Runner) Run(ctx context.Context) error {
-	for {
-		err := r.runOnce(ctx)
-		r.active.Store(false)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			r.cfg.Logger.Warn("projector stopped, retrying", "projector", r.cfg.Name, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(r.cfg.StandbyRetry):
-		}
-	}
+	return follow.Retry(ctx, r.cfg.StandbyRetry, r.cfg.Logger.With("projector", r.cfg.Name), "projector", func(ctx context.Context) error {
+		defer r.active.Store(false)
+		return r.runOnce(ctx)
+	})
 }
 
 func (r *Runner) runOnce(ctx context.Context) error {
@@ -117,30 +122,19 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.advance(pos)
-	sub, err := r.store.Subscribe(ctx, pos)
-	if err != nil {
-		return err
-	}
-	defer sub.Stop()
+	r.position.Advance(pos)
 	lastPing := time.Now()
-	for {
-		recs, err := sub.Next(ctx, r.cfg.BatchSize, time.Second)
-		if err != nil {
-			return err
-		}
-		if len(recs) > 0 {
-			if err := r.commit(ctx, recs); err != nil {
-				return err
-			}
-		}
-		if time.Since(lastPing) > 5*time.Second { // still holding the lock?
-			if err := lockConn.Ping(ctx); err != nil {
-				return fmt.Errorf("lock connection lost: %w", err)
+	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: r.commit,
+		Between: func(ctx context.Context) error {
+			if time.Since(lastPing) < 5*time.Second {
+				return nil
 			}
 			lastPing = time.Now()
-		}
-	}
+			if err := lockConn.Ping(ctx); err != nil { // still holding the lock?
+				return fmt.Errorf("lock connection lost: %w", err)
+			}
+			return nil
+		}}.Run(ctx, pos)
 }
 
 func (r *Runner) readCheckpoint(ctx context.Context) (uint64, error) {
@@ -189,24 +183,35 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	r.advance(last)
+	r.position.Advance(last)
 	return nil
-}
-
-func (r *Runner) advance(pos uint64) {
-	r.position.Store(pos)
-	r.mu.Lock()
-	close(r.moved)
-	r.moved = make(chan struct{})
-	r.mu.Unlock()
 }
 
 // Position is the last log position committed to the views, as this instance knows
 // it (0 on a standby: use Checkpoint).
 func (r *Runner) Position() uint64 { return r.position.Load() }
 
-// Active reports whether this instance holds the projector's lock.
-func (r *Runner) Active() bool { return r.active.Load() }
+// LogEnd tells where the log ends.
+type LogEnd interface {
+	Position(ctx context.Context) (uint64, error)
+}
+
+// Lagging says whether the views, whoever projects them, are more than MaxLag
+// events behind the log (for readiness).
+func (r *Runner) Lagging(ctx context.Context, log LogEnd) error {
+	head, err := log.Position(ctx)
+	if err != nil {
+		return err
+	}
+	cp, err := r.readCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if head > cp && head-cp > r.cfg.MaxLag {
+		return fmt.Errorf("views are %d events behind the log", head-cp)
+	}
+	return nil
+}
 
 // Checkpoint reads the committed position from PostgreSQL, whoever projects.
 func (r *Runner) Checkpoint(ctx context.Context) (uint64, error) { return r.readCheckpoint(ctx) }
@@ -214,27 +219,10 @@ func (r *Runner) Checkpoint(ctx context.Context) (uint64, error) { return r.read
 // WaitFor blocks until the views include log position pos (read-your-writes), or ctx
 // ends. On a standby instance it polls the checkpoint.
 func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
-	for {
-		r.mu.Lock()
-		moved := r.moved
-		r.mu.Unlock()
-		if r.position.Load() >= pos {
-			return nil
+	return r.position.WaitFor(ctx, pos, func(ctx context.Context) (uint64, error) {
+		if r.active.Load() {
+			return r.position.Load(), nil
 		}
-		if !r.active.Load() {
-			cp, err := r.readCheckpoint(ctx)
-			if err != nil {
-				return err
-			}
-			if cp >= pos {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-moved:
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return r.readCheckpoint(ctx)
+	})
 }

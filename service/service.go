@@ -1,6 +1,7 @@
 // Package service wires keyledger's components into one running instance: event
-// store, vault, views, access key index, command handlers and the HTTP API. cmd/
-// and the component tests start instances through it.
+// store, vault, snapshots, views, idempotency store, data plane, command handlers and
+// the HTTP API. It wires; the behaviour lives in the packages it wires. cmd/ and the
+// component tests start instances through it.
 package service
 
 import (
@@ -8,19 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore"
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/credindex"
 )
 
 // Config of an instance.
@@ -66,53 +68,21 @@ func (c Config) Validate() error {
 
 // Service is a running instance.
 type Service struct {
-	Store    *eventstore.Store
-	Vault    *eventstore.Vault
-	Pool     *pgxpool.Pool
-	App      *commands.App
-	Runner   *projections.Runner
-	Index    *projections.CredentialIndex
-	Presence *eventstore.Presence
-	API      *httpapi.Server
+	store  *eventstore.Store
+	vault  *eventstore.Vault
+	pool   *pgxpool.Pool
+	app    *commands.App
+	runner *projections.Runner
+	index  *credindex.Index
+	api    *httpapi.Server
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	applied chan struct{} // the index applied a batch
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// announce publishes the index's applied position after every applied batch and at
-// least every heartbeat, until ctx ends; then it leaves the live set.
-func (s *Service) announce(ctx context.Context, every time.Duration, logger *slog.Logger) error {
-	// At most one announcement per minGap: under a stream of writes, batches are
-	// coalesced instead of costing a KV write each.
-	const minGap = 10 * time.Millisecond
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if err := s.Presence.Announce(ctx, s.Index.Position(), s.Index.Ready()); err != nil && ctx.Err() == nil {
-			logger.Warn("presence announce failed", "err", err)
-		}
-		last := time.Now()
-		select {
-		case <-ctx.Done():
-			leave, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = s.Presence.Leave(leave)
-			return ctx.Err()
-		case <-tick.C:
-		case <-s.applied:
-			if wait := minGap - time.Since(last); wait > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
-				}
-			}
-		}
-	}
-}
-
-// Start opens the streams and the database (migrating it), starts the projector and
-// the access key index in the background and builds the API. Close stops them.
+// Start opens the streams and the database (migrating it), starts the projector, the
+// credential index and the presence heartbeat in the background and builds the API.
+// Close stops them.
 func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -128,49 +98,29 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := projections.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
-	}
-	if err := projections.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	if cfg.InstanceID == "" {
-		cfg.InstanceID = "kl-" + strings.ToLower(ulid.Make().String())
-	}
-	if cfg.AnnounceEvery == 0 {
-		cfg.AnnounceEvery = time.Second
-	}
 	snapshots, err := eventstore.OpenSnapshots(ctx, store.JetStream(), cfg.Replicas)
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
-	presence, err := eventstore.OpenPresence(ctx, store.JetStream(), cfg.InstanceID, 5*cfg.AnnounceEvery, cfg.Replicas)
+	presence, err := credindex.OpenPresence(ctx, store.JetStream(), credindex.PresenceConfig{
+		ID: cfg.InstanceID, Every: cfg.AnnounceEvery, Replicas: cfg.Replicas, Logger: cfg.Logger})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
-	s := &Service{Store: store, Vault: vault, Pool: pool, Presence: presence, applied: make(chan struct{}, 1)}
-	s.Index = projections.NewCredentialIndex(store, projections.IndexConfig{Pepper: cfg.Pepper, Logger: cfg.Logger,
-		OnApply: func(uint64) {
-			select {
-			case s.applied <- struct{}{}:
-			default:
-			}
-		}})
-	s.Runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger}, projections.Views()...)
-	s.App = commands.New(commands.Deps{
-		Store: store, Snapshots: snapshots, Vault: vault, Index: s.Index, Idempotency: projections.Idempotency{Pool: pool}, Pepper: cfg.Pepper,
+	pool, err := openDatabase(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{store: store, vault: vault, pool: pool}
+	s.index = credindex.New(store, credindex.Config{Pepper: cfg.Pepper, Logger: cfg.Logger, OnApply: presence.Applied})
+	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
+		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
+	s.app = commands.New(commands.Deps{
+		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
 	})
-	s.API = httpapi.New(cfg.HTTP, httpapi.Deps{
-		App: s.App, Runner: s.Runner, Index: s.Index, Presence: presence, GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,
-		Workspaces: projections.Workspaces{Pool: pool}, Members: projections.Members{Pool: pool},
-		Accounts: projections.Accounts{Pool: pool}, APIKeys: projections.APIKeys{Pool: pool}, Roles: projections.Roles{Pool: pool},
+	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
+		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner}, Verifier: s.index, Cluster: presence,
+		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,
 		Ready: map[string]func(context.Context) error{
 			"nats": func(context.Context) error {
 				if st := cfg.NATS.Status(); st != nats.CONNECTED {
@@ -178,72 +128,102 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 				}
 				return nil
 			},
-			"postgres": func(ctx context.Context) error { return pool.Ping(ctx) },
-			"projection": func(ctx context.Context) error {
-				return s.projectionLag(ctx, lagLimit(cfg.HTTP.MaxProjectionLag))
-			},
-			"presence": func(context.Context) error { return presence.Healthy(3 * cfg.AnnounceEvery) },
-			"credential_index": func(context.Context) error {
-				if !s.Index.Ready() {
-					return fmt.Errorf("credential index catching up (at position %d)", s.Index.Position())
-				}
-				return nil
-			},
+			"postgres":         func(ctx context.Context) error { return pool.Ping(ctx) },
+			"projection":       func(ctx context.Context) error { return s.runner.Lagging(ctx, store) },
+			"credential_index": func(context.Context) error { return s.index.Caught() },
+			"presence":         presence.Healthy,
 		},
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	announce := func(ctx context.Context) error { return s.announce(ctx, cfg.AnnounceEvery, cfg.Logger) }
-	for _, run := range []func(context.Context) error{s.Index.Run, s.Runner.Run, announce} {
+	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, heartbeat} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
 	return s, nil
 }
 
-func lagLimit(v uint64) uint64 {
-	if v == 0 {
-		return 10000
+// openDatabase creates the database if missing, connects, and migrates the views and
+// the idempotency store.
+func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if err := projections.EnsureDatabase(ctx, url); err != nil {
+		return nil, err
 	}
-	return v
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := projections.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := idempotency.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
 
-func (s *Service) projectionLag(ctx context.Context, max uint64) error {
-	head, err := s.Store.Position(ctx)
+// Migrate creates the database if missing and applies every migration.
+func Migrate(ctx context.Context, url string) error {
+	pool, err := openDatabase(ctx, url)
 	if err != nil {
 		return err
 	}
-	cp, err := s.Runner.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	if head > cp && head-cp > max {
-		return fmt.Errorf("views are %d events behind the log", head-cp)
-	}
+	pool.Close()
 	return nil
 }
 
 // Handler is the HTTP API.
-func (s *Service) Handler() http.Handler { return s.API.Handler() }
+func (s *Service) Handler() http.Handler { return s.api.Handler() }
 
-// WaitCaughtUp blocks until the views and the access key index have applied the
-// log up to its current end, or the timeout passes.
+// Serve runs the API on ln until ctx ends, then shuts down gracefully.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error { return s.api.Serve(ctx, ln) }
+
+// App is the command handlers.
+func (s *Service) App() *commands.App { return s.app }
+
+// Store is the event store (for tools and tests that read the log).
+func (s *Service) Store() *eventstore.Store { return s.store }
+
+// Vault is the secret vault.
+func (s *Service) Vault() *eventstore.Vault { return s.vault }
+
+// Pool is the database pool.
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }
+
+// Index is the data plane's credential index.
+func (s *Service) Index() *credindex.Index { return s.index }
+
+// Bootstrap creates an organization and waits until this instance authenticates
+// its primary access key, so the secret it returns works at once here.
+func (s *Service) Bootstrap(ctx context.Context, b commands.Bootstrap) (commands.Bootstrapped, error) {
+	out, err := s.app.Bootstrap(ctx, b)
+	if err != nil {
+		return out, err
+	}
+	return out, s.index.WaitFor(ctx, out.Version)
+}
+
+// WaitCaughtUp blocks until the views and the credential index have applied the log
+// up to its current end, or the timeout passes.
 func (s *Service) WaitCaughtUp(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	head, err := s.Store.Position(ctx)
+	head, err := s.store.Position(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.Runner.WaitFor(ctx, head); err != nil {
+	if err := s.runner.WaitFor(ctx, head); err != nil {
 		return err
 	}
-	return s.Index.WaitFor(ctx, head)
+	return s.index.WaitFor(ctx, head)
 }
 
 // Close stops the background work and the database pool.
 func (s *Service) Close() {
 	s.cancel()
 	s.wg.Wait()
-	s.Pool.Close()
+	s.pool.Close()
 }

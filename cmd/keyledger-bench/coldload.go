@@ -15,7 +15,7 @@ import (
 // benchColdLoad: the first write, on an instance with a cold cache, to an
 // organization of n events: replaying them all, and from the latest snapshot.
 func benchColdLoad(ctx context.Context, svc *service.Service, n int) error {
-	boot, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "cold", PrimaryName: "admin"})
+	boot, err := svc.App().Bootstrap(ctx, commands.Bootstrap{OrganizationName: "cold", PrimaryName: "admin"})
 	if err != nil {
 		return err
 	}
@@ -25,17 +25,17 @@ func benchColdLoad(ctx context.Context, svc *service.Service, n int) error {
 		for j := i; j < i+eventstore.MaxBatch && j < n; j++ {
 			events = append(events, domain.AccountCreated{AccountID: domain.NewAccountID(), Name: fmt.Sprintf("user-%d", j), At: at})
 		}
-		if version, err = svc.Store.Append(ctx, domain.AggregateOrganization, boot.OrganizationID, version, events, domain.Metadata{OrganizationID: boot.OrganizationID}); err != nil {
+		if version, err = svc.Store().Append(ctx, domain.AggregateOrganization, boot.OrganizationID, version, events, domain.Metadata{OrganizationID: boot.OrganizationID}); err != nil {
 			return err
 		}
 	}
-	snaps, err := eventstore.OpenSnapshots(ctx, svc.Store.JetStream(), 1)
+	snaps, err := eventstore.OpenSnapshots(ctx, svc.Store().JetStream(), 1)
 	if err != nil {
 		return err
 	}
 	caller := commands.Caller{OrganizationID: boot.OrganizationID, AccountID: boot.AccountID, Primary: true}
 	firstWrite := func(s commands.Snapshots, name string) (time.Duration, error) {
-		app := commands.New(commands.Deps{Store: svc.Store, Snapshots: s, Pepper: benchPepper, Vault: svc.Vault})
+		app := commands.New(commands.Deps{Store: svc.Store(), Snapshots: s, Pepper: benchPepper, Vault: svc.Vault()})
 		began := time.Now()
 		_, err := app.CreateAccount(ctx, commands.CreateAccount{Caller: caller, Name: name})
 		return time.Since(began), err

@@ -127,21 +127,18 @@ func run(ctx context.Context) error {
 	defer svc.Close()
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
-	boot, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "bench", PrimaryName: "admin"})
+	boot, err := svc.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "bench", PrimaryName: "admin"})
 	if err != nil {
 		return err
-	}
-	for svc.Index.Position() < boot.Version {
-		time.Sleep(5 * time.Millisecond)
 	}
 	c := &client{base: srv.URL, secret: boot.Secret, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 
 	fmt.Fprintln(os.Stderr, "key creation through HTTP vs raw JetStream appends with the expected-sequence check:")
-	if err := benchKeyCreation(ctx, c, svc.Store.JetStream()); err != nil {
+	if err := benchKeyCreation(ctx, c, svc.Store().JetStream()); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "one batch of 1,000 Search keys, end to end:")
-	if err := benchBatch(ctx, c, svc.Pool); err != nil {
+	if err := benchBatch(ctx, c, svc.Pool()); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
@@ -150,7 +147,7 @@ func run(ctx context.Context) error {
 	}
 	fmt.Fprintln(os.Stderr, "verification:")
 	benchVerifyInProcess()
-	if err := benchVerifyHTTP(ctx, svc, c, svc.Pool, gatewayToken); err != nil {
+	if err := benchVerifyHTTP(ctx, svc, c, svc.Pool(), gatewayToken); err != nil {
 		return err
 	}
 	second, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),

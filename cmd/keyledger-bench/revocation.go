@@ -49,7 +49,7 @@ func benchRevocation(ctx context.Context, second *service.Service, c *client, tr
 		var k struct{ ID, Secret string }
 		_ = json.Unmarshal(body, &k)
 		pos, _ := strconv.ParseUint(hdr.Get("X-Keyledger-Position"), 10, 64)
-		if err := second.Index.WaitFor(ctx, pos); err != nil {
+		if err := second.Index().WaitFor(ctx, pos); err != nil {
 			return 0, false, err
 		}
 		var h []string

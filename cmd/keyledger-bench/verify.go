@@ -26,7 +26,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/credindex"
 	"github.com/keyledger/keyledger/service"
 )
 
@@ -34,8 +34,8 @@ var benchPepper = bytes.Repeat([]byte{2}, 32)
 
 // indexOf builds a credential index of n MaaS keys without a log and returns one of
 // its credentials.
-func indexOf(n int) (*projections.CredentialIndex, []string) {
-	x := projections.NewCredentialIndex(nil, projections.IndexConfig{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+func indexOf(n int) (*credindex.Index, []string) {
+	x := credindex.New(nil, credindex.Config{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	x.Apply(eventstore.Record{Sequence: 1, Aggregate: "ws_bench", Event: domain.WorkspaceCreated{WorkspaceID: "ws_bench", OrganizationID: "org_bench"}})
 	var sample []string
 	const chunk = 10000
@@ -69,7 +69,7 @@ func benchVerifyInProcess() {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	v := projections.Verification{SourceIP: netip.MustParseAddr("10.1.2.3"), WorkspaceID: "ws_bench", Product: domain.BusinessMaaS}
+	v := credindex.Verification{SourceIP: netip.MustParseAddr("10.1.2.3"), WorkspaceID: "ws_bench", Product: domain.BusinessMaaS}
 	res := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
@@ -121,7 +121,7 @@ func benchStartup(ctx context.Context, n int) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "  (%d key events appended in %v)\n", n, time.Since(fill).Round(time.Millisecond))
-	x := projections.NewCredentialIndex(store, projections.IndexConfig{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	x := credindex.New(store, credindex.Config{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -207,7 +207,7 @@ func benchVerifyHTTP(ctx context.Context, svc *service.Service, c *client, pool 
 		var k struct{ Secret string }
 		_ = json.Unmarshal(b, &k)
 		pos, _ := strconv.ParseUint(hdr.Get("X-Keyledger-Position"), 10, 64)
-		if err := svc.Index.WaitFor(ctx, pos); err != nil {
+		if err := svc.Index().WaitFor(ctx, pos); err != nil {
 			return err
 		}
 		body, _ := json.Marshal(map[string]string{"credential": k.Secret, "workspace_id": ws, "product": "maas", "source_ip": "10.1.2.3"})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,18 @@ type Config struct {
 	OrgName                   string // bootstrap
 	PrimaryName               string // bootstrap
 	Verify                    VerifyConfig
+
+	// envErrs are the problems of the environment met while the flags took their
+	// defaults from it (a malformed number, a secret file that cannot be read, ...),
+	// one per variable; Validate reports them with the others.
+	envErrs []envError
+}
+
+// envError is a problem with the variable name (for a secret, the name of its value
+// variable, as in KEYLEDGER_PEPPER, even when the problem is with KEYLEDGER_PEPPER_FILE).
+type envError struct {
+	name string
+	err  error
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/keyledger?sslmode=disable"
@@ -40,18 +53,76 @@ func env(name, def string) string {
 	return def
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
+// badEnv records a problem of the variable name.
+func (c *Config) badEnv(name string, err error) {
+	c.envErrs = append(c.envErrs, envError{name, err})
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
+// envIsBad tells whether the variable name has a problem recorded, whose message
+// then stands for it alone (not also "is required").
+func (c *Config) envIsBad(name string) bool {
+	for _, e := range c.envErrs {
+		if e.name == name {
+			return true
+		}
 	}
-	return def
+	return false
+}
+
+// envDuration is the duration in the variable name, def when it is unset or empty. A
+// malformed one is recorded, never replaced by the default in silence.
+func (c *Config) envDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		c.badEnv(name, fmt.Errorf("%s=%q is not a duration such as 2s or 500ms", name, v))
+		return def
+	}
+	return d
+}
+
+// envInt is the integer in the variable name, def when it is unset or empty. A
+// malformed one is recorded, never replaced by the default in silence.
+func (c *Config) envInt(name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.badEnv(name, fmt.Errorf("%s=%q is not an integer", name, v))
+		return def
+	}
+	return n
+}
+
+// envSecret is a secret from its variable name, or from the file that fileName names,
+// as Docker and Kubernetes mount secrets: the file's trailing newlines are not part
+// of it. An empty variable counts as unset. Both set, a file that cannot be read and
+// an empty file are recorded as problems; the secret is then empty.
+func (c *Config) envSecret(name, fileName string) string {
+	v := os.Getenv(name)
+	path := os.Getenv(fileName)
+	switch {
+	case path == "":
+		return v
+	case v != "":
+		c.badEnv(name, fmt.Errorf("both %s and %s are set: set one of them", name, fileName))
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.badEnv(name, fmt.Errorf("%s: cannot read %s: %w", fileName, path, err))
+		return ""
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		c.badEnv(name, fmt.Errorf("%s: %s is empty", fileName, path))
+	}
+	return s
 }
 
 // The flags, one registration function each, so that a subcommand lists exactly the
@@ -62,11 +133,14 @@ func (c *Config) natsURLFlag(fs *flag.FlagSet) {
 }
 
 func (c *Config) replicasFlag(fs *flag.FlagSet) {
-	fs.IntVar(&c.Replicas, "replicas", envInt("KEYLEDGER_REPLICAS", 1), "JetStream replicas of the streams: 1, 3 or 5 (KEYLEDGER_REPLICAS)")
+	fs.IntVar(&c.Replicas, "replicas", c.envInt("KEYLEDGER_REPLICAS", 1), "JetStream replicas of the streams: 1, 3 or 5 (KEYLEDGER_REPLICAS)")
 }
 
+// databaseURLFlag: the URL holds the database password, so -h shows no default of
+// it, as for the other secrets.
 func (c *Config) databaseURLFlag(fs *flag.FlagSet, usage string) {
-	fs.StringVar(&c.DatabaseURL, "database-url", env("KEYLEDGER_DATABASE_URL", ""), usage+" (KEYLEDGER_DATABASE_URL)")
+	fs.Var(secret{&c.DatabaseURL}, "database-url", usage+" (KEYLEDGER_DATABASE_URL or KEYLEDGER_DATABASE_URL_FILE)")
+	c.DatabaseURL = c.envSecret("KEYLEDGER_DATABASE_URL", "KEYLEDGER_DATABASE_URL_FILE")
 }
 
 func (c *Config) httpAddrFlag(fs *flag.FlagSet) {
@@ -85,18 +159,18 @@ func (s secret) Set(v string) error {
 }
 
 func (c *Config) masterKeyFlag(fs *flag.FlagSet, usage string) {
-	fs.Var(secret{&c.MasterKey}, "master-key", usage+" (KEYLEDGER_MASTER_KEY)")
-	c.MasterKey = env("KEYLEDGER_MASTER_KEY", "")
+	fs.Var(secret{&c.MasterKey}, "master-key", usage+" (KEYLEDGER_MASTER_KEY or KEYLEDGER_MASTER_KEY_FILE)")
+	c.MasterKey = c.envSecret("KEYLEDGER_MASTER_KEY", "KEYLEDGER_MASTER_KEY_FILE")
 }
 
 func (c *Config) pepperFlag(fs *flag.FlagSet, usage string) {
-	fs.Var(secret{&c.Pepper}, "pepper", usage+" (KEYLEDGER_PEPPER)")
-	c.Pepper = env("KEYLEDGER_PEPPER", "")
+	fs.Var(secret{&c.Pepper}, "pepper", usage+" (KEYLEDGER_PEPPER or KEYLEDGER_PEPPER_FILE)")
+	c.Pepper = c.envSecret("KEYLEDGER_PEPPER", "KEYLEDGER_PEPPER_FILE")
 }
 
 func (c *Config) gatewayTokenFlag(fs *flag.FlagSet, usage string) {
-	fs.Var(secret{&c.GatewayToken}, "gateway-token", usage+" (KEYLEDGER_GATEWAY_TOKEN)")
-	c.GatewayToken = env("KEYLEDGER_GATEWAY_TOKEN", "")
+	fs.Var(secret{&c.GatewayToken}, "gateway-token", usage+" (KEYLEDGER_GATEWAY_TOKEN or KEYLEDGER_GATEWAY_TOKEN_FILE)")
+	c.GatewayToken = c.envSecret("KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_GATEWAY_TOKEN_FILE")
 }
 
 func (c *Config) dataDirFlag(fs *flag.FlagSet, usage string) {
@@ -104,9 +178,9 @@ func (c *Config) dataDirFlag(fs *flag.FlagSet, usage string) {
 }
 
 func (c *Config) timeoutFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.ReadTimeout, "nats-read-timeout", envDuration("KEYLEDGER_NATS_READ_TIMEOUT", 2*time.Second),
+	fs.DurationVar(&c.ReadTimeout, "nats-read-timeout", c.envDuration("KEYLEDGER_NATS_READ_TIMEOUT", 2*time.Second),
 		"bound of each read on NATS; a stalled NATS answers 503 after it (KEYLEDGER_NATS_READ_TIMEOUT)")
-	fs.DurationVar(&c.WriteTimeout, "nats-write-timeout", envDuration("KEYLEDGER_NATS_WRITE_TIMEOUT", 5*time.Second),
+	fs.DurationVar(&c.WriteTimeout, "nats-write-timeout", c.envDuration("KEYLEDGER_NATS_WRITE_TIMEOUT", 5*time.Second),
 		"bound of each append on NATS, acknowledgement included (KEYLEDGER_NATS_WRITE_TIMEOUT)")
 }
 
@@ -116,20 +190,20 @@ func (c *Config) orgFlags(fs *flag.FlagSet) {
 }
 
 func (c *Config) devFlags(fs *flag.FlagSet) {
-	c.databaseURLFlag(fs, "PostgreSQL URL; default "+defaultDatabaseURL+", created if missing")
+	c.databaseURLFlag(fs, "PostgreSQL `URL`; default "+defaultDatabaseURL+", created if missing")
 	c.httpAddrFlag(fs)
 	c.masterKeyFlag(fs, "base64 32-byte `key` wrapping data keys; default: generated, kept in the data dir")
 	c.pepperFlag(fs, "base64 `secret` (>= 32 bytes) keying credential HMACs; default: generated, kept in the data dir")
 	c.gatewayTokenFlag(fs, "service `token` of gateways calling /v1/verify; default: generated, kept in the data dir")
 	c.dataDirFlag(fs, "where the embedded NATS data and the generated secrets (secrets.json) live")
-	fs.IntVar(&c.NATSPort, "nats-port", envInt("KEYLEDGER_DEV_NATS_PORT", 14222), "port of the embedded NATS server on 127.0.0.1 (KEYLEDGER_DEV_NATS_PORT)")
+	fs.IntVar(&c.NATSPort, "nats-port", c.envInt("KEYLEDGER_DEV_NATS_PORT", 14222), "port of the embedded NATS server on 127.0.0.1 (KEYLEDGER_DEV_NATS_PORT)")
 	c.timeoutFlags(fs)
 	c.orgFlags(fs)
 }
 
 func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.natsURLFlag(fs)
-	c.databaseURLFlag(fs, "PostgreSQL URL, created if missing")
+	c.databaseURLFlag(fs, "PostgreSQL `URL`, created if missing")
 	c.httpAddrFlag(fs)
 	c.masterKeyFlag(fs, "base64 32-byte `key` wrapping data keys")
 	c.pepperFlag(fs, "base64 `secret` (>= 32 bytes) keying credential HMACs")
@@ -139,7 +213,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 }
 
 func (c *Config) migrateFlags(fs *flag.FlagSet) {
-	c.databaseURLFlag(fs, "PostgreSQL URL, created if missing")
+	c.databaseURLFlag(fs, "PostgreSQL `URL`, created if missing")
 }
 
 func (c *Config) bootstrapFlags(fs *flag.FlagSet) {
@@ -153,26 +227,33 @@ func (c *Config) bootstrapFlags(fs *flag.FlagSet) {
 type need struct{ nats, database, secrets, pepper, dev bool }
 
 // Validate joins every problem, so an operator fixes them in one go.
+//
+// The problems of the environment met while parsing come first: those of the
+// variables a subcommand reads, since it registers only their flags. A flag given on
+// the command line does not excuse a malformed variable.
 func (c *Config) Validate(n need) error {
 	var errs []error
+	for _, e := range c.envErrs {
+		errs = append(errs, e.err)
+	}
 	if n.nats && c.NATSURL == "" {
 		errs = append(errs, errors.New("KEYLEDGER_NATS_URL (--nats-url) is required"))
 	}
-	if n.database && c.DatabaseURL == "" {
-		errs = append(errs, errors.New("KEYLEDGER_DATABASE_URL (--database-url) is required"))
+	if n.database && c.DatabaseURL == "" && !c.envIsBad("KEYLEDGER_DATABASE_URL") {
+		errs = append(errs, errors.New("KEYLEDGER_DATABASE_URL or KEYLEDGER_DATABASE_URL_FILE (--database-url) is required"))
 	}
-	if n.secrets {
+	if n.secrets && !c.envIsBad("KEYLEDGER_MASTER_KEY") {
 		if _, err := c.masterKey(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if n.secrets || n.pepper {
+	if (n.secrets || n.pepper) && !c.envIsBad("KEYLEDGER_PEPPER") {
 		if _, err := c.pepper(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if n.secrets && len(c.GatewayToken) < 16 {
-		errs = append(errs, errors.New("KEYLEDGER_GATEWAY_TOKEN (--gateway-token) is required: at least 16 random characters"))
+	if n.secrets && len(c.GatewayToken) < 16 && !c.envIsBad("KEYLEDGER_GATEWAY_TOKEN") {
+		errs = append(errs, errors.New("KEYLEDGER_GATEWAY_TOKEN or KEYLEDGER_GATEWAY_TOKEN_FILE (--gateway-token) is required: at least 16 random characters"))
 	}
 	// Replicas matter only on a NATS of one's own: dev fixes them at 1, since its
 	// one embedded server holds one replica.
@@ -197,7 +278,7 @@ func (c *Config) Validate(n need) error {
 
 func (c *Config) masterKey() ([]byte, error) {
 	if c.MasterKey == "" {
-		return nil, errors.New("KEYLEDGER_MASTER_KEY (--master-key) is required: base64 of 32 random bytes")
+		return nil, errors.New("KEYLEDGER_MASTER_KEY or KEYLEDGER_MASTER_KEY_FILE (--master-key) is required: base64 of 32 random bytes")
 	}
 	b, err := base64.StdEncoding.DecodeString(c.MasterKey)
 	if err != nil || len(b) != 32 {
@@ -208,7 +289,7 @@ func (c *Config) masterKey() ([]byte, error) {
 
 func (c *Config) pepper() ([]byte, error) {
 	if c.Pepper == "" {
-		return nil, errors.New("KEYLEDGER_PEPPER (--pepper) is required: base64 of at least 32 random bytes")
+		return nil, errors.New("KEYLEDGER_PEPPER or KEYLEDGER_PEPPER_FILE (--pepper) is required: base64 of at least 32 random bytes")
 	}
 	b, err := base64.StdEncoding.DecodeString(c.Pepper)
 	if err != nil || len(b) < 32 {

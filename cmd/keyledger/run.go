@@ -9,28 +9,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/eventstore/natstest"
-	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/service"
 )
 
 func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, database: true, secrets: true}); err != nil {
-		return err
-	}
-	if err := portFree(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR"); err != nil {
 		return err
 	}
 	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger"))...)
@@ -43,6 +38,14 @@ func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 // serve starts an instance and the API; afterStart runs once everything is up.
 func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, afterStart func(*service.Service) error) error {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return addrInUse(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR")
+	}
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	master, _ := cfg.masterKey()
 	pepper, _ := cfg.pepper()
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
@@ -56,27 +59,15 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 			return err
 		}
 	}
-	logger.Info("keyledger serving", "addr", cfg.HTTPAddr)
-	err = svc.API.Serve(ctx, cfg.HTTPAddr)
-	if errors.Is(err, syscall.EADDRINUSE) { // taken since the check at start
-		return addrInUse(cfg.HTTPAddr, "--http-addr", "KEYLEDGER_HTTP_ADDR")
-	}
-	return err
+	logger.Info("keyledger serving", "addr", ln.Addr().String())
+	return svc.Serve(ctx, ln)
 }
 
 func runMigrate(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(need{database: true}); err != nil {
 		return err
 	}
-	if err := projections.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return projections.Migrate(ctx, pool)
+	return service.Migrate(ctx, cfg.DatabaseURL)
 }
 
 func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -195,7 +186,7 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := devPortsFree(cfg); err != nil {
 		return err
 	}
-	ns, err := natstest.Run(filepath.Join(cfg.DataDir, "nats"), cfg.NATSPort)
+	ns, err := eventstore.RunEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.NATSPort)
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
 	}
@@ -207,7 +198,7 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer nc.Close()
 	return serve(ctx, cfg, nc, logger, func(svc *service.Service) error {
-		n, err := svc.Store.CountSubjects(ctx, domain.AggregateOrganization)
+		n, err := svc.Store().CountSubjects(ctx, domain.AggregateOrganization)
 		if err != nil {
 			return err
 		}
@@ -217,19 +208,12 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			printGatewayToken(os.Stdout, cfg.DataDir, cfg.GatewayToken)
 			return nil
 		}
-		b, err := svc.App.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
+		b, err := svc.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})
 		if err != nil {
 			return err
 		}
 		if err := svc.WaitCaughtUp(ctx, 10*time.Second); err != nil {
 			return err
-		}
-		for svc.Index.Position() < b.Version { // so the printed secret works at once
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
 		}
 		printBootstrap(os.Stdout, b)
 		printGatewayToken(os.Stdout, cfg.DataDir, cfg.GatewayToken)

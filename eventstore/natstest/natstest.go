@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/eventstore"
 )
 
 // Server is a running in-process NATS server.
@@ -55,25 +57,5 @@ func (s *Server) Connect(t testing.TB) *nats.Conn {
 	return nc
 }
 
-// Run starts a JetStream server storing under dir on port (-1: random) and waits
-// until it accepts connections. Also used by `keyledger dev`.
-func Run(dir string, port int) (*server.Server, error) {
-	opts := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		return nil, err
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, errNotReady
-	}
-	return s, nil
-}
+// Run is eventstore.RunEmbedded, for the tests.
+func Run(dir string, port int) (*server.Server, error) { return eventstore.RunEmbedded(dir, port) }

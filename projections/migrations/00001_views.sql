@@ -51,18 +51,7 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, business_type, id);
 
--- Results of commands sent with an Idempotency-Key, without secrets.
-CREATE TABLE idempotency_keys (
-    scope       text NOT NULL,
-    key         text NOT NULL,
-    fingerprint text NOT NULL,
-    result      bytea,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (scope, key)
-);
-
 -- +goose Down
-DROP TABLE idempotency_keys;
 DROP TABLE api_keys;
 DROP TABLE workspace_members;
 DROP TABLE workspaces;

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,8 +20,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/commands"
-	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/projections"
 )
 
 // Header names of the contract (DESIGN §6).
@@ -55,25 +54,6 @@ type Config struct {
 	// (default 5ms): a malformed, unknown, disabled or deleted credential costs
 	// different work, and the answer must not tell which.
 	AuthFailureFloor time.Duration
-}
-
-// Deps are the application services the API calls.
-type Deps struct {
-	App        *commands.App
-	Runner     *projections.Runner
-	Workspaces projections.Workspaces
-	Members    projections.Members
-	Accounts   projections.Accounts
-	APIKeys    projections.APIKeys
-	Roles      projections.Roles
-	// Index answers /v1/verify; Presence /v1/cluster.
-	Index    *projections.CredentialIndex
-	Presence *eventstore.Presence
-	// GatewayToken authenticates gateways on the data plane.
-	GatewayToken string
-	// Ready checks the dependencies for /readyz: name → check.
-	Ready  map[string]func(context.Context) error
-	Logger *slog.Logger
 }
 
 // Server is the HTTP API. Safe for concurrent use.
@@ -187,7 +167,7 @@ func bearer(c echo.Context) (string, bool) {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if s.d.Index != nil && !s.d.Index.Ready() { // a miss in the index would be a wrong 401
+		if s.d.Verifier != nil && !s.d.Verifier.Ready() { // a miss in the index would be a wrong 401
 			return errIndexNotReady
 		}
 		secret, ok := bearer(c)
@@ -269,15 +249,15 @@ func replayed(c echo.Context, yes bool) {
 // instance has applied the write, or ConsistencyWait has passed (the write stands
 // either way; the headers say which).
 func (s *Server) revoked(c echo.Context, version uint64) {
-	if s.d.Index == nil {
+	if s.d.Verifier == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
 	defer cancel()
-	if err := s.d.Index.WaitFor(ctx, version); err != nil {
+	if err := s.d.Verifier.WaitFor(ctx, version); err != nil {
 		s.logger.Warn("credential index did not apply a revocation in time", "position", version, "err", err)
 	}
-	if c.Request().Header.Get(HeaderConsistency) == "" || s.d.Presence == nil {
+	if c.Request().Header.Get(HeaderConsistency) == "" || s.d.Cluster == nil {
 		return
 	}
 	applied, live := s.waitAllInstances(c.Request().Context(), version)
@@ -298,7 +278,7 @@ func (s *Server) waitAllInstances(ctx context.Context, version uint64) (applied,
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		instances, err := s.d.Presence.Live(ctx)
+		instances, err := s.d.Cluster.Live(ctx)
 		if err == nil {
 			applied, live = 0, len(instances)
 			for _, i := range instances {
@@ -330,7 +310,7 @@ func (s *Server) awaitPosition(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
 	defer cancel()
-	if err := s.d.Runner.WaitFor(ctx, pos); err != nil {
+	if err := s.d.Views.WaitFor(ctx, pos); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return errPositionNotReached
 		}
@@ -378,11 +358,10 @@ func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
 }
 
 // Serve runs the API on a listener until ctx ends, then shuts down gracefully.
-func (s *Server) Serve(ctx context.Context, addr string) error {
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := NewHTTPServer(s.echo, s.cfg.Timeouts)
-	srv.Addr = addr
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err

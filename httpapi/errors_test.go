@@ -12,7 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5"
 
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
 
@@ -258,7 +258,7 @@ func TestPostgresOutage(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
 	var db string
-	if err := h.svc.Pool.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+	if err := h.svc.Pool().QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := pgx.Connect(ctx, pgtest.AdminURL())

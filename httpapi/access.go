@@ -33,13 +33,13 @@ func (s *Server) listAccounts(c echo.Context) error {
 	}
 	cl := caller(c)
 	if cl.Can(commands.PermAccountRead) != nil { // only itself
-		a, err := s.d.Accounts.Get(c.Request().Context(), cl.OrganizationID, cl.AccountID)
+		a, err := s.d.Views.Account(c.Request().Context(), cl.OrganizationID, cl.AccountID)
 		if err != nil {
 			return err
 		}
 		return respond(c, 200, AccountList{Items: []Account{accountOfRow(a)}})
 	}
-	rows, next, err := s.d.Accounts.List(c.Request().Context(), cl.OrganizationID, p)
+	rows, next, err := s.d.Views.Accounts(c.Request().Context(), cl.OrganizationID, p)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
-	a, err := s.d.Accounts.Get(c.Request().Context(), caller(c).OrganizationID, id)
+	a, err := s.d.Views.Account(c.Request().Context(), caller(c).OrganizationID, id)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Server) me(c echo.Context) error {
 		return err
 	}
 	cl := caller(c)
-	ids, err := s.d.Workspaces.MemberOf(c.Request().Context(), cl.OrganizationID, cl.AccountID, cl.Primary)
+	ids, err := s.d.Views.MemberOf(c.Request().Context(), cl.OrganizationID, cl.AccountID, cl.Primary)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Server) listRoles(c echo.Context) error {
 	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
-	rows, err := s.d.Roles.List(c.Request().Context(), cl.OrganizationID)
+	rows, err := s.d.Views.Roles(c.Request().Context(), cl.OrganizationID)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (s *Server) getRole(c echo.Context) error {
 	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
-	r, err := s.d.Roles.Get(c.Request().Context(), cl.OrganizationID, id)
+	r, err := s.d.Views.Role(c.Request().Context(), cl.OrganizationID, id)
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,18 @@
-package eventstore
+package credindex
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/fault"
 )
@@ -53,12 +55,39 @@ func (i Instance) ReachedAt(p uint64) (time.Time, bool) {
 	return time.Time{}, true
 }
 
+// PresenceConfig configures the presence of this instance.
+type PresenceConfig struct {
+	// ID names this instance (default: random).
+	ID string
+	// Every is the heartbeat (default 1s); an entry lives five of them.
+	Every time.Duration
+	// Replicas of the bucket (default 1).
+	Replicas int
+	// Clock stamps announcements (default time.Now).
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// Validate joins every problem.
+func (c PresenceConfig) Validate() error {
+	var errs []error
+	if c.Every < 0 {
+		errs = append(errs, errors.New("presence: the heartbeat must not be negative"))
+	}
+	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("presence: replicas must be 1, 3 or 5, got %d", c.Replicas))
+	}
+	return errors.Join(errs...)
+}
+
 // Presence announces this instance and lists the live ones. The bucket is in memory
 // on the servers (it only says who is alive now): when a NATS restart loses it, the
 // next announcement creates it again. Safe for concurrent use.
 type Presence struct {
-	js     jetstream.JetStream
-	config jetstream.KeyValueConfig
+	js      jetstream.JetStream
+	config  jetstream.KeyValueConfig
+	cfg     PresenceConfig
+	applied chan struct{} // the index applied a batch
 
 	mu        sync.Mutex
 	kv        jetstream.KeyValue
@@ -67,21 +96,73 @@ type Presence struct {
 	announced time.Time // the last announcement that was stored
 }
 
-// OpenPresence binds the bucket; ttl is how long an entry lives without a new
-// announcement (a few heartbeats).
-func OpenPresence(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int) (*Presence, error) {
-	if replicas == 0 {
-		replicas = 1
+// OpenPresence binds the bucket.
+func OpenPresence(ctx context.Context, js jetstream.JetStream, cfg PresenceConfig) (*Presence, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	p := &Presence{js: js, self: Instance{ID: id, StartedAt: time.Now().UTC()}, recent: 64,
+	if cfg.ID == "" {
+		cfg.ID = "kl-" + strings.ToLower(ulid.Make().String())
+	}
+	if cfg.Every == 0 {
+		cfg.Every = time.Second
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Presence{js: js, cfg: cfg, applied: make(chan struct{}, 1), self: Instance{ID: cfg.ID, StartedAt: cfg.Clock().UTC()}, recent: 64,
 		config: jetstream.KeyValueConfig{
 			Bucket: PresenceBucket, Description: "live keyledger instances and the log position each has applied",
-			History: 1, TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: replicas,
+			History: 1, TTL: 5 * cfg.Every, Storage: jetstream.MemoryStorage, Replicas: cfg.Replicas,
 		}}
 	if _, err := p.bucket(ctx, true); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Applied tells the heartbeat that the index applied a batch (the index's OnApply).
+func (p *Presence) Applied(uint64) {
+	select {
+	case p.applied <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces the index's applied position after every applied batch (at most one
+// announcement per 10 ms: under a stream of writes batches are coalesced) and at
+// least every heartbeat, until ctx ends; then it leaves the live set.
+func (p *Presence) Run(ctx context.Context, x *Index) error {
+	const minGap = 10 * time.Millisecond
+	tick := time.NewTicker(p.cfg.Every)
+	defer tick.Stop()
+	for {
+		if err := p.Announce(ctx, x.Position(), x.Ready()); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("presence announce failed", "err", err)
+		}
+		last := p.cfg.Clock()
+		select {
+		case <-ctx.Done():
+			leave, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = p.Leave(leave)
+			return ctx.Err()
+		case <-tick.C:
+		case <-p.applied:
+			if wait := minGap - p.cfg.Clock().Sub(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+			}
+		}
+	}
 }
 
 // bucket is the bound bucket, created again when fresh is set.
@@ -99,16 +180,17 @@ func (p *Presence) bucket(ctx context.Context, fresh bool) (jetstream.KeyValue, 
 	return kv, nil
 }
 
-// Healthy says whether this instance's presence was stored within maxAge: without
-// it, other instances and /v1/cluster/applied cannot see this one.
-func (p *Presence) Healthy(maxAge time.Duration) error {
+// Healthy says whether this instance's presence was stored within three heartbeats:
+// without it, other instances and /v1/cluster/applied cannot see this one.
+func (p *Presence) Healthy(context.Context) error {
+	maxAge := 3 * p.cfg.Every
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	last := p.announced
 	if last.IsZero() { // starting: the first announcement is on its way
 		last = p.self.StartedAt
 	}
-	if since := time.Since(last); since > maxAge {
+	if since := p.cfg.Clock().Sub(last); since > maxAge {
 		return fmt.Errorf("presence not announced for %s", since.Round(time.Millisecond))
 	}
 	return nil
@@ -118,7 +200,7 @@ func (p *Presence) Healthy(maxAge time.Duration) error {
 // restarted NATS lost it), it creates it again and announces once more.
 func (p *Presence) Announce(ctx context.Context, position uint64, ready bool) error {
 	p.mu.Lock()
-	now := time.Now().UTC()
+	now := p.cfg.Clock().UTC()
 	if position > p.self.Position || len(p.self.Recent) == 0 {
 		p.self.Position, p.self.AppliedAt = position, now
 		p.self.Recent = append(p.self.Recent, Checkpoint{Position: position, At: now})
@@ -143,7 +225,7 @@ func (p *Presence) Announce(ctx context.Context, position uint64, ready bool) er
 		return fault.Unavailable(fmt.Errorf("announce: %w", err))
 	}
 	p.mu.Lock()
-	p.announced = time.Now()
+	p.announced = p.cfg.Clock()
 	p.mu.Unlock()
 	return nil
 }

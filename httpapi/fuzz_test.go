@@ -43,7 +43,7 @@ func FuzzHTTP(f *testing.F) {
 		f.Add(uint8(i), []byte(seed.body), seed.header, seed.query)
 	}
 	position := func(t *testing.T) uint64 {
-		p, err := h.svc.Store.Position(context.Background())
+		p, err := h.svc.Store().Position(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

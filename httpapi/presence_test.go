@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // TestPresenceSurvivesANATSRestart: the live-instance bucket is in memory on the

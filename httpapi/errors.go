@@ -76,6 +76,7 @@ var mapping = []struct {
 	{domain.ErrVersionMismatch, 412, "precondition_failed"},
 	{commands.ErrIdempotencyInProgress, 409, "idempotency_key_in_progress"},
 	{commands.ErrIdempotencyKeyReused, 422, "idempotency_key_reused"},
+	{commands.ErrIdempotentResultGone, 410, "idempotent_result_gone"},
 	{projections.ErrBadCursor, 400, "invalid_cursor"},
 	{errPositionNotReached, 503, "position_not_reached"},
 	{errIndexNotReady, 503, "not_ready"},

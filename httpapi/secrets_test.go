@@ -78,14 +78,14 @@ func TestNoSecretAnywhere(t *testing.T) {
 		t.Fatalf("scanned only %d strings of the streams", len(haystacks))
 	}
 	// Every table of the database.
-	rows, err := h.svc.Pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
+	rows, err := h.svc.Pool().Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tables, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	for _, table := range tables {
 		var dump *string
-		if err := h.svc.Pool.QueryRow(ctx, "SELECT string_agg(t::text, E'\\n') FROM "+pgx.Identifier{table}.Sanitize()+" t").Scan(&dump); err != nil {
+		if err := h.svc.Pool().QueryRow(ctx, "SELECT string_agg(t::text, E'\\n') FROM "+pgx.Identifier{table}.Sanitize()+" t").Scan(&dump); err != nil {
 			t.Fatal(err)
 		}
 		if dump != nil {

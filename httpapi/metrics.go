@@ -27,11 +27,11 @@ func newMetrics(d Deps) *metrics {
 		}, []string{"route", "method", "status"}),
 	}
 	m.registry.MustRegister(m.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if d.Runner != nil {
+	if d.Views != nil {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_projection_position",
 			Help: "Last log position committed to the PostgreSQL views by this instance's projector.",
-		}, func() float64 { return float64(d.Runner.Position()) }))
+		}, func() float64 { return float64(d.Views.Position()) }))
 	}
 	return m
 }

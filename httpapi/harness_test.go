@@ -21,7 +21,7 @@ import (
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore/natstest"
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 	"github.com/keyledger/keyledger/projections/pgtest"
 	"github.com/keyledger/keyledger/service"
 )
@@ -160,16 +160,11 @@ func (h *harness) waitReady(svc *service.Service) {
 // authenticate its primary account.
 func (h *harness) bootstrap(name string) commands.Bootstrapped {
 	h.t.Helper()
-	b, err := h.svc.App.Bootstrap(context.Background(), commands.Bootstrap{OrganizationName: name, PrimaryName: "admin"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := h.svc.Bootstrap(ctx, commands.Bootstrap{OrganizationName: name, PrimaryName: "admin"})
 	if err != nil {
 		h.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.svc.Index.Position() < b.Version {
-		if time.Now().After(deadline) {
-			h.t.Fatal("access key index did not catch up")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	return b
 }
@@ -255,7 +250,7 @@ func (h *harness) expect(r response, status int, code string) {
 // position is the end of the log now.
 func (h *harness) position() uint64 {
 	h.t.Helper()
-	p, err := h.svc.Store.Position(context.Background())
+	p, err := h.svc.Store().Position(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}

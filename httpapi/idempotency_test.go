@@ -11,7 +11,7 @@ import (
 // reveals counts the reveal events of a workspace in the log.
 func (h *harness) reveals(ws string) int {
 	h.t.Helper()
-	recs, _, err := h.svc.Store.Load(context.Background(), domain.AggregateWorkspace, ws, 0)
+	recs, _, err := h.svc.Store().Load(context.Background(), domain.AggregateWorkspace, ws, 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}

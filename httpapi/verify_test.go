@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // verify asks the data plane of an instance (the first one when srv is nil).
@@ -34,7 +34,7 @@ func (h *harness) applied(r response) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.svc.Index.WaitFor(ctx, pos); err != nil {
+	if err := h.svc.Index().WaitFor(ctx, pos); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/domain"
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // TestBadInputIsA4xxAndWritesNothing: every input below was once answered 2xx or
@@ -115,7 +115,7 @@ func TestClientConventions(t *testing.T) {
 	if _, err := ulid.ParseStrict(r.Header.Get("X-Request-Id")); err != nil {
 		t.Fatalf("X-Request-Id %q is not the server's ULID", r.Header.Get("X-Request-Id"))
 	}
-	recs, _, err := h.svc.Store.Load(context.Background(), domain.AggregateWorkspace, r.str("id"), 0)
+	recs, _, err := h.svc.Store().Load(context.Background(), domain.AggregateWorkspace, r.str("id"), 0)
 	if err != nil || len(recs) == 0 {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 	cl := caller(c)
 	ctx := c.Request().Context()
 	if cl.Primary {
-		items, next, err := s.d.Workspaces.List(ctx, cl.OrganizationID, p)
+		items, next, err := s.d.Views.Workspaces(ctx, cl.OrganizationID, p)
 		if err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 	}
 	// A sub-account sees the workspaces it is a member of and may read, each
 	// confirmed against the log.
-	items, next, err := s.d.Workspaces.ListForMember(ctx, cl.OrganizationID, cl.AccountID, p)
+	items, next, err := s.d.Views.WorkspacesOfMember(ctx, cl.OrganizationID, cl.AccountID, p)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *Server) getWorkspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.d.Workspaces.Get(c.Request().Context(), caller(c).OrganizationID, ws)
+	w, err := s.d.Views.Workspace(c.Request().Context(), caller(c).OrganizationID, ws)
 	if err != nil {
 		return err
 	}
@@ -280,11 +280,11 @@ func (s *Server) listMembers(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	w, err := s.d.Workspaces.Get(ctx, caller(c).OrganizationID, ws)
+	w, err := s.d.Views.Workspace(ctx, caller(c).OrganizationID, ws)
 	if err != nil {
 		return err
 	}
-	items, err := s.d.Members.List(ctx, caller(c).OrganizationID, ws)
+	items, err := s.d.Views.Members(ctx, caller(c).OrganizationID, ws)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 			fields = append(fields, name)
 		}
 	}
-	rows, next, err := s.d.APIKeys.List(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
+	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
 	if err != nil {
 		return err
 	}
@@ -475,7 +475,7 @@ func (s *Server) getAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := s.d.APIKeys.Get(c.Request().Context(), caller(c).OrganizationID, ws, key)
+	k, err := s.d.Views.APIKey(c.Request().Context(), caller(c).OrganizationID, ws, key)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,7 @@ import (
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/credindex"
 )
 
 // VerifyRequest is what a gateway asks about one platform call.
@@ -70,16 +69,16 @@ func (s *Server) verify(c echo.Context) error {
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	if !s.d.Index.Ready() {
+	if !s.d.Verifier.Ready() {
 		return errIndexNotReady
 	}
-	d := s.d.Index.Verify(projections.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product})
+	d := s.d.Verifier.Verify(credindex.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product})
 	out := VerifyResponse{Allowed: d.Allowed, Code: string(d.Code)}
 	if d.Allowed {
 		out.WorkspaceID, out.KeyID, out.AccessKeyID, out.AccountID = d.WorkspaceID, d.KeyID, d.AccessKeyID, d.AccountID
 		out.BillingSubject = &BillingSubject{Type: d.BillingKind, ID: d.BillingID}
 	}
-	if d.Code == projections.CodeRateLimited {
+	if d.Code == credindex.CodeRateLimited {
 		out.RetryAfterMS = max(1, d.RetryAfter.Milliseconds())
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
 	}
@@ -88,7 +87,7 @@ func (s *Server) verify(c echo.Context) error {
 
 // ClusterResponse lists the live instances.
 type ClusterResponse struct {
-	Instances []eventstore.Instance `json:"instances"`
+	Instances []credindex.Instance `json:"instances"`
 }
 
 // AppliedResponse says whether every live instance has applied a position.
@@ -99,12 +98,12 @@ type AppliedResponse struct {
 }
 
 func (s *Server) cluster(c echo.Context) error {
-	live, err := s.d.Presence.Live(c.Request().Context())
+	live, err := s.d.Cluster.Live(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	if live == nil {
-		live = []eventstore.Instance{}
+		live = []credindex.Instance{}
 	}
 	return respond(c, 200, ClusterResponse{Instances: live})
 }
@@ -116,7 +115,7 @@ func (s *Server) clusterApplied(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	live, err := s.d.Presence.Live(ctx)
+	live, err := s.d.Cluster.Live(ctx)
 	if err != nil {
 		return err
 	}

@@ -175,7 +175,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if r.str("secret") != secret || r.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("reveal: %s", r.Raw)
 	}
-	recs, _, err := h.svc.Store.Load(context.Background(), "workspace", ws, before)
+	recs, _, err := h.svc.Store().Load(context.Background(), "workspace", ws, before)
 	if err != nil || len(recs) != 1 || recs[0].Type != domain.TypeAPIKeyRevealed ||
 		recs[0].Metadata.ActorID != h.admin.AccountID || recs[0].Metadata.CredentialID != h.admin.AccessKeyID {
 		t.Fatalf("reveal events: %+v %v", recs, err)
@@ -188,14 +188,14 @@ func TestKeyLifecycle(t *testing.T) {
 	h.expect(h.as("PATCH", base+"/"+key, map[string]any{"note": "x"}), 410, "api_key_deleted")
 	h.expect(h.as("DELETE", base+"/"+key, nil), 410, "api_key_deleted")
 	h.expect(h.as("GET", base+"/"+key, nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position")), 404, "api_key_not_found")
-	recs, _, _ = h.svc.Store.Load(context.Background(), "workspace", ws, 0)
+	recs, _, _ = h.svc.Store().Load(context.Background(), "workspace", ws, 0)
 	var sealed []byte
 	for _, rec := range recs {
 		if e, ok := rec.Event.(domain.APIKeyCreated); ok && e.KeyID == key {
 			sealed = e.Sealed
 		}
 	}
-	if _, err := h.svc.Vault.Open(context.Background(), key, sealed); err == nil {
+	if _, err := h.svc.Vault().Open(context.Background(), key, sealed); err == nil {
 		t.Fatal("the plaintext of a deleted key can still be opened with the master key and the log")
 	}
 	h.expect(h.as("GET", base+"/key_01M8GTJZ02Q4X6XX8G0M176EHP", nil), 404, "api_key_not_found")

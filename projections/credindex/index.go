@@ -1,4 +1,9 @@
-package projections
+// Package credindex is the data plane: every credential and what it may call, held
+// in memory and fed by this instance's own follower of the log, the verification
+// rules and decision codes, the per-key rate limiters, and the presence of the
+// instances (who is live, and how far each has applied the log). Nothing on the
+// verification path queries PostgreSQL or the network.
+package credindex
 
 import (
 	"context"
@@ -6,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"log/slog"
 	"net/netip"
@@ -17,7 +23,15 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/projections/follow"
 )
+
+// Log is what the index needs of the event store: where the log ends, and a
+// subscription from a position.
+type Log interface {
+	follow.Log
+	Position(ctx context.Context) (uint64, error)
+}
 
 // Code is the stable reason of a verification decision.
 type Code string
@@ -63,7 +77,7 @@ type keyEntry struct {
 	id, workspaceID, orgID string
 	hash                   [32]byte
 	product                domain.BusinessType
-	allow                  []netip.Prefix
+	allow                  domain.Allowlist
 	deleted                bool
 	limiter                *rate.Limiter // nil: unlimited
 }
@@ -80,12 +94,12 @@ type accountEntry struct {
 	primary  bool
 }
 
-// CredentialIndex answers verifications from memory: every credential and what it may
+// Index answers verifications from memory: every credential and what it may
 // call, built from the log by this instance's own ordered consumer. The hot path
 // takes no lock but a read lock, queries nothing and allocates nothing on an allowed
 // call. Safe for concurrent use.
-type CredentialIndex struct {
-	store  *eventstore.Store
+type Index struct {
+	log    Log
 	logger *slog.Logger
 	hasher sync.Pool
 	clock  func() time.Time
@@ -99,16 +113,14 @@ type CredentialIndex struct {
 	members    map[string]map[string]struct{} // workspace → accounts
 	workspaces map[string]string              // workspace → organization
 
-	position atomic.Uint64
+	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
 	ready    atomic.Bool
-	moved    chan struct{}
-	movedMu  sync.Mutex
 	onApply  func(position uint64)
 }
 
-// IndexConfig configures a CredentialIndex.
-type IndexConfig struct {
+// Config configures a Index.
+type Config struct {
 	Pepper []byte
 	Logger *slog.Logger
 	// Clock drives the rate limiters (default time.Now); tests inject one.
@@ -117,8 +129,8 @@ type IndexConfig struct {
 	OnApply func(position uint64)
 }
 
-// NewCredentialIndex returns an empty index; Run fills it from the log.
-func NewCredentialIndex(store *eventstore.Store, cfg IndexConfig) *CredentialIndex {
+// NewIndex returns an empty index; Run fills it from the log.
+func New(log Log, cfg Config) *Index {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -126,12 +138,11 @@ func NewCredentialIndex(store *eventstore.Store, cfg IndexConfig) *CredentialInd
 		cfg.Logger = slog.Default()
 	}
 	pepper := cfg.Pepper
-	x := &CredentialIndex{
-		store: store, logger: cfg.Logger, clock: cfg.Clock, onApply: cfg.OnApply,
+	x := &Index{
+		log: log, logger: cfg.Logger, clock: cfg.Clock, onApply: cfg.OnApply,
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
-		moved: make(chan struct{}),
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	return x
@@ -144,7 +155,7 @@ type hmacState struct {
 }
 
 // hash is the HMAC of the credential under the pepper, without allocating.
-func (x *CredentialIndex) hash(c string) [32]byte {
+func (x *Index) hash(c string) [32]byte {
 	st := x.hasher.Get().(*hmacState)
 	st.mac.Reset()
 	n := copy(st.buf[:], c)
@@ -157,7 +168,7 @@ func (x *CredentialIndex) hash(c string) [32]byte {
 
 // Verify decides one call. A malformed credential is refused before any lookup; an
 // unknown one gets NOT_FOUND whatever the reason.
-func (x *CredentialIndex) Verify(v Verification) Decision {
+func (x *Index) Verify(v Verification) Decision {
 	cred, err := domain.ParseCredential(v.Credential)
 	if err != nil {
 		return Decision{Code: CodeMalformed}
@@ -181,7 +192,7 @@ func (x *CredentialIndex) Verify(v Verification) Decision {
 		d.Code = CodeWorkspaceMismatch
 	case k.product != v.Product:
 		d.Code = CodeProductMismatch
-	case !allows(k.allow, v.SourceIP):
+	case !k.allow.Allows(v.SourceIP):
 		d.Code = CodeIPNotAllowed
 	default:
 		if k.limiter != nil {
@@ -207,7 +218,7 @@ func (x *CredentialIndex) Verify(v Verification) Decision {
 	return d
 }
 
-func (x *CredentialIndex) verifyAccessKey(h [32]byte, v Verification) Decision {
+func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	ak := x.accessKeys[h]
@@ -232,26 +243,13 @@ func (x *CredentialIndex) verifyAccessKey(h [32]byte, v Verification) Decision {
 	return d
 }
 
-func (x *CredentialIndex) isMember(ws, account string) bool {
+func (x *Index) isMember(ws, account string) bool {
 	_, ok := x.members[ws][account]
 	return ok
 }
 
-func allows(prefixes []netip.Prefix, ip netip.Addr) bool {
-	if len(prefixes) == 0 {
-		return true
-	}
-	ip = ip.Unmap()
-	for _, p := range prefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // OrganizationOf implements commands.AccessKeyIndex for management authentication.
-func (x *CredentialIndex) OrganizationOf(secretHash string) (string, bool) {
+func (x *Index) OrganizationOf(secretHash string) (string, bool) {
 	h, ok := decodeHash(secretHash)
 	if !ok {
 		return "", false
@@ -267,7 +265,7 @@ func (x *CredentialIndex) OrganizationOf(secretHash string) (string, bool) {
 
 // Remember implements commands.AccessKeyIndex: a key this instance just created
 // authenticates here at once, before the consumer delivers its event.
-func (x *CredentialIndex) Remember(secretHash, orgID string) {
+func (x *Index) Remember(secretHash, orgID string) {
 	h, ok := decodeHash(secretHash)
 	if !ok {
 		return
@@ -289,78 +287,48 @@ func decodeHash(s string) ([32]byte, bool) {
 }
 
 // Position is the last log position applied.
-func (x *CredentialIndex) Position() uint64 { return x.position.Load() }
+func (x *Index) Position() uint64 { return x.position.Load() }
 
 // Ready reports whether the index has caught up with the log as it was at start.
-func (x *CredentialIndex) Ready() bool { return x.ready.Load() }
+func (x *Index) Ready() bool { return x.ready.Load() }
+
+// Caught is Ready as a readiness check: nil, or how far the index is.
+func (x *Index) Caught() error {
+	if !x.Ready() {
+		return fmt.Errorf("credential index catching up (at position %d of %d)", x.Position(), x.head.Load())
+	}
+	return nil
+}
 
 // WaitFor blocks until the index has applied position pos, or ctx ends. The instance
 // that accepted a revocation waits for it before answering.
-func (x *CredentialIndex) WaitFor(ctx context.Context, pos uint64) error {
-	for {
-		x.movedMu.Lock()
-		moved := x.moved
-		x.movedMu.Unlock()
-		if x.position.Load() >= pos {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-moved:
-		}
-	}
-}
+func (x *Index) WaitFor(ctx context.Context, pos uint64) error { return x.position.WaitFor(ctx, pos) }
 
 // Run consumes the whole log from the beginning until ctx ends, resubscribing after
 // failures from where it stopped.
-func (x *CredentialIndex) Run(ctx context.Context) error {
-	for ctx.Err() == nil && !x.ready.Load() {
-		head, err := x.store.Position(ctx)
-		if err == nil {
-			x.head.Store(head)
-			x.ready.Store(head <= x.position.Load())
-			break
-		}
-		x.logger.Warn("credential index: reading the log's end", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	for ctx.Err() == nil {
-		if err := x.consume(ctx); err != nil && ctx.Err() == nil {
-			x.logger.Warn("credential index: resubscribing", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
-	return ctx.Err()
-}
-
-func (x *CredentialIndex) consume(ctx context.Context) error {
-	sub, err := x.store.Subscribe(ctx, x.position.Load())
-	if err != nil {
-		return err
-	}
-	defer sub.Stop()
-	for {
-		recs, err := sub.Next(ctx, 4096, time.Second)
+func (x *Index) Run(ctx context.Context) error {
+	if err := follow.Eventually(ctx, time.Second, x.logger, "credential index: reading the log's end", func(ctx context.Context) error {
+		head, err := x.log.Position(ctx)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
-			continue
-		}
-		x.Apply(recs...)
+		x.head.Store(head)
+		x.ready.Store(head <= x.position.Load())
+		return nil
+	}); err != nil {
+		return err
 	}
+	return follow.Retry(ctx, time.Second, x.logger, "credential index", func(ctx context.Context) error {
+		return follow.Follower{Log: x.log, Apply: func(_ context.Context, recs []eventstore.Record) error {
+			x.Apply(recs...)
+			return nil
+		}}.Run(ctx, x.position.Load())
+	})
 }
 
 // Apply folds records into the index, in log order. Exported for benchmarks that
 // build an index without a log.
-func (x *CredentialIndex) Apply(recs ...eventstore.Record) {
+func (x *Index) Apply(recs ...eventstore.Record) {
 	now := x.clock()
 	x.mu.Lock()
 	for _, r := range recs {
@@ -370,22 +338,18 @@ func (x *CredentialIndex) Apply(recs ...eventstore.Record) {
 		x.apply(r, now)
 	}
 	x.mu.Unlock()
-	if last := recs[len(recs)-1].Sequence; last > x.position.Load() {
-		x.position.Store(last)
-	}
-	if h := x.head.Load(); h != 0 && x.position.Load() >= h {
+	if h := x.head.Load(); h != 0 && max(recs[len(recs)-1].Sequence, x.position.Load()) >= h {
 		x.ready.Store(true)
 	}
-	x.movedMu.Lock()
-	close(x.moved)
-	x.moved = make(chan struct{})
-	x.movedMu.Unlock()
+	if last := recs[len(recs)-1].Sequence; last > x.position.Load() {
+		x.position.Advance(last)
+	}
 	if x.onApply != nil {
 		x.onApply(x.position.Load())
 	}
 }
 
-func (x *CredentialIndex) apply(r eventstore.Record, now time.Time) {
+func (x *Index) apply(r eventstore.Record, now time.Time) {
 	switch e := r.Event.(type) {
 	case domain.OrganizationCreated:
 		x.accounts[e.PrimaryAccountID] = &accountEntry{orgID: e.OrganizationID, primary: true}
@@ -434,7 +398,7 @@ func (x *CredentialIndex) apply(r eventstore.Record, now time.Time) {
 			return
 		}
 		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
-			product: e.BusinessType, allow: prefixes(e.Allowlist)}
+			product: e.BusinessType, allow: allowlistOf(e.Allowlist)}
 		if k.orgID == "" {
 			k.orgID = x.workspaces[r.Aggregate]
 		}
@@ -450,7 +414,7 @@ func (x *CredentialIndex) apply(r eventstore.Record, now time.Time) {
 		// A new entry (readers hold no lock while they use one); the bucket is kept,
 		// with its new rate, so what was consumed stays consumed.
 		k := *old
-		k.allow = prefixes(e.Allowlist)
+		k.allow = allowlistOf(e.Allowlist)
 		switch {
 		case e.QPSLimit == 0:
 			k.limiter = nil
@@ -476,15 +440,12 @@ func burst(q domain.QPS) int {
 	return max(1, (int(q)+9)/10)
 }
 
-func prefixes(entries []string) []netip.Prefix {
-	if len(entries) == 0 {
-		return nil
-	}
+// allowlistOf parses a key's allowlist as the log has it. Entries were validated
+// when decided; should one ever not parse, the key fails closed.
+func allowlistOf(entries []string) domain.Allowlist {
 	a, err := domain.ParseAllowlist(entries)
 	if err != nil {
-		// Entries were validated when decided; should one ever not parse, fail
-		// closed: an invalid prefix contains no address.
-		return []netip.Prefix{{}}
+		return domain.NoAddressAllowed()
 	}
-	return a.Prefixes()
+	return a
 }

@@ -1,4 +1,4 @@
-package projections_test
+package credindex_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/credindex"
 )
 
 var indexPepper = bytes.Repeat([]byte{3}, 32)
@@ -19,9 +19,9 @@ type fakeClock struct{ now time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.now }
 
-func indexWithKey(t *testing.T, clock *fakeClock, qps domain.QPS) (*projections.CredentialIndex, string) {
+func indexWithKey(t *testing.T, clock *fakeClock, qps domain.QPS) (*credindex.Index, string) {
 	t.Helper()
-	x := projections.NewCredentialIndex(nil, projections.IndexConfig{Pepper: indexPepper, Clock: clock.Now})
+	x := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
 	cred, _ := domain.GenerateCredential(rand.Reader, domain.KindSearchKey)
 	x.Apply(
 		eventstore.Record{Sequence: 1, Aggregate: "ws_1", Event: domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1"}},
@@ -31,8 +31,8 @@ func indexWithKey(t *testing.T, clock *fakeClock, qps domain.QPS) (*projections.
 	return x, cred.String()
 }
 
-func call(x *projections.CredentialIndex, cred string) projections.Decision {
-	return x.Verify(projections.Verification{Credential: cred, SourceIP: netip.MustParseAddr("10.0.0.1"), WorkspaceID: "ws_1", Product: domain.BusinessSearch})
+func call(x *credindex.Index, cred string) credindex.Decision {
+	return x.Verify(credindex.Verification{Credential: cred, SourceIP: netip.MustParseAddr("10.0.0.1"), WorkspaceID: "ws_1", Product: domain.BusinessSearch})
 }
 
 // Over 5 seconds at twice the QPS, the allowed count is within 5% of the limit.
@@ -48,7 +48,7 @@ func TestRateLimitAccuracy(t *testing.T) {
 			switch {
 			case d.Allowed:
 				allowed++
-			case d.Code != projections.CodeRateLimited || d.RetryAfter <= 0:
+			case d.Code != credindex.CodeRateLimited || d.RetryAfter <= 0:
 				t.Fatalf("qps %d: %+v", qps, d)
 			}
 			clock.now = clock.now.Add(step)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // TestAStalledLogIsA503NeverAWrongAnswer: an instance whose loads of aggregates

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
-	httpapi "github.com/keyledger/keyledger/http"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // eventsAcks matches the acknowledgements of appends to the log.
@@ -17,7 +17,7 @@ func eventsAcks(payload []byte) bool {
 // keysIn counts the keys ever created in a workspace, from the log.
 func (h *harness) keysIn(ws string) int {
 	h.t.Helper()
-	recs, _, err := h.svc.Store.Load(context.Background(), domain.AggregateWorkspace, ws, 0)
+	recs, _, err := h.svc.Store().Load(context.Background(), domain.AggregateWorkspace, ws, 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}

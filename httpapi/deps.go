@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/credindex"
+)
+
+// The API declares what it needs of the rest, and nothing more.
+
+// Views is the read side: the queries over the PostgreSQL views, and waiting until
+// they include a log position (read-your-writes).
+type Views interface {
+	WaitFor(ctx context.Context, position uint64) error
+	// Position is the last log position this instance committed to the views.
+	Position() uint64
+	Workspace(ctx context.Context, orgID, id string) (projections.WorkspaceRow, error)
+	Workspaces(ctx context.Context, orgID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
+	WorkspacesOfMember(ctx context.Context, orgID, accountID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
+	MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error)
+	Members(ctx context.Context, orgID, workspaceID string) ([]projections.MemberRow, error)
+	Account(ctx context.Context, orgID, id string) (projections.AccountRow, error)
+	Accounts(ctx context.Context, orgID string, page projections.Page) ([]projections.AccountRow, string, error)
+	APIKey(ctx context.Context, orgID, workspaceID, keyID string) (projections.APIKeyRow, error)
+	APIKeys(ctx context.Context, orgID, workspaceID, businessType string, page projections.Page) ([]projections.APIKeyRow, string, error)
+	Role(ctx context.Context, orgID, id string) (projections.RoleRow, error)
+	Roles(ctx context.Context, orgID string) ([]projections.RoleRow, error)
+}
+
+// Verifier is the data plane: decisions from memory, and how far it has applied the
+// log.
+type Verifier interface {
+	Verify(v credindex.Verification) credindex.Decision
+	Ready() bool
+	WaitFor(ctx context.Context, position uint64) error
+}
+
+// Cluster lists the live instances and how far each has applied the log.
+type Cluster interface {
+	Live(ctx context.Context) ([]credindex.Instance, error)
+}
+
+// Deps are the application services the API calls.
+type Deps struct {
+	App   *commands.App
+	Views Views
+	// Verifier answers /v1/verify and makes revocations wait; Cluster /v1/cluster.
+	Verifier Verifier
+	Cluster  Cluster
+	// GatewayToken authenticates gateways on the data plane.
+	GatewayToken string
+	// Ready checks the dependencies for /readyz: name → check.
+	Ready  map[string]func(context.Context) error
+	Logger *slog.Logger
+}

@@ -1,0 +1,100 @@
+// Package idempotency keeps the requests sent with an Idempotency-Key in
+// PostgreSQL: who sent which key with which request, when it was first claimed and
+// how its last attempt ended. It is not a view of the log (it cannot be rebuilt
+// from it), so it has a package, a migration set and a version table of its own.
+package idempotency
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/fault"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate applies the store's migrations, tracked in a version table of its own.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithTableName("keyledger_idempotency_version"))
+	if err != nil {
+		return fmt.Errorf("idempotency migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("idempotency migrate: %w", err)
+	}
+	return nil
+}
+
+// Store keeps requests by (scope, Idempotency-Key) for 24 hours. A claim whose
+// attempt ended with an unknown outcome, or whose holder died (no completion after
+// a minute), is taken over by the next attempt with the same request, which looks in
+// the log first. Safe for concurrent use.
+type Store struct{ Pool *pgxpool.Pool }
+
+// Claim implements commands.IdempotencyStore.
+func (s Store) Claim(ctx context.Context, scope, key, fingerprint string) (commands.Claim, *commands.IdempotencyRecord, error) {
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2
+		AND created_at < now() - interval '24 hours'`, scope, key); err != nil {
+		return commands.Claim{}, nil, fault.Unavailable(err)
+	}
+	var c commands.Claim
+	var inserted bool
+	err := s.Pool.QueryRow(ctx, `INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3)
+		ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now(), state = 'running'
+		WHERE idempotency_keys.state <> 'done' AND idempotency_keys.fingerprint = EXCLUDED.fingerprint
+		  AND (idempotency_keys.state = 'unknown' OR idempotency_keys.claimed_at < now() - interval '1 minute')
+		RETURNING created_at, xmax = 0`, scope, key, fingerprint).Scan(&c.CreatedAt, &inserted)
+	if err == nil {
+		c.TakeOver = !inserted
+		return c, nil, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return commands.Claim{}, nil, fault.Unavailable(err)
+	}
+	var rec commands.IdempotencyRecord
+	var state string
+	err = s.Pool.QueryRow(ctx, `SELECT fingerprint, created_at, state FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key).
+		Scan(&rec.Fingerprint, &rec.CreatedAt, &state)
+	if errors.Is(err, pgx.ErrNoRows) { // released meanwhile: try again
+		return s.Claim(ctx, scope, key, fingerprint)
+	}
+	if err != nil {
+		return commands.Claim{}, nil, fault.Unavailable(err)
+	}
+	rec.Completed = state == "done"
+	return commands.Claim{}, &rec, nil
+}
+
+// Complete implements commands.IdempotencyStore.
+func (s Store) Complete(ctx context.Context, scope, key string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done' WHERE scope = $1 AND key = $2`, scope, key)
+	return fault.Unavailable(err)
+}
+
+// Release implements commands.IdempotencyStore.
+func (s Store) Release(ctx context.Context, scope, key string) error {
+	_, err := s.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state <> 'done'`, scope, key)
+	return fault.Unavailable(err)
+}
+
+// Unknown implements commands.IdempotencyStore.
+func (s Store) Unknown(ctx context.Context, scope, key string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'unknown' WHERE scope = $1 AND key = $2 AND state <> 'done'`, scope, key)
+	return fault.Unavailable(err)
+}

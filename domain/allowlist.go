@@ -189,4 +189,3 @@ func quoteInput(s string) string {
 	}
 	return strconv.Quote(s)
 }
-

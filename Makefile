@@ -12,7 +12,7 @@ build:
 run: postgres build
 	./$(BIN) dev
 
-## test: gofmt, go vet, a pure domain check, all tests with -race, then the
+## test: gofmt, go vet, the import rules (scripts/check-imports.sh), all tests with -race, then the
 ## allocation test (meaningless under -race) without it
 test: postgres tools lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -21,8 +21,7 @@ test: postgres tools lint
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@bad=$$($(GO) list -f '{{join .Imports "\n"}}' ./domain | grep '\.' | grep -v '^github.com/oklog/ulid/v2$$' | grep -v '^golang.org/x/text/' || true); \
-	  if [ -n "$$bad" ]; then echo "domain/ must stay pure, it imports:"; echo "$$bad"; exit 1; fi
+	@GO=$(GO) ./scripts/check-imports.sh
 
 ## bench: the benchmark table of the README (reported, never asserted)
 bench: postgres

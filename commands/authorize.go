@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -53,7 +54,8 @@ func (a *App) ReadableWorkspaces(ctx context.Context, c Caller, ids []string) ([
 			out = append(out, id)
 			continue
 		}
-		if _, forbidden := err.(*domain.ForbiddenError); !forbidden && err != domain.ErrWorkspaceNotFound {
+		var forbidden *domain.ForbiddenError
+		if !errors.As(err, &forbidden) && !errors.Is(err, domain.ErrWorkspaceNotFound) {
 			return nil, err
 		}
 	}

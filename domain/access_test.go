@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
@@ -85,11 +86,7 @@ func TestRolesGiveTheUnionOfTheirPermissions(t *testing.T) {
 	if len(o.Permissions("acct_b")) != 0 || len(o.Permissions("acct_p")) != 14 {
 		t.Fatalf("bob %v, primary %v", o.Permissions("acct_b"), o.Permissions("acct_p"))
 	}
-	var fe *domain.ForbiddenError
-	if err := o.Authorize("acct_a", domain.Permission{Module: domain.ModuleAPIKey, Action: domain.ActionDelete}); !errors.As(err, &fe) || fe.Missing.String() != "api_key:delete" {
-		t.Fatalf("authorize: %v", err)
-	}
-	if err := o.Authorize("acct_a", domain.PermOrganizationAdmin); err == nil {
+	if slices.Contains(o.Permissions("acct_a"), domain.PermOrganizationAdmin) || !slices.Contains(o.Permissions("acct_p"), domain.PermOrganizationAdmin) {
 		t.Fatal("organization:admin is the primary's alone")
 	}
 

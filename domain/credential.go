@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -35,10 +34,6 @@ const (
 	// CredentialLen is the length of every credential: prefix, body, checksum.
 	CredentialLen = 4 + bodyLen + checksumLen
 )
-
-// ErrMalformedCredential: wrong prefix, length, alphabet or checksum. Decided
-// without any lookup, so a typo never costs a query.
-var ErrMalformedCredential = errors.New("credential: malformed")
 
 // Credential is a parsed, checksum-verified secret. Its String is the secret itself:
 // never log it; Masked is the form safe to show.

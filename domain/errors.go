@@ -2,6 +2,8 @@ package domain
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -92,3 +94,40 @@ func (e *ValidationError) Err() error {
 func invalid(field, code, message string) error {
 	return &ValidationError{Fields: []FieldError{{Field: field, Code: code, Message: message}}}
 }
+
+// NameTakenError says which name a conflict is about; it matches its kind
+// (ErrKeyNameTaken, ErrRoleNameTaken, ErrAccountNameTaken) with errors.Is.
+type NameTakenError struct {
+	Kind error
+	Name string
+}
+
+func (e *NameTakenError) Error() string { return e.Kind.Error() + ": " + strconv.Quote(e.Name) }
+
+// Unwrap is the kind of conflict.
+func (e *NameTakenError) Unwrap() error { return e.Kind }
+
+// Errors of the organization aggregate.
+var (
+	// ErrAccountNotFound: no such account in the organization.
+	ErrAccountNotFound = fmt.Errorf("organization: account not found")
+	// ErrPrimaryAccount: the primary account cannot be disabled, nor its access key
+	// disabled or deleted (no one could manage the organization any more).
+	ErrPrimaryAccount = fmt.Errorf("organization: the primary account's access is not changed that way")
+	// ErrAccessKeyExists: an account holds at most one access key.
+	ErrAccessKeyExists = fmt.Errorf("organization: the account already has an access key")
+	// ErrAccessKeyNotFound: the account has no access key.
+	ErrAccessKeyNotFound = fmt.Errorf("organization: the account has no access key")
+	// ErrRoleNotFound: no such role.
+	ErrRoleNotFound = fmt.Errorf("organization: role not found")
+	// ErrRoleNameTaken: role names are unique in the organization.
+	ErrRoleNameTaken = fmt.Errorf("organization: role name already used")
+)
+
+var (
+	// ErrMalformedCredential: wrong prefix, length, alphabet or checksum. Decided
+	// without any lookup, so a typo never costs a query.
+	ErrMalformedCredential = errors.New("credential: malformed")
+	// ErrSnapshotFormat: the snapshot was written by another format.
+	ErrSnapshotFormat = errors.New("domain: snapshot of another format")
+)

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"encoding/json"
-	"errors"
 	"maps"
 	"time"
 )
@@ -11,9 +10,6 @@ import (
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
 const SnapshotFormat = 1
-
-// ErrSnapshotFormat: the snapshot was written by another format.
-var ErrSnapshotFormat = errors.New("domain: snapshot of another format")
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It

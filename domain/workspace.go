@@ -223,7 +223,7 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 				name = w.defaultSearchName(seq, taken)
 			}
 			if _, clash := w.searchNames[name]; clash || taken[name] {
-				return nil, fmt.Errorf("%w: %q", ErrKeyNameTaken, name)
+				return nil, &NameTakenError{Kind: ErrKeyNameTaken, Name: name}
 			}
 			taken[name] = true
 		} else {
@@ -269,7 +269,7 @@ func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Even
 	e := APIKeyUpdated{KeyID: id, Name: k.Name, Allowlist: k.Allowlist, Note: k.Note, QPSLimit: k.QPSLimit, At: at}
 	if p.Name != nil && *p.Name != k.Name {
 		if _, clash := w.searchNames[*p.Name]; clash {
-			return nil, fmt.Errorf("%w: %q", ErrKeyNameTaken, *p.Name)
+			return nil, &NameTakenError{Kind: ErrKeyNameTaken, Name: *p.Name}
 		}
 		e.Name = *p.Name
 	}

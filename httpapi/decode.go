@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -49,6 +50,9 @@ func decode(c echo.Context, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("malformed_body", "the request body must be a JSON object")
 	}
+	if !utf8.Valid(body) {
+		return badRequest("malformed_body", "the request body is not valid UTF-8")
+	}
 	err = jsonv2.Unmarshal(body, v, strict)
 	if err == nil {
 		return nil
@@ -67,7 +71,7 @@ func decode(c echo.Context, v any) error {
 			return badRequest("malformed_body", "the request body must be a JSON object, not null")
 		case errors.Is(err, errNull):
 			return invalidField(field, "null_not_allowed", "must not be null (omit the field instead)")
-		case strings.Contains(err.Error(), "unknown object member"):
+		case errors.Is(err, jsonv2.ErrUnknownName):
 			return invalidField(field, "unknown_field", "this field is not part of the request")
 		case se.GoType != nil && field != "":
 			return invalidField(field, "wrong_type", "must be "+kindName(se.GoType))
@@ -76,19 +80,10 @@ func decode(c echo.Context, v any) error {
 		}
 	}
 	var syn *jsontext.SyntacticError
-	if errors.As(err, &syn) {
-		msg := "the request body is not valid JSON"
-		switch {
-		case strings.Contains(err.Error(), "duplicate object member"):
-			return invalidField(fieldPath(string(syn.JSONPointer)), "duplicate_field", "this field appears more than once")
-		case strings.Contains(err.Error(), "invalid UTF-8"):
-			msg = "the request body is not valid UTF-8"
-		case strings.Contains(err.Error(), "after top-level value"):
-			msg = "the request body must hold a single JSON object"
-		}
-		return badRequest("malformed_body", msg)
+	if errors.As(err, &syn) && errors.Is(err, jsontext.ErrDuplicateName) {
+		return invalidField(fieldPath(string(syn.JSONPointer)), "duplicate_field", "this field appears more than once")
 	}
-	return badRequest("malformed_body", "the request body is not valid JSON")
+	return badRequest("malformed_body", "the request body is not one valid JSON object")
 }
 
 // jsonContent refuses a body of another media type (415). A request without a body

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -116,12 +115,12 @@ func problemFor(err error) Problem {
 	}
 	for _, m := range mapping {
 		if errors.Is(err, m.err) {
-			p := Problem{Status: m.status, Code: m.code}
-			// The sentinel's text, or the domain's own wording of it ("…: \"name\"");
-			// never the context infrastructure added.
-			p.Detail = m.err.Error()
-			if strings.HasPrefix(err.Error(), p.Detail) {
-				p.Detail = err.Error()
+			// The sentinel's text, or the name a conflict is about; never the
+			// context infrastructure added.
+			p := Problem{Status: m.status, Code: m.code, Detail: m.err.Error()}
+			var nt *domain.NameTakenError
+			if errors.As(err, &nt) {
+				p.Detail = nt.Error()
 			}
 			return p
 		}

@@ -21,11 +21,16 @@ type CreateSearchKeyBatch struct {
 	NamePrefix *string
 	Names      []string
 	Allowlist  []string
-	// RateMode is "" (unlimited), "uniform" (UniformQPS for all) or "individual"
-	// (IndividualQPS[i] for key i, len == Count).
-	RateMode      string
-	UniformQPS    *int
-	IndividualQPS []int
+	// RateLimit is nil for unlimited keys.
+	RateLimit *RateLimit
+}
+
+// RateLimit is the QPS of a batch: Mode "uniform" (QPS for all) or "individual"
+// (QPSList[i] for key i, len == Count).
+type RateLimit struct {
+	Mode    string
+	QPS     *int
+	QPSList []int
 }
 
 // CreateSearchKeyBatch handles the command.
@@ -85,39 +90,41 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 	}
 
 	qps := make([]domain.QPS, cmd.Count)
-	switch cmd.RateMode {
-	case "":
-		if cmd.UniformQPS != nil || cmd.IndividualQPS != nil {
-			verr.Add("rate_limit.mode", "required", `set mode to "uniform" or "individual"`)
-		}
-	case "uniform":
-		if cmd.IndividualQPS != nil {
+	var rl RateLimit
+	mode := domain.RateUnlimited
+	if cmd.RateLimit != nil {
+		rl = *cmd.RateLimit
+		var err error
+		mode, err = domain.ParseRateMode(rl.Mode)
+		verr.Merge("", err)
+	}
+	switch mode {
+	case domain.RateUniform:
+		if rl.QPSList != nil {
 			verr.Add("rate_limit.qps_list", "not_applicable", "uniform mode takes one qps, not a list")
 		}
-		if cmd.UniformQPS == nil {
+		if rl.QPS == nil {
 			verr.Add("rate_limit.qps", "required", "uniform mode needs one qps")
 			break
 		}
-		q, err := domain.ParseQPS("rate_limit.qps", cmd.UniformQPS)
+		q, err := domain.ParseQPS("rate_limit.qps", rl.QPS)
 		verr.Merge("", err)
 		for i := range qps {
 			qps[i] = q
 		}
-	case "individual":
-		if cmd.UniformQPS != nil {
+	case domain.RateIndividual:
+		if rl.QPS != nil {
 			verr.Add("rate_limit.qps", "not_applicable", "individual mode takes qps_list, not one qps")
 		}
-		if len(cmd.IndividualQPS) != cmd.Count {
-			verr.Add("rate_limit.qps_list", "count_mismatch", fmt.Sprintf("has %d limits, count is %d", len(cmd.IndividualQPS), cmd.Count))
+		if len(rl.QPSList) != cmd.Count {
+			verr.Add("rate_limit.qps_list", "count_mismatch", fmt.Sprintf("has %d limits, count is %d", len(rl.QPSList), cmd.Count))
 			break
 		}
-		for i := range cmd.IndividualQPS {
-			q, err := domain.ParseQPS("rate_limit.qps_list["+strconv.Itoa(i)+"]", &cmd.IndividualQPS[i])
+		for i := range rl.QPSList {
+			q, err := domain.ParseQPS("rate_limit.qps_list["+strconv.Itoa(i)+"]", &rl.QPSList[i])
 			verr.Merge("", err)
 			qps[i] = q
 		}
-	default:
-		verr.Add("rate_limit.mode", "invalid_mode", `must be "uniform" or "individual"`)
 	}
 	if err := verr.Err(); err != nil {
 		return nil, err

@@ -11,7 +11,8 @@ import (
 type UpdateAccessKey struct {
 	Caller    Caller
 	AccountID string
-	Disabled  bool
+	// Status is "enabled" or "disabled".
+	Status string
 	// IfMatch is checked against the account's entity tag (its access key is part
 	// of the account).
 	IfMatch IfMatch
@@ -19,6 +20,10 @@ type UpdateAccessKey struct {
 
 // UpdateAccessKey handles the command.
 func (a *App) UpdateAccessKey(ctx context.Context, cmd UpdateAccessKey) (AccountResult, error) {
+	status, err := domain.ParseStatus(cmd.Status)
+	if err != nil {
+		return AccountResult{}, err
+	}
 	if err := cmd.Caller.onAccessKey(cmd.AccountID, domain.ActionUpdate); err != nil {
 		return AccountResult{}, err
 	}
@@ -28,6 +33,6 @@ func (a *App) UpdateAccessKey(ctx context.Context, cmd UpdateAccessKey) (Account
 				return nil, err
 			}
 		}
-		return o.SetAccessKeyDisabled(cmd.AccountID, cmd.Disabled, a.now())
+		return o.SetAccessKeyDisabled(cmd.AccountID, status == domain.StatusDisabled, a.now())
 	})
 }

@@ -12,12 +12,17 @@ import (
 type UpdateAccount struct {
 	Caller    Caller
 	AccountID string
-	Disabled  bool
-	IfMatch   IfMatch
+	// Status is "enabled" or "disabled".
+	Status  string
+	IfMatch IfMatch
 }
 
 // UpdateAccount handles the command.
 func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResult, error) {
+	status, err := domain.ParseStatus(cmd.Status)
+	if err != nil {
+		return AccountResult{}, err
+	}
 	if err := cmd.Caller.can(domain.PermOrganizationAdmin); err != nil {
 		return AccountResult{}, err
 	}
@@ -27,7 +32,7 @@ func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResu
 				return nil, err
 			}
 		}
-		return o.SetAccountDisabled(cmd.AccountID, cmd.Disabled, a.now())
+		return o.SetAccountDisabled(cmd.AccountID, status == domain.StatusDisabled, a.now())
 	})
 }
 

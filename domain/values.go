@@ -189,3 +189,42 @@ func ParseQPS(field string, v *int) (QPS, error) {
 	}
 	return QPS(*v), nil
 }
+
+// RateMode is how a Search batch sets its keys' QPS limits.
+type RateMode string
+
+// The rate modes: none given (unlimited), one limit for all, one per key.
+const (
+	RateUnlimited  RateMode = ""
+	RateUniform    RateMode = "uniform"
+	RateIndividual RateMode = "individual"
+)
+
+// ParseRateMode accepts "uniform" or "individual" (field rate_limit.mode).
+func ParseRateMode(s string) (RateMode, error) {
+	switch RateMode(s) {
+	case RateUniform, RateIndividual:
+		return RateMode(s), nil
+	case "":
+		return "", invalid("rate_limit.mode", "required", `set mode to "uniform" or "individual"`)
+	}
+	return "", invalid("rate_limit.mode", "invalid_mode", `must be "uniform" or "individual"`)
+}
+
+// Status is whether an account or an access key may be used.
+type Status string
+
+// The statuses.
+const (
+	StatusEnabled  Status = "enabled"
+	StatusDisabled Status = "disabled"
+)
+
+// ParseStatus accepts exactly "enabled" or "disabled" (field status).
+func ParseStatus(s string) (Status, error) {
+	switch Status(s) {
+	case StatusEnabled, StatusDisabled:
+		return Status(s), nil
+	}
+	return "", invalid("status", "invalid_status", `must be "enabled" or "disabled"`)
+}

@@ -89,14 +89,14 @@ func (s *Server) createAccount(c echo.Context) error {
 }
 
 func (s *Server) updateAccount(c echo.Context) error {
-	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
-		return s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: cl, AccountID: id, Disabled: disabled, IfMatch: ifMatch(c)})
+	return s.setStatus(c, func(cl commands.Caller, id, status string) (commands.AccountResult, error) {
+		return s.d.App.UpdateAccount(c.Request().Context(), commands.UpdateAccount{Caller: cl, AccountID: id, Status: status, IfMatch: ifMatch(c)})
 	}, func(r commands.AccountResult) any { return accountOfResult(r) })
 }
 
 func (s *Server) updateAccessKey(c echo.Context) error {
-	return s.setStatus(c, func(cl commands.Caller, id string, disabled bool) (commands.AccountResult, error) {
-		return s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: cl, AccountID: id, Disabled: disabled, IfMatch: ifMatch(c)})
+	return s.setStatus(c, func(cl commands.Caller, id, status string) (commands.AccountResult, error) {
+		return s.d.App.UpdateAccessKey(c.Request().Context(), commands.UpdateAccessKey{Caller: cl, AccountID: id, Status: status, IfMatch: ifMatch(c)})
 	}, func(r commands.AccountResult) any {
 		if k := accountOfResult(r).AccessKey; k != nil {
 			return *k
@@ -108,7 +108,7 @@ func (s *Server) updateAccessKey(c echo.Context) error {
 // setStatus is the shape of PATCH {"status"} on an account or its access key: a
 // narrowing change, so this instance's index applies it before the answer. The
 // entity tag is the account's (the access key is part of it).
-func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, bool) (commands.AccountResult, error), show func(commands.AccountResult) any) error {
+func (s *Server) setStatus(c echo.Context, run func(cl commands.Caller, accountID, status string) (commands.AccountResult, error), show func(commands.AccountResult) any) error {
 	id, err := accountID(c)
 	if err != nil {
 		return err
@@ -117,11 +117,7 @@ func (s *Server) setStatus(c echo.Context, run func(commands.Caller, string, boo
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	disabled, err := req.disabled()
-	if err != nil {
-		return err
-	}
-	r, err := run(caller(c), id, disabled)
+	r, err := run(caller(c), id, req.Status)
 	if err != nil {
 		return err
 	}

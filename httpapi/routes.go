@@ -356,10 +356,7 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 	cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
 		NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
 	if rl := req.RateLimit; rl != nil {
-		cmd.RateMode, cmd.UniformQPS, cmd.IndividualQPS = rl.Mode, rl.QPS, rl.QPSList
-		if rl.Mode == "" {
-			return invalidField("rate_limit.mode", "required", `must be "uniform" or "individual"`)
-		}
+		cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS, QPSList: rl.QPSList}
 	}
 	r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
 	if err != nil {

@@ -162,16 +162,6 @@ type StatusRequest struct {
 	Status string `json:"status" enum:"enabled,disabled"`
 }
 
-func (r StatusRequest) disabled() (bool, error) {
-	switch r.Status {
-	case "enabled":
-		return false, nil
-	case "disabled":
-		return true, nil
-	}
-	return false, invalidField("status", "invalid_status", `must be "enabled" or "disabled"`)
-}
-
 // RoleRequest is the body of POST /v1/roles and PATCH /v1/roles/{id}: permissions
 // are "module:action" items, users account ids; both replace the role's sets.
 type RoleRequest struct {

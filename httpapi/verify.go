@@ -40,6 +40,18 @@ type VerifyResponse struct {
 	RetryAfterMS   int64           `json:"retry_after_ms,omitempty"`
 }
 
+// dataPlaneRoutes are the routes of the data plane and the cluster.
+func (s *Server) dataPlaneRoutes() []route {
+	return []route{
+		{method: "POST", path: "/v1/verify", id: "verify", summary: "Data plane: may this credential make this call?", gateway: true,
+			request: VerifyRequest{}, status: 200, response: VerifyResponse{}, handler: s.verify},
+		{method: "GET", path: "/v1/cluster", id: "cluster", summary: "Operators: live instances and the log position each has applied", gateway: true,
+			status: 200, response: ClusterResponse{}, handler: s.cluster},
+		{method: "GET", path: "/v1/cluster/applied", id: "clusterApplied", summary: "Has every live instance applied a log position, and when did the last one", auth: true,
+			status: 200, response: AppliedResponse{}, query: []param{{name: "position", description: "a position returned by a write (X-Keyledger-Position)", integer: true}}, handler: s.clusterApplied},
+	}
+}
+
 // authenticateGateway checks the data plane's service token in constant time.
 func (s *Server) authenticateGateway(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -9,7 +9,29 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// Handlers of accounts, access keys, roles and /v1/me.
+// Handlers of accounts, access keys and /v1/me.
+
+// accountRoutes are the routes of accounts, their access keys and /v1/me.
+func (s *Server) accountRoutes() []route {
+	return []route{
+		{method: "POST", path: "/v1/accounts", id: "createAccount", summary: "Create a sub-account", auth: true,
+			request: CreateAccountRequest{}, status: 201, response: Account{}, headers: idemHeader, handler: s.createAccount},
+		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts (only the caller's own without account:read)", auth: true,
+			status: 200, response: AccountList{}, query: pageParams, headers: readHeader, handler: s.listAccounts},
+		{method: "GET", path: "/v1/accounts/:id", id: "getAccount", summary: "Read an account, its access key (no secret) and effective permissions", auth: true,
+			status: 200, response: Account{}, headers: readHeader, handler: s.getAccount},
+		{method: "PATCH", path: "/v1/accounts/:id", id: "updateAccount", summary: "Enable or disable a sub-account", auth: true,
+			request: StatusRequest{}, status: 200, response: Account{}, headers: revokeHdr, handler: s.updateAccount},
+		{method: "POST", path: "/v1/accounts/:id/access-key", id: "createAccessKey", summary: "Create the account's one access key (secret in this response only)", auth: true,
+			status: 201, response: CreatedAccessKey{}, handler: s.createAccessKey},
+		{method: "PATCH", path: "/v1/accounts/:id/access-key", id: "updateAccessKey", summary: "Enable or disable the account's access key", auth: true,
+			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: revokeHdr, handler: s.updateAccessKey},
+		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
+			headers: revokeHdr, status: 204, handler: s.deleteAccessKey},
+		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
+			status: 200, response: Me{}, headers: readHeader, handler: s.me},
+	}
+}
 
 func accountID(c echo.Context) (string, error) {
 	return pathID(c, "id", domain.IsAccountID, domain.ErrAccountNotFound)
@@ -172,105 +194,4 @@ func (s *Server) me(c echo.Context) error {
 	}
 	return respond(c, 200, Me{Account: accountOfResult(me.Account), OrganizationID: me.OrganizationID,
 		OrganizationName: me.OrganizationName, Permissions: me.Permissions, Workspaces: nonNil(me.Workspaces)})
-}
-
-func roleID(c echo.Context) (string, error) {
-	return pathID(c, "id", domain.IsRoleID, domain.ErrRoleNotFound)
-}
-
-func (req RoleRequest) input() commands.RoleInput {
-	return commands.RoleInput{Name: req.Name, Permissions: req.Permissions, Users: req.Users}
-}
-
-func (s *Server) createRole(c echo.Context) error {
-	var req RoleRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateRole(c.Request().Context(), commands.CreateRole{Caller: caller(c), Idempotency: idem, Role: req.input()})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/roles/"+r.RoleID)
-	return respond(c, http.StatusCreated, roleOfResult(r))
-}
-
-// readsRoles: roles are organization administration.
-func readsRoles(cl commands.Caller) error { return cl.Can(domain.PermOrganizationAdmin) }
-
-func (s *Server) listRoles(c echo.Context) error {
-	cl := caller(c)
-	if err := readsRoles(cl); err != nil {
-		return err
-	}
-	if err := s.awaitPosition(c); err != nil {
-		return err
-	}
-	rows, err := s.d.Views.Roles(c.Request().Context(), cl.OrganizationID)
-	if err != nil {
-		return err
-	}
-	out := RoleList{Items: make([]Role, len(rows))}
-	for i, r := range rows {
-		out.Items[i] = roleOfRow(r)
-	}
-	return respond(c, 200, out)
-}
-
-func (s *Server) getRole(c echo.Context) error {
-	id, err := roleID(c)
-	if err != nil {
-		return err
-	}
-	cl := caller(c)
-	if err := readsRoles(cl); err != nil {
-		return err
-	}
-	if err := s.awaitPosition(c); err != nil {
-		return err
-	}
-	r, err := s.d.Views.Role(c.Request().Context(), cl.OrganizationID, id)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("ETag", s.d.App.ETag(r.ID, r.Version))
-	return respond(c, 200, roleOfRow(r))
-}
-
-func (s *Server) updateRole(c echo.Context) error {
-	id, err := roleID(c)
-	if err != nil {
-		return err
-	}
-	var req RoleRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	r, err := s.d.App.UpdateRole(c.Request().Context(), commands.UpdateRole{Caller: caller(c), RoleID: id, Role: req.input(), IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	s.revoked(c, r.Version)
-	return respond(c, 200, roleOfResult(r))
-}
-
-func (s *Server) deleteRole(c echo.Context) error {
-	id, err := roleID(c)
-	if err != nil {
-		return err
-	}
-	version, err := s.d.App.DeleteRole(c.Request().Context(), commands.DeleteRole{Caller: caller(c), RoleID: id, IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, version, "")
-	s.revoked(c, version)
-	return c.NoContent(http.StatusNoContent)
 }

@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/labstack/echo/v4"
+)
+
+// Handlers of a workspace's API keys.
+
+// apiKeyRoutes are the routes of a workspace's API keys.
+func (s *Server) apiKeyRoutes() []route {
+	return []route{
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys", id: "createAPIKey", summary: "Create a MaaS or Search key", auth: true,
+			request: CreateAPIKeyRequest{}, status: 201, response: CreatedAPIKey{}, headers: idemHeader, handler: s.createAPIKey},
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys/batch", id: "createSearchKeyBatch", summary: "Create Search keys in one atomic batch", auth: true,
+			request: CreateSearchBatchRequest{}, status: 201, response: CreatedAPIKeys{}, headers: idemHeader, handler: s.createSearchBatch},
+		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
+			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
+			query: append([]param{{name: "business_type", description: "maas or search", enum: []string{"maas", "search"}},
+				{name: "fields", description: "comma-separated fields to return (id always)", enum: slices.Sorted(maps.Keys(keyFields)), list: true}}, pageParams...)},
+		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
+			status: 200, response: APIKey{}, headers: readHeader, handler: s.getAPIKey},
+		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
+			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: revokeHdr, handler: s.updateAPIKey},
+		{method: "DELETE", path: "/v1/workspaces/:ws/api-keys/:key", id: "deleteAPIKey", summary: "Delete a key; its plaintext is destroyed", auth: true,
+			status: 204, headers: revokeHdr, handler: s.deleteAPIKey},
+		{method: "POST", path: "/v1/workspaces/:ws/api-keys/:key/reveal", id: "revealAPIKey", summary: "Reveal a key's plaintext (audited)", auth: true,
+			status: 200, response: RevealedAPIKey{}, handler: s.revealAPIKey},
+	}
+}
+
+func (s *Server) createAPIKey(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req CreateAPIKeyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.CreateAPIKey(c.Request().Context(), commands.CreateAPIKey{
+		Caller: caller(c), Idempotency: idem, WorkspaceID: ws, BusinessType: req.BusinessType,
+		Name: req.Name, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit})
+	if err != nil {
+		return err
+	}
+	k := r.Keys[0]
+	written(c, r.Version, k.ETag)
+	replayed(c, r.Replayed)
+	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys/"+k.KeyID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret})
+}
+
+func (s *Server) createSearchBatch(c echo.Context) error {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return err
+	}
+	var req CreateSearchBatchRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
+		NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
+	if rl := req.RateLimit; rl != nil {
+		cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS, QPSList: rl.QPSList}
+	}
+	r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
+	if err != nil {
+		return err
+	}
+	out := CreatedAPIKeys{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
+	for i, k := range r.Keys {
+		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret}
+	}
+	written(c, r.Version, "")
+	replayed(c, r.Replayed)
+	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys?batch_id="+r.BatchID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, http.StatusCreated, out)
+}
+
+// keyFields are the columns a list may select with `fields`.
+var keyFields = map[string]bool{"id": true, "workspace_id": true, "business_type": true, "name": true, "allowlist": true,
+	"note": true, "qps_limit": true, "masked_secret": true, "batch_id": true, "created_at": true, "updated_at": true,
+	"last_revealed_at": true}
+
+func (s *Server) listAPIKeys(c echo.Context) error {
+	ws, err := s.readableWorkspace(c, commands.PermAPIKeyRead)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	bt := c.QueryParam("business_type")
+	if bt != "" {
+		if _, err := domain.ParseBusinessType(bt); err != nil {
+			return err
+		}
+	}
+	var fields []string
+	if f := c.QueryParam("fields"); f != "" {
+		for _, name := range strings.Split(f, ",") {
+			name = strings.TrimSpace(name)
+			if !keyFields[name] {
+				return invalidField("fields", "unknown_field", "unknown field "+strconv.Quote(name))
+			}
+			fields = append(fields, name)
+		}
+	}
+	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
+	if err != nil {
+		return err
+	}
+	out := APIKeyList{Items: make([]map[string]any, len(rows)), NextCursor: next}
+	for i, r := range rows {
+		m, err := selectFields(apiKeyOfRow(r), fields)
+		if err != nil {
+			return err
+		}
+		out.Items[i] = m
+	}
+	return respond(c, 200, out)
+}
+
+// selectFields keeps the requested fields of a row (all when none), and always id.
+func selectFields(v any, fields []string) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return all, nil
+	}
+	out := map[string]any{"id": all["id"]}
+	for _, f := range fields {
+		out[f] = all[f]
+	}
+	return out, nil
+}
+
+func (s *Server) keyPath(c echo.Context) (string, string, error) {
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
+	if err != nil {
+		return "", "", err
+	}
+	key, err := pathID(c, "key", domain.IsAPIKeyID, domain.ErrAPIKeyNotFound)
+	return ws, key, err
+}
+
+func (s *Server) getAPIKey(c echo.Context) error {
+	ws, err := s.readableWorkspace(c, commands.PermAPIKeyRead)
+	if err != nil {
+		return err
+	}
+	key, err := pathID(c, "key", domain.IsAPIKeyID, domain.ErrAPIKeyNotFound)
+	if err != nil {
+		return err
+	}
+	k, err := s.d.Views.APIKey(c.Request().Context(), caller(c).OrganizationID, ws, key)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", s.d.App.ETag(k.ID, k.Version))
+	return respond(c, 200, apiKeyOfRow(k))
+}
+
+func (s *Server) updateAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	var req UpdateAPIKeyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: ifMatch(c)}
+	if req.Allowlist != nil {
+		l := []string(*req.Allowlist)
+		cmd.Allowlist = &l
+	}
+	if req.QPSLimit.Set {
+		cmd.QPSLimit, cmd.ClearQPSLimit = req.QPSLimit.Value, req.QPSLimit.Value == nil
+	}
+	k, version, err := s.d.App.UpdateAPIKey(c.Request().Context(), cmd)
+	if err != nil {
+		return err
+	}
+	written(c, version, k.ETag)
+	s.revoked(c, version)
+	return respond(c, 200, apiKeyOfResult(k))
+}
+
+func (s *Server) deleteAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: ifMatch(c)})
+	if err != nil {
+		return err
+	}
+	written(c, version, "")
+	s.revoked(c, version)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) revealAPIKey(c echo.Context) error {
+	ws, key, err := s.keyPath(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.d.App.RevealAPIKey(c.Request().Context(), commands.RevealAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key})
+	if err != nil {
+		return err
+	}
+	written(c, r.Version, "")
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, 200, RevealedAPIKey{ID: r.KeyID, Secret: r.Secret})
+}

@@ -52,6 +52,18 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
+// Validate joins every problem.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("eventstore: replicas must be 1, 3 or 5, got %d", c.Replicas))
+	}
+	if c.DuplicateWindow < 0 || c.UsageMaxAge < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("eventstore: durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Config) defaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -116,6 +128,9 @@ var ErrRefused = errors.New("eventstore: refusing this NATS server")
 // log's guarantees need (atomic publish, no delete or purge, the duplicate window,
 // the replicas), and a connection that buffers publishes while disconnected.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if nc.Opts.ReconnectBufSize >= 0 {
 		return nil, ErrBufferingConnection
 	}

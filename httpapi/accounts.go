@@ -92,22 +92,15 @@ func (s *Server) getAccount(c echo.Context) error {
 }
 
 func (s *Server) createAccount(c echo.Context) error {
-	var req CreateAccountRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateAccount(c.Request().Context(), commands.CreateAccount{Caller: caller(c), Idempotency: idem, Name: req.Name})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/accounts/"+r.AccountID)
-	return respond(c, http.StatusCreated, accountOfResult(r))
+	return write(s, c, func(req CreateAccountRequest) (reply, error) {
+		idem, err := idempotency(c, req)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := s.d.App.CreateAccount(c.Request().Context(), commands.CreateAccount{Caller: caller(c), Idempotency: idem, Name: req.Name})
+		return reply{status: http.StatusCreated, body: accountOfResult(r), version: r.Version, etag: r.ETag,
+			location: "/v1/accounts/" + r.AccountID, replayed: r.Replayed}, err
+	})
 }
 
 func (s *Server) updateAccount(c echo.Context) error {
@@ -135,17 +128,10 @@ func (s *Server) setStatus(c echo.Context, run func(cl commands.Caller, accountI
 	if err != nil {
 		return err
 	}
-	var req StatusRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	r, err := run(caller(c), id, req.Status)
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	s.revoked(c, r.Version)
-	return respond(c, 200, show(r))
+	return write(s, c, func(req StatusRequest) (reply, error) {
+		r, err := run(caller(c), id, req.Status)
+		return reply{status: http.StatusOK, body: show(r), version: r.Version, etag: r.ETag, revoking: true}, err
+	})
 }
 
 func (s *Server) createAccessKey(c echo.Context) error {
@@ -153,16 +139,12 @@ func (s *Server) createAccessKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.d.App.CreateAccessKey(c.Request().Context(), commands.CreateAccessKey{Caller: caller(c), AccountID: id})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	c.Response().Header().Set("Location", "/v1/accounts/"+id)
-	c.Response().Header().Set("Cache-Control", "no-store")
-	k := r.AccessKeyResult
-	return respond(c, http.StatusCreated, CreatedAccessKey{
-		AccessKey: AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}, Secret: r.Secret})
+	return write(s, c, func(struct{}) (reply, error) {
+		r, err := s.d.App.CreateAccessKey(c.Request().Context(), commands.CreateAccessKey{Caller: caller(c), AccountID: id})
+		k := r.AccessKeyResult
+		return reply{status: http.StatusCreated, version: r.Version, etag: r.ETag, location: "/v1/accounts/" + id, secret: true,
+			body: CreatedAccessKey{AccessKey: AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}, Secret: r.Secret}}, err
+	})
 }
 
 func (s *Server) deleteAccessKey(c echo.Context) error {
@@ -170,13 +152,10 @@ func (s *Server) deleteAccessKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := s.d.App.DeleteAccessKey(c.Request().Context(), commands.DeleteAccessKey{Caller: caller(c), AccountID: id})
-	if err != nil {
-		return err
-	}
-	written(c, version, "")
-	s.revoked(c, version)
-	return c.NoContent(http.StatusNoContent)
+	return write(s, c, func(struct{}) (reply, error) {
+		version, err := s.d.App.DeleteAccessKey(c.Request().Context(), commands.DeleteAccessKey{Caller: caller(c), AccountID: id})
+		return reply{status: http.StatusNoContent, version: version, revoking: true}, err
+	})
 }
 
 func (s *Server) me(c echo.Context) error {

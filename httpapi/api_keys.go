@@ -21,7 +21,7 @@ func (s *Server) apiKeyRoutes() []route {
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys", id: "createAPIKey", summary: "Create a MaaS or Search key", auth: true,
 			request: CreateAPIKeyRequest{}, status: 201, response: CreatedAPIKey{}, headers: idemHeader, handler: s.createAPIKey},
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys/batch", id: "createSearchKeyBatch", summary: "Create Search keys in one atomic batch", auth: true,
-			request: CreateSearchBatchRequest{}, status: 201, response: CreatedAPIKeys{}, headers: idemHeader, handler: s.createSearchBatch},
+			request: CreateSearchBatchRequest{}, status: 201, response: APIKeyBatch{}, headers: idemHeader, handler: s.createSearchBatch},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
 			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
 			query: append([]param{{name: "business_type", description: "maas or search", enum: []string{"maas", "search"}},
@@ -42,26 +42,21 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req CreateAPIKeyRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateAPIKey(c.Request().Context(), commands.CreateAPIKey{
-		Caller: caller(c), Idempotency: idem, WorkspaceID: ws, BusinessType: req.BusinessType,
-		Name: req.Name, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit})
-	if err != nil {
-		return err
-	}
-	k := r.Keys[0]
-	written(c, r.Version, k.ETag)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys/"+k.KeyID)
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return respond(c, http.StatusCreated, CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret})
+	return write(s, c, func(req CreateAPIKeyRequest) (reply, error) {
+		idem, err := idempotency(c, req)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := s.d.App.CreateAPIKey(c.Request().Context(), commands.CreateAPIKey{
+			Caller: caller(c), Idempotency: idem, WorkspaceID: ws, BusinessType: req.BusinessType,
+			Name: req.Name, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit})
+		if err != nil {
+			return reply{}, err
+		}
+		k := r.Keys[0]
+		return reply{status: http.StatusCreated, body: CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret}, version: r.Version,
+			etag: k.ETag, location: "/v1/workspaces/" + ws + "/api-keys/" + k.KeyID, replayed: r.Replayed, secret: true}, nil
+	})
 }
 
 func (s *Server) createSearchBatch(c echo.Context) error {
@@ -69,32 +64,24 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req CreateSearchBatchRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
-		NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
-	if rl := req.RateLimit; rl != nil {
-		cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS, QPSList: rl.QPSList}
-	}
-	r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
-	if err != nil {
-		return err
-	}
-	out := CreatedAPIKeys{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
-	for i, k := range r.Keys {
-		out.Items[i] = CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret}
-	}
-	written(c, r.Version, "")
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/workspaces/"+ws+"/api-keys?batch_id="+r.BatchID)
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return respond(c, http.StatusCreated, out)
+	return write(s, c, func(req CreateSearchBatchRequest) (reply, error) {
+		idem, err := idempotency(c, req)
+		if err != nil {
+			return reply{}, err
+		}
+		cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
+			NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
+		if rl := req.RateLimit; rl != nil {
+			cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS, QPSList: rl.QPSList}
+		}
+		r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
+		out := APIKeyBatch{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
+		for i, k := range r.Keys {
+			out.Items[i] = CreatedAPIKey{APIKey: apiKeyOfResult(k), Secret: k.Secret}
+		}
+		return reply{status: http.StatusCreated, body: out, version: r.Version, replayed: r.Replayed, secret: true,
+			location: "/v1/workspaces/" + ws + "/api-keys?batch_id=" + r.BatchID}, err
+	})
 }
 
 // keyFields are the columns a list may select with `fields`.
@@ -193,25 +180,18 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req UpdateAPIKeyRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: ifMatch(c)}
-	if req.Allowlist != nil {
-		l := []string(*req.Allowlist)
-		cmd.Allowlist = &l
-	}
-	if req.QPSLimit.Set {
-		cmd.QPSLimit, cmd.ClearQPSLimit = req.QPSLimit.Value, req.QPSLimit.Value == nil
-	}
-	k, version, err := s.d.App.UpdateAPIKey(c.Request().Context(), cmd)
-	if err != nil {
-		return err
-	}
-	written(c, version, k.ETag)
-	s.revoked(c, version)
-	return respond(c, 200, apiKeyOfResult(k))
+	return write(s, c, func(req UpdateAPIKeyRequest) (reply, error) {
+		cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: ifMatch(c)}
+		if req.Allowlist != nil {
+			l := []string(*req.Allowlist)
+			cmd.Allowlist = &l
+		}
+		if req.QPSLimit.Set {
+			cmd.QPSLimit, cmd.ClearQPSLimit = req.QPSLimit.Value, req.QPSLimit.Value == nil
+		}
+		k, version, err := s.d.App.UpdateAPIKey(c.Request().Context(), cmd)
+		return reply{status: http.StatusOK, body: apiKeyOfResult(k), version: version, etag: k.ETag, revoking: true}, err
+	})
 }
 
 func (s *Server) deleteAPIKey(c echo.Context) error {
@@ -219,13 +199,10 @@ func (s *Server) deleteAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, version, "")
-	s.revoked(c, version)
-	return c.NoContent(http.StatusNoContent)
+	return write(s, c, func(struct{}) (reply, error) {
+		version, err := s.d.App.DeleteAPIKey(c.Request().Context(), commands.DeleteAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, IfMatch: ifMatch(c)})
+		return reply{status: http.StatusNoContent, version: version, revoking: true}, err
+	})
 }
 
 func (s *Server) revealAPIKey(c echo.Context) error {
@@ -233,11 +210,8 @@ func (s *Server) revealAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.d.App.RevealAPIKey(c.Request().Context(), commands.RevealAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, "")
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return respond(c, 200, RevealedAPIKey{ID: r.KeyID, Secret: r.Secret})
+	return write(s, c, func(struct{}) (reply, error) {
+		r, err := s.d.App.RevealAPIKey(c.Request().Context(), commands.RevealAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key})
+		return reply{status: http.StatusOK, body: RevealedAPIKey{ID: r.KeyID, Secret: r.Secret}, version: r.Version, secret: true}, err
+	})
 }

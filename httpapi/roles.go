@@ -35,22 +35,15 @@ func (req RoleRequest) input() commands.RoleInput {
 }
 
 func (s *Server) createRole(c echo.Context) error {
-	var req RoleRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateRole(c.Request().Context(), commands.CreateRole{Caller: caller(c), Idempotency: idem, Role: req.input()})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/roles/"+r.RoleID)
-	return respond(c, http.StatusCreated, roleOfResult(r))
+	return write(s, c, func(req RoleRequest) (reply, error) {
+		idem, err := idempotency(c, req)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := s.d.App.CreateRole(c.Request().Context(), commands.CreateRole{Caller: caller(c), Idempotency: idem, Role: req.input()})
+		return reply{status: http.StatusCreated, body: roleOfResult(r), version: r.Version, etag: r.ETag,
+			location: "/v1/roles/" + r.RoleID, replayed: r.Replayed}, err
+	})
 }
 
 // readsRoles: roles are organization administration.
@@ -100,17 +93,10 @@ func (s *Server) updateRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req RoleRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	r, err := s.d.App.UpdateRole(c.Request().Context(), commands.UpdateRole{Caller: caller(c), RoleID: id, Role: req.input(), IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	s.revoked(c, r.Version)
-	return respond(c, 200, roleOfResult(r))
+	return write(s, c, func(req RoleRequest) (reply, error) {
+		r, err := s.d.App.UpdateRole(c.Request().Context(), commands.UpdateRole{Caller: caller(c), RoleID: id, Role: req.input(), IfMatch: ifMatch(c)})
+		return reply{status: http.StatusOK, body: roleOfResult(r), version: r.Version, etag: r.ETag, revoking: true}, err
+	})
 }
 
 func (s *Server) deleteRole(c echo.Context) error {
@@ -118,11 +104,8 @@ func (s *Server) deleteRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := s.d.App.DeleteRole(c.Request().Context(), commands.DeleteRole{Caller: caller(c), RoleID: id, IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, version, "")
-	s.revoked(c, version)
-	return c.NoContent(http.StatusNoContent)
+	return write(s, c, func(struct{}) (reply, error) {
+		version, err := s.d.App.DeleteRole(c.Request().Context(), commands.DeleteRole{Caller: caller(c), RoleID: id, IfMatch: ifMatch(c)})
+		return reply{status: http.StatusNoContent, version: version, revoking: true}, err
+	})
 }

@@ -69,3 +69,46 @@ func page(c echo.Context) (projections.Page, error) {
 	}
 	return p, nil
 }
+
+// reply is a write's answer: the resource, and what its headers say.
+type reply struct {
+	status   int
+	body     any    // nil: no content
+	version  uint64 // the log position of the write
+	etag     string // the entity tag of the resource answered, if one
+	location string // the created resource
+	replayed bool   // answers a retry with an Idempotency-Key
+	secret   bool   // holds a plaintext: no cache may keep it
+	revoking bool   // narrows what a credential may do: wait until applied
+}
+
+// write is the run every write shares: decode the body into a Req (none when Req is
+// struct{}), run the command, and answer with the resource and its headers.
+func write[Req any](s *Server, c echo.Context, run func(req Req) (reply, error)) error {
+	var req Req
+	if _, none := any(req).(struct{}); !none {
+		if err := decode(c, &req); err != nil {
+			return err
+		}
+	}
+	r, err := run(req)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	written(c, r.version, r.etag)
+	replayed(c, r.replayed)
+	if r.location != "" {
+		h.Set("Location", r.location)
+	}
+	if r.secret {
+		h.Set("Cache-Control", "no-store")
+	}
+	if r.revoking {
+		s.revoked(c, r.version)
+	}
+	if r.body == nil {
+		return c.NoContent(r.status)
+	}
+	return respond(c, r.status, r.body)
+}

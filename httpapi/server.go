@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -64,6 +65,22 @@ type Server struct {
 	logger  *slog.Logger
 	routes  []route
 	metrics *metrics
+}
+
+// Validate joins every problem.
+func (c Config) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"position wait": c.PositionWait, "consistency wait": c.ConsistencyWait,
+		"auth failure floor": c.AuthFailureFloor, "read header timeout": c.Timeouts.ReadHeader, "read timeout": c.Timeouts.Read,
+		"write timeout": c.Timeouts.Write, "idle timeout": c.Timeouts.Idle} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("http: the %s must not be negative", name))
+		}
+	}
+	if c.BodyLimit < 0 {
+		errs = append(errs, errors.New("http: the body limit must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 // New builds the server and registers every route.

@@ -126,8 +126,8 @@ type UpdateAPIKeyRequest struct {
 	QPSLimit  NullableInt `json:"qps_limit"`
 }
 
-// CreatedAPIKeys is the response of a batch creation.
-type CreatedAPIKeys struct {
+// APIKeyBatch is the response of a batch creation.
+type APIKeyBatch struct {
 	BatchID string          `json:"batch_id"`
 	Items   []CreatedAPIKey `json:"items"`
 }

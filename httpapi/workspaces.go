@@ -31,23 +31,16 @@ func (s *Server) workspaceRoutes() []route {
 }
 
 func (s *Server) createWorkspace(c echo.Context) error {
-	var req CreateWorkspaceRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	r, err := s.d.App.CreateWorkspace(c.Request().Context(), commands.CreateWorkspace{
-		Caller: caller(c), Idempotency: idem, Name: req.Name, Description: req.Description})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	replayed(c, r.Replayed)
-	c.Response().Header().Set("Location", "/v1/workspaces/"+r.WorkspaceID)
-	return respond(c, http.StatusCreated, workspaceOfResult(r))
+	return write(s, c, func(req CreateWorkspaceRequest) (reply, error) {
+		idem, err := idempotency(c, req)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := s.d.App.CreateWorkspace(c.Request().Context(), commands.CreateWorkspace{
+			Caller: caller(c), Idempotency: idem, Name: req.Name, Description: req.Description})
+		return reply{status: http.StatusCreated, body: workspaceOfResult(r), version: r.Version, etag: r.ETag,
+			location: "/v1/workspaces/" + r.WorkspaceID, replayed: r.Replayed}, err
+	})
 }
 
 func (s *Server) listWorkspaces(c echo.Context) error {
@@ -116,17 +109,11 @@ func (s *Server) updateWorkspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req UpdateWorkspaceRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	r, err := s.d.App.UpdateWorkspace(c.Request().Context(), commands.UpdateWorkspace{
-		Caller: caller(c), WorkspaceID: ws, Name: req.Name, Description: req.Description, IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	return respond(c, 200, workspaceOfResult(r))
+	return write(s, c, func(req UpdateWorkspaceRequest) (reply, error) {
+		r, err := s.d.App.UpdateWorkspace(c.Request().Context(), commands.UpdateWorkspace{
+			Caller: caller(c), WorkspaceID: ws, Name: req.Name, Description: req.Description, IfMatch: ifMatch(c)})
+		return reply{status: http.StatusOK, body: workspaceOfResult(r), version: r.Version, etag: r.ETag}, err
+	})
 }
 
 func (s *Server) listMembers(c echo.Context) error {
@@ -152,20 +139,13 @@ func (s *Server) putMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req PutMembersRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	if req.AccountIDs == nil {
-		return invalidField("account_ids", "required", "give the whole new member set (an empty list removes everyone)")
-	}
-	r, err := s.d.App.SetMembers(c.Request().Context(), commands.SetMembers{Caller: caller(c), WorkspaceID: ws, AccountIDs: req.AccountIDs, IfMatch: ifMatch(c)})
-	if err != nil {
-		return err
-	}
-	written(c, r.Version, r.ETag)
-	s.revoked(c, r.Version)
-	return respond(c, 200, membersOfResult(r))
+	return write(s, c, func(req PutMembersRequest) (reply, error) {
+		if req.AccountIDs == nil {
+			return reply{}, invalidField("account_ids", "required", "give the whole new member set (an empty list removes everyone)")
+		}
+		r, err := s.d.App.SetMembers(c.Request().Context(), commands.SetMembers{Caller: caller(c), WorkspaceID: ws, AccountIDs: req.AccountIDs, IfMatch: ifMatch(c)})
+		return reply{status: http.StatusOK, body: membersOfResult(r), version: r.Version, etag: r.ETag, revoking: true}, err
+	})
 }
 
 // readableWorkspace checks the path's workspace id, waits for a requested position,

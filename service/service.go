@@ -45,7 +45,29 @@ type Config struct {
 	Logger                    *slog.Logger
 }
 
-// Validate joins every problem.
+// The rules of the secrets, the one place that states them.
+const (
+	MasterKeyLen       = 32 // bytes of the AES-256 key that wraps the data keys
+	MinPepperLen       = 32 // bytes of the key of every credential HMAC, at least
+	MinGatewayTokenLen = 16 // characters of the gateways' service token, at least
+)
+
+// ValidateSecrets checks the secrets against their rules, naming every problem.
+func ValidateSecrets(masterKey, pepper []byte, gatewayToken string) error {
+	var errs []error
+	if len(masterKey) != MasterKeyLen {
+		errs = append(errs, fmt.Errorf("the master key must be %d bytes, got %d", MasterKeyLen, len(masterKey)))
+	}
+	if len(pepper) < MinPepperLen {
+		errs = append(errs, fmt.Errorf("the pepper must be at least %d bytes, got %d", MinPepperLen, len(pepper)))
+	}
+	if len(gatewayToken) < MinGatewayTokenLen {
+		errs = append(errs, fmt.Errorf("the gateway token must be at least %d characters", MinGatewayTokenLen))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate joins every problem, the components' own included.
 func (c Config) Validate() error {
 	var errs []error
 	if c.NATS == nil {
@@ -54,15 +76,10 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("service: no database URL"))
 	}
-	if len(c.MasterKey) != 32 {
-		errs = append(errs, errors.New("service: master key must be 32 bytes"))
-	}
-	if len(c.Pepper) < 32 {
-		errs = append(errs, errors.New("service: pepper must be at least 32 bytes"))
-	}
-	if len(c.GatewayToken) < 16 {
-		errs = append(errs, errors.New("service: gateway token must be at least 16 characters"))
-	}
+	errs = append(errs, ValidateSecrets(c.MasterKey, c.Pepper, c.GatewayToken),
+		eventstore.Config{Replicas: c.Replicas, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout}.Validate(),
+		credindex.PresenceConfig{Every: c.AnnounceEvery, Replicas: c.Replicas}.Validate(),
+		c.HTTP.Validate())
 	return errors.Join(errs...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"log/slog"
@@ -129,7 +130,16 @@ type Config struct {
 	OnApply func(position uint64)
 }
 
-// NewIndex returns an empty index; Run fills it from the log.
+// Validate joins every problem.
+func (c Config) Validate() error {
+	if len(c.Pepper) < 32 {
+		return errors.New("credential index: the pepper must be at least 32 bytes")
+	}
+	return nil
+}
+
+// New returns an empty index; Run fills it from the log. The configuration is
+// validated by its owner (the service) before.
 func New(log Log, cfg Config) *Index {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now

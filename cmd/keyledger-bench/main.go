@@ -105,6 +105,16 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
+	// The bench's one NATS: the catch-up runs first on its empty log, the instances
+	// start after it, and the start-up runs last, once they are stopped.
+	store, err := eventstore.Open(ctx, nc, eventstore.Config{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
+	if err := benchCatchUp(ctx, store); err != nil {
+		return err
+	}
 	dbURL, drop, err := scratchDatabase(ctx)
 	if err != nil {
 		return err
@@ -125,6 +135,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer svc.Close()
+	if err := svc.WaitCaughtUp(ctx, 5*time.Minute); err != nil {
+		return err
+	}
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	boot, err := svc.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "bench", PrimaryName: "admin"})
@@ -139,10 +152,6 @@ func run(ctx context.Context) error {
 	}
 	fmt.Fprintln(os.Stderr, "one batch of 1,000 Search keys, end to end:")
 	if err := benchBatch(ctx, c, svc.Pool()); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
-	if err := benchCatchUp(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "verification:")
@@ -163,7 +172,9 @@ func run(ctx context.Context) error {
 	if err := benchColdLoad(ctx, svc, *coldN); err != nil {
 		return err
 	}
-	return benchStartup(ctx, *startupN)
+	second.Close()
+	svc.Close()
+	return benchStartup(ctx, store, *startupN)
 }
 
 const gatewayToken = "klg_bench-gateway-token"
@@ -315,27 +326,9 @@ func benchBatch(ctx context.Context, c *client, pool *pgxpool.Pool) error {
 	return nil
 }
 
-func benchCatchUp(ctx context.Context) error {
-	// A log of its own, so the figures count exactly catchupN events.
-	dir, err := os.MkdirTemp("", "keyledger-bench-log-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ns, err := natstest.Run(dir, -1)
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
-	lnc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
-	if err != nil {
-		return err
-	}
-	defer lnc.Close()
-	store, err := eventstore.Open(ctx, lnc, eventstore.Config{})
-	if err != nil {
-		return err
-	}
+// benchCatchUp runs first, on the bench's one NATS, before any instance starts: the
+// log then holds exactly catchupN events, and no other projector competes.
+func benchCatchUp(ctx context.Context, store *eventstore.Store) error {
 	const perWorkspace = 1000
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	var rows [][]any
@@ -361,7 +354,7 @@ func benchCatchUp(ctx context.Context) error {
 	fmt.Fprintf(os.Stderr, "  (%d events appended in %v)\n", head, time.Since(fill).Round(time.Millisecond))
 
 	// Ceiling 1: the raw ordered-consume rate of the same log.
-	js, _ := jetstream.New(lnc)
+	js := store.JetStream()
 	cons, err := js.OrderedConsumer(ctx, eventstore.EventsStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return err
@@ -369,7 +362,7 @@ func benchCatchUp(ctx context.Context) error {
 	start := time.Now()
 	got := 0
 	for got < int(head) {
-		batch, err := cons.Fetch(2000, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := cons.Fetch(min(2000, int(head)-got), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return err
 		}

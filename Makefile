@@ -35,9 +35,9 @@ tools:
 	@./scripts/ensure-tools.sh
 
 ## fuzz: run the fuzzers for a while (corpora in domain/testdata/fuzz and
-## http/testdata/fuzz; `make test` replays them)
+## httpapi/testdata/fuzz; `make test` replays them)
 fuzz: postgres
 	$(GO) test ./domain -run XXX -fuzz FuzzParseCredential -fuzztime 30s
 	$(GO) test ./domain -run XXX -fuzz FuzzParseAllowlist -fuzztime 30s
 	$(GO) test ./domain -run XXX -fuzz FuzzParseName -fuzztime 30s
-	$(GO) test ./http -run XXX -fuzz FuzzHTTP -fuzztime 60s
+	$(GO) test ./httpapi -run XXX -fuzz FuzzHTTP -fuzztime 60s

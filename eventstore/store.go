@@ -272,10 +272,9 @@ func classify(subject string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case 10071, 10164:
+		case 10071, 10164: // someone wrote first
 			return fmt.Errorf("append %s: %w", subject, domain.ErrConflict)
-		}
-		if strings.Contains(apiErr.Description, "duplicate message id") { // an earlier attempt's batch is in the log
+		case 10201: // the batch holds an event id already in the log: an earlier attempt's
 			return fmt.Errorf("append %s: %w", subject, domain.ErrConflict)
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 429 || apiErr.Code == 503 {

@@ -16,7 +16,7 @@ run: postgres build
 ## allocation test (meaningless under -race) without it
 test: postgres tools lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -count=1 -run 'AllocatesNothing' ./projections/
+	$(GO) test -count=1 -run 'AllocatesNothing' ./projections/credindex/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -32,6 +31,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/pgtest"
 	"github.com/keyledger/keyledger/service"
 )
 
@@ -433,20 +433,8 @@ func randBytes(n int) []byte {
 	return b
 }
 
+// scratchDatabase is a fresh database on the bench's server, dropped by the returned
+// func: the tests' own helper.
 func scratchDatabase(ctx context.Context) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, *adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres at %s: %w", *adminURL, err)
-	}
-	name := "keyledger_bench_" + hex.EncodeToString(randBytes(5))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		conn.Close(ctx)
-		return "", nil, err
-	}
-	u, _ := url.Parse(*adminURL)
-	u.Path = "/" + name
-	return u.String(), func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(context.Background())
-	}, nil
+	return pgtest.ScratchOn(ctx, *adminURL)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyledger/keyledger/service"
 )
 
 // Config is the configuration of every subcommand. Each subcommand registers only the
@@ -252,8 +254,8 @@ func (c *Config) Validate(n need) error {
 			errs = append(errs, err)
 		}
 	}
-	if n.secrets && len(c.GatewayToken) < 16 && !c.envIsBad("KEYLEDGER_GATEWAY_TOKEN") {
-		errs = append(errs, errors.New("KEYLEDGER_GATEWAY_TOKEN or KEYLEDGER_GATEWAY_TOKEN_FILE (--gateway-token) is required: at least 16 random characters"))
+	if n.secrets && len(c.GatewayToken) < service.MinGatewayTokenLen && !c.envIsBad("KEYLEDGER_GATEWAY_TOKEN") {
+		errs = append(errs, fmt.Errorf("KEYLEDGER_GATEWAY_TOKEN or KEYLEDGER_GATEWAY_TOKEN_FILE (--gateway-token) is required: at least %d random characters", service.MinGatewayTokenLen))
 	}
 	// Replicas matter only on a NATS of one's own: dev fixes them at 1, since its
 	// one embedded server holds one replica.
@@ -278,22 +280,22 @@ func (c *Config) Validate(n need) error {
 
 func (c *Config) masterKey() ([]byte, error) {
 	if c.MasterKey == "" {
-		return nil, errors.New("KEYLEDGER_MASTER_KEY or KEYLEDGER_MASTER_KEY_FILE (--master-key) is required: base64 of 32 random bytes")
+		return nil, fmt.Errorf("KEYLEDGER_MASTER_KEY or KEYLEDGER_MASTER_KEY_FILE (--master-key) is required: base64 of %d random bytes", service.MasterKeyLen)
 	}
 	b, err := base64.StdEncoding.DecodeString(c.MasterKey)
-	if err != nil || len(b) != 32 {
-		return nil, errors.New("KEYLEDGER_MASTER_KEY must be base64 of exactly 32 bytes")
+	if err != nil || len(b) != service.MasterKeyLen {
+		return nil, fmt.Errorf("KEYLEDGER_MASTER_KEY must be base64 of exactly %d bytes", service.MasterKeyLen)
 	}
 	return b, nil
 }
 
 func (c *Config) pepper() ([]byte, error) {
 	if c.Pepper == "" {
-		return nil, errors.New("KEYLEDGER_PEPPER or KEYLEDGER_PEPPER_FILE (--pepper) is required: base64 of at least 32 random bytes")
+		return nil, fmt.Errorf("KEYLEDGER_PEPPER or KEYLEDGER_PEPPER_FILE (--pepper) is required: base64 of at least %d random bytes", service.MinPepperLen)
 	}
 	b, err := base64.StdEncoding.DecodeString(c.Pepper)
-	if err != nil || len(b) < 32 {
-		return nil, errors.New("KEYLEDGER_PEPPER must be base64 of at least 32 bytes")
+	if err != nil || len(b) < service.MinPepperLen {
+		return nil, fmt.Errorf("KEYLEDGER_PEPPER must be base64 of at least %d bytes", service.MinPepperLen)
 	}
 	return b, nil
 }

@@ -103,7 +103,7 @@ func (c Config) verifyToken() (string, error) {
 // runVerify asks POST /v1/verify with the gateway token and prints the decision. It
 // returns errRefused when the call is not allowed.
 func runVerify(ctx context.Context, cfg Config, out io.Writer) error {
-	if err := cfg.Verify.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(need{}), cfg.Verify.Validate()); err != nil {
 		return err
 	}
 	token, err := cfg.verifyToken()

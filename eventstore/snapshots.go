@@ -25,9 +25,11 @@ func OpenSnapshots(ctx context.Context, js jetstream.JetStream, replicas int) (*
 	if replicas == 0 {
 		replicas = 1
 	}
-	store, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: SnapshotBucket, Description: "keyledger aggregate snapshots (derived from the log)",
-		Storage: jetstream.FileStorage, Replicas: replicas, Compression: true,
+	store, err := Ensure(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: SnapshotBucket, Description: "keyledger aggregate snapshots (derived from the log)",
+			Storage: jetstream.FileStorage, Replicas: replicas, Compression: true,
+		})
 	})
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("snapshot bucket: %w", err))

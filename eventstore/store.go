@@ -142,20 +142,22 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:               EventsStream,
-		Description:        "keyledger domain events: the source of truth, append-only",
-		Subjects:           []string{EventsSubject},
-		Storage:            jetstream.FileStorage,
-		Replicas:           cfg.Replicas,
-		Duplicates:         cfg.DuplicateWindow,
-		DenyDelete:         true,
-		DenyPurge:          true,
-		AllowAtomicPublish: true,
-		AllowDirect:        true,
+	stream, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:               EventsStream,
+			Description:        "keyledger domain events: the source of truth, append-only",
+			Subjects:           []string{EventsSubject},
+			Storage:            jetstream.FileStorage,
+			Replicas:           cfg.Replicas,
+			Duplicates:         cfg.DuplicateWindow,
+			DenyDelete:         true,
+			DenyPurge:          true,
+			AllowAtomicPublish: true,
+			AllowDirect:        true,
+		})
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		stream, err = js.Stream(ctx, EventsStream)
+		stream, err = Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, EventsStream) })
 	}
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", EventsStream, err))
@@ -163,15 +165,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err := checkLog(stream.CachedInfo().Config, cfg); err != nil {
 		return nil, err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        UsageStream,
-		Description: "keyledger usage records reported by gateways",
-		Subjects:    []string{UsageSubject},
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicateWindow,
-		MaxAge:      cfg.UsageMaxAge,
-		AllowDirect: true,
+	if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        UsageStream,
+			Description: "keyledger usage records reported by gateways",
+			Subjects:    []string{UsageSubject},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.UsageMaxAge,
+			AllowDirect: true,
+		})
 	}); err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", UsageStream, err))
 	}

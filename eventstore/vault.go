@@ -39,12 +39,14 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if replicas == 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      VaultBucket,
-		Description: "keyledger data keys, wrapped by the master key",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
+	kv, err := Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      VaultBucket,
+			Description: "keyledger data keys, wrapped by the master key",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
 	})
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault bucket: %w", err))

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/fault"
 )
 
@@ -172,7 +173,9 @@ func (p *Presence) bucket(ctx context.Context, fresh bool) (jetstream.KeyValue, 
 	if p.kv != nil && !fresh {
 		return p.kv, nil
 	}
-	kv, err := p.js.CreateOrUpdateKeyValue(ctx, p.config)
+	kv, err := eventstore.Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return p.js.CreateOrUpdateKeyValue(ctx, p.config)
+	})
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("presence bucket: %w", err))
 	}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -164,7 +165,8 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 
 // replaySecrets fills the plaintexts of a replayed creation from the vault. The
 // reveal events are in the log before any plaintext is opened, in one append under
-// the caller's own check (a key deleted since has no plaintext any more).
+// the caller's own check. A key deleted since has no plaintext any more: the first
+// response cannot be given again (ErrIdempotentResultGone).
 func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) error {
 	sealed := map[string][]byte{}
 	_, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
@@ -176,8 +178,11 @@ func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) er
 		at := a.now()
 		for _, k := range r.Keys {
 			revealed, err := w.RevealAPIKey(k.KeyID, at)
+			if errors.Is(err, domain.ErrAPIKeyDeleted) {
+				return nil, ErrIdempotentResultGone // its plaintext is gone for good
+			}
 			if err != nil {
-				continue // deleted since
+				return nil, err
 			}
 			key, _ := w.Key(k.KeyID)
 			sealed[k.KeyID] = key.Sealed

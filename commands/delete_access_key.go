@@ -11,6 +11,8 @@ import (
 type DeleteAccessKey struct {
 	Caller    Caller
 	AccountID string
+	// IfMatch is checked against the account's entity tag.
+	IfMatch IfMatch
 }
 
 // DeleteAccessKey handles the command.
@@ -19,6 +21,11 @@ func (a *App) DeleteAccessKey(ctx context.Context, cmd DeleteAccessKey) (uint64,
 		return 0, err
 	}
 	r, err := a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
+		if acc, ok := o.Account(cmd.AccountID); ok {
+			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
+				return nil, err
+			}
+		}
 		return o.DeleteAccessKey(cmd.AccountID, a.now())
 	})
 	return r.Version, err

@@ -49,12 +49,12 @@ type AccessKeyIndex interface {
 	Remember(secretHash, orgID string)
 }
 
-// IdempotencyStore remembers the results of commands sent with an Idempotency-Key.
+// IdempotencyStore remembers the requests sent with an Idempotency-Key.
 type IdempotencyStore interface {
 	// Claim reserves (scope, key) for a request with this fingerprint: a nil record
 	// when the caller holds the claim (a new one, or one taken over from an attempt
-	// whose outcome is unknown or whose holder died), else the earlier record
-	// (Result nil while that request is still running).
+	// whose outcome is unknown or whose holder died), else the earlier record (not
+	// Completed while that request is still running).
 	Claim(ctx context.Context, scope, key, fingerprint string) (Claim, *IdempotencyRecord, error)
 	// Complete records that the claimed request is done (its effect is in the log).
 	Complete(ctx context.Context, scope, key string) error

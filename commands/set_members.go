@@ -54,13 +54,13 @@ func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, er
 			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
-			if err := a.precondition(cmd.IfMatch, w.ID(), w.MembersVersion()); err != nil {
+			if err := a.precondition(cmd.IfMatch, MembersResource(w.ID()), w.MembersVersion()); err != nil {
 				return nil, err
 			}
 			return w.SetMembers(cmd.AccountIDs, func(id string) bool { _, ok := accounts[id]; return ok }, a.now())
 		},
 		func(w *domain.Workspace) {
-			out.ETag = a.ETag(w.ID(), w.MembersVersion())
+			out.ETag = a.ETag(MembersResource(w.ID()), w.MembersVersion())
 			out.Members = []Member{}
 			for _, id := range w.Members() {
 				acc := accounts[id]
@@ -70,3 +70,7 @@ func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, er
 	out.Version = version
 	return out, err
 }
+
+// MembersResource names a workspace's member set as a resource of its own, so its
+// entity tag never equals the workspace's.
+func MembersResource(workspaceID string) string { return workspaceID + "/members" }

@@ -35,6 +35,10 @@ const (
 	CredentialLen = 4 + bodyLen + checksumLen
 )
 
+// MinPepperLen is the least length, in bytes, of the pepper that keys every
+// credential's HMAC.
+const MinPepperLen = 32
+
 // Credential is a parsed, checksum-verified secret. Its String is the secret itself:
 // never log it; Masked is the form safe to show.
 type Credential struct {

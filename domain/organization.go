@@ -134,12 +134,14 @@ func (o *Organization) apply(e Event) {
 			if p, err := ParsePermission(e.Permission); err == nil {
 				r.permissions[p] = true
 			}
+			o.changeUsers(r)
 		})
 	case PermissionRevoked:
 		o.changeRole(e.RoleID, e.At, func(r *role) {
 			if p, err := ParsePermission(e.Permission); err == nil {
 				delete(r.permissions, p)
 			}
+			o.changeUsers(r)
 		})
 	case RoleUserIncluded:
 		o.changeRole(e.RoleID, e.At, func(r *role) { r.users[e.AccountID] = true })

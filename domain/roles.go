@@ -212,3 +212,11 @@ func (o *Organization) unindexRole(r *role) {
 		}
 	}
 }
+
+// changeUsers versions the accounts a role includes: their effective permissions,
+// part of each account, changed with the role's.
+func (o *Organization) changeUsers(r *role) {
+	for id := range r.users {
+		o.changeAccount(id, func(*Account) {})
+	}
+}

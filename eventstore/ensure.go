@@ -14,9 +14,6 @@ import (
 // forming has no peers to place replicas on yet; each attempt is bounded, and such
 // an attempt is tried again until ctx ends (a deployment's instances and its NATS
 // nodes start together).
-// errNoPeers is the server's "no suitable peers for placement" (JSClusterNoPeersErrF).
-const errNoPeers jetstream.ErrorCode = 10005
-
 func Ensure[T any](ctx context.Context, create func(context.Context) (T, error)) (T, error) {
 	const attempt = 2 * time.Second
 	for {
@@ -36,3 +33,6 @@ func Ensure[T any](ctx context.Context, create func(context.Context) (T, error))
 		}
 	}
 }
+
+// errNoPeers is the server's "no suitable peers for placement" (JSClusterNoPeersErrF).
+const errNoPeers jetstream.ErrorCode = 10005

@@ -153,7 +153,7 @@ func (s *Server) deleteAccessKey(c echo.Context) error {
 		return err
 	}
 	return write(s, c, func(struct{}) (reply, error) {
-		version, err := s.d.App.DeleteAccessKey(c.Request().Context(), commands.DeleteAccessKey{Caller: caller(c), AccountID: id})
+		version, err := s.d.App.DeleteAccessKey(c.Request().Context(), commands.DeleteAccessKey{Caller: caller(c), AccountID: id, IfMatch: ifMatch(c)})
 		return reply{status: http.StatusNoContent, version: version, revoking: true}, err
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/projections"
 	"github.com/labstack/echo/v4"
 )
 
@@ -25,6 +26,7 @@ func (s *Server) apiKeyRoutes() []route {
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
 			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
 			query: append([]param{{name: "business_type", description: "maas or search", enum: []string{"maas", "search"}},
+				{name: "batch_id", description: "only the keys of one batch (the Location of a batch creation)"},
 				{name: "fields", description: "comma-separated fields to return (id always)", enum: slices.Sorted(maps.Keys(keyFields)), list: true}}, pageParams...)},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
 			status: 200, response: APIKey{}, headers: readHeader, handler: s.getAPIKey},
@@ -98,11 +100,14 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	bt := c.QueryParam("business_type")
-	if bt != "" {
-		if _, err := domain.ParseBusinessType(bt); err != nil {
+	filter := projections.KeyFilter{BusinessType: c.QueryParam("business_type"), BatchID: c.QueryParam("batch_id")}
+	if filter.BusinessType != "" {
+		if _, err := domain.ParseBusinessType(filter.BusinessType); err != nil {
 			return err
 		}
+	}
+	if filter.BatchID != "" && !domain.ValidID("batch_", filter.BatchID) {
+		return invalidField("batch_id", "invalid_batch_id", "a batch_id returned by a batch creation")
 	}
 	var fields []string
 	if f := c.QueryParam("fields"); f != "" {
@@ -114,7 +119,7 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 			fields = append(fields, name)
 		}
 	}
-	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, bt, p)
+	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, filter, p)
 	if err != nil {
 		return err
 	}

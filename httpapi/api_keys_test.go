@@ -52,6 +52,13 @@ func TestCreateKeys(t *testing.T) {
 	if items := r.items(); items[1]["name"] != "y" || items[1]["qps_limit"] != float64(2) {
 		t.Fatalf("names batch: %s", r.Raw)
 	}
+	// The batch's Location lists its keys and only them.
+	listed := h.as("GET", r.Header.Get("Location"), nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position"))
+	h.expect(listed, 200, "")
+	if got := listed.items(); len(got) != 2 || got[0]["batch_id"] != r.str("batch_id") || got[1]["batch_id"] != r.str("batch_id") {
+		t.Fatalf("the batch's Location: %s", listed.Raw)
+	}
+	h.expect(h.as("GET", base+"?batch_id=nonsense", nil), 400, "invalid_input")
 
 	// A batch with one clashing name creates nothing.
 	before := h.position()
@@ -205,8 +212,9 @@ func TestKeyLifecycle(t *testing.T) {
 	other := h.bootstrap("other")
 	r = h.as("POST", base, map[string]any{"business_type": "maas"})
 	k2 := r.str("id")
-	for _, m := range []string{"GET", "PATCH", "DELETE"} {
-		h.expect(h.call(other.Secret, m, base+"/"+k2, map[string]any{}), 404, "workspace_not_found")
+	for m, body := range map[string]any{"GET": nil, "PATCH": map[string]any{}, "DELETE": nil} {
+		h.expect(h.call(other.Secret, m, base+"/"+k2, body), 404, "workspace_not_found")
 	}
+	h.expect(h.as("DELETE", base+"/"+k2, map[string]any{}), 400, "body_not_allowed")
 	h.expect(h.call(other.Secret, "POST", base+"/"+k2+"/reveal", nil), 404, "workspace_not_found")
 }

@@ -44,8 +44,12 @@ func decode(c echo.Context, v any) error {
 		return err
 	}
 	body, err := io.ReadAll(c.Request().Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err // 413
+	}
 	if err != nil {
-		return err // a *http.MaxBytesError is a 413
+		return badRequest("malformed_body", "the request body could not be read to its end")
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return badRequest("malformed_body", "the request body must be a JSON object")
@@ -94,7 +98,7 @@ func jsonContent(r *http.Request) error {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != echo.MIMEApplicationJSON && !strings.HasSuffix(mt, "+json")) {
+	if err != nil || mt != echo.MIMEApplicationJSON {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
 			detail: "send the body as application/json"}
 	}
@@ -122,8 +126,23 @@ func fieldPath(pointer string) string {
 	return b.String()
 }
 
+// noBody refuses a body on a request that takes none.
+func noBody(c echo.Context) error {
+	b, err := io.ReadAll(io.LimitReader(c.Request().Body, 64))
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return badRequest("body_not_allowed", "this request takes no body")
+	}
+	return nil
+}
+
 // kindName says what JSON a Go type takes, in the client's words.
 func kindName(t reflect.Type) string {
+	switch t {
+	case nullableIntType:
+		return "an integer, or null"
+	case allowlistType:
+		return "a list of addresses and ranges, or one string of them"
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

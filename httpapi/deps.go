@@ -25,7 +25,7 @@ type Views interface {
 	Account(ctx context.Context, orgID, id string) (projections.AccountRow, error)
 	Accounts(ctx context.Context, orgID string, page projections.Page) ([]projections.AccountRow, string, error)
 	APIKey(ctx context.Context, orgID, workspaceID, keyID string) (projections.APIKeyRow, error)
-	APIKeys(ctx context.Context, orgID, workspaceID, businessType string, page projections.Page) ([]projections.APIKeyRow, string, error)
+	APIKeys(ctx context.Context, orgID, workspaceID string, filter projections.KeyFilter, page projections.Page) ([]projections.APIKeyRow, string, error)
 	Role(ctx context.Context, orgID, id string) (projections.RoleRow, error)
 	Roles(ctx context.Context, orgID string) ([]projections.RoleRow, error)
 }

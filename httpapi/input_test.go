@@ -93,7 +93,7 @@ func TestClientConventions(t *testing.T) {
 	h.expect(h.call("", "GET", "/v1/me", nil, "Authorization", "BEARER "+h.admin.Secret), 200, "")
 	// HEAD works where GET does, without a body.
 	for _, p := range []string{"/v1/workspaces", "/v1/workspaces/" + ws, "/v1/me", "/healthz"} {
-		r := h.as("HEAD", p, nil)
+		r := h.as("HEAD", p, nil, "X-Keyledger-Position", fmt.Sprint(h.position()))
 		if r.Status != 200 || len(r.Raw) != 0 {
 			t.Fatalf("HEAD %s: %d %q", p, r.Status, r.Raw)
 		}

@@ -11,7 +11,7 @@ import (
 func (s *Server) opsRoutes() []route {
 	return []route{
 		{method: "GET", path: "/healthz", id: "healthz", summary: "Liveness", status: 200, response: Health{}, handler: s.healthz},
-		{method: "GET", path: "/readyz", id: "readyz", summary: "Readiness: NATS, PostgreSQL, projection lag", status: 200, response: Health{}, handler: s.readyz},
+		{method: "GET", path: "/readyz", id: "readyz", summary: "Readiness: NATS, PostgreSQL, projection lag, credential index, presence", status: 200, response: Health{}, handler: s.readyz},
 		{method: "GET", path: "/metrics", id: "metrics", summary: "Prometheus metrics (text exposition format)", status: 200, handler: s.metrics.handler()},
 		{method: "GET", path: "/openapi.json", id: "openapi", summary: "This document", status: 200, response: map[string]any{}, handler: s.openapi},
 	}

@@ -88,6 +88,18 @@ func TestConsistencyAllInstances(t *testing.T) {
 		t.Fatalf("consistency headers on timeout: %v", r.Header)
 	}
 	h.expect(h.as("DELETE", keys+"/"+k.str("id"), nil, "X-Keyledger-Consistency", "eventually"), 400, "invalid_consistency")
+	// The silenced instance says so: its presence check fails after three heartbeats.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := h.on(srv2, "", "GET", "/readyz", nil)
+		if checks, _ := r.Body["checks"].(map[string]any); r.Status == 503 && checks["presence"] != "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness while presence fails: %d %s", r.Status, r.Raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitLive waits until n instances are live.

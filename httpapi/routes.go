@@ -35,7 +35,7 @@ var (
 	pageParams = []param{{name: "cursor", description: "opaque cursor from next_cursor"},
 		{name: "limit", description: "page size, 1 to 500 (default 50)", integer: true}}
 	readHeader = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
-	idemHeader = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account give the same response"}}
+	idemHeader = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account have one effect, and a retry gets what the first created"}}
 	matchHdr   = []param{{name: "If-Match", description: "the ETag of the version this change is based on; 412 otherwise"}}
 	// revokeHdr are the headers of a write that narrows what a credential may do.
 	revokeHdr = append(matchHdr, param{name: HeaderConsistency,
@@ -86,10 +86,12 @@ type reply struct {
 // struct{}), run the command, and answer with the resource and its headers.
 func write[Req any](s *Server, c echo.Context, run func(req Req) (reply, error)) error {
 	var req Req
-	if _, none := any(req).(struct{}); !none {
-		if err := decode(c, &req); err != nil {
+	if _, none := any(req).(struct{}); none {
+		if err := noBody(c); err != nil {
 			return err
 		}
+	} else if err := decode(c, &req); err != nil {
+		return err
 	}
 	r, err := run(req)
 	if err != nil {

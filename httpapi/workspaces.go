@@ -130,7 +130,7 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("ETag", s.d.App.ETag(w.ID, w.MembersVersion))
+	c.Response().Header().Set("ETag", s.d.App.ETag(commands.MembersResource(w.ID), w.MembersVersion))
 	return respond(c, 200, membersOfRows(items))
 }
 

@@ -8,16 +8,16 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
 	"io/fs"
+	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/fault"
+	"github.com/keyledger/keyledger/projections"
 )
 
 //go:embed migrations/*.sql
@@ -25,20 +25,11 @@ var migrations embed.FS
 
 // Migrate applies the store's migrations, tracked in a version table of its own.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithTableName("keyledger_idempotency_version"))
-	if err != nil {
-		return fmt.Errorf("idempotency migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("idempotency migrate: %w", err)
-	}
-	return nil
+	return projections.MigrateFS(ctx, pool, sub, "keyledger_idempotency_version")
 }
 
 // Store keeps requests by (scope, Idempotency-Key) for 24 hours. A claim whose
@@ -97,4 +88,31 @@ func (s Store) Release(ctx context.Context, scope, key string) error {
 func (s Store) Unknown(ctx context.Context, scope, key string) error {
 	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'unknown' WHERE scope = $1 AND key = $2 AND state <> 'done'`, scope, key)
 	return fault.Unavailable(err)
+}
+
+// Purge deletes the records older than 24 hours: their keys are forgotten, and the
+// same key starts a new request. It returns how many went.
+func (s Store) Purge(ctx context.Context) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`)
+	if err != nil {
+		return 0, fault.Unavailable(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Keep purges every interval until ctx ends; a failed purge is logged and tried at
+// the next one.
+func (s Store) Keep(ctx context.Context, every time.Duration, logger *slog.Logger) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("idempotency: purge failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

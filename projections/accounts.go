@@ -43,6 +43,10 @@ func applyAccounts(b *Batch, r eventstore.Record) {
 		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.RoleUserExcluded:
 		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
+	case domain.PermissionGranted: // the effective permissions of the role's users
+		b.Exec(`UPDATE accounts SET version = $2 WHERE id IN (SELECT account_id FROM role_users WHERE role_id = $1)`, e.RoleID, v)
+	case domain.PermissionRevoked:
+		b.Exec(`UPDATE accounts SET version = $2 WHERE id IN (SELECT account_id FROM role_users WHERE role_id = $1)`, e.RoleID, v)
 	case domain.RoleDeleted: // runs before the roles view drops the role's users
 		b.Exec(`UPDATE accounts SET version = $2 WHERE id IN (SELECT account_id FROM role_users WHERE role_id = $1)`, e.RoleID, v)
 	}

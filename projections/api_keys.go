@@ -103,9 +103,15 @@ func (q APIKeys) Get(ctx context.Context, orgID, workspaceID, keyID string) (API
 	return k, nil
 }
 
-// List returns live keys of a workspace of the organization, newest first, optionally
-// of one business type ("" for all).
-func (q APIKeys) List(ctx context.Context, orgID, workspaceID, businessType string, page Page) ([]APIKeyRow, string, error) {
+// KeyFilter narrows a list of keys: to one business type, to one batch ("" for any).
+type KeyFilter struct {
+	BusinessType string
+	BatchID      string
+}
+
+// List returns live keys of a workspace of the organization, newest first, as the
+// filter narrows them.
+func (q APIKeys) List(ctx context.Context, orgID, workspaceID string, filter KeyFilter, page Page) ([]APIKeyRow, string, error) {
 	if _, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID); err != nil {
 		return nil, "", err
 	}
@@ -114,6 +120,6 @@ func (q APIKeys) List(ctx context.Context, orgID, workspaceID, businessType stri
 		after = "\U0010FFFF"
 	}
 	return queryPage(ctx, q.Pool, page, scanAPIKey, func(k APIKeyRow) string { return k.ID },
-		apiKeySelect+`WHERE k.workspace_id = $1 AND ($2 = '' OR k.business_type = $2) AND k.id < $3
-		ORDER BY k.id DESC LIMIT $4`, workspaceID, businessType, after, page.Limit+1)
+		apiKeySelect+`WHERE k.workspace_id = $1 AND ($2 = '' OR k.business_type = $2) AND ($5 = '' OR k.batch_id = $5) AND k.id < $3
+		ORDER BY k.id DESC LIMIT $4`, workspaceID, filter.BusinessType, after, page.Limit+1, filter.BatchID)
 }

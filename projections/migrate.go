@@ -8,11 +8,13 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/keyledger/keyledger/fault"
 )
@@ -20,16 +22,26 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate applies the embedded migrations (pressly/goose); safe to run on every start.
+// Migrate applies the embedded migrations of the views; safe to run on every start.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return MigrateFS(ctx, pool, mustSub(migrations, "migrations"), "goose_db_version")
+}
+
+// MigrateFS applies a set of goose migrations tracked in versionTable, holding a
+// PostgreSQL session lock: instances starting together migrate one at a time.
+func MigrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"))
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithTableName(versionTable), goose.WithSessionLocker(locker))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate %s: %w", versionTable, err)
 	}
 	return nil
 }

@@ -60,8 +60,8 @@ func (q Queries) APIKey(ctx context.Context, orgID, workspaceID, keyID string) (
 }
 
 // APIKeys is APIKeys.List.
-func (q Queries) APIKeys(ctx context.Context, orgID, workspaceID, businessType string, page Page) ([]APIKeyRow, string, error) {
-	return APIKeys{q.Pool}.List(ctx, orgID, workspaceID, businessType, page)
+func (q Queries) APIKeys(ctx context.Context, orgID, workspaceID string, filter KeyFilter, page Page) ([]APIKeyRow, string, error) {
+	return APIKeys{q.Pool}.List(ctx, orgID, workspaceID, filter, page)
 }
 
 // Role is Roles.Get.

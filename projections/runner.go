@@ -161,6 +161,11 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
+	if uint64(checkpoint) < r.position.Load() {
+		// The checkpoint moved back under this runner (a migration reset the views to
+		// rebuild them): stop, and start again from it.
+		return fmt.Errorf("projector %s: the checkpoint went back from %d to %d", r.cfg.Name, r.position.Load(), checkpoint)
+	}
 	var b Batch
 	last := uint64(checkpoint)
 	for _, rec := range recs {
@@ -212,9 +217,6 @@ func (r *Runner) Lagging(ctx context.Context, log LogEnd) error {
 	}
 	return nil
 }
-
-// Checkpoint reads the committed position from PostgreSQL, whoever projects.
-func (r *Runner) Checkpoint(ctx context.Context) (uint64, error) { return r.readCheckpoint(ctx) }
 
 // WaitFor blocks until the views include log position pos (read-your-writes), or ctx
 // ends. On a standby instance it polls the checkpoint.

@@ -117,7 +117,7 @@ func TestViewsFollowTheLog(t *testing.T) {
 	if err != nil || len(accounts) != 2 || accounts[0].AccessKey == nil || accounts[0].AccessKey.ID != "AK1" {
 		t.Fatalf("accounts %+v %v", accounts, err)
 	}
-	keys, _, err := projections.APIKeys{Pool: e.pool}.List(ctx, "org_1", "ws_1", "search", projections.Page{Limit: 10})
+	keys, _, err := projections.APIKeys{Pool: e.pool}.List(ctx, "org_1", "ws_1", projections.KeyFilter{BusinessType: "search"}, projections.Page{Limit: 10})
 	if err != nil || len(keys) != 2 || *keys[0].Name != "b2" || len(keys[0].Allowlist) != 0 || *keys[1].QPSLimit != 5 {
 		t.Fatalf("keys %+v %v", keys, err)
 	}
@@ -204,5 +204,28 @@ func TestOneActiveRunnerPerName(t *testing.T) {
 	wait(t, b, v)
 	if n := e.count(t, `SELECT count(*) FROM api_keys`); n != 1 {
 		t.Fatalf("%d keys", n)
+	}
+}
+
+// TestARunnerRebuildsWhenTheCheckpointGoesBack: a migration that empties the views
+// and drops their checkpoint while a runner projects (an old instance during a
+// rolling update) makes that runner start again from the beginning, never go on
+// from where it was over emptied views.
+func TestARunnerRebuildsWhenTheCheckpointGoesBack(t *testing.T) {
+	e := setup(t)
+	r, _ := e.start(t, "views")
+	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_1", "a"))
+	wait(t, r, v)
+	if _, err := e.pool.Exec(context.Background(), `TRUNCATE workspaces, api_keys; DELETE FROM projection_checkpoints`); err != nil {
+		t.Fatal(err)
+	}
+	v = e.append(t, "workspace", "ws_1", v, keyEvent("key_2", "b"))
+	deadline := time.Now().Add(10 * time.Second)
+	for e.count(t, `SELECT count(*) FROM api_keys`) != 2 || e.count(t, `SELECT count(*) FROM workspaces`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the views were not rebuilt: %d keys, %d workspaces", e.count(t, `SELECT count(*) FROM api_keys`), e.count(t, `SELECT count(*) FROM workspaces`))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

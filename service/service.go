@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/httpapi"
 	"github.com/keyledger/keyledger/idempotency"
@@ -47,9 +48,9 @@ type Config struct {
 
 // The rules of the secrets, the one place that states them.
 const (
-	MasterKeyLen       = 32 // bytes of the AES-256 key that wraps the data keys
-	MinPepperLen       = 32 // bytes of the key of every credential HMAC, at least
-	MinGatewayTokenLen = 16 // characters of the gateways' service token, at least
+	MasterKeyLen       = 32                  // bytes of the AES-256 key that wraps the data keys
+	MinPepperLen       = domain.MinPepperLen // bytes of the key of every credential HMAC, at least
+	MinGatewayTokenLen = 16                  // characters of the gateways' service token, at least
 )
 
 // ValidateSecrets checks the secrets against their rules, naming every problem.
@@ -79,6 +80,8 @@ func (c Config) Validate() error {
 	errs = append(errs, ValidateSecrets(c.MasterKey, c.Pepper, c.GatewayToken),
 		eventstore.Config{Replicas: c.Replicas, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout}.Validate(),
 		credindex.PresenceConfig{Every: c.AnnounceEvery, Replicas: c.Replicas}.Validate(),
+		credindex.Config{Pepper: c.Pepper}.Validate(),
+		projections.RunnerConfig{Name: "views", MaxLag: c.HTTP.MaxProjectionLag}.Validate(),
 		c.HTTP.Validate())
 	return errors.Join(errs...)
 }
@@ -154,7 +157,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, heartbeat} {
+	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, heartbeat, purge} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"log/slog"
@@ -132,8 +131,8 @@ type Config struct {
 
 // Validate joins every problem.
 func (c Config) Validate() error {
-	if len(c.Pepper) < 32 {
-		return errors.New("credential index: the pepper must be at least 32 bytes")
+	if len(c.Pepper) < domain.MinPepperLen {
+		return fmt.Errorf("credential index: the pepper must be at least %d bytes", domain.MinPepperLen)
 	}
 	return nil
 }

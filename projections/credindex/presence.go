@@ -122,9 +122,13 @@ func OpenPresence(ctx context.Context, js jetstream.JetStream, cfg PresenceConfi
 			Bucket: PresenceBucket, Description: "live keyledger instances and the log position each has applied",
 			History: 1, TTL: 5 * cfg.Every, Storage: jetstream.MemoryStorage, Replicas: cfg.Replicas,
 		}}
-	if _, err := p.bucket(ctx, true); err != nil {
-		return nil, err
+	kv, err := eventstore.Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, p.config)
+	})
+	if err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("presence bucket: %w", err))
 	}
+	p.kv = kv
 	return p, nil
 }
 
@@ -166,20 +170,26 @@ func (p *Presence) Run(ctx context.Context, x *Index) error {
 	}
 }
 
-// bucket is the bound bucket, created again when fresh is set.
+// bucket is the bound bucket, created again when fresh is set. The creation runs
+// outside the lock and is bounded by one heartbeat: a stalled NATS holds nobody.
 func (p *Presence) bucket(ctx context.Context, fresh bool) (jetstream.KeyValue, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.kv != nil && !fresh {
-		return p.kv, nil
+	kv := p.kv
+	p.mu.Unlock()
+	if kv != nil && !fresh {
+		return kv, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, max(p.cfg.Every, time.Second))
+	defer cancel()
 	kv, err := eventstore.Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return p.js.CreateOrUpdateKeyValue(ctx, p.config)
 	})
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("presence bucket: %w", err))
 	}
+	p.mu.Lock()
 	p.kv = kv
+	p.mu.Unlock()
 	return kv, nil
 }
 

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
@@ -15,20 +14,7 @@ func eventsAcks(payload []byte) bool {
 }
 
 // keysIn counts the keys ever created in a workspace, from the log.
-func (h *harness) keysIn(ws string) int {
-	h.t.Helper()
-	recs, _, err := h.svc.Store().Load(context.Background(), domain.AggregateWorkspace, ws, 0)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	n := 0
-	for _, r := range recs {
-		if _, ok := r.Event.(domain.APIKeyCreated); ok {
-			n++
-		}
-	}
-	return n
-}
+func (h *harness) keysIn(ws string) int { return h.countIn(ws, domain.APIKeyCreated{}) }
 
 // TestIdempotencyKeyHasOneEffectWhenTheOutcomeIsUnknown: the append is stored but its
 // acknowledgement is lost, so the client gets a 503. Its retry with the same key gets

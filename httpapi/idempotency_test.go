@@ -8,8 +8,8 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// reveals counts the reveal events of a workspace in the log.
-func (h *harness) reveals(ws string) int {
+// countIn counts a workspace's events in the log of the type of sample.
+func (h *harness) countIn(ws string, sample domain.Event) int {
 	h.t.Helper()
 	recs, _, err := h.svc.Store().Load(context.Background(), domain.AggregateWorkspace, ws, 0)
 	if err != nil {
@@ -17,12 +17,15 @@ func (h *harness) reveals(ws string) int {
 	}
 	n := 0
 	for _, r := range recs {
-		if _, ok := r.Event.(domain.APIKeyRevealed); ok {
+		if r.Event.EventType() == sample.EventType() {
 			n++
 		}
 	}
 	return n
 }
+
+// reveals counts the reveal events of a workspace.
+func (h *harness) reveals(ws string) int { return h.countIn(ws, domain.APIKeyRevealed{}) }
 
 // TestIdempotencyReplayNeedsTheSameAuthorizedAccount is issue 7's critical finding:
 // a replay handed plaintext secrets to any account of the organization.

@@ -99,7 +99,16 @@ func (s *Server) verify(c echo.Context) error {
 
 // ClusterResponse lists the live instances.
 type ClusterResponse struct {
-	Instances []credindex.Instance `json:"instances"`
+	Instances []Instance `json:"instances"`
+}
+
+// Instance is one live instance and how far it has applied the log.
+type Instance struct {
+	ID              string    `json:"id"`
+	StartedAt       time.Time `json:"started_at"`
+	AppliedPosition uint64    `json:"applied_position"`
+	AppliedAt       time.Time `json:"applied_at"`
+	Ready           bool      `json:"ready"`
 }
 
 // AppliedResponse says whether every live instance has applied a position.
@@ -114,10 +123,11 @@ func (s *Server) cluster(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if live == nil {
-		live = []credindex.Instance{}
+	out := ClusterResponse{Instances: make([]Instance, len(live))}
+	for i, in := range live {
+		out.Instances[i] = Instance{ID: in.ID, StartedAt: in.StartedAt.UTC(), AppliedPosition: in.Position, AppliedAt: in.AppliedAt.UTC(), Ready: in.Ready}
 	}
-	return respond(c, 200, ClusterResponse{Instances: live})
+	return respond(c, 200, out)
 }
 
 func (s *Server) clusterApplied(c echo.Context) error {

@@ -55,23 +55,23 @@ func applyAccounts(b *Batch, r eventstore.Record) {
 // AccountRow is an account as listed, with its access key (never its secret) and
 // its effective permissions.
 type AccountRow struct {
-	ID             string        `json:"id"`
-	OrganizationID string        `json:"organization_id"`
-	Name           string        `json:"name"`
-	Primary        bool          `json:"primary"`
-	Status         string        `json:"status"`
-	AccessKey      *AccessKeyRow `json:"access_key"`
-	Permissions    []string      `json:"permissions"`
-	CreatedAt      time.Time     `json:"created_at"`
+	ID             string
+	OrganizationID string
+	Name           string
+	Primary        bool
+	Status         string
+	AccessKey      *AccessKeyRow
+	Permissions    []string
+	CreatedAt      time.Time
 	// Version is the account's own version (its entity tag).
-	Version uint64 `json:"-"`
+	Version uint64
 }
 
 // AccessKeyRow is an access key without its secret.
 type AccessKeyRow struct {
-	ID        string    `json:"access_key_id"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string
+	Status    string
+	CreatedAt time.Time
 }
 
 // Accounts answers questions about the accounts of an organization.

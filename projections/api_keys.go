@@ -55,20 +55,20 @@ func qpsColumn(q domain.QPS) *int32 {
 
 // APIKeyRow is a key as listed: masked, never its secret.
 type APIKeyRow struct {
-	ID             string     `json:"id"`
-	WorkspaceID    string     `json:"workspace_id"`
-	BusinessType   string     `json:"business_type"`
-	Name           *string    `json:"name"`
-	Allowlist      []string   `json:"allowlist"`
-	Note           string     `json:"note"`
-	QPSLimit       *int32     `json:"qps_limit"`
-	MaskedSecret   string     `json:"masked_secret"`
-	BatchID        *string    `json:"batch_id"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	ID             string
+	WorkspaceID    string
+	BusinessType   string
+	Name           *string
+	Allowlist      []string
+	Note           string
+	QPSLimit       *int32
+	MaskedSecret   string
+	BatchID        *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastRevealedAt *time.Time
 	// Version is the key's own version (its entity tag); a reveal does not change it.
-	Version uint64 `json:"-"`
+	Version uint64
 }
 
 // APIKeys answers questions about a workspace's keys.

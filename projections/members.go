@@ -24,10 +24,10 @@ func applyMembers(b *Batch, r eventstore.Record) {
 
 // MemberRow is an account authorized on a workspace.
 type MemberRow struct {
-	AccountID    string    `json:"account_id"`
-	Name         string    `json:"name"`
-	Primary      bool      `json:"primary"`
-	AuthorizedAt time.Time `json:"authorized_at"`
+	AccountID    string
+	Name         string
+	Primary      bool
+	AuthorizedAt time.Time
 }
 
 // Members answers "who is authorized on this workspace".

@@ -46,14 +46,14 @@ func applyRoles(b *Batch, r eventstore.Record) {
 
 // RoleRow is a role as listed.
 type RoleRow struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Permissions []string  `json:"permissions"`
-	Users       []string  `json:"users"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string
+	Name        string
+	Permissions []string
+	Users       []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// Version is the role's own version (its entity tag).
-	Version uint64 `json:"-"`
+	Version uint64
 }
 
 // Roles answers questions about an organization's roles.

@@ -33,14 +33,14 @@ func applyWorkspaces(b *Batch, r eventstore.Record) {
 // WorkspaceRow is a workspace as listed. Version is the workspace's own version
 // (its entity tag), MembersVersion that of its member set.
 type WorkspaceRow struct {
-	ID             string    `json:"id"`
-	OrganizationID string    `json:"organization_id"`
-	Name           string    `json:"name"`
-	Description    string    `json:"description"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Version        uint64    `json:"-"`
-	MembersVersion uint64    `json:"-"`
+	ID             string
+	OrganizationID string
+	Name           string
+	Description    string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Version        uint64
+	MembersVersion uint64
 }
 
 func workspaceID(w WorkspaceRow) string { return w.ID }

@@ -23,9 +23,10 @@ import (
 // announcing.
 const PresenceBucket = "KEYLEDGER_INSTANCES"
 
-// Instance is one live instance's announcement. Recent lists (position, time)
-// checkpoints, oldest first, so "when did this instance apply P" is answerable for
-// recent positions.
+// Instance is one live instance's announcement; its JSON is the instance's entry in
+// the bucket (the API shows it through a type of its own). Recent lists (position,
+// time) checkpoints, oldest first, so "when did this instance apply P" is answerable
+// for recent positions.
 type Instance struct {
 	ID        string       `json:"id"`
 	StartedAt time.Time    `json:"started_at"`

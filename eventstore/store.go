@@ -138,7 +138,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		return nil, fmt.Errorf("%w: nats-server %s is too old, keyledger needs %s or newer (atomic batch publish)", ErrRefused, v, MinServerVersion)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxUsageInFlight))
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type Deps struct {
 	// Verifier answers /v1/verify and makes revocations wait; Cluster /v1/cluster.
 	Verifier Verifier
 	Cluster  Cluster
+	// Usage takes in the usage records of /v1/usage.
+	Usage UsageIntake
 	// GatewayToken authenticates gateways on the data plane.
 	GatewayToken string
 	// Ready checks the dependencies for /readyz: name → check.

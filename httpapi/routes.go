@@ -43,7 +43,7 @@ var (
 )
 
 func (s *Server) routeTable() []route {
-	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes())
+	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes())
 }
 
 // pathID checks a path id's shape, so garbage is a 404 without a lookup.

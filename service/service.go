@@ -24,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/credindex"
+	"github.com/keyledger/keyledger/usage"
 )
 
 // Config of an instance.
@@ -42,8 +43,10 @@ type Config struct {
 	// ReadTimeout and WriteTimeout bound each read and each append on NATS (defaults
 	// 2s and 5s): a stalled server is a 503 soon.
 	ReadTimeout, WriteTimeout time.Duration
-	HTTP                      httpapi.Config
-	Logger                    *slog.Logger
+	// UsageMaxAge is how old a reported call may be (default 35 days).
+	UsageMaxAge time.Duration
+	HTTP        httpapi.Config
+	Logger      *slog.Logger
 }
 
 // The rules of the secrets, the one place that states them.
@@ -82,7 +85,8 @@ func (c Config) Validate() error {
 		credindex.PresenceConfig{Every: c.AnnounceEvery, Replicas: c.Replicas}.Validate(),
 		credindex.Config{Pepper: c.Pepper}.Validate(),
 		projections.RunnerConfig{Name: "views", MaxLag: c.HTTP.MaxProjectionLag}.Validate(),
-		c.HTTP.Validate())
+		c.HTTP.Validate(),
+		usage.Config{MaxAge: c.UsageMaxAge}.Validate())
 	return errors.Join(errs...)
 }
 
@@ -140,6 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	})
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner}, Verifier: s.index, Cluster: presence,
+		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, store),
 		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,
 		Ready: map[string]func(context.Context) error{
 			"nats": func(context.Context) error {

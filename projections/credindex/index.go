@@ -112,6 +112,7 @@ type Index struct {
 	accounts   map[string]*accountEntry
 	members    map[string]map[string]struct{} // workspace → accounts
 	workspaces map[string]string              // workspace → organization
+	history    history                        // what each credential could call, over time
 
 	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
@@ -152,6 +153,7 @@ func New(log Log, cfg Config) *Index {
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
+		history: newHistory(),
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	return x
@@ -345,6 +347,7 @@ func (x *Index) Apply(recs ...eventstore.Record) {
 			continue
 		}
 		x.apply(r, now)
+		x.history.apply(r)
 	}
 	x.mu.Unlock()
 	if h := x.head.Load(); h != 0 && max(recs[len(recs)-1].Sequence, x.position.Load()) >= h {

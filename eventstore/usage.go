@@ -1,0 +1,81 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
+)
+
+// maxUsageInFlight bounds the usage records published and not yet acknowledged.
+const maxUsageInFlight = 512
+
+// UsageSubjectOf is the subject of an organization's workspace's usage records.
+func UsageSubjectOf(orgID, workspaceID string) string {
+	return "keyledger.usage." + orgID + "." + workspaceID
+}
+
+// UsageMsgID is a record's Nats-Msg-Id: its id, within its organization (two
+// organizations' gateways may choose the same record ids).
+func UsageMsgID(orgID, recordID string) string { return orgID + ":" + recordID }
+
+// UsageOutcome is what the usage stream did with one record.
+type UsageOutcome struct {
+	// Duplicate: the stream already holds this record (within its duplicate window).
+	Duplicate bool
+	// Err: the record was not stored (fault.ErrUnavailable); sending it again is safe.
+	Err error
+}
+
+// PublishUsage appends usage records to the usage stream as CloudEvents,
+// asynchronously with a bounded number in flight, and says for each what happened.
+func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) ([]UsageOutcome, error) {
+	out := make([]UsageOutcome, len(recs))
+	futures := make([]jetstream.PubAckFuture, len(recs))
+	now := s.cfg.Clock().UTC().Format(time.RFC3339Nano)
+	for i, r := range recs {
+		body, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		m := nats.NewMsg(UsageSubjectOf(r.OrganizationID, r.WorkspaceID))
+		m.Data = body
+		id := UsageMsgID(r.OrganizationID, r.RecordID)
+		h := m.Header
+		h.Set(HeaderSpecVersion, "1.0")
+		h.Set(HeaderID, id)
+		h.Set(HeaderSource, s.cfg.Source)
+		h.Set(HeaderType, domain.EventTypeUsageRecorded)
+		h.Set(HeaderTime, now)
+		h.Set(HeaderSubject, r.RecordID)
+		h.Set(HeaderContentType, "application/json")
+		h.Set(HeaderOrgID, r.OrganizationID)
+		h.Set(HeaderWorkspaceID, r.WorkspaceID)
+		h.Set(jetstream.MsgIDHeader, id)
+		if futures[i], err = s.js.PublishMsgAsync(m); err != nil {
+			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage %s: %w", id, err))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			out[i].Duplicate = ack.Duplicate
+		case err := <-f.Err():
+			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", err))
+		case <-ctx.Done():
+			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", ctx.Err()))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,126 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/eventstore"
+)
+
+// usageRecord is one record as a gateway sends it.
+func usageRecord(id, credential, ws, product string, at time.Time) map[string]any {
+	return map[string]any{"record_id": id, "credential_id": credential, "workspace_id": ws, "product": product,
+		"resource": "qwen-max", "units": map[string]int64{"input_tokens": 1000, "output_tokens": 200}, "cost_micros": 4200,
+		"currency": "CNY", "at": at.UTC().Format(time.RFC3339Nano)}
+}
+
+// statuses lists the status (and code) of each record of a usage answer.
+func statuses(r response) []string {
+	var out []string
+	for _, it := range r.items() {
+		s, _ := it["status"].(string)
+		if c, _ := it["code"].(string); c != "" {
+			s += ":" + c
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestUsageIsAttributedAsTheLogStoodAtTheCall: records are checked against what the
+// credential could call at the call's time, stored once in the usage stream, and
+// billed to the workspace (an API key) or the sub-account (an access key).
+func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	before := time.Now().Add(-time.Minute) // before any key existed
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	alice, _ := h.subAccount("alice")
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{alice}}), 200, "")
+	aliceAK := h.as("GET", "/v1/accounts/"+alice, nil, "X-Keyledger-Position", fmt.Sprint(h.position())).Body["access_key"].(map[string]any)["id"].(string)
+	called := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	// Alice leaves the workspace, the key is deleted: their past calls still bill.
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{}}), 200, "")
+	h.expect(h.as("DELETE", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), nil), 204, "")
+	after := time.Now().Add(time.Second)
+	h.waitReady(h.svc)
+
+	records := []any{
+		usageRecord("r-1", key.str("id"), ws, "maas", called),                    // accepted, billed to the workspace
+		usageRecord("r-2", aliceAK, ws, "maas", called),                          // accepted, billed to alice
+		usageRecord("r-1", key.str("id"), ws, "maas", called),                    // the same record again
+		usageRecord("r-3", key.str("id"), ws, "maas", before),                    // before the key existed
+		usageRecord("r-4", key.str("id"), ws, "maas", after),                     // after it was deleted
+		usageRecord("r-5", aliceAK, ws, "maas", after),                           // after alice left
+		usageRecord("r-6", key.str("id"), ws, "search", called),                  // another product
+		usageRecord("r-7", "key_01JD0000000000000000000000", ws, "maas", called), // never issued
+		map[string]any{"record_id": "r-8", "credential_id": key.str("id"), "workspace_id": ws, "product": "maas",
+			"resource": "qwen-max", "cost_micros": -5, "currency": "CNY", "at": called.UTC().Format(time.RFC3339Nano)},
+	}
+	r := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": records})
+	h.expect(r, 200, "")
+	want := []string{"accepted", "accepted", "duplicate", "rejected:credential_not_active", "rejected:credential_not_active",
+		"rejected:not_authorized_on_workspace", "rejected:product_mismatch", "rejected:unknown_credential", "rejected:invalid_input"}
+	if got := statuses(r); len(got) != len(want) {
+		t.Fatalf("statuses %v, want %v", got, want)
+	} else {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("record %d: %s, want %s (%s)", i, got[i], want[i], r.Raw)
+			}
+		}
+	}
+	if r.Body["accepted"] != float64(2) || r.Body["duplicates"] != float64(1) || r.Body["rejected"] != float64(6) {
+		t.Fatalf("counts: %s", r.Raw)
+	}
+	// Sent again later: a duplicate, nothing stored twice.
+	again := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": records[:2]})
+	if got := statuses(again); got[0] != "duplicate" || got[1] != "duplicate" {
+		t.Fatalf("resent: %v", got)
+	}
+
+	// The stream holds each accepted record once, attributed.
+	js := h.svc.Store().JetStream()
+	stream, err := js.Stream(context.Background(), eventstore.UsageStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := stream.Info(context.Background())
+	if info.State.Msgs != 2 {
+		t.Fatalf("%d usage messages, want 2", info.State.Msgs)
+	}
+	cons, _ := js.OrderedConsumer(context.Background(), eventstore.UsageStream, jetstream.OrderedConsumerConfig{})
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	billed := map[string]string{}
+	for m := range batch.Messages() {
+		var rec struct {
+			RecordID       string `json:"record_id"`
+			BillingKind    string `json:"billing_kind"`
+			BillingID      string `json:"billing_id"`
+			OrganizationID string `json:"organization_id"`
+		}
+		if err := json.Unmarshal(m.Data(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		billed[rec.RecordID] = rec.BillingKind + ":" + rec.BillingID
+		if m.Headers().Get("Nats-Msg-Id") != rec.OrganizationID+":"+rec.RecordID || m.Subject() != "keyledger.usage."+rec.OrganizationID+"."+ws {
+			t.Fatalf("message %s on %s, %v", rec.RecordID, m.Subject(), m.Headers())
+		}
+	}
+	if billed["r-1"] != "workspace:"+ws || billed["r-2"] != "account:"+alice {
+		t.Fatalf("billed: %v", billed)
+	}
+
+	// Only gateways report usage.
+	h.expect(h.as("POST", "/v1/usage", map[string]any{"records": records[:1]}), 401, "unauthenticated")
+	h.expect(h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{}}), 400, "invalid_input")
+}

@@ -1,0 +1,165 @@
+package credindex
+
+import (
+	"sort"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+)
+
+// The index also keeps, for usage records, what each credential could call and
+// when: a record is attributed as the log stood at the call's time, not now (a key
+// deleted since still bills its past calls; a call made before a key existed or
+// after an account left a workspace is refused).
+
+// flips is a state that changes over time: the times it turned on and off, in
+// order. The zero value is "off since always".
+type flips []flip
+
+type flip struct {
+	at time.Time
+	on bool
+}
+
+// set records a change at t; changes arrive in log order.
+func (f *flips) set(t time.Time, on bool) { *f = append(*f, flip{t, on}) }
+
+// at says whether the state was on at t: the last change at or before t.
+func (f flips) at(t time.Time) bool {
+	i := sort.Search(len(f), func(i int) bool { return f[i].at.After(t) })
+	return i > 0 && f[i-1].on
+}
+
+type keyLife struct {
+	workspaceID string
+	product     domain.BusinessType
+	alive       flips // created, deleted
+}
+
+type accessKeyLife struct {
+	accountID, orgID string
+	alive, enabled   flips
+}
+
+type accountLife struct {
+	orgID   string
+	primary bool
+	enabled flips
+}
+
+// history is what the index remembers over time. Guarded by Index.mu.
+type history struct {
+	keys       map[string]*keyLife       // key id →
+	accessKeys map[string]*accessKeyLife // access key id →
+	accounts   map[string]*accountLife   // account id →
+	members    map[[2]string]flips       // (workspace, account) →
+}
+
+func newHistory() history {
+	return history{keys: map[string]*keyLife{}, accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{},
+		members: map[[2]string]flips{}}
+}
+
+func (h history) apply(r eventstore.Record) {
+	switch e := r.Event.(type) {
+	case domain.OrganizationCreated:
+		a := &accountLife{orgID: e.OrganizationID, primary: true}
+		a.enabled.set(e.At, true)
+		h.accounts[e.PrimaryAccountID] = a
+	case domain.AccountCreated:
+		a := &accountLife{orgID: r.Aggregate}
+		a.enabled.set(e.At, true)
+		h.accounts[e.AccountID] = a
+	case domain.AccountDisabled:
+		if a := h.accounts[e.AccountID]; a != nil {
+			a.enabled.set(e.At, false)
+		}
+	case domain.AccountEnabled:
+		if a := h.accounts[e.AccountID]; a != nil {
+			a.enabled.set(e.At, true)
+		}
+	case domain.AccessKeyCreated:
+		ak := &accessKeyLife{accountID: e.AccountID, orgID: r.Aggregate}
+		ak.alive.set(e.At, true)
+		ak.enabled.set(e.At, true)
+		h.accessKeys[e.AccessKeyID] = ak
+	case domain.AccessKeyDisabled:
+		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
+			ak.enabled.set(e.At, false)
+		}
+	case domain.AccessKeyEnabled:
+		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
+			ak.enabled.set(e.At, true)
+		}
+	case domain.AccessKeyDeleted:
+		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
+			ak.alive.set(e.At, false)
+		}
+	case domain.MemberAuthorized:
+		m := h.members[[2]string{r.Aggregate, e.AccountID}]
+		m.set(e.At, true)
+		h.members[[2]string{r.Aggregate, e.AccountID}] = m
+	case domain.MemberRevoked:
+		m := h.members[[2]string{r.Aggregate, e.AccountID}]
+		m.set(e.At, false)
+		h.members[[2]string{r.Aggregate, e.AccountID}] = m
+	case domain.APIKeyCreated:
+		k := &keyLife{workspaceID: r.Aggregate, product: e.BusinessType}
+		k.alive.set(e.At, true)
+		h.keys[e.KeyID] = k
+	case domain.APIKeyDeleted:
+		if k := h.keys[e.KeyID]; k != nil {
+			k.alive.set(e.At, false)
+		}
+	}
+}
+
+// Attribution is whom a call is billed to.
+type Attribution struct {
+	OrganizationID string
+	BillingKind    string // "workspace" or "account"
+	BillingID      string
+	AccountID      string // the account of an access key
+}
+
+// Reasons a usage record is not attributed; stable, on the wire.
+const (
+	UsageUnknownCredential        = "unknown_credential"
+	UsageCredentialNotActive      = "credential_not_active"
+	UsageWorkspaceMismatch        = "workspace_mismatch"
+	UsageProductMismatch          = "product_mismatch"
+	UsageNotAuthorizedOnWorkspace = "not_authorized_on_workspace"
+)
+
+// AttributeAt says whom a call made at t with a credential id on a workspace and
+// product is billed to, as the log stood at t, or why it could not have been made.
+func (x *Index) AttributeAt(credentialID, workspaceID string, product domain.BusinessType, t time.Time) (Attribution, string) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if k := x.history.keys[credentialID]; k != nil {
+		switch {
+		case !k.alive.at(t):
+			return Attribution{}, UsageCredentialNotActive
+		case k.workspaceID != workspaceID:
+			return Attribution{}, UsageWorkspaceMismatch
+		case k.product != product:
+			return Attribution{}, UsageProductMismatch
+		}
+		return Attribution{OrganizationID: x.workspaces[workspaceID], BillingKind: "workspace", BillingID: workspaceID}, ""
+	}
+	ak := x.history.accessKeys[credentialID]
+	if ak == nil {
+		return Attribution{}, UsageUnknownCredential
+	}
+	acc := x.history.accounts[ak.accountID]
+	switch {
+	case !ak.alive.at(t) || !ak.enabled.at(t) || acc == nil || !acc.enabled.at(t):
+		return Attribution{}, UsageCredentialNotActive
+	case x.workspaces[workspaceID] != ak.orgID:
+		return Attribution{}, UsageNotAuthorizedOnWorkspace
+	case !acc.primary && !x.history.members[[2]string{workspaceID, ak.accountID}].at(t):
+		return Attribution{}, UsageNotAuthorizedOnWorkspace
+	}
+	return Attribution{OrganizationID: ak.orgID, BillingKind: "account", BillingID: ak.accountID, AccountID: ak.accountID}, ""
+}

@@ -32,6 +32,7 @@ type Config struct {
 	OrgName                   string // bootstrap
 	PrimaryName               string // bootstrap
 	Verify                    VerifyConfig
+	UsageSend                 UsageSendConfig
 
 	// envErrs are the problems of the environment met while the flags took their
 	// defaults from it (a malformed number, a secret file that cannot be read, ...),

@@ -32,6 +32,10 @@ var subcommands = []subcommand{
 	{"bootstrap", "create an organization and print its primary access key secret once", (*Config).bootstrapFlags, runBootstrap},
 	{"verify", "ask a running server whether a credential may make a call (exit 0 allowed, 3 refused)", (*Config).verifyFlags,
 		func(ctx context.Context, cfg Config, _ *slog.Logger) error { return runVerify(ctx, cfg, os.Stdout) }},
+	{"usage send", "post usage records (NDJSON, a file or standard input) as a gateway would (exit 3 if any is rejected)", (*Config).usageSendFlags,
+		func(ctx context.Context, cfg Config, _ *slog.Logger) error {
+			return runUsageSend(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
+		}},
 }
 
 func usage() string {
@@ -71,12 +75,17 @@ func main() {
 		os.Exit(2)
 	}
 	sc, ok := lookup(os.Args[1])
+	args := os.Args[2:]
+	if !ok && len(args) > 0 { // a command of two words: "usage send"
+		sc, ok = lookup(os.Args[1] + " " + args[0])
+		args = args[1:]
+	}
 	if !ok {
 		fmt.Fprintln(os.Stderr, usage())
 		os.Exit(2)
 	}
 	var cfg Config
-	_ = newFlagSet(sc, &cfg, flag.ExitOnError, os.Stderr).Parse(os.Args[2:])
+	_ = newFlagSet(sc, &cfg, flag.ExitOnError, os.Stderr).Parse(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -87,4 +87,6 @@ var (
 	PermAPIKeyRead    = permKeyRead
 	// PermAccountRead lets a sub-account see the organization's other accounts.
 	PermAccountRead = domain.Permission{Module: domain.ModuleAccount, Action: domain.ActionRead}
+	// PermCostRead lets a sub-account read costs.
+	PermCostRead = domain.Permission{Module: domain.ModuleCost, Action: domain.ActionRead}
 )

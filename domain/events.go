@@ -271,6 +271,7 @@ var decoders = map[string]func([]byte) (Event, error){
 	TypeAPIKeyUpdated:       decodeAs[APIKeyUpdated],
 	TypeAPIKeyDeleted:       decodeAs[APIKeyDeleted],
 	TypeAPIKeyRevealed:      decodeAs[APIKeyRevealed],
+	EventTypeUsageRecorded:  decodeAs[UsageRecorded],
 }
 
 func decodeAs[T Event](data []byte) (Event, error) {

@@ -21,6 +21,8 @@ const (
 	// ModuleAccount governs seeing the organization's other accounts (read only:
 	// managing accounts stays organization administration).
 	ModuleAccount Module = "account"
+	// ModuleCost governs reading costs (workspace costs also need membership).
+	ModuleCost Module = "cost"
 	// ModuleOrganization is not grantable: its one permission, "admin" (accounts,
 	// roles, other accounts' access keys), belongs to the primary account alone.
 	ModuleOrganization Module = "organization"
@@ -49,11 +51,12 @@ var grantable = map[Module][]Action{
 	ModuleWorkspace: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
 	ModuleAccessKey: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
 	ModuleAccount:   {ActionRead},
+	ModuleCost:      {ActionRead},
 }
 
 // GrantableModules lists the modules roles may grant, in a stable order.
 func GrantableModules() []Module {
-	return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey, ModuleAccount}
+	return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey, ModuleAccount, ModuleCost}
 }
 
 // AllPermissions is what the primary account holds: every grantable item and
@@ -77,7 +80,7 @@ func ParsePermission(s string) (Permission, error) {
 	if ok && slices.Contains(grantable[Module(m)], Action(a)) {
 		return Permission{Module(m), Action(a)}, nil
 	}
-	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action: api_key, workspace or access_key with read, create, update or delete; or account:read)", quoteInput(s))
+	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action: api_key, workspace or access_key with read, create, update or delete; or account:read, cost:read)", quoteInput(s))
 }
 
 // ForbiddenError: the caller is in the right organization but lacks a permission

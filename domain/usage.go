@@ -57,6 +57,10 @@ type UsageRecorded struct {
 // EventTypeUsageRecorded is the ce-type of a usage record on its stream.
 const EventTypeUsageRecorded = "keyledger.usage.recorded.v1"
 
+// EventType implements Event: a usage record is a fact of the usage stream, never of
+// an aggregate.
+func (UsageRecorded) EventType() string { return EventTypeUsageRecorded }
+
 // CheckUsage validates a record against its limits and against the window of
 // times accepted: from now-maxAge to now+UsageFutureSkew. Fields are named as on the
 // wire, under prefix (records[3]).

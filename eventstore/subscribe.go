@@ -30,12 +30,45 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, filters ...string) (
 	if len(filters) == 0 {
 		filters = []string{EventsSubject}
 	}
+	return s.subscribe(ctx, EventsStream, from, filters)
+}
+
+// UsageLog is the usage stream as its consumers follow it (the cost projector).
+type UsageLog struct{ s *Store }
+
+// Usage is the usage stream, to follow.
+func (s *Store) Usage() UsageLog { return UsageLog{s} }
+
+// Subscribe starts an ordered consumer of the usage stream at sequence from+1.
+func (u UsageLog) Subscribe(ctx context.Context, from uint64, filters ...string) (*Subscription, error) {
+	if len(filters) == 0 {
+		filters = []string{UsageSubject}
+	}
+	return u.s.subscribe(ctx, UsageStream, from, filters)
+}
+
+// Position is the sequence of the last usage record (0 when none).
+func (u UsageLog) Position(ctx context.Context) (uint64, error) {
+	ctx, cancel := u.s.read(ctx)
+	defer cancel()
+	st, err := u.s.js.Stream(ctx, UsageStream)
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("usage stream: %w", err))
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("usage stream info: %w", err))
+	}
+	return info.State.LastSeq, nil
+}
+
+func (s *Store) subscribe(ctx context.Context, stream string, from uint64, filters []string) (*Subscription, error) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from + 1
 	}
-	cons, err := s.js.OrderedConsumer(ctx, EventsStream, cfg)
+	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))
 	}

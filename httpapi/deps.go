@@ -28,6 +28,9 @@ type Views interface {
 	APIKeys(ctx context.Context, orgID, workspaceID string, filter projections.KeyFilter, page projections.Page) ([]projections.APIKeyRow, string, error)
 	Role(ctx context.Context, orgID, id string) (projections.RoleRow, error)
 	Roles(ctx context.Context, orgID string) ([]projections.RoleRow, error)
+	WorkspaceCosts(ctx context.Context, orgID, workspaceID string, q projections.CostQuery) ([]projections.CostRow, error)
+	AccountCosts(ctx context.Context, orgID, accountID string, q projections.CostQuery) ([]projections.CostRow, error)
+	OrganizationCosts(ctx context.Context, orgID string, q projections.CostQuery) ([]projections.CostRow, error)
 }
 
 // Verifier is the data plane: decisions from memory, and how far it has applied the

@@ -66,6 +66,9 @@ func (s *Server) OpenAPI() *openapi3.T {
 		if r.response != nil {
 			ok.WithJSONSchemaRef(schemaOf(doc, r.response))
 		}
+		if r.csv {
+			ok.Content["text/csv"] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
+		}
 		ok.Headers = openapi3.Headers{HeaderRequestID: header(HeaderRequestID)}
 		if r.method != http.MethodGet || slices.Contains(etagReads, r.id) {
 			if r.method != http.MethodGet {

@@ -17,7 +17,8 @@ type route struct {
 	gateway                   bool // data plane: the gateway token
 	request                   any  // body type, nil when none
 	status                    int
-	response                  any // body type, nil for no content
+	response                  any  // body type, nil for no content
+	csv                       bool // also answers text/csv
 	query                     []param
 	headers                   []param
 	handler                   echo.HandlerFunc
@@ -43,7 +44,7 @@ var (
 )
 
 func (s *Server) routeTable() []route {
-	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes())
+	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes())
 }
 
 // pathID checks a path id's shape, so garbage is a 404 without a lookup.

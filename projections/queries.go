@@ -73,3 +73,18 @@ func (q Queries) Role(ctx context.Context, orgID, id string) (RoleRow, error) {
 func (q Queries) Roles(ctx context.Context, orgID string) ([]RoleRow, error) {
 	return Roles{q.Pool}.List(ctx, orgID)
 }
+
+// WorkspaceCosts is Costs.OfWorkspace.
+func (q Queries) WorkspaceCosts(ctx context.Context, orgID, workspaceID string, cq CostQuery) ([]CostRow, error) {
+	return Costs{q.Pool}.OfWorkspace(ctx, orgID, workspaceID, cq)
+}
+
+// AccountCosts is Costs.OfAccount.
+func (q Queries) AccountCosts(ctx context.Context, orgID, accountID string, cq CostQuery) ([]CostRow, error) {
+	return Costs{q.Pool}.OfAccount(ctx, orgID, accountID, cq)
+}
+
+// OrganizationCosts is Costs.OfOrganization.
+func (q Queries) OrganizationCosts(ctx context.Context, orgID string, cq CostQuery) ([]CostRow, error) {
+	return Costs{q.Pool}.OfOrganization(ctx, orgID, cq)
+}

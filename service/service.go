@@ -97,6 +97,7 @@ type Service struct {
 	pool   *pgxpool.Pool
 	app    *commands.App
 	runner *projections.Runner
+	costs  *projections.Runner // the cost views, from the usage stream
 	index  *credindex.Index
 	api    *httpapi.Server
 
@@ -139,6 +140,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.index = credindex.New(store, credindex.Config{Pepper: cfg.Pepper, Logger: cfg.Logger, OnApply: presence.Applied})
 	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
+	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,
+		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.CostViews()...)
 	s.app = commands.New(commands.Deps{
 		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
 	})
@@ -155,6 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			},
 			"postgres":         func(ctx context.Context) error { return pool.Ping(ctx) },
 			"projection":       func(ctx context.Context) error { return s.runner.Lagging(ctx, store) },
+			"costs":            func(ctx context.Context) error { return s.costs.Lagging(ctx, store.Usage()) },
 			"credential_index": func(context.Context) error { return s.index.Caught() },
 			"presence":         presence.Healthy,
 		},
@@ -163,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.cancel = cancel
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
 	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, heartbeat, purge} {
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, heartbeat, purge} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
@@ -230,6 +234,18 @@ func (s *Service) Bootstrap(ctx context.Context, b commands.Bootstrap) (commands
 		return out, err
 	}
 	return out, s.index.WaitFor(ctx, out.Version)
+}
+
+// CostsCaughtUp blocks until the cost views include the usage stream up to its
+// current end, or the timeout passes.
+func (s *Service) CostsCaughtUp(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	head, err := s.store.Usage().Position(ctx)
+	if err != nil {
+		return err
+	}
+	return s.costs.WaitFor(ctx, head)
 }
 
 // WaitCaughtUp blocks until the views and the credential index have applied the log

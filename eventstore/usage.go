@@ -79,3 +79,34 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 	}
 	return out, nil
 }
+
+// Each reads the usage stream from its start to its end as it is now, record by
+// record, until fn returns false.
+func (u UsageLog) Each(ctx context.Context, fn func(domain.UsageRecorded) bool) error {
+	end, err := u.Position(ctx)
+	if err != nil || end == 0 {
+		return err
+	}
+	sub, err := u.Subscribe(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer sub.Stop()
+	for {
+		recs, err := sub.Next(ctx, 4096, u.s.cfg.ReadTimeout)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return fault.Unavailable(fmt.Errorf("usage stream: nothing read before its end %d", end))
+		}
+		for _, r := range recs {
+			if rec, ok := r.Event.(domain.UsageRecorded); ok && !fn(rec) {
+				return nil
+			}
+			if r.Sequence >= end {
+				return nil
+			}
+		}
+	}
+}

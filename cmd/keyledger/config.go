@@ -33,6 +33,7 @@ type Config struct {
 	PrimaryName               string // bootstrap
 	Verify                    VerifyConfig
 	UsageSend                 UsageSendConfig
+	Reconcile                 ReconcileConfig
 
 	// envErrs are the problems of the environment met while the flags took their
 	// defaults from it (a malformed number, a secret file that cannot be read, ...),

@@ -28,14 +28,15 @@ func helpOf(t *testing.T, command string) string {
 // Each subcommand lists the flags it reads and none of the others'.
 func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 	all := []string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas",
-		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch"}
+		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to"}
 	want := map[string][]string{
-		"dev":        {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name"},
-		"serve":      {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas"},
-		"migrate":    {"database-url"},
-		"bootstrap":  {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
-		"verify":     {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},
-		"usage send": {"server", "gateway-token", "data-dir", "file", "batch"},
+		"dev":             {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name"},
+		"serve":           {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas"},
+		"migrate":         {"database-url"},
+		"bootstrap":       {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
+		"verify":          {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},
+		"usage send":      {"server", "gateway-token", "data-dir", "file", "batch"},
+		"costs reconcile": {"nats-url", "database-url", "from", "to"},
 	}
 	if len(want) != len(subcommands) {
 		t.Fatalf("the test knows %d subcommands, main has %d", len(want), len(subcommands))

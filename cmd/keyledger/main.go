@@ -32,6 +32,10 @@ var subcommands = []subcommand{
 	{"bootstrap", "create an organization and print its primary access key secret once", (*Config).bootstrapFlags, runBootstrap},
 	{"verify", "ask a running server whether a credential may make a call (exit 0 allowed, 3 refused)", (*Config).verifyFlags,
 		func(ctx context.Context, cfg Config, _ *slog.Logger) error { return runVerify(ctx, cfg, os.Stdout) }},
+	{"costs reconcile", "recompute the costs from the usage stream and compare them with the views (exit 1 on any difference)",
+		(*Config).reconcileFlags, func(ctx context.Context, cfg Config, logger *slog.Logger) error {
+			return runReconcile(ctx, cfg, logger, os.Stdout)
+		}},
 	{"usage send", "post usage records (NDJSON, a file or standard input) as a gateway would (exit 3 if any is rejected)", (*Config).usageSendFlags,
 		func(ctx context.Context, cfg Config, _ *slog.Logger) error {
 			return runUsageSend(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
@@ -42,7 +46,7 @@ func usage() string {
 	var b strings.Builder
 	b.WriteString("usage: keyledger <command> [flags]\n\ncommands:\n")
 	for _, sc := range subcommands {
-		fmt.Fprintf(&b, "  %-10s %s\n", sc.name, sc.summary)
+		fmt.Fprintf(&b, "  %-16s %s\n", sc.name, sc.summary)
 	}
 	b.WriteString("\nRun \"keyledger <command> -h\" for its flags; each flag has a KEYLEDGER_* variable.")
 	return b.String()

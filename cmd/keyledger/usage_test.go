@@ -21,7 +21,8 @@ import (
 func TestUsageSendPostsNDJSON(t *testing.T) {
 	ctx := context.Background()
 	const token = "klg_usage-send-test-token"
-	svc, err := service.Start(ctx, service.Config{NATS: natstest.Start(t).Connect(t), DatabaseURL: pgtest.NewDatabase(t),
+	ns, dbURL := natstest.Start(t), pgtest.NewDatabase(t)
+	svc, err := service.Start(ctx, service.Config{NATS: ns.Connect(t), DatabaseURL: dbURL,
 		MasterKey: bytes.Repeat([]byte{1}, 32), Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: token})
 	if err != nil {
 		t.Fatal(err)
@@ -64,5 +65,22 @@ func TestUsageSendPostsNDJSON(t *testing.T) {
 	}
 	if err := runUsageSend(ctx, cfg, strings.NewReader("{not json\n"), &out, &errOut); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("a broken line: %v", err)
+	}
+
+	// keyledger costs reconcile: the views match the stream, until one is changed.
+	if err := svc.CostsCaughtUp(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rc := Config{NATSURL: ns.ClientURL(), DatabaseURL: dbURL, Replicas: 1}
+	out.Reset()
+	if err := runReconcile(ctx, rc, nil, &out); err != nil || !strings.Contains(out.String(), "match the usage stream") {
+		t.Fatalf("reconcile: %v %s", err, out.String())
+	}
+	if _, err := svc.Pool().Exec(ctx, `UPDATE costs_hourly SET cost_micros = cost_micros + 1`); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runReconcile(ctx, rc, nil, &out); err == nil || !strings.Contains(out.String(), "stream 20, views 21") {
+		t.Fatalf("reconcile after a change: %v %s", err, out.String())
 	}
 }

@@ -55,17 +55,24 @@ func TestCostsSumUsageExactly(t *testing.T) {
 	if r.Body["accepted"] != float64(5) {
 		t.Fatalf("usage: %s", r.Raw)
 	}
-	// The same record stored again under another message id, as a resend days later
-	// would be: counted once.
+	// The same record stored again, as a resend days later (outside the stream's
+	// duplicate window, so without a Nats-Msg-Id the stream would drop) would be:
+	// counted once.
 	orgID := h.admin.OrganizationID
 	again := domain.UsageRecorded{RecordID: "c-1", OrganizationID: orgID, WorkspaceID: ws, CredentialID: key, Product: domain.BusinessMaaS,
-		Resource: "qwen-max", CostMicros: 9_000_000_000_000, Currency: "CNY", At: now, BillingKind: "workspace", BillingID: ws}
+		Resource: "qwen-max", Units: map[string]int64{}, CostMicros: 9_000_000_000_000, Currency: "CNY", At: now, BillingKind: "workspace", BillingID: ws}
 	js := h.svc.Store().JetStream()
 	body, _ := json.Marshal(again)
 	m := nats.NewMsg(eventstore.UsageSubjectOf(orgID, ws))
 	m.Data = body
-	m.Header.Set("ce-type", domain.EventTypeUsageRecorded)
-	m.Header.Set("Nats-Msg-Id", "another-id-for-c-1")
+	for k, v := range map[string]string{
+		eventstore.HeaderSpecVersion: "1.0", eventstore.HeaderID: eventstore.UsageMsgID(orgID, "c-1"),
+		eventstore.HeaderSource: "keyledger", eventstore.HeaderType: domain.EventTypeUsageRecorded,
+		eventstore.HeaderTime: time.Now().UTC().Format(time.RFC3339Nano), eventstore.HeaderSubject: "c-1",
+		eventstore.HeaderContentType: "application/json", eventstore.HeaderOrgID: orgID, eventstore.HeaderWorkspaceID: ws,
+	} {
+		m.Header.Set(k, v)
+	}
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}

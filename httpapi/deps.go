@@ -55,6 +55,8 @@ type Deps struct {
 	Cluster  Cluster
 	// Usage takes in the usage records of /v1/usage.
 	Usage UsageIntake
+	// StreamsDocument is the AsyncAPI document of the streams, served at /asyncapi.json.
+	StreamsDocument []byte
 	// GatewayToken authenticates gateways on the data plane.
 	GatewayToken string
 	// Ready checks the dependencies for /readyz: name → check.

@@ -160,7 +160,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		{"POST", "/v1/workspaces/{ws}/api-keys"}, {"POST", "/v1/workspaces/{ws}/api-keys/batch"}, {"GET", "/v1/workspaces/{ws}/api-keys"},
 		{"GET", "/v1/workspaces/{ws}/api-keys/{key}"}, {"PATCH", "/v1/workspaces/{ws}/api-keys/{key}"},
 		{"DELETE", "/v1/workspaces/{ws}/api-keys/{key}"}, {"POST", "/v1/workspaces/{ws}/api-keys/{key}/reveal"},
-		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"}, {"GET", "/metrics"},
+		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"}, {"GET", "/asyncapi.json"}, {"GET", "/metrics"},
 		{"GET", "/v1/me"}, {"GET", "/v1/accounts/{id}"}, {"PATCH", "/v1/accounts/{id}"}, {"POST", "/v1/accounts/{id}/access-key"},
 		{"PATCH", "/v1/accounts/{id}/access-key"}, {"DELETE", "/v1/accounts/{id}/access-key"},
 		{"POST", "/v1/roles"}, {"GET", "/v1/roles"}, {"PATCH", "/v1/roles/{id}"}, {"DELETE", "/v1/roles/{id}"},

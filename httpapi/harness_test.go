@@ -18,12 +18,15 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
 	"github.com/keyledger/keyledger/httpapi"
 	"github.com/keyledger/keyledger/projections/pgtest"
 	"github.com/keyledger/keyledger/service"
+	"github.com/keyledger/keyledger/streamspec"
 )
 
 // harness is one real keyledger instance on real NATS (in-process) and PostgreSQL
@@ -69,6 +72,7 @@ func start(t testing.TB, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t)}
+	t.Cleanup(h.publishedConforms) // after the instances close: all they published
 	c := httpapi.Config{}
 	if len(cfg) > 0 {
 		c = cfg[0]
@@ -121,6 +125,52 @@ func (h *harness) conforms(req *http.Request, res *http.Response, raw []byte) {
 	})
 	if err != nil {
 		h.t.Errorf("%s %s answered %d against its contract: %v\n%s", req.Method, req.URL.Path, res.StatusCode, err, raw)
+	}
+}
+
+// publishedConforms checks every message the test's instances published, on both
+// streams, against the published contract (docs/events.md, streamspec).
+func (h *harness) publishedConforms() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(h.nats.Connect(h.t))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, name := range []string{eventstore.EventsStream, eventstore.UsageStream} {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			h.t.Fatalf("stream %s: %v", name, err)
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			continue
+		}
+		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for read := uint64(0); read < info.State.Msgs; {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				if err := streamspec.Conforms(m.Subject(), m.Headers(), m.Data()); err != nil {
+					h.t.Errorf("published against the contract: %v\n%s", err, m.Data())
+				}
+			}
+			if n == 0 {
+				h.t.Fatalf("%s: read %d of %d messages", name, read, info.State.Msgs)
+			}
+			read += uint64(n)
+		}
 	}
 }
 

@@ -154,7 +154,7 @@ func (r route) problems() []int {
 	if strings.Contains(r.path, ":key") && r.method != http.MethodGet {
 		out = append(out, http.StatusGone) // a deleted key
 	}
-	if r.path == "/healthz" || r.path == "/openapi.json" || r.path == "/metrics" {
+	if r.path == "/healthz" || r.path == "/openapi.json" || r.path == "/asyncapi.json" || r.path == "/metrics" {
 		return nil
 	}
 	if r.path == "/readyz" { // answered with the Health document, not a problem

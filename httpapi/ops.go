@@ -14,6 +14,7 @@ func (s *Server) opsRoutes() []route {
 		{method: "GET", path: "/readyz", id: "readyz", summary: "Readiness: NATS, PostgreSQL, projection lag, credential index, presence", status: 200, response: Health{}, handler: s.readyz},
 		{method: "GET", path: "/metrics", id: "metrics", summary: "Prometheus metrics (text exposition format)", status: 200, handler: s.metrics.handler()},
 		{method: "GET", path: "/openapi.json", id: "openapi", summary: "This document", status: 200, response: map[string]any{}, handler: s.openapi},
+		{method: "GET", path: "/asyncapi.json", id: "asyncapi", summary: "The AsyncAPI 3 document of the event and usage streams (docs/events.md)", status: 200, response: map[string]any{}, handler: s.asyncapi},
 	}
 }
 
@@ -37,6 +38,10 @@ func (s *Server) readyz(c echo.Context) error {
 		status = 503
 	}
 	return respond(c, status, h)
+}
+
+func (s *Server) asyncapi(c echo.Context) error {
+	return c.JSONBlob(200, s.d.StreamsDocument)
 }
 
 func (s *Server) openapi(c echo.Context) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/credindex"
+	"github.com/keyledger/keyledger/streamspec"
 	"github.com/keyledger/keyledger/usage"
 )
 
@@ -115,6 +116,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	streams, err := streamspec.AsyncAPI()
+	if err != nil {
+		return nil, err
+	}
 	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout})
 	if err != nil {
 		return nil, err
@@ -148,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner}, Verifier: s.index, Cluster: presence,
 		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, store),
-		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger,
+		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger, StreamsDocument: streams,
 		Ready: map[string]func(context.Context) error{
 			"nats": func(context.Context) error {
 				if st := cfg.NATS.Status(); st != nats.CONNECTED {

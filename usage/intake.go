@@ -106,6 +106,9 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			continue
 		}
 		seen[r.RecordID] = true
+		if r.Units == nil { // the stream's contract: units is always an object
+			r.Units = map[string]int64{}
+		}
 		ready = append(ready, domain.UsageRecorded{
 			RecordID: r.RecordID, OrganizationID: a.OrganizationID, WorkspaceID: r.WorkspaceID, CredentialID: r.CredentialID,
 			Product: r.Product, Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros, Currency: r.Currency,

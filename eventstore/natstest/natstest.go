@@ -27,8 +27,9 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
 	}
-	t.Cleanup(s.Shutdown)
-	return &Server{Server: s, dir: dir}
+	srv := &Server{Server: s, dir: dir}
+	t.Cleanup(func() { srv.Shutdown() }) // the server of the moment, after any Restart
+	return srv
 }
 
 // Restart stops the server and starts a new one on the same data directory and port,
@@ -42,7 +43,6 @@ func (s *Server) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatalf("natstest restart: %v", err)
 	}
-	t.Cleanup(ns.Shutdown)
 	s.Server = ns
 }
 

@@ -24,6 +24,7 @@ type ReconcileConfig struct {
 
 func (c *Config) reconcileFlags(fs *flag.FlagSet) {
 	c.natsURLFlag(fs)
+	c.replicasFlag(fs)
 	c.databaseURLFlag(fs, "PostgreSQL URL of the cost views")
 	fs.StringVar(&c.Reconcile.From, "from", "", "start of the calls to check, RFC 3339 (default: 35 days before --to)")
 	fs.StringVar(&c.Reconcile.To, "to", "", "end of the calls to check, excluded, RFC 3339 (default: now)")

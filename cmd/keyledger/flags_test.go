@@ -28,15 +28,18 @@ func helpOf(t *testing.T, command string) string {
 // Each subcommand lists the flags it reads and none of the others'.
 func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 	all := []string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas",
-		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to"}
+		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to",
+		"endpoint", "secret", "durable"}
 	want := map[string][]string{
-		"dev":             {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name"},
-		"serve":           {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas"},
-		"migrate":         {"database-url"},
-		"bootstrap":       {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
-		"verify":          {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},
-		"usage send":      {"server", "gateway-token", "data-dir", "file", "batch"},
-		"costs reconcile": {"nats-url", "database-url", "from", "to"},
+		"dev":                         {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name"},
+		"serve":                       {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas"},
+		"migrate":                     {"database-url"},
+		"bootstrap":                   {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
+		"verify":                      {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},
+		"usage send":                  {"server", "gateway-token", "data-dir", "file", "batch"},
+		"costs reconcile":             {"nats-url", "database-url", "replicas", "from", "to"},
+		"billing export":              {"nats-url", "endpoint", "secret", "durable"},
+		"billing replay-dead-letters": {"nats-url", "endpoint", "secret"},
 	}
 	if len(want) != len(subcommands) {
 		t.Fatalf("the test knows %d subcommands, main has %d", len(want), len(subcommands))
@@ -104,6 +107,29 @@ func TestServerURL(t *testing.T) {
 	for _, bad := range []string{"", "8080", "localhost", "ftp://x", "http://"} {
 		if got, err := serverURL(bad); err == nil {
 			t.Errorf("serverURL(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// A command that opens the streams takes the replicas they were created with, with
+// their default, so that parsing no flag validates (costs reconcile once refused to
+// run: "KEYLEDGER_REPLICAS must be 1, 3 or 5, got 0").
+func TestStreamCommandsValidateWithDefaults(t *testing.T) {
+	t.Setenv("KEYLEDGER_DATABASE_URL", defaultDatabaseURL)
+	t.Setenv("KEYLEDGER_BILLING_ENDPOINT", "http://127.0.0.1:9/billing")
+	t.Setenv("KEYLEDGER_BILLING_SECRET", strings.Repeat("s", 32))
+	for _, command := range []string{"costs reconcile", "billing export", "billing replay-dead-letters"} {
+		sc, _ := lookup(command)
+		var cfg Config
+		if err := newFlagSet(sc, &cfg, flag.ContinueOnError, io.Discard).Parse([]string{"--nats-url", "nats://127.0.0.1:4222"}); err != nil {
+			t.Fatalf("%s: %v", command, err)
+		}
+		err := cfg.Validate(need{nats: true, database: true})
+		if command != "costs reconcile" {
+			_, err = cfg.billingConfig(nil)
+		}
+		if err != nil {
+			t.Errorf("%s with defaults: %v", command, err)
 		}
 	}
 }

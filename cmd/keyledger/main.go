@@ -1,5 +1,5 @@
-// Command keyledger is the credential service: `dev`, `serve`, `migrate`,
-// `bootstrap` and `verify`. main stays thin: parse, validate, wire, run.
+// Command keyledger is the credential service and its tools: `dev`, `serve`,
+// `migrate`, `bootstrap`, `verify`, `usage send`, `costs reconcile` and `billing`. main stays thin: parse, validate, wire, run.
 package main
 
 import (
@@ -35,6 +35,12 @@ var subcommands = []subcommand{
 	{"costs reconcile", "recompute the costs from the usage stream and compare them with the views (exit 1 on any difference)",
 		(*Config).reconcileFlags, func(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return runReconcile(ctx, cfg, logger, os.Stdout)
+		}},
+	{"billing export", "deliver usage records and billable events to a billing endpoint as signed webhooks (retries, dead letters)",
+		(*Config).billingExportFlags, runBillingExport},
+	{"billing replay-dead-letters", "send the billing dead letters again (exit 1 if the endpoint still refuses one)", (*Config).billingFlags,
+		func(ctx context.Context, cfg Config, logger *slog.Logger) error {
+			return runReplayDeadLetters(ctx, cfg, logger, os.Stdout)
 		}},
 	{"usage send", "post usage records (NDJSON, a file or standard input) as a gateway would (exit 3 if any is rejected)", (*Config).usageSendFlags,
 		func(ctx context.Context, cfg Config, _ *slog.Logger) error {

@@ -1,0 +1,70 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// replayConsumer is the durable consumer of the dead letters: a letter it
+// acknowledged was delivered and is not sent again by a later replay.
+const replayConsumer = "billing-replay"
+
+// ReplayDeadLetters sends every dead letter to the endpoint again, in order, each
+// acknowledged once the endpoint answered 2xx. It stops at the first refusal (the
+// letter stays, for the next replay) and says how many were delivered.
+func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	cfg.defaults()
+	if err := ensureDeadLetters(ctx, nc); err != nil {
+		return 0, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
+		Durable: replayConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute + cfg.RequestTimeout,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("billing: dead letters: %w", err)
+	}
+	send := Sender{Endpoint: cfg.Endpoint, Secret: cfg.Secret, Client: &http.Client{Timeout: cfg.RequestTimeout}, Clock: time.Now}
+	sent := 0
+	for {
+		batch, err := cons.FetchNoWait(1) // one at a time: a refusal leaves no letter held
+		if err != nil {
+			return sent, fmt.Errorf("billing: dead letters: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			msg, err := (&wmnats.NATSMarshaler{}).Unmarshal(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+			if err != nil {
+				return sent, err
+			}
+			if err := send.Send(ctx, msg); err != nil {
+				_ = m.Nak()
+				return sent, err
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				return sent, fmt.Errorf("billing: acknowledge dead letter %s: %w", msg.UUID, err)
+			}
+			sent++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return sent, fmt.Errorf("billing: dead letters: %w", err)
+		}
+		if n == 0 {
+			return sent, nil
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package billing_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/billing"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+)
+
+var secret = bytes.Repeat([]byte("s"), 32)
+
+// receiver is a billing endpoint that fails, times out and recovers: the first
+// failFirst requests answer 500, the next one stalls past the sender's timeout, then
+// it answers 200, except to the ids in refuse (400) for as long as they are there.
+// The failures (failFirst+1) stay within one message's retries (MaxRetries+1 attempts).
+type receiver struct {
+	t          *testing.T
+	mu         sync.Mutex
+	calls      int
+	failFirst  int
+	stall      time.Duration
+	refuse     map[string]bool
+	got        map[string][]byte // id → body of the first delivery answered 200
+	deliveries int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	if err := billing.VerifySignature(secret, req.Header.Get(billing.HeaderSignature), body, time.Now(), 5*time.Minute); err != nil {
+		r.t.Errorf("signature: %v", err)
+		w.WriteHeader(401)
+		return
+	}
+	var env billing.Envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.ID != req.Header.Get(billing.HeaderEventID) {
+		r.t.Errorf("envelope %s (%v)", body, err)
+	}
+	r.mu.Lock()
+	r.calls++
+	call := r.calls
+	refused := r.refuse[env.ID]
+	r.mu.Unlock()
+	switch {
+	case call <= r.failFirst:
+		w.WriteHeader(500)
+		return
+	case call == r.failFirst+1:
+		time.Sleep(r.stall)
+	case refused:
+		w.WriteHeader(400)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deliveries++
+	if first, ok := r.got[env.ID]; ok {
+		var a, b billing.Envelope
+		_ = json.Unmarshal(first, &a)
+		_ = json.Unmarshal(body, &b)
+		if string(a.Data) != string(b.Data) || a.Type != b.Type {
+			r.t.Errorf("%s delivered twice with different contents:\n%s\n%s", env.ID, first, body)
+		}
+	} else {
+		r.got[env.ID] = body
+	}
+	w.WriteHeader(200)
+}
+
+func (r *receiver) received() map[string][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range r.got {
+		out[k] = v
+	}
+	return out
+}
+
+// TestExportDeliversEverythingThroughFailures: usage records and billable events
+// reach a receiver that fails, times out and recovers, each signed, each at least
+// once and duplicates only with the same id and contents; non-billable events and
+// secret material never leave; a message refused through every retry goes to the
+// dead letters, from which replay-dead-letters delivers it once the receiver takes
+// it; a restarted export resumes where its durable consumers stand.
+func TestExportDeliversEverythingThroughFailures(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, ws := domain.NewOrganizationID(), domain.NewWorkspaceID()
+	key := domain.NewAPIKeyID()
+	meta := domain.Metadata{OrganizationID: org, WorkspaceID: ws}
+	now := time.Now().UTC()
+	if _, err := store.Append(ctx, domain.AggregateWorkspace, ws, 0, []domain.Event{
+		domain.WorkspaceCreated{WorkspaceID: ws, OrganizationID: org, Name: "prod", At: now},
+		domain.APIKeyCreated{KeyID: key, BusinessType: domain.BusinessMaaS, Allowlist: []string{}, SecretHash: "HASH-MUST-NOT-LEAVE",
+			Masked: "sk-…abcd", Sealed: []byte("SEALED-MUST-NOT-LEAVE"), At: now},
+		domain.APIKeyRevealed{KeyID: key, At: now}, // not billable
+	}, meta); err != nil {
+		t.Fatal(err)
+	}
+	var recs []domain.UsageRecorded
+	for i := range 6 {
+		recs = append(recs, domain.UsageRecorded{RecordID: fmt.Sprintf("r-%d", i), OrganizationID: org, WorkspaceID: ws,
+			CredentialID: key, Product: domain.BusinessMaaS, Resource: "qwen-max", Units: map[string]int64{"calls": 1},
+			CostMicros: int64(100 + i), Currency: "CNY", At: now, BillingKind: "workspace", BillingID: ws})
+	}
+	if _, err := store.PublishUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	events := readIDs(t, store.JetStream(), eventstore.EventsStream)
+	want := map[string]bool{events[0]: true, events[1]: true}
+	for _, r := range recs {
+		want[eventstore.UsageMsgID(org, r.RecordID)] = true
+	}
+	poisoned := eventstore.UsageMsgID(org, "r-3")
+
+	rcv := &receiver{t: t, failFirst: 2, stall: 2 * time.Second, refuse: map[string]bool{poisoned: true}, got: map[string][]byte{}}
+	endpoint := httptest.NewServer(rcv)
+	t.Cleanup(endpoint.Close)
+	cfg := billing.Config{NATSURL: srv.ClientURL(), Endpoint: endpoint.URL, Secret: secret, Durable: "billing",
+		MaxRetries: 3, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
+		RequestTimeout: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	stop := runExport(t, cfg)
+
+	js := store.JetStream()
+	waitFor(t, func() bool { return len(rcv.received()) == len(want)-1 && count(t, js, billing.DeadLetterStream) == 1 })
+	stop()
+	got := rcv.received()
+	for id := range want {
+		if _, ok := got[id]; !ok && id != poisoned {
+			t.Errorf("%s never delivered", id)
+		}
+	}
+	for id, body := range got {
+		if !want[id] {
+			t.Errorf("%s delivered, not billable: %s", id, body)
+		}
+		if bytes.Contains(body, []byte("MUST-NOT-LEAVE")) || bytes.Contains(body, []byte("secret_hash")) {
+			t.Errorf("secret material delivered: %s", body)
+		}
+	}
+	if _, ok := got[poisoned]; ok {
+		t.Fatalf("the refused record was delivered")
+	}
+
+	// The receiver takes it now: the replay delivers the dead letter, once.
+	rcv.mu.Lock()
+	delete(rcv.refuse, poisoned)
+	rcv.mu.Unlock()
+	nc := srv.Connect(t)
+	sent, err := billing.ReplayDeadLetters(ctx, nc, cfg)
+	if err != nil || sent != 1 {
+		t.Fatalf("replay: %d, %v", sent, err)
+	}
+	var env billing.Envelope
+	if err := json.Unmarshal(rcv.received()[poisoned], &env); err != nil || env.Type != domain.EventTypeUsageRecorded || env.OrgID != org {
+		t.Fatalf("replayed %s (%v)", rcv.received()[poisoned], err)
+	}
+	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfg); err != nil || sent != 0 {
+		t.Fatalf("second replay: %d, %v", sent, err)
+	}
+
+	// A restarted export resumes: only what was published since arrives.
+	before := func() int { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.deliveries }()
+	late := recs[0]
+	late.RecordID = "r-late"
+	if _, err := store.PublishUsage(ctx, []domain.UsageRecorded{late}); err != nil {
+		t.Fatal(err)
+	}
+	stop = runExport(t, cfg)
+	waitFor(t, func() bool { _, ok := rcv.received()[eventstore.UsageMsgID(org, "r-late")]; return ok })
+	stop()
+	if after := func() int { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.deliveries }(); after != before+1 {
+		t.Fatalf("the restarted export delivered %d messages, want 1", after-before)
+	}
+}
+
+func runExport(t *testing.T, cfg billing.Config) (stop func()) {
+	t.Helper()
+	exp, err := billing.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	select {
+	case <-exp.Running():
+	case err := <-done:
+		t.Fatalf("export: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("export: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func count(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// readIDs is the ce-id of every message of a stream, in order.
+func readIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.FetchNoWait(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for m := range batch.Messages() {
+		ids = append(ids, m.Headers().Get(eventstore.HeaderID))
+	}
+	return ids
+}

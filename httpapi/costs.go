@@ -17,12 +17,13 @@ import (
 // Handlers of costs: sums of the usage records, exactly, per currency.
 
 // Cost is one period (and group) of costs in one currency; money is an integer of
-// micro-units.
+// micro-units, in decimal digits: a sum may exceed what an int64 holds, and a
+// JSON number read as a float64 loses integers beyond 2^53.
 type Cost struct {
 	PeriodStart time.Time `json:"period_start"`
 	Group       string    `json:"group,omitempty"`
 	Currency    string    `json:"currency"`
-	CostMicros  int64     `json:"cost_micros"`
+	CostMicros  string    `json:"cost_micros" pattern:"^[0-9]+$"`
 	Records     int64     `json:"records"`
 }
 
@@ -104,7 +105,7 @@ func answerCosts(c echo.Context, q projections.CostQuery, rows []projections.Cos
 		w := csv.NewWriter(c.Response())
 		_ = w.Write([]string{"period_start", "group", "currency", "cost_micros", "records"})
 		for _, r := range rows {
-			_ = w.Write([]string{r.PeriodStart.Format(time.RFC3339), r.Group, r.Currency, strconv.FormatInt(r.CostMicros, 10), strconv.FormatInt(r.Records, 10)})
+			_ = w.Write([]string{r.PeriodStart.Format(time.RFC3339), r.Group, r.Currency, r.CostMicros, strconv.FormatInt(r.Records, 10)})
 		}
 		w.Flush()
 		return w.Error()

@@ -134,7 +134,43 @@ func costLines(r response) []string {
 		if g, _ := it["group"].(string); g != "" {
 			line += " " + g
 		}
-		out = append(out, fmt.Sprintf("%s %s %.0f %.0f", line, it["currency"], it["cost_micros"], it["records"]))
+		out = append(out, fmt.Sprintf("%s %s %v %.0f", line, it["currency"], it["cost_micros"], it["records"]))
 	}
 	return out
+}
+
+// TestCostsSumBeyondSixtyFourBits: 10,000 records at the largest amount a record may
+// carry sum to 10^19, more than an int64 holds (and far more than a float64 keeps
+// exactly): the total is exact, as a string of digits, in JSON and CSV.
+func TestCostsSumBeyondSixtyFourBits(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("big")
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("id")
+	h.waitReady(h.svc)
+	now := time.Now().UTC()
+	for b := range 10 {
+		records := make([]any, 1000)
+		for i := range records {
+			r := usageRecord(fmt.Sprintf("big-%d-%d", b, i), key, ws, "maas", now)
+			r["cost_micros"] = domain.MaxUsageAmount
+			records[i] = r
+		}
+		r := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": records})
+		if r.Status != 200 || r.Body["accepted"] != float64(1000) {
+			t.Fatalf("usage: %d %.300s", r.Status, r.Raw)
+		}
+	}
+	if err := h.svc.CostsCaughtUp(context.Background(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf("?from=%s&to=%s&granularity=month", now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	r := h.as("GET", "/v1/workspaces/"+ws+"/costs"+q, nil)
+	h.expect(r, 200, "")
+	if items := r.items(); len(items) != 1 || items[0]["cost_micros"] != "10000000000000000000" || items[0]["records"] != float64(10000) {
+		t.Fatalf("the sum of 10,000 records of 10^15: %s", r.Raw)
+	}
+	csv := h.as("GET", "/v1/costs"+q, nil, "Accept", "text/csv")
+	if !strings.Contains(string(csv.Raw), ",CNY,10000000000000000000,10000\n") {
+		t.Fatalf("CSV: %s", csv.Raw)
+	}
 }

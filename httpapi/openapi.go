@@ -193,7 +193,7 @@ var (
 
 // schemaOf generates the schema of a wire type into the document's components:
 // a field without omitempty is required, one that may be null is nullable, and an
-// `enum` tag closes a string's set.
+// `enum` tag closes a string's set, a `pattern` tag constrains it.
 func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 	ref, err := openapi3gen.NewSchemaRefForValue(v, doc.Components.Schemas,
 		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
@@ -218,6 +218,9 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 			name, opts, _ := strings.Cut(tag.Get("json"), ",")
 			if name != "" && t.Kind() == reflect.Pointer && !strings.Contains(opts, "omitempty") {
 				schema.Nullable = true
+			}
+			if p := tag.Get("pattern"); p != "" {
+				schema.Pattern = p
 			}
 			if e := tag.Get("enum"); e != "" {
 				for _, v := range strings.Split(e, ",") {

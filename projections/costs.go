@@ -52,8 +52,10 @@ type CostRow struct {
 	PeriodStart time.Time
 	Group       string // "" when not grouped
 	Currency    string
-	CostMicros  int64
-	Records     int64
+	// CostMicros is the exact sum, in decimal digits: sums exceed an int64 (and a
+	// float64 keeps integers exact only to 2^53).
+	CostMicros string
+	Records    int64
 }
 
 // Costs answers questions about costs.
@@ -70,7 +72,7 @@ func (q Costs) of(ctx context.Context, scope string, args []any, cq CostQuery) (
 	}
 	n := len(args)
 	sql := fmt.Sprintf(`SELECT date_trunc($%d, hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period, %s AS grp, currency,
-		SUM(cost_micros)::bigint, SUM(records)::bigint
+		SUM(cost_micros)::text, SUM(records)::bigint
 		FROM costs_hourly WHERE %s AND hour >= $%d AND hour < $%d AND ($%d = '' OR currency = $%d)
 		GROUP BY period, grp, currency ORDER BY period, grp, currency`, n+1, group, scope, n+2, n+3, n+4, n+4)
 	rows, err := q.Pool.Query(ctx, sql, append(args, cq.Granularity, cq.From, cq.To, cq.Currency)...)

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/projections/follow"
 )
 
 // Redeliver feeds the log from position `from` into r's commit as a consumer that
 // lost its place would, for the redelivery test.
-func Redeliver(ctx context.Context, r *Runner, store *eventstore.Store, from uint64) error {
-	sub, err := store.Subscribe(ctx, from)
+func Redeliver(ctx context.Context, r *Runner, log follow.Log, from uint64) error {
+	sub, err := log.Subscribe(ctx, from)
 	if err != nil {
 		return err
 	}

@@ -37,8 +37,8 @@ type CostList struct {
 }
 
 var costParams = []param{
-	{name: "from", description: "start of the range, RFC 3339 (default: 30 days before to)"},
-	{name: "to", description: "end of the range, excluded, RFC 3339 (default: now)"},
+	{name: "from", description: "start of the range, RFC 3339 (default: 30 days before to); rounded down to the hour (granularity hour) or the UTC day (day, month)"},
+	{name: "to", description: "end of the range, excluded, RFC 3339 (default: now); rounded up like from. The answer's from and to are the range covered"},
 	{name: "granularity", description: "period of each row", enum: []string{"hour", "day", "month"}},
 	{name: "group_by", description: "one dimension to group by", enum: []string{"key", "resource", "workspace", "account"}},
 	{name: "currency", description: "only this ISO 4217 currency"},
@@ -93,6 +93,15 @@ func costQuery(c echo.Context, now time.Time) (projections.CostQuery, error) {
 	}
 	if q.Currency != "" && (len(q.Currency) != 3 || strings.ToUpper(q.Currency) != q.Currency) {
 		verr.Add("currency", "invalid_currency", "an ISO 4217 code such as USD")
+	}
+	// Costs are kept by hour and by UTC day: the range covers whole ones.
+	unit := time.Hour
+	if q.Granularity != "hour" {
+		unit = 24 * time.Hour
+	}
+	q.From = q.From.Truncate(unit)
+	if t := q.To.Truncate(unit); t.Before(q.To) {
+		q.To = t.Add(unit)
 	}
 	return q, verr.Err()
 }

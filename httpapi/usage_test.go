@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,18 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 	}
 	if billed["r-1"] != "workspace:"+ws || billed["r-2"] != "account:"+alice {
 		t.Fatalf("billed: %v", billed)
+	}
+	// The deleted key's and the departed member's past calls stay in the costs.
+	if err := h.svc.CostsCaughtUp(context.Background(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	q := "/costs?granularity=month&group_by=key&from=" + called.Add(-time.Hour).UTC().Format(time.RFC3339)
+	if got := fmt.Sprint(costLines(h.as("GET", "/v1/workspaces/"+ws+q, nil))); !strings.Contains(got, key.str("id")+" CNY 4200 1") ||
+		!strings.Contains(got, aliceAK+" CNY 4200 1") {
+		t.Fatalf("workspace costs after the deletion: %s", got)
+	}
+	if got := fmt.Sprint(costLines(h.as("GET", "/v1/accounts/"+alice+q, nil))); !strings.Contains(got, aliceAK+" CNY 4200 1") {
+		t.Fatalf("alice's costs after she left: %s", got)
 	}
 
 	// Only gateways report usage.

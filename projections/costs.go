@@ -16,9 +16,10 @@ import (
 // CostViews is the view of the usage stream: costs by hour, counted once per record.
 func CostViews() []View { return []View{ViewFunc(applyCosts)} }
 
-// applyCosts adds a usage record to its hour, once: the record is added only when
-// its id was not counted before, in the same statement, so a redelivery, a resend
-// days later or a crash between the commit and the acknowledgement changes no total.
+// applyCosts adds a usage record to its hour and its day, once: the record is added
+// only when its id was not counted before, in the same statement, so a redelivery, a
+// resend days later or a crash between the commit and the acknowledgement changes no
+// total.
 func applyCosts(b *Batch, r eventstore.Record) {
 	u, ok := r.Event.(domain.UsageRecorded)
 	if !ok {
@@ -29,11 +30,16 @@ func applyCosts(b *Batch, r eventstore.Record) {
 		account = &u.AccountID
 	}
 	b.Exec(`WITH counted AS (
-			INSERT INTO usage_counted (organization_id, record_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1)
-		INSERT INTO costs_hourly (organization_id, workspace_id, hour, credential_id, billing_kind, account_id, resource, currency, cost_micros, records)
-		SELECT $1, $3, date_trunc('hour', $4::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $5, $6, $7, $8, $9, $10, 1 FROM counted
-		ON CONFLICT (workspace_id, hour, credential_id, resource, currency) DO UPDATE
-		SET cost_micros = costs_hourly.cost_micros + EXCLUDED.cost_micros, records = costs_hourly.records + 1`,
+			INSERT INTO usage_counted (organization_id, record_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1),
+		hourly AS (
+			INSERT INTO costs_hourly (organization_id, workspace_id, hour, credential_id, billing_kind, account_id, resource, currency, cost_micros, records)
+			SELECT $1, $3, date_trunc('hour', $4::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $5, $6, $7, $8, $9, $10, 1 FROM counted
+			ON CONFLICT (workspace_id, hour, credential_id, resource, currency) DO UPDATE
+			SET cost_micros = costs_hourly.cost_micros + EXCLUDED.cost_micros, records = costs_hourly.records + 1)
+		INSERT INTO costs_daily (organization_id, workspace_id, day, credential_id, billing_kind, account_id, resource, currency, cost_micros, records)
+		SELECT $1, $3, date_trunc('day', $4::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $5, $6, $7, $8, $9, $10, 1 FROM counted
+		ON CONFLICT (workspace_id, day, credential_id, resource, currency) DO UPDATE
+		SET cost_micros = costs_daily.cost_micros + EXCLUDED.cost_micros, records = costs_daily.records + 1`,
 		u.OrganizationID, u.RecordID, u.WorkspaceID, u.At, u.CredentialID, u.BillingKind, account, u.Resource, u.Currency, u.CostMicros)
 }
 
@@ -70,11 +76,17 @@ func (q Costs) of(ctx context.Context, scope string, args []any, cq CostQuery) (
 	if !ok {
 		return nil, fmt.Errorf("costs: unknown grouping %q", cq.GroupBy)
 	}
+	// Hours come from costs_hourly; days and months from costs_daily, whose days a
+	// range that is not whole days cuts by the day the call fell in.
+	table, at := "costs_hourly", "hour"
+	if cq.Granularity != "hour" {
+		table, at = "costs_daily", "day"
+	}
 	n := len(args)
-	sql := fmt.Sprintf(`SELECT date_trunc($%d, hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period, %s AS grp, currency,
+	sql := fmt.Sprintf(`SELECT date_trunc($%d, %s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period, %s AS grp, currency,
 		SUM(cost_micros)::text, SUM(records)::bigint
-		FROM costs_hourly WHERE %s AND hour >= $%d AND hour < $%d AND ($%d = '' OR currency = $%d)
-		GROUP BY period, grp, currency ORDER BY period, grp, currency`, n+1, group, scope, n+2, n+3, n+4, n+4)
+		FROM %s WHERE %s AND %s >= $%d AND %s < $%d AND ($%d = '' OR currency = $%d)
+		GROUP BY period, grp, currency ORDER BY period, grp, currency`, n+1, at, group, table, scope, at, n+2, at, n+3, n+4, n+4)
 	rows, err := q.Pool.Query(ctx, sql, append(args, cq.Granularity, cq.From, cq.To, cq.Currency)...)
 	if err != nil {
 		return nil, fault.Unavailable(err)

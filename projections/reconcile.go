@@ -11,26 +11,35 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// CostDifference is one hour's cell where the views and the usage stream disagree.
+// CostDifference is one cell, an hour's or a day's, where the views and the usage
+// stream disagree.
 type CostDifference struct {
+	Grain                                         string // "hour" (costs_hourly) or "day" (costs_daily)
 	WorkspaceID, CredentialID, Resource, Currency string
-	Hour                                          time.Time
+	Period                                        time.Time
 	Stream, View                                  string // micro-units, exactly
 }
 
 type costCell struct {
-	workspace, credential, resource, currency string
-	hour                                      time.Time
+	grain, workspace, credential, resource, currency string
+	period                                           time.Time
 }
 
-// Reconcile recomputes the costs of the calls made in the whole hours covering
+// grains are the cost tables Reconcile checks, each with its period column.
+var grains = []struct{ name, table, column string }{
+	{"hour", "costs_hourly", "hour"},
+	{"day", "costs_daily", "day"},
+}
+
+// Reconcile recomputes the costs of the calls made in the whole UTC days covering
 // [from, to) from the usage stream (each record once, by organization and id, as the
-// projector counts) and compares them with the cost views, cell by cell. recs yields
-// the stream from its start.
+// projector counts) and compares them with the cost views by hour and by day, cell by
+// cell. recs yields the stream from its start.
 func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yield func(domain.UsageRecorded) bool) error) ([]CostDifference, error) {
-	from = from.UTC().Truncate(time.Hour)
-	if t := to.UTC().Truncate(time.Hour); t.Before(to) {
-		to = t.Add(time.Hour)
+	const day = 24 * time.Hour
+	from = from.UTC().Truncate(day)
+	if t := to.UTC().Truncate(day); t.Before(to) {
+		to = t.Add(day)
 	}
 	stream := map[costCell]*big.Int{}
 	seen := map[[2]string]bool{}
@@ -39,35 +48,42 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yiel
 			return true
 		}
 		seen[[2]string{u.OrganizationID, u.RecordID}] = true
-		c := costCell{u.WorkspaceID, u.CredentialID, u.Resource, u.Currency, u.At.UTC().Truncate(time.Hour)}
-		if stream[c] == nil {
-			stream[c] = new(big.Int)
+		for _, g := range []struct {
+			name string
+			unit time.Duration
+		}{{"hour", time.Hour}, {"day", day}} {
+			c := costCell{g.name, u.WorkspaceID, u.CredentialID, u.Resource, u.Currency, u.At.UTC().Truncate(g.unit)}
+			if stream[c] == nil {
+				stream[c] = new(big.Int)
+			}
+			stream[c].Add(stream[c], big.NewInt(u.CostMicros))
 		}
-		stream[c].Add(stream[c], big.NewInt(u.CostMicros))
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Pool.Query(ctx, `SELECT workspace_id, credential_id, resource, currency, hour, cost_micros::text
-		FROM costs_hourly WHERE hour >= $1 AND hour < $2`, from, to)
-	if err != nil {
-		return nil, err
-	}
 	view := map[costCell]*big.Int{}
-	var c costCell
-	var sum string
-	_, err = pgx.ForEachRow(rows, []any{&c.workspace, &c.credential, &c.resource, &c.currency, &c.hour, &sum}, func() error {
-		c.hour = c.hour.UTC()
-		v, ok := new(big.Int).SetString(sum, 10)
-		if !ok {
-			return fmt.Errorf("reconcile: cost %q is not an integer", sum)
+	for _, g := range grains {
+		rows, err := q.Pool.Query(ctx, fmt.Sprintf(`SELECT workspace_id, credential_id, resource, currency, %[1]s, cost_micros::text
+			FROM %[2]s WHERE %[1]s >= $1 AND %[1]s < $2`, g.column, g.table), from, to)
+		if err != nil {
+			return nil, err
 		}
-		view[c] = v
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		c := costCell{grain: g.name}
+		var sum string
+		_, err = pgx.ForEachRow(rows, []any{&c.workspace, &c.credential, &c.resource, &c.currency, &c.period, &sum}, func() error {
+			c.period = c.period.UTC()
+			v, ok := new(big.Int).SetString(sum, 10)
+			if !ok {
+				return fmt.Errorf("reconcile: cost %q is not an integer", sum)
+			}
+			view[c] = v
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	var diffs []CostDifference
 	add := func(c costCell, s, v *big.Int) {
@@ -78,7 +94,7 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yiel
 			v = new(big.Int)
 		}
 		if s.Cmp(v) != 0 {
-			diffs = append(diffs, CostDifference{c.workspace, c.credential, c.resource, c.currency, c.hour, s.String(), v.String()})
+			diffs = append(diffs, CostDifference{c.grain, c.workspace, c.credential, c.resource, c.currency, c.period, s.String(), v.String()})
 		}
 	}
 	for c, s := range stream {

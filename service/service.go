@@ -250,8 +250,11 @@ func (s *Service) CostsCaughtUp(ctx context.Context, timeout time.Duration) erro
 	if err != nil {
 		return err
 	}
-	return s.costs.WaitFor(ctx, head)
+	return s.WaitCosts(ctx, head)
 }
+
+// WaitCosts blocks until the cost views include usage stream position pos.
+func (s *Service) WaitCosts(ctx context.Context, pos uint64) error { return s.costs.WaitFor(ctx, pos) }
 
 // WaitCaughtUp blocks until the views and the credential index have applied the log
 // up to its current end, or the timeout passes.

@@ -46,6 +46,9 @@ var (
 	startupN    = flag.Int("startup", 1_000_000, "key events in the log for the start-up measurement")
 	coldN       = flag.Int("cold", 100_000, "events of the organization a cold instance loads")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
+	usageN      = flag.Int("usage", 100_000, "usage records ingested (in batches of 1,000)")
+	lagFor      = flag.Duration("lag-for", 10*time.Second, "how long the aggregation lag is measured")
+	queries     = flag.Int("queries", 200, "cost queries timed")
 )
 
 func envOr(k, d string) string {
@@ -166,6 +169,10 @@ func run(ctx context.Context) error {
 	}
 	defer second.Close()
 	if err := benchRevocation(ctx, second, c, *trials); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "usage and costs:")
+	if err := benchUsage(ctx, svc, c); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "cold load of an organization of %d events:\n", *coldN)

@@ -27,10 +27,11 @@ type Config struct {
 	// ReadTimeout and WriteTimeout bound each read and each append on NATS: a
 	// stalled NATS answers 503 after them.
 	ReadTimeout, WriteTimeout time.Duration
-	DataDir                   string // dev (and verify, which reads the dev secrets there)
-	NATSPort                  int    // dev only
-	OrgName                   string // bootstrap
-	PrimaryName               string // bootstrap
+	UsageMaxAge               time.Duration // dev, serve: the oldest call /v1/usage takes
+	DataDir                   string        // dev (and verify, which reads the dev secrets there)
+	NATSPort                  int           // dev only
+	OrgName                   string        // bootstrap
+	PrimaryName               string        // bootstrap
 	Verify                    VerifyConfig
 	UsageSend                 UsageSendConfig
 	Reconcile                 ReconcileConfig
@@ -189,6 +190,11 @@ func (c *Config) timeoutFlags(fs *flag.FlagSet) {
 		"bound of each append on NATS, acknowledgement included (KEYLEDGER_NATS_WRITE_TIMEOUT)")
 }
 
+func (c *Config) usageMaxAgeFlag(fs *flag.FlagSet) {
+	fs.DurationVar(&c.UsageMaxAge, "usage-max-age", c.envDuration("KEYLEDGER_USAGE_MAX_AGE", 35*24*time.Hour),
+		"how old a call may be when a gateway reports its usage (KEYLEDGER_USAGE_MAX_AGE)")
+}
+
 func (c *Config) orgFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OrgName, "org-name", env("KEYLEDGER_ORG_NAME", "default"), "name of the organization created (KEYLEDGER_ORG_NAME)")
 	fs.StringVar(&c.PrimaryName, "primary-name", env("KEYLEDGER_PRIMARY_NAME", "admin"), "name of its primary account (KEYLEDGER_PRIMARY_NAME)")
@@ -203,6 +209,7 @@ func (c *Config) devFlags(fs *flag.FlagSet) {
 	c.dataDirFlag(fs, "where the embedded NATS data and the generated secrets (secrets.json) live")
 	fs.IntVar(&c.NATSPort, "nats-port", c.envInt("KEYLEDGER_DEV_NATS_PORT", 14222), "port of the embedded NATS server on 127.0.0.1 (KEYLEDGER_DEV_NATS_PORT)")
 	c.timeoutFlags(fs)
+	c.usageMaxAgeFlag(fs)
 	c.orgFlags(fs)
 }
 
@@ -215,6 +222,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.gatewayTokenFlag(fs, "service `token` of gateways calling /v1/verify, at least 16 characters")
 	c.replicasFlag(fs)
 	c.timeoutFlags(fs)
+	c.usageMaxAgeFlag(fs)
 }
 
 func (c *Config) migrateFlags(fs *flag.FlagSet) {
@@ -266,6 +274,9 @@ func (c *Config) Validate(n need) error {
 	// one embedded server holds one replica.
 	if n.nats && !n.replicasUnused && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("KEYLEDGER_REPLICAS must be 1, 3 or 5, got %d", c.Replicas))
+	}
+	if c.UsageMaxAge < 0 {
+		errs = append(errs, errors.New("KEYLEDGER_USAGE_MAX_AGE must not be negative"))
 	}
 	if c.ReadTimeout < 0 || c.WriteTimeout < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_NATS_READ_TIMEOUT and KEYLEDGER_NATS_WRITE_TIMEOUT must not be negative"))

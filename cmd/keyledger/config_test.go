@@ -285,9 +285,10 @@ func TestNumbersAndDurationsFromEnv(t *testing.T) {
 	env["KEYLEDGER_REPLICAS"] = "5"
 	env["KEYLEDGER_NATS_READ_TIMEOUT"] = "750ms"
 	env["KEYLEDGER_NATS_WRITE_TIMEOUT"] = "1m"
+	env["KEYLEDGER_USAGE_MAX_AGE"] = "72h"
 	setEnv(t, env)
 	c := parseCommand(t, "serve")
-	if c.Replicas != 5 || c.ReadTimeout != 750*time.Millisecond || c.WriteTimeout != time.Minute {
+	if c.Replicas != 5 || c.ReadTimeout != 750*time.Millisecond || c.WriteTimeout != time.Minute || c.UsageMaxAge != 72*time.Hour {
 		t.Fatalf("from the environment: replicas %d, read %v, write %v", c.Replicas, c.ReadTimeout, c.WriteTimeout)
 	}
 	if err := c.Validate(serveNeed); err != nil {
@@ -300,7 +301,7 @@ func TestNumbersAndDurationsFromEnv(t *testing.T) {
 	env["KEYLEDGER_NATS_READ_TIMEOUT"] = ""
 	setEnv(t, env)
 	c = parseCommand(t, "serve")
-	if c.Replicas != 1 || c.ReadTimeout != 2*time.Second || c.WriteTimeout != 5*time.Second {
+	if c.Replicas != 1 || c.ReadTimeout != 2*time.Second || c.WriteTimeout != 5*time.Second || c.UsageMaxAge != 35*24*time.Hour {
 		t.Fatalf("defaults: replicas %d, read %v, write %v", c.Replicas, c.ReadTimeout, c.WriteTimeout)
 	}
 	if err := c.Validate(serveNeed); err != nil {

@@ -26,8 +26,8 @@ func (c *Config) reconcileFlags(fs *flag.FlagSet) {
 	c.natsURLFlag(fs)
 	c.replicasFlag(fs)
 	c.databaseURLFlag(fs, "PostgreSQL URL of the cost views")
-	fs.StringVar(&c.Reconcile.From, "from", "", "start of the calls to check, RFC 3339 (default: 35 days before --to)")
-	fs.StringVar(&c.Reconcile.To, "to", "", "end of the calls to check, excluded, RFC 3339 (default: now)")
+	fs.StringVar(&c.Reconcile.From, "from", "", "start of the calls to check, RFC 3339, rounded down to the UTC day (default: 35 days before --to)")
+	fs.StringVar(&c.Reconcile.To, "to", "", "end of the calls to check, excluded, RFC 3339, rounded up to the UTC day (default: now)")
 }
 
 // runReconcile recomputes the costs from the usage stream and compares them with
@@ -73,7 +73,7 @@ func runReconcile(ctx context.Context, cfg Config, _ *slog.Logger, out io.Writer
 		return err
 	}
 	for _, d := range diffs {
-		fmt.Fprintf(out, "%s %s %s %s %s: stream %s, views %s\n", d.Hour.Format(time.RFC3339), d.WorkspaceID, d.CredentialID, d.Resource, d.Currency, d.Stream, d.View)
+		fmt.Fprintf(out, "%s %s %s %s %s %s: stream %s, views %s\n", d.Grain, d.Period.Format(time.RFC3339), d.WorkspaceID, d.CredentialID, d.Resource, d.Currency, d.Stream, d.View)
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("%d cells of costs differ from the usage stream", len(diffs))

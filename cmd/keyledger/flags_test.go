@@ -29,10 +29,10 @@ func helpOf(t *testing.T, command string) string {
 func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 	all := []string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas",
 		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to",
-		"endpoint", "secret", "durable"}
+		"endpoint", "secret", "durable", "usage-max-age"}
 	want := map[string][]string{
-		"dev":                         {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name"},
-		"serve":                       {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas"},
+		"dev":                         {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name", "usage-max-age"},
+		"serve":                       {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas", "usage-max-age"},
 		"migrate":                     {"database-url"},
 		"bootstrap":                   {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
 		"verify":                      {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},

@@ -49,7 +49,8 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 	master, _ := cfg.masterKey()
 	pepper, _ := cfg.pepper()
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
-		GatewayToken: cfg.GatewayToken, Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, Logger: logger})
+		GatewayToken: cfg.GatewayToken, Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		UsageMaxAge: cfg.UsageMaxAge, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -76,11 +76,12 @@ func TestUsageSendPostsNDJSON(t *testing.T) {
 	if err := runReconcile(ctx, rc, nil, &out); err != nil || !strings.Contains(out.String(), "match the usage stream") {
 		t.Fatalf("reconcile: %v %s", err, out.String())
 	}
-	if _, err := svc.Pool().Exec(ctx, `UPDATE costs_hourly SET cost_micros = cost_micros + 1`); err != nil {
+	if _, err := svc.Pool().Exec(ctx, `UPDATE costs_hourly SET cost_micros = cost_micros + 1; UPDATE costs_daily SET cost_micros = cost_micros + 2`); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := runReconcile(ctx, rc, nil, &out); err == nil || !strings.Contains(out.String(), "stream 20, views 21") {
+	if err := runReconcile(ctx, rc, nil, &out); err == nil || !strings.Contains(out.String(), "stream 20, views 21") ||
+		!strings.Contains(out.String(), "stream 20, views 22") || !strings.HasPrefix(out.String(), "hour ") && !strings.HasPrefix(out.String(), "day ") {
 		t.Fatalf("reconcile after a change: %v %s", err, out.String())
 	}
 }

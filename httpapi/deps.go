@@ -60,6 +60,9 @@ type Deps struct {
 	// GatewayToken authenticates gateways on the data plane.
 	GatewayToken string
 	// Ready checks the dependencies for /readyz: name → check.
-	Ready  map[string]func(context.Context) error
+	Ready map[string]func(context.Context) error
+	// Reported are shown by /readyz beside them but never make the instance unready:
+	// the cost views lagging must not take verification away.
+	Reported map[string]func(context.Context) error
 	Logger *slog.Logger
 }

@@ -33,6 +33,13 @@ func (s *Server) readyz(c echo.Context) error {
 			h.Checks[name] = "ok"
 		}
 	}
+	for name, check := range s.d.Reported {
+		if err := check(ctx); err != nil {
+			h.Checks[name] = err.Error()
+		} else {
+			h.Checks[name] = "ok"
+		}
+	}
 	status := 200
 	if h.Status != "ok" {
 		status = 503

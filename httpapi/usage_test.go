@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // usageRecord is one record as a gateway sends it.
@@ -136,4 +138,44 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 	// Only gateways report usage.
 	h.expect(h.as("POST", "/v1/usage", map[string]any{"records": records[:1]}), 401, "unauthenticated")
 	h.expect(h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{}}), 400, "invalid_input")
+}
+
+// TestCostLagNeverMakesTheInstanceUnready: the cost projector stopped by a message
+// keyledger did not publish (and so lagging past any bound) is reported by /readyz,
+// but the instance stays ready: a balancer must not take verification away because
+// billing's view is behind.
+func TestCostLagNeverMakesTheInstanceUnready(t *testing.T) {
+	h := start(t, httpapi.Config{MaxProjectionLag: 1})
+	h.waitReady(h.svc)
+	js := h.svc.Store().JetStream()
+	for i := range 3 {
+		m := nats.NewMsg(eventstore.UsageSubjectOf(h.admin.OrganizationID, "ws_foreign"))
+		m.Data = []byte(fmt.Sprintf(`{"not":"a usage record %d"}`, i))
+		m.Header.Set(eventstore.HeaderSource, foreignSource)
+		if _, err := js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := h.call("", "GET", "/readyz", nil)
+		checks, _ := r.Body["checks"].(map[string]any)
+		if checks["costs"] != nil && checks["costs"] != "ok" {
+			if r.Status != 200 || r.Body["status"] != "ok" {
+				t.Fatalf("cost lag made the instance unready: %d %s", r.Status, r.Raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cost lag is not reported: %s", r.Raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ws := h.workspace("still-serving")
+	secret := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("secret")
+	h.waitReady(h.svc)
+	r := h.call(gatewayToken, "POST", "/v1/verify", map[string]any{"credential": secret, "workspace_id": ws, "product": "maas", "source_ip": "10.0.0.1"})
+	if r.Status != 200 || r.Body["allowed"] != true {
+		t.Fatalf("verify while costs lag: %d %s", r.Status, r.Raw)
+	}
 }

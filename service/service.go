@@ -163,9 +163,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 			},
 			"postgres":         func(ctx context.Context) error { return pool.Ping(ctx) },
 			"projection":       func(ctx context.Context) error { return s.runner.Lagging(ctx, store) },
-			"costs":            func(ctx context.Context) error { return s.costs.Lagging(ctx, store.Usage()) },
 			"credential_index": func(context.Context) error { return s.index.Caught() },
 			"presence":         presence.Healthy,
+		},
+		Reported: map[string]func(context.Context) error{
+			"costs": func(ctx context.Context) error { return s.costs.Lagging(ctx, store.Usage()) },
 		},
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

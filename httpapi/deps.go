@@ -64,5 +64,5 @@ type Deps struct {
 	// Reported are shown by /readyz beside them but never make the instance unready:
 	// the cost views lagging must not take verification away.
 	Reported map[string]func(context.Context) error
-	Logger *slog.Logger
+	Logger   *slog.Logger
 }

@@ -140,7 +140,9 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	stop := runExport(t, cfg)
 
 	js := store.JetStream()
-	waitFor(t, func() bool { return len(rcv.received()) == len(want)-1 && count(t, js, billing.DeadLetterStream) == 1 })
+	waitFor(t, func() bool {
+		return len(rcv.received()) == len(want)-1 && count(t, js, billing.DeadLetterStream) == 1 && settled(t, js, "billing")
+	})
 	stop()
 	got := rcv.received()
 	for id := range want {
@@ -185,7 +187,10 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop = runExport(t, cfg)
-	waitFor(t, func() bool { _, ok := rcv.received()[eventstore.UsageMsgID(org, "r-late")]; return ok })
+	waitFor(t, func() bool {
+		_, ok := rcv.received()[eventstore.UsageMsgID(org, "r-late")]
+		return ok && settled(t, js, "billing")
+	})
 	stop()
 	if after := func() int { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.deliveries }(); after != before+1 {
 		t.Fatalf("the restarted export delivered %d messages, want 1", after-before)
@@ -228,6 +233,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settled: the export's consumers have nothing pending and nothing unacknowledged,
+// so stopping it now leaves nothing to redeliver.
+func settled(t *testing.T, js jetstream.JetStream, durable string) bool {
+	for stream, name := range map[string]string{eventstore.UsageStream: durable + "-usage", eventstore.EventsStream: durable + "-events"} {
+		c, err := js.Consumer(context.Background(), stream, name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func count(t *testing.T, js jetstream.JetStream, stream string) uint64 {

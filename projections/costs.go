@@ -67,6 +67,13 @@ type CostRow struct {
 // Costs answers questions about costs.
 type Costs struct{ Pool *pgxpool.Pool }
 
+// granularities: where each period's costs are kept and how a row maps to its period.
+var granularities = map[string]struct{ table, column, period string }{
+	"hour":  {"costs_hourly", "hour", "hour"},
+	"day":   {"costs_daily", "day", "day"},
+	"month": {"costs_daily", "day", "date_trunc('month', day AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"},
+}
+
 var groupColumns = map[string]string{"": "''", "key": "credential_id", "resource": "resource", "workspace": "workspace_id", "account": "COALESCE(account_id, '')"}
 
 // Of sums the costs of the rows scope selects (a workspace, an account or the whole
@@ -76,18 +83,17 @@ func (q Costs) of(ctx context.Context, scope string, args []any, cq CostQuery) (
 	if !ok {
 		return nil, fmt.Errorf("costs: unknown grouping %q", cq.GroupBy)
 	}
-	// Hours come from costs_hourly; days and months from costs_daily, whose days a
-	// range that is not whole days cuts by the day the call fell in.
-	table, at := "costs_hourly", "hour"
-	if cq.Granularity != "hour" {
-		table, at = "costs_daily", "day"
+	// Hours come from costs_hourly; days and months from costs_daily (a day's rows
+	// are already its period: no function per row).
+	g, ok := granularities[cq.Granularity]
+	if !ok {
+		return nil, fmt.Errorf("costs: unknown granularity %q", cq.Granularity)
 	}
 	n := len(args)
-	sql := fmt.Sprintf(`SELECT date_trunc($%d, %s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period, %s AS grp, currency,
-		SUM(cost_micros)::text, SUM(records)::bigint
+	sql := fmt.Sprintf(`SELECT %s AS period, %s AS grp, currency, SUM(cost_micros)::text, SUM(records)::bigint
 		FROM %s WHERE %s AND %s >= $%d AND %s < $%d AND ($%d = '' OR currency = $%d)
-		GROUP BY period, grp, currency ORDER BY period, grp, currency`, n+1, at, group, table, scope, at, n+2, at, n+3, n+4, n+4)
-	rows, err := q.Pool.Query(ctx, sql, append(args, cq.Granularity, cq.From, cq.To, cq.Currency)...)
+		GROUP BY period, grp, currency ORDER BY period, grp, currency`, g.period, group, g.table, scope, g.column, n+1, g.column, n+2, n+3, n+3)
+	rows, err := q.Pool.Query(ctx, sql, append(args, cq.From, cq.To, cq.Currency)...)
 	if err != nil {
 		return nil, fault.Unavailable(err)
 	}

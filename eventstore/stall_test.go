@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,39 @@ func TestALogConfiguredOtherwiseIsRefused(t *testing.T) {
 	_, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
 	if !errors.Is(err, eventstore.ErrRefused) || !strings.Contains(err.Error(), "deny_purge") || !strings.Contains(err.Error(), "allow_atomic") {
 		t.Fatalf("open on a purgeable log: %v", err)
+	}
+}
+
+// TestSlowUsageAcknowledgementsWithinTheWriteTimeoutLoseNothing: a server that
+// acknowledges late, but within the write timeout, gets every record of a batch
+// larger than the publishes kept in flight; none is refused as unavailable because
+// the client's own bound on waiting for room (200 ms by default) ran out first.
+func TestSlowUsageAcknowledgementsWithinTheWriteTimeoutLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	proxy := srv.StartProxy(t)
+	s, err := eventstore.Open(ctx, proxy.Connect(t), eventstore.Config{Source: "test", WriteTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]domain.UsageRecorded, 1000)
+	for i := range recs {
+		recs[i] = domain.UsageRecorded{RecordID: fmt.Sprintf("r-%d", i), OrganizationID: "org_1", WorkspaceID: "ws_1", CredentialID: "key_1",
+			Product: domain.BusinessMaaS, Resource: "m", Units: map[string]int64{}, CostMicros: 1, Currency: "CNY", At: now,
+			BillingKind: "workspace", BillingID: "ws_1"}
+	}
+	proxy.HoldReplies(time.Second)
+	out, err := s.PublishUsage(ctx, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, o := range out {
+		if o.Err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d records refused while the server was slow within the write timeout: %v", failed, len(recs), out[len(out)-1].Err)
 	}
 }

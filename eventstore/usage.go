@@ -39,6 +39,9 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 	out := make([]UsageOutcome, len(recs))
 	futures := make([]jetstream.PubAckFuture, len(recs))
 	now := s.cfg.Clock().UTC().Format(time.RFC3339Nano)
+	// One budget for the whole batch: waiting for room among the publishes in flight
+	// (the client's own default gives up after 200 ms) and for the acknowledgements.
+	deadline := time.Now().Add(s.cfg.WriteTimeout)
 	for i, r := range recs {
 		body, err := json.Marshal(r)
 		if err != nil {
@@ -58,11 +61,16 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 		h.Set(HeaderOrgID, r.OrganizationID)
 		h.Set(HeaderWorkspaceID, r.WorkspaceID)
 		h.Set(jetstream.MsgIDHeader, id)
-		if futures[i], err = s.js.PublishMsgAsync(m); err != nil {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage %s: the write timeout passed", id))
+			continue
+		}
+		if futures[i], err = s.js.PublishMsgAsync(m, jetstream.WithStallWait(wait)); err != nil {
 			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage %s: %w", id, err))
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for i, f := range futures {
 		if f == nil {

@@ -27,6 +27,8 @@ type Proxy struct {
 	mu    sync.Mutex
 	stall func(subject string) bool
 	lose  func(payload []byte) bool
+	// holdUntil delays the server's messages until then: a slow server.
+	holdUntil time.Time
 	// version is announced instead of the server's own, when set.
 	version string
 }
@@ -120,8 +122,21 @@ func (p *Proxy) LoseReplies(match func(payload []byte) bool) {
 
 func (p *Proxy) loses(payload []byte) bool {
 	p.mu.Lock()
+	lose := p.lose != nil && p.lose(payload)
+	hold := time.Until(p.holdUntil)
+	p.mu.Unlock()
+	if hold > 0 {
+		time.Sleep(hold)
+	}
+	return lose
+}
+
+// HoldReplies delays the server's messages (acknowledgements among them) for d from
+// now, then lets them all through: a server slow for a moment, losing nothing.
+func (p *Proxy) HoldReplies(d time.Duration) {
+	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.lose != nil && p.lose(payload)
+	p.holdUntil = time.Now().Add(d)
 }
 
 // frames copies one direction of the protocol frame by frame, dropping the frames

@@ -1058,9 +1058,6 @@ func TestDockerignore(t *testing.T) {
 // without cgo. (`go list` answers in a second; the static build itself was run by
 // hand, see docs/deployments.md.)
 func TestBinaryNeedsNoCgo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{if .Error}}{{.Error}}{{end}}", "./cmd/keyledger")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -3,7 +3,6 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,8 +44,9 @@ type Record struct {
 	Event     domain.Event
 }
 
-// encode builds the message of one event; id is its ce-id, "" for a fresh ULID.
-func encode(subject, source, id string, e domain.Event, meta domain.Metadata, at time.Time) (*nats.Msg, error) {
+// encode builds the message of one event; id is its ce-id, "" for a fresh ULID;
+// ceSubject is what the event is about (the aggregate id, or a usage record's id).
+func encode(subject, ceSubject, source, id string, e domain.Event, meta domain.Metadata, at time.Time) (*nats.Msg, error) {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
@@ -62,7 +62,7 @@ func encode(subject, source, id string, e domain.Event, meta domain.Metadata, at
 	h.Set(HeaderSource, source)
 	h.Set(HeaderType, e.EventType())
 	h.Set(HeaderTime, at.UTC().Format(time.RFC3339Nano))
-	h.Set(HeaderSubject, subject[strings.LastIndexByte(subject, '.')+1:])
+	h.Set(HeaderSubject, ceSubject)
 	h.Set(HeaderContentType, "application/json")
 	setIf(h, HeaderActor, meta.ActorID)
 	setIf(h, HeaderCredential, meta.CredentialID)

@@ -242,11 +242,11 @@ func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, ev
 	at := s.cfg.Clock()
 	msgs := make([]*nats.Msg, len(events))
 	for i, e := range events {
-		id := ""
+		eventID := ""
 		if meta.EventID != nil {
-			id = meta.EventID(i)
+			eventID = meta.EventID(i)
 		}
-		m, err := encode(subject, s.cfg.Source, id, e, meta, at)
+		m, err := encode(subject, id, s.cfg.Source, eventID, e, meta, at)
 		if err != nil {
 			return 0, err
 		}

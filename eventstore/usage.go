@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -33,34 +32,28 @@ type UsageOutcome struct {
 	Err error
 }
 
+// UsageMessage is the message of a usage record as the usage stream keeps it: its
+// CloudEvents envelope (ce-subject the record id) and Nats-Msg-Id UsageMsgID.
+func UsageMessage(source string, r domain.UsageRecorded, at time.Time) (*nats.Msg, error) {
+	return encode(UsageSubjectOf(r.OrganizationID, r.WorkspaceID), r.RecordID, source, UsageMsgID(r.OrganizationID, r.RecordID), r,
+		domain.Metadata{OrganizationID: r.OrganizationID, WorkspaceID: r.WorkspaceID}, at)
+}
+
 // PublishUsage appends usage records to the usage stream as CloudEvents,
 // asynchronously with a bounded number in flight, and says for each what happened.
 func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) ([]UsageOutcome, error) {
 	out := make([]UsageOutcome, len(recs))
 	futures := make([]jetstream.PubAckFuture, len(recs))
-	now := s.cfg.Clock().UTC().Format(time.RFC3339Nano)
+	at := s.cfg.Clock()
 	// One budget for the whole batch: waiting for room among the publishes in flight
 	// (the client's own default gives up after 200 ms) and for the acknowledgements.
 	deadline := time.Now().Add(s.cfg.WriteTimeout)
 	for i, r := range recs {
-		body, err := json.Marshal(r)
+		m, err := UsageMessage(s.cfg.Source, r, at)
 		if err != nil {
 			return nil, err
 		}
-		m := nats.NewMsg(UsageSubjectOf(r.OrganizationID, r.WorkspaceID))
-		m.Data = body
-		id := UsageMsgID(r.OrganizationID, r.RecordID)
-		h := m.Header
-		h.Set(HeaderSpecVersion, "1.0")
-		h.Set(HeaderID, id)
-		h.Set(HeaderSource, s.cfg.Source)
-		h.Set(HeaderType, domain.EventTypeUsageRecorded)
-		h.Set(HeaderTime, now)
-		h.Set(HeaderSubject, r.RecordID)
-		h.Set(HeaderContentType, "application/json")
-		h.Set(HeaderOrgID, r.OrganizationID)
-		h.Set(HeaderWorkspaceID, r.WorkspaceID)
-		h.Set(jetstream.MsgIDHeader, id)
+		id := m.Header.Get(HeaderID)
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage %s: the write timeout passed", id))

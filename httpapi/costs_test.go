@@ -2,16 +2,14 @@ package httpapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestCostsSumUsageExactly: costs per workspace, per account and per organization,
@@ -62,17 +60,11 @@ func TestCostsSumUsageExactly(t *testing.T) {
 	again := domain.UsageRecorded{RecordID: "c-1", OrganizationID: orgID, WorkspaceID: ws, CredentialID: key, Product: domain.BusinessMaaS,
 		Resource: "qwen-max", Units: map[string]int64{}, CostMicros: 9_000_000_000_000, Currency: "CNY", At: now, BillingKind: "workspace", BillingID: ws}
 	js := h.svc.Store().JetStream()
-	body, _ := json.Marshal(again)
-	m := nats.NewMsg(eventstore.UsageSubjectOf(orgID, ws))
-	m.Data = body
-	for k, v := range map[string]string{
-		eventstore.HeaderSpecVersion: "1.0", eventstore.HeaderID: eventstore.UsageMsgID(orgID, "c-1"),
-		eventstore.HeaderSource: "keyledger", eventstore.HeaderType: domain.EventTypeUsageRecorded,
-		eventstore.HeaderTime: time.Now().UTC().Format(time.RFC3339Nano), eventstore.HeaderSubject: "c-1",
-		eventstore.HeaderContentType: "application/json", eventstore.HeaderOrgID: orgID, eventstore.HeaderWorkspaceID: ws,
-	} {
-		m.Header.Set(k, v)
+	m, err := eventstore.UsageMessage("keyledger", again, time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
+	m.Header.Del(jetstream.MsgIDHeader)
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
@@ -126,17 +125,12 @@ func rawUsagePublish(ctx context.Context, js jetstream.JetStream, ws, key string
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	for i := range n {
-		body, _ := json.Marshal(domain.UsageRecorded{RecordID: fmt.Sprintf("raw-%d", i), OrganizationID: "org_raw", WorkspaceID: ws,
-			CredentialID: key, Product: domain.BusinessMaaS, Resource: "qwen-max", Units: map[string]int64{"input_tokens": 1200, "output_tokens": 300},
-			CostMicros: 4200, Currency: "CNY", At: at, BillingKind: "workspace", BillingID: ws})
-		m := nats.NewMsg(eventstore.UsageSubjectOf("org_raw", ws))
-		m.Data = body
-		id := fmt.Sprintf("org_raw:raw-%d", i)
-		for k, v := range map[string]string{eventstore.HeaderSpecVersion: "1.0", eventstore.HeaderID: id, eventstore.HeaderSource: "bench",
-			eventstore.HeaderType: domain.EventTypeUsageRecorded, eventstore.HeaderTime: at.Format(time.RFC3339Nano),
-			eventstore.HeaderSubject: fmt.Sprintf("raw-%d", i), eventstore.HeaderContentType: "application/json",
-			eventstore.HeaderOrgID: "org_raw", eventstore.HeaderWorkspaceID: ws, jetstream.MsgIDHeader: id} {
-			m.Header.Set(k, v)
+		m, err := eventstore.UsageMessage("bench", domain.UsageRecorded{RecordID: fmt.Sprintf("raw-%d", i), OrganizationID: "org_raw",
+			WorkspaceID: ws, CredentialID: key, Product: domain.BusinessMaaS, Resource: "qwen-max",
+			Units: map[string]int64{"input_tokens": 1200, "output_tokens": 300}, CostMicros: 4200, Currency: "CNY", At: at,
+			BillingKind: "workspace", BillingID: ws}, at)
+		if err != nil {
+			return 0, err
 		}
 		f, err := js.PublishMsgAsync(m)
 		if err != nil {

@@ -8,10 +8,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/keyledger/keyledger/billing"
-	"github.com/keyledger/keyledger/eventstore"
 )
 
 // BillingConfig is `keyledger billing export` and `billing replay-dead-letters`.
@@ -71,9 +68,9 @@ func runReplayDeadLetters(ctx context.Context, cfg Config, logger *slog.Logger, 
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger-billing-replay"))...)
+	nc, err := cfg.connectNATS("keyledger-billing-replay")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	sent, err := billing.ReplayDeadLetters(ctx, nc, bc)

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/service"
+	"github.com/nats-io/nats.go"
 )
 
 // Config is the configuration of every subcommand. Each subcommand registers only the
@@ -314,4 +316,14 @@ func (c *Config) pepper() ([]byte, error) {
 		return nil, fmt.Errorf("KEYLEDGER_PEPPER must be base64 of at least %d bytes", service.MinPepperLen)
 	}
 	return b, nil
+}
+
+// connectNATS dials the NATS of the configuration as name, without reconnect
+// buffering (eventstore.ConnectOptions).
+func (c Config) connectNATS(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(c.NATSURL, eventstore.ConnectOptions(nats.Name(name))...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return nc, nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
@@ -52,9 +51,9 @@ func runReconcile(ctx context.Context, cfg Config, _ *slog.Logger, out io.Writer
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("--from and --to are RFC 3339 times: %w", err)
 	}
-	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger-reconcile"))...)
+	nc, err := cfg.connectNATS("keyledger-reconcile")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})

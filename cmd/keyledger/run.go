@@ -28,9 +28,9 @@ func runServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, database: true, secrets: true}); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger"))...)
+	nc, err := cfg.connectNATS("keyledger")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	return serve(ctx, cfg, nc, logger, nil)
@@ -75,9 +75,9 @@ func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, pepper: true}); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, eventstore.ConnectOptions(nats.Name("keyledger-bootstrap"))...)
+	nc, err := cfg.connectNATS("keyledger-bootstrap")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer nc.Close()
 	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})

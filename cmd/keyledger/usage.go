@@ -36,10 +36,7 @@ func (u UsageSendConfig) Validate() error {
 }
 
 func (c *Config) usageSendFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.UsageSend.Server, "server", env("KEYLEDGER_SERVER", env("KEYLEDGER_HTTP_ADDR", ":8080")),
-		"the server: a base URL, or a listen address such as :8080 meaning http://127.0.0.1:8080 (KEYLEDGER_SERVER, else KEYLEDGER_HTTP_ADDR)")
-	c.gatewayTokenFlag(fs, "service `token` of gateways; default: the one keyledger dev keeps in <data-dir>/secrets.json")
-	c.dataDirFlag(fs, "the data dir of keyledger dev, whose secrets.json gives the gateway token when none is set")
+	c.gatewayClientFlags(fs, &c.UsageSend.Server)
 	fs.StringVar(&c.UsageSend.File, "file", "-", "the NDJSON file of records; - for standard input")
 	fs.IntVar(&c.UsageSend.Batch, "batch", 1000, "records per request, 1 to 1000")
 }

@@ -46,11 +46,17 @@ func (v VerifyConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) verifyFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Verify.Server, "server", env("KEYLEDGER_SERVER", env("KEYLEDGER_HTTP_ADDR", ":8080")),
+// gatewayClientFlags are those of a command that calls a running server as a
+// gateway: where it is, and the token (by default the dev data dir's).
+func (c *Config) gatewayClientFlags(fs *flag.FlagSet, server *string) {
+	fs.StringVar(server, "server", env("KEYLEDGER_SERVER", env("KEYLEDGER_HTTP_ADDR", ":8080")),
 		"the server: a base URL, or a listen address such as :8080 meaning http://127.0.0.1:8080 (KEYLEDGER_SERVER, else KEYLEDGER_HTTP_ADDR)")
 	c.gatewayTokenFlag(fs, "service `token` of gateways; default: the one keyledger dev keeps in <data-dir>/secrets.json")
 	c.dataDirFlag(fs, "the data dir of keyledger dev, whose secrets.json gives the gateway token when none is set")
+}
+
+func (c *Config) verifyFlags(fs *flag.FlagSet) {
+	c.gatewayClientFlags(fs, &c.Verify.Server)
 	fs.StringVar(&c.Verify.Credential, "credential", "", "the API key or access key secret to check")
 	fs.StringVar(&c.Verify.Workspace, "workspace", "", "the workspace the call targets")
 	fs.StringVar(&c.Verify.Product, "product", "", "maas or search")

@@ -17,6 +17,9 @@ type Event interface {
 const (
 	AggregateOrganization = "organization"
 	AggregateWorkspace    = "workspace"
+	// AggregateCheckpoint is the subject of an organization's signed audit-log
+	// checkpoints (keyledger.events.checkpoint.<organization_id>).
+	AggregateCheckpoint = "checkpoint"
 )
 
 // Wire names of every event.
@@ -45,6 +48,8 @@ const (
 	TypeAPIKeyUpdated    = "keyledger.workspace.api_key_updated.v1"
 	TypeAPIKeyDeleted    = "keyledger.workspace.api_key_deleted.v1"
 	TypeAPIKeyRevealed   = "keyledger.workspace.api_key_revealed.v1"
+
+	TypeCheckpointSigned = "keyledger.audit.checkpoint_signed.v1"
 )
 
 // OrganizationCreated opens an organization with its primary account.
@@ -222,6 +227,16 @@ type APIKeyRevealed struct {
 	At    time.Time `json:"at"`
 }
 
+// CheckpointSigned publishes a signed checkpoint of an organization's audit log:
+// the size and root hash of the Merkle tree over its events, as a C2SP signed note
+// (tlog-checkpoint). It is not itself a leaf of the tree.
+type CheckpointSigned struct {
+	Size     uint64    `json:"size"`
+	RootHash []byte    `json:"root_hash"`
+	Note     string    `json:"note"`
+	At       time.Time `json:"at"`
+}
+
 // EventType implementations.
 func (OrganizationCreated) EventType() string { return TypeOrganizationCreated }
 func (AccountCreated) EventType() string      { return TypeAccountCreated }
@@ -246,6 +261,7 @@ func (APIKeyCreated) EventType() string       { return TypeAPIKeyCreated }
 func (APIKeyUpdated) EventType() string       { return TypeAPIKeyUpdated }
 func (APIKeyDeleted) EventType() string       { return TypeAPIKeyDeleted }
 func (APIKeyRevealed) EventType() string      { return TypeAPIKeyRevealed }
+func (CheckpointSigned) EventType() string    { return TypeCheckpointSigned }
 
 var decoders = map[string]func([]byte) (Event, error){
 	TypeOrganizationCreated: decodeAs[OrganizationCreated],
@@ -271,6 +287,7 @@ var decoders = map[string]func([]byte) (Event, error){
 	TypeAPIKeyUpdated:       decodeAs[APIKeyUpdated],
 	TypeAPIKeyDeleted:       decodeAs[APIKeyDeleted],
 	TypeAPIKeyRevealed:      decodeAs[APIKeyRevealed],
+	TypeCheckpointSigned:    decodeAs[CheckpointSigned],
 	EventTypeUsageRecorded:  decodeAs[UsageRecorded],
 }
 

@@ -42,6 +42,18 @@ type Record struct {
 	Aggregate string // the aggregate id, also ce-subject
 	Metadata  domain.Metadata
 	Event     domain.Event
+	// Raw is the event as stored, for those who must reproduce its exact bytes (the
+	// audit log's Merkle tree, the export).
+	Raw Raw
+}
+
+// Raw is what the log stores of an event beyond what Record decodes: its ce-source,
+// its ce-time as written and its payload's bytes before any upcast.
+type Raw struct {
+	Source string
+	Type   string
+	Time   string
+	Data   []byte
 }
 
 // encode builds the message of one event; id is its ce-id, "" for a fresh ULID;
@@ -83,8 +95,8 @@ func setIf(h nats.Header, k, v string) {
 
 // decode turns a stored message back into a Record, upcasting older versions.
 func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, error) {
-	typ := h.Get(HeaderType)
-	typ, data, err := upcast(typ, data)
+	raw := Raw{Source: h.Get(HeaderSource), Type: h.Get(HeaderType), Time: h.Get(HeaderTime), Data: data}
+	typ, data, err := upcast(raw.Type, data)
 	if err != nil {
 		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
 	}
@@ -92,7 +104,7 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 	if err != nil {
 		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
 	}
-	at, _ := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
+	at, _ := time.Parse(time.RFC3339Nano, raw.Time)
 	return Record{
 		Sequence:  seq,
 		Subject:   subject,
@@ -101,6 +113,7 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 		Time:      at,
 		Aggregate: h.Get(HeaderSubject),
 		Event:     e,
+		Raw:       raw,
 		Metadata: domain.Metadata{
 			OrganizationID:  h.Get(HeaderOrgID),
 			WorkspaceID:     h.Get(HeaderWorkspaceID),

@@ -22,6 +22,7 @@ type Entry struct {
 const (
 	orgSubject = "keyledger.events.organization.{organization_id}"
 	wsSubject  = "keyledger.events.workspace.{workspace_id}"
+	cpSubject  = "keyledger.events.checkpoint.{organization_id}"
 	// UsageSubject is the subject pattern of usage records.
 	UsageSubject = "keyledger.usage.{organization_id}.{workspace_id}"
 )
@@ -59,6 +60,11 @@ var Catalog = []Entry{
 	ws(domain.TypeAPIKeyUpdated, "An API key's editable state after an edit.", domain.APIKeyUpdated{}),
 	ws(domain.TypeAPIKeyDeleted, "An API key was deleted for good; its past usage stays billed.", domain.APIKeyDeleted{}),
 	ws(domain.TypeAPIKeyRevealed, "An API key's plaintext was revealed (audit).", domain.APIKeyRevealed{}),
+	{
+		Type: domain.TypeCheckpointSigned, Stream: eventstore.EventsStream, Subject: cpSubject,
+		Summary: "A signed checkpoint of the organization's audit log (tree size, root hash, C2SP signed note); not a leaf itself.",
+		Payload: domain.CheckpointSigned{},
+	},
 	{
 		Type: domain.EventTypeUsageRecorded, Stream: eventstore.UsageStream, Subject: UsageSubject,
 		Summary: "One billable call, attributed as the log stood at the call's time.",

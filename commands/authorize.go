@@ -89,4 +89,6 @@ var (
 	PermAccountRead = domain.Permission{Module: domain.ModuleAccount, Action: domain.ActionRead}
 	// PermCostRead lets a sub-account read costs.
 	PermCostRead = domain.Permission{Module: domain.ModuleCost, Action: domain.ActionRead}
+	// PermAuditRead lets a sub-account read the audit history and the raw events.
+	PermAuditRead = domain.Permission{Module: domain.ModuleAudit, Action: domain.ActionRead}
 )

@@ -83,7 +83,7 @@ func TestRolesGiveTheUnionOfTheirPermissions(t *testing.T) {
 	if got != "[api_key:create api_key:read workspace:read]" {
 		t.Fatalf("union: %s", got)
 	}
-	if len(o.Permissions("acct_b")) != 0 || len(o.Permissions("acct_p")) != 15 {
+	if len(o.Permissions("acct_b")) != 0 || len(o.Permissions("acct_p")) != 16 {
 		t.Fatalf("bob %v, primary %v", o.Permissions("acct_b"), o.Permissions("acct_p"))
 	}
 	if slices.Contains(o.Permissions("acct_a"), domain.PermOrganizationAdmin) || !slices.Contains(o.Permissions("acct_p"), domain.PermOrganizationAdmin) {

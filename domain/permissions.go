@@ -23,6 +23,9 @@ const (
 	ModuleAccount Module = "account"
 	// ModuleCost governs reading costs (workspace costs also need membership).
 	ModuleCost Module = "cost"
+	// ModuleAudit governs reading the organization's audit history, its raw events
+	// and its proofs.
+	ModuleAudit Module = "audit"
 	// ModuleOrganization is not grantable: its one permission, "admin" (accounts,
 	// roles, other accounts' access keys), belongs to the primary account alone.
 	ModuleOrganization Module = "organization"
@@ -52,11 +55,12 @@ var grantable = map[Module][]Action{
 	ModuleAccessKey: {ActionRead, ActionCreate, ActionUpdate, ActionDelete},
 	ModuleAccount:   {ActionRead},
 	ModuleCost:      {ActionRead},
+	ModuleAudit:     {ActionRead},
 }
 
 // GrantableModules lists the modules roles may grant, in a stable order.
 func GrantableModules() []Module {
-	return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey, ModuleAccount, ModuleCost}
+	return []Module{ModuleAPIKey, ModuleWorkspace, ModuleAccessKey, ModuleAccount, ModuleCost, ModuleAudit}
 }
 
 // AllPermissions is what the primary account holds: every grantable item and
@@ -80,7 +84,7 @@ func ParsePermission(s string) (Permission, error) {
 	if ok && slices.Contains(grantable[Module(m)], Action(a)) {
 		return Permission{Module(m), Action(a)}, nil
 	}
-	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action: api_key, workspace or access_key with read, create, update or delete; or account:read, cost:read)", quoteInput(s))
+	return Permission{}, fmt.Errorf("%s is not a grantable permission (module:action: api_key, workspace or access_key with read, create, update or delete; or account:read, cost:read, audit:read)", quoteInput(s))
 }
 
 // ForbiddenError: the caller is in the right organization but lacks a permission

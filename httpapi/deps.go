@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/credindex"
@@ -33,6 +35,24 @@ type Views interface {
 	OrganizationCosts(ctx context.Context, orgID string, q projections.CostQuery) ([]projections.CostRow, error)
 }
 
+// AuditTrail is the auditors' side: the audit views, the checkpoints, the proofs and
+// the raw log.
+type AuditTrail interface {
+	// WaitFor blocks until the audit views include a log position.
+	WaitFor(ctx context.Context, position uint64) error
+	Entries(ctx context.Context, orgID string, f projections.AuditFilter, page projections.Page) ([]projections.AuditRow, string, error)
+	EachEntry(ctx context.Context, orgID string, f projections.AuditFilter, fn func(projections.AuditRow) error) error
+	Checkpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error)
+	SignCheckpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error)
+	Inclusion(ctx context.Context, orgID, eventID string, size uint64) (auditlog.InclusionProof, error)
+	Consistency(ctx context.Context, orgID string, from, to uint64) (auditlog.ConsistencyProof, error)
+	Events(ctx context.Context, r auditlog.Range, emit func(audit.Event) error) error
+	// Origin is the origin of an organization's checkpoints.
+	Origin(orgID string) string
+	// PublicKeys are the checkpoints' verifier keys, the current one first.
+	PublicKeys() []string
+}
+
 // Verifier is the data plane: decisions from memory, and how far it has applied the
 // log.
 type Verifier interface {
@@ -53,6 +73,8 @@ type Deps struct {
 	// Verifier answers /v1/verify and makes revocations wait; Cluster /v1/cluster.
 	Verifier Verifier
 	Cluster  Cluster
+	// Audit answers the auditors.
+	Audit AuditTrail
 	// Usage takes in the usage records of /v1/usage.
 	Usage UsageIntake
 	// StreamsDocument is the AsyncAPI document of the streams, served at /asyncapi.json.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/fault"
@@ -77,6 +78,11 @@ var mapping = []struct {
 	{commands.ErrIdempotencyKeyReused, 422, "idempotency_key_reused"},
 	{commands.ErrIdempotentResultGone, 410, "idempotent_result_gone"},
 	{projections.ErrBadCursor, 400, "invalid_cursor"},
+	{projections.ErrNoAuditTree, 404, "no_history"},
+	{projections.ErrNoCheckpoint, 404, "no_checkpoint"},
+	{projections.ErrAuditEventNotFound, 404, "event_not_found"},
+	{projections.ErrBeyondTree, 400, "beyond_tree"},
+	{auditlog.ErrSigningOff, 501, "audit_signing_off"},
 	{errPositionNotReached, 503, "position_not_reached"},
 	{errIndexNotReady, 503, "not_ready"},
 	{fault.ErrRefusedInput, 400, "invalid_input"},

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
@@ -39,6 +40,9 @@ type harness struct {
 	http  *httptest.Server
 	logs  *syncBuffer
 	admin commands.Bootstrapped // the primary account of the first organization
+	// audit configures the audit checkpoints of the instances started next (signed
+	// on demand only, by default).
+	audit service.AuditConfig
 	// contract finds a request's operation in the served OpenAPI document: every
 	// response of every test is validated against it.
 	contract routers.Router
@@ -68,10 +72,21 @@ var (
 
 const gatewayToken = "klg_test-gateway-token"
 
+// auditKey signs the audit checkpoints of every test instance; auditPublicKey
+// verifies them.
+var auditKey, auditPublicKey = func() (string, string) {
+	skey, vkey, err := audit.GenerateKey("keyledger-test")
+	if err != nil {
+		panic(err)
+	}
+	return skey, vkey
+}()
+
 func start(t testing.TB, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
-	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t)}
+	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t),
+		audit: service.AuditConfig{SigningKey: auditKey, Origin: "keyledger.test", CheckpointEvery: time.Hour}}
 	t.Cleanup(h.publishedConforms) // after the instances close: all they published
 	c := httpapi.Config{}
 	if len(cfg) > 0 {
@@ -193,8 +208,8 @@ func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config) (*service.Service,
 	h.t.Helper()
 	svc, err := service.Start(context.Background(), service.Config{
 		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
-		AnnounceEvery: 200 * time.Millisecond,
-		HTTP:          c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit,
+		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -69,6 +69,12 @@ func (s *Server) OpenAPI() *openapi3.T {
 		if r.csv {
 			ok.Content["text/csv"] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
 		}
+		if r.ndjson {
+			if ok.Content == nil {
+				ok.Content = openapi3.Content{}
+			}
+			ok.Content[mimeNDJSON] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
+		}
 		ok.Headers = openapi3.Headers{HeaderRequestID: header(HeaderRequestID)}
 		if r.method != http.MethodGet || slices.Contains(etagReads, r.id) {
 			if r.method != http.MethodGet {
@@ -120,7 +126,7 @@ func (s *Server) OpenAPI() *openapi3.T {
 // whose answer is not one resource.
 var (
 	etagReads = []string{"getWorkspace", "getAccount", "getAPIKey", "getRole", "listMembers"}
-	untagged  = []string{"createSearchKeyBatch", "revealAPIKey", "verify"}
+	untagged  = []string{"createSearchKeyBatch", "revealAPIKey", "verify", "signAuditCheckpoint"}
 )
 
 // has reports whether the route takes a request header.

@@ -19,6 +19,7 @@ type route struct {
 	status                    int
 	response                  any  // body type, nil for no content
 	csv                       bool // also answers text/csv
+	ndjson                    bool // also answers application/x-ndjson
 	query                     []param
 	headers                   []param
 	handler                   echo.HandlerFunc
@@ -44,7 +45,7 @@ var (
 )
 
 func (s *Server) routeTable() []route {
-	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes())
+	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes(), s.auditRoutes())
 }
 
 // pathID checks a path id's shape, so garbage is a 404 without a lookup.

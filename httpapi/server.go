@@ -316,7 +316,10 @@ func (s *Server) waitAllInstances(ctx context.Context, version uint64) (applied,
 }
 
 // awaitPosition makes a read wait until the views include X-Keyledger-Position.
-func (s *Server) awaitPosition(c echo.Context) error {
+func (s *Server) awaitPosition(c echo.Context) error { return s.awaitIn(c, s.d.Views.WaitFor) }
+
+// awaitIn makes a read wait until the views of waitFor include X-Keyledger-Position.
+func (s *Server) awaitIn(c echo.Context, waitFor func(context.Context, uint64) error) error {
 	h := c.Request().Header.Get(HeaderPosition)
 	if h == "" {
 		return nil
@@ -327,7 +330,7 @@ func (s *Server) awaitPosition(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
 	defer cancel()
-	if err := s.d.Views.WaitFor(ctx, pos); err != nil {
+	if err := waitFor(ctx, pos); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return errPositionNotReached
 		}

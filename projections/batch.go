@@ -10,10 +10,12 @@ import (
 
 // Batch collects the view changes of a run of events, to be committed in one
 // transaction with the checkpoint. Consecutive inserts into one table become one
-// COPY; consecutive statements one pipelined round trip; deferred statements (keyed,
-// last one wins) run at the end. Order between the kinds is preserved.
+// COPY; consecutive statements one pipelined round trip. Order between the kinds is
+// preserved. Deferred inserts are copied after them, then deferred statements
+// (keyed, last one wins) run at the end.
 type Batch struct {
 	ops      []op
+	lateRows []op
 	deferred map[string]int
 	final    []op
 }
@@ -37,6 +39,13 @@ func (b *Batch) Exec(sql string, args ...any) {
 	b.ops = append(b.ops, op{sql: sql, args: args})
 }
 
+// DeferInsert adds a row copied after every Insert and Exec, with the other
+// deferred rows (for a view that writes two tables per event, whose rows would
+// otherwise alternate and cut each COPY to one row).
+func (b *Batch) DeferInsert(table string, columns []string, row ...any) {
+	b.lateRows = append(b.lateRows, op{table: table, columns: columns, row: row})
+}
+
 // Defer adds a statement run after all others; a later Defer with the same key
 // replaces it (for example "the workspace's version is now N").
 func (b *Batch) Defer(key, sql string, args ...any) {
@@ -52,7 +61,7 @@ func (b *Batch) Defer(key, sql string, args ...any) {
 }
 
 func (b *Batch) flush(ctx context.Context, tx pgx.Tx) error {
-	ops := append(b.ops, b.final...)
+	ops := append(append(b.ops, b.lateRows...), b.final...)
 	for i := 0; i < len(ops); {
 		j := i + 1
 		if ops[i].table != "" {

@@ -28,6 +28,19 @@ type ViewFunc func(b *Batch, r eventstore.Record)
 // Apply calls f.
 func (f ViewFunc) Apply(b *Batch, r eventstore.Record) { f(b, r) }
 
+// Loader is a view that keeps state in memory between batches (the audit trees'
+// right borders): the runner calls Load with the database as committed before it
+// applies its first batch, and again whenever it starts over after an error, so
+// what a failed transaction applied in memory is dropped with it.
+type Loader interface {
+	Load(ctx context.Context, db Querier) error
+}
+
+// Querier is what a Loader reads the database with.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // RunnerConfig configures a projector runner.
 type RunnerConfig struct {
 	// Name is the projector's checkpoint and lock name; never change it, or the
@@ -123,6 +136,13 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		return err
 	}
 	r.position.Advance(pos)
+	for _, v := range r.views {
+		if l, ok := v.(Loader); ok {
+			if err := l.Load(ctx, r.pool); err != nil {
+				return fault.Unavailable(fmt.Errorf("projector %s: load: %w", r.cfg.Name, err))
+			}
+		}
+	}
 	lastPing := time.Now()
 	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: r.commit,
 		Between: func(ctx context.Context) error {

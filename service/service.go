@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
@@ -46,8 +48,50 @@ type Config struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// UsageMaxAge is how old a reported call may be (default 35 days).
 	UsageMaxAge time.Duration
+	Audit       AuditConfig
 	HTTP        httpapi.Config
 	Logger      *slog.Logger
+}
+
+// AuditConfig configures the audit log's checkpoints.
+type AuditConfig struct {
+	// SigningKey signs the checkpoints: an Ed25519 key in the note signing-key
+	// format (PRIVATE+KEY+<name>+<hash>+<key>), as `keyledger audit keygen` and
+	// `keyledger dev` make it. Without one the trees and proofs are kept but no
+	// checkpoint is signed.
+	SigningKey string
+	// PreviousPublicKeys are the verifier keys of rotated signing keys, served
+	// beside the current one so that old checkpoints stay verifiable.
+	PreviousPublicKeys []string
+	// Origin prefixes each organization's checkpoint origin (default "keyledger").
+	Origin string
+	// CheckpointEvery is how often a grown tree gets a checkpoint (default 1m).
+	CheckpointEvery time.Duration
+}
+
+// Signer reads the signing key and the previous keys: the signer (nil when no
+// key is configured: checkpoints are off), and the verifier keys with the current
+// one first.
+func (c AuditConfig) Signer() (*audit.Signer, []string, error) {
+	if c.CheckpointEvery < 0 {
+		return nil, nil, errors.New("the audit checkpoint interval must not be negative")
+	}
+	var s *audit.Signer
+	var keys []string
+	if c.SigningKey != "" {
+		var err error
+		if s, err = audit.NewSigner(c.SigningKey); err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, s.VerifierKey())
+	}
+	keys = append(keys, c.PreviousPublicKeys...)
+	if len(c.PreviousPublicKeys) > 0 {
+		if _, err := audit.Verifiers(keys...); err != nil {
+			return nil, nil, fmt.Errorf("audit previous public keys: %w", err)
+		}
+	}
+	return s, keys, nil
 }
 
 // The rules of the secrets, the one place that states them.
@@ -88,6 +132,9 @@ func (c Config) Validate() error {
 		projections.RunnerConfig{Name: "views", MaxLag: c.HTTP.MaxProjectionLag}.Validate(),
 		c.HTTP.Validate(),
 		usage.Config{MaxAge: c.UsageMaxAge}.Validate())
+	if _, _, err := c.Audit.Signer(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,6 +146,9 @@ type Service struct {
 	app    *commands.App
 	runner *projections.Runner
 	costs  *projections.Runner // the cost views, from the usage stream
+	audit  *projections.Runner // the audit views and trees
+	cps    *auditlog.Checkpointer
+	trail  auditlog.Trail
 	index  *credindex.Index
 	api    *httpapi.Server
 
@@ -147,11 +197,25 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
 	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.CostViews()...)
+	s.audit = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "audit", Logger: cfg.Logger,
+		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.NewAuditView())
+	signer, keys, _ := cfg.Audit.Signer()
+	origin := cfg.Audit.Origin
+	if origin == "" {
+		origin = "keyledger"
+	}
+	s.cps = auditlog.NewCheckpointer(auditlog.CheckpointerConfig{Signer: signer, Origin: origin, Every: cfg.Audit.CheckpointEvery, Logger: cfg.Logger},
+		projections.Audit{Pool: pool}, store)
+	if signer == nil {
+		cfg.Logger.Warn("no audit signing key (KEYLEDGER_AUDIT_SIGNING_KEY): the audit log's checkpoints are off")
+	}
+	s.trail = auditlog.Trail{Views: projections.Audit{Pool: pool}, Runner: s.audit, Log: store, Checkpointer: s.cps, Keys: keys}
 	s.app = commands.New(commands.Deps{
 		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
 	})
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner}, Verifier: s.index, Cluster: presence,
+		Audit:        s.trail,
 		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, store),
 		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger, StreamsDocument: streams,
 		Ready: map[string]func(context.Context) error{
@@ -168,13 +232,14 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		},
 		Reported: map[string]func(context.Context) error{
 			"costs": func(ctx context.Context) error { return s.costs.Lagging(ctx, store.Usage()) },
+			"audit": func(ctx context.Context) error { return s.audit.Lagging(ctx, store) },
 		},
 	})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
 	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, heartbeat, purge} {
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
@@ -257,6 +322,9 @@ func (s *Service) CostsCaughtUp(ctx context.Context, timeout time.Duration) erro
 
 // WaitCosts blocks until the cost views include usage stream position pos.
 func (s *Service) WaitCosts(ctx context.Context, pos uint64) error { return s.costs.WaitFor(ctx, pos) }
+
+// Audit answers the auditors (the API's side of the audit log).
+func (s *Service) Audit() auditlog.Trail { return s.trail }
 
 // WaitCaughtUp blocks until the views and the credential index have applied the log
 // up to its current end, or the timeout passes.

@@ -38,6 +38,7 @@ type Config struct {
 	UsageSend                 UsageSendConfig
 	Reconcile                 ReconcileConfig
 	Billing                   BillingConfig
+	Audit                     AuditCLIConfig
 
 	// envErrs are the problems of the environment met while the flags took their
 	// defaults from it (a malformed number, a secret file that cannot be read, ...),
@@ -213,6 +214,7 @@ func (c *Config) devFlags(fs *flag.FlagSet) {
 	c.timeoutFlags(fs)
 	c.usageMaxAgeFlag(fs)
 	c.orgFlags(fs)
+	c.auditSigningFlags(fs, "audit checkpoints' Ed25519 note signing `key`; default: generated, kept in the data dir")
 }
 
 func (c *Config) serveFlags(fs *flag.FlagSet) {
@@ -225,6 +227,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.replicasFlag(fs)
 	c.timeoutFlags(fs)
 	c.usageMaxAgeFlag(fs)
+	c.auditSigningFlags(fs, "audit checkpoints' Ed25519 note signing `key` (keyledger audit keygen)")
 }
 
 func (c *Config) migrateFlags(fs *flag.FlagSet) {
@@ -276,6 +279,11 @@ func (c *Config) Validate(n need) error {
 	// one embedded server holds one replica.
 	if n.nats && !n.replicasUnused && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("KEYLEDGER_REPLICAS must be 1, 3 or 5, got %d", c.Replicas))
+	}
+	if !c.envIsBad("KEYLEDGER_AUDIT_SIGNING_KEY") {
+		if _, _, err := c.Audit.service().Signer(); err != nil {
+			errs = append(errs, fmt.Errorf("KEYLEDGER_AUDIT_SIGNING_KEY or KEYLEDGER_AUDIT_SIGNING_KEY_FILE (--audit-signing-key): %w", err))
+		}
 	}
 	if c.UsageMaxAge < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_USAGE_MAX_AGE must not be negative"))

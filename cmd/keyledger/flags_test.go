@@ -29,10 +29,12 @@ func helpOf(t *testing.T, command string) string {
 func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 	all := []string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas",
 		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to",
-		"endpoint", "secret", "durable", "usage-max-age"}
+		"endpoint", "secret", "durable", "usage-max-age", "audit-signing-key", "audit-previous-public-keys", "audit-origin",
+		"audit-checkpoint-every", "public-key", "in", "org", "after", "until"}
+	signing := []string{"audit-signing-key", "audit-previous-public-keys", "audit-origin", "audit-checkpoint-every"}
 	want := map[string][]string{
-		"dev":                         {"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name", "usage-max-age"},
-		"serve":                       {"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas", "usage-max-age"},
+		"dev":                         append([]string{"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name", "usage-max-age"}, signing...),
+		"serve":                       append([]string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas", "usage-max-age"}, signing...),
 		"migrate":                     {"database-url"},
 		"bootstrap":                   {"nats-url", "pepper", "replicas", "org-name", "primary-name"},
 		"verify":                      {"server", "gateway-token", "data-dir", "credential", "workspace", "product", "ip"},
@@ -40,6 +42,10 @@ func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 		"costs reconcile":             {"nats-url", "database-url", "replicas", "from", "to"},
 		"billing export":              {"nats-url", "endpoint", "secret", "durable"},
 		"billing replay-dead-letters": {"nats-url", "endpoint", "secret"},
+		"audit keygen":                {},
+		"audit verify":                {"public-key", "in"},
+		"events export":               {"nats-url", "replicas", "org", "after", "until"},
+		"events tail":                 {"nats-url", "replicas", "org", "after"},
 	}
 	if len(want) != len(subcommands) {
 		t.Fatalf("the test knows %d subcommands, main has %d", len(want), len(subcommands))

@@ -1,5 +1,5 @@
 // Command keyledger is the credential service and its tools: `dev`, `serve`,
-// `migrate`, `bootstrap`, `verify`, `usage send`, `costs reconcile` and `billing`. main stays thin: parse, validate, wire, run.
+// `migrate`, `bootstrap`, `verify`, `usage send`, `costs reconcile`, `billing`, `audit` and `events`. main stays thin: parse, validate, wire, run.
 package main
 
 import (
@@ -24,7 +24,7 @@ type subcommand struct {
 	run   func(context.Context, Config, *slog.Logger) error
 }
 
-var subcommands = []subcommand{
+var subcommands = append([]subcommand{
 	{"dev", "embedded NATS + local PostgreSQL, generated secrets, bootstrap, API on :8080", (*Config).devFlags, runDev},
 	{"serve", "the API against an external NATS and PostgreSQL", (*Config).serveFlags, runServe},
 	{"migrate", "apply the PostgreSQL migrations", (*Config).migrateFlags,
@@ -46,7 +46,7 @@ var subcommands = []subcommand{
 		func(ctx context.Context, cfg Config, _ *slog.Logger) error {
 			return runUsageSend(ctx, cfg, os.Stdin, os.Stdout, os.Stderr)
 		}},
-}
+}, auditSubcommands()...)
 
 func usage() string {
 	var b strings.Builder
@@ -104,6 +104,10 @@ func main() {
 
 	err := sc.run(ctx, cfg, logger)
 	switch {
+	case errors.Is(err, errTampered): // the report is printed already
+		fmt.Fprintln(os.Stderr, "keyledger:", err)
+		stop()
+		os.Exit(1)
 	case errors.Is(err, errRefused): // the decision is printed already
 		stop()
 		os.Exit(3)

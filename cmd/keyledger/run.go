@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 	pepper, _ := cfg.pepper()
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
 		GatewayToken: cfg.GatewayToken, Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
-		UsageMaxAge: cfg.UsageMaxAge, Logger: logger})
+		UsageMaxAge: cfg.UsageMaxAge, Audit: cfg.Audit.service(), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -113,6 +114,8 @@ type devSecrets struct {
 	MasterKey    string `json:"master_key"`
 	Pepper       string `json:"pepper"`
 	GatewayToken string `json:"gateway_token"`
+	// AuditSigningKey signs the audit checkpoints (note format).
+	AuditSigningKey string `json:"audit_signing_key"`
 }
 
 // readDevSecrets reads the secrets of a dev data dir; an error wraps os.ErrNotExist
@@ -133,7 +136,7 @@ func loadDevSecrets(dir string) (devSecrets, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return s, err
 	}
-	if s.MasterKey != "" && s.Pepper != "" && s.GatewayToken != "" {
+	if s.MasterKey != "" && s.Pepper != "" && s.GatewayToken != "" && s.AuditSigningKey != "" {
 		return s, nil
 	}
 	if s.MasterKey == "" {
@@ -144,6 +147,11 @@ func loadDevSecrets(dir string) (devSecrets, error) {
 	}
 	if s.GatewayToken == "" { // added by a later version: fill it in
 		s.GatewayToken = "klg_" + strings.TrimRight(base64.URLEncoding.EncodeToString(randomBytes(32)), "=")
+	}
+	if s.AuditSigningKey == "" {
+		if s.AuditSigningKey, _, err = audit.GenerateKey("keyledger-dev"); err != nil {
+			return s, err
+		}
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return s, os.WriteFile(path, b, 0o600)
@@ -173,6 +181,9 @@ func runDev(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	if cfg.GatewayToken == "" {
 		cfg.GatewayToken = secrets.GatewayToken
+	}
+	if cfg.Audit.SigningKey == "" {
+		cfg.Audit.SigningKey = secrets.AuditSigningKey
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = defaultDatabaseURL

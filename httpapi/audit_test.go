@@ -1,0 +1,292 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/httpapi"
+)
+
+// stream reads an NDJSON answer.
+func (h *harness) stream(secret, path string, headers ...string) (int, []json.RawMessage) {
+	h.t.Helper()
+	req, _ := http.NewRequest("GET", h.http.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Accept", "application/x-ndjson")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == 200 && res.Header.Get("Content-Type") != "application/x-ndjson" {
+		h.t.Fatalf("content type %q", res.Header.Get("Content-Type"))
+	}
+	var lines []json.RawMessage
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		lines = append(lines, json.RawMessage(append([]byte(nil), sc.Bytes()...)))
+	}
+	return res.StatusCode, lines
+}
+
+func b64(t *testing.T, v any) []byte {
+	t.Helper()
+	s, _ := v.(string)
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("not base64: %v", v)
+	}
+	return b
+}
+
+func TestAuditEntriesSayWhoDidWhatToWhich(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	base := "/v1/workspaces/" + ws + "/api-keys"
+	r := h.as("POST", base, map[string]any{"business_type": "search", "name": "crawler-3", "allowlist": []string{"10.0.0.1"}, "qps_limit": 5})
+	h.expect(r, 201, "")
+	key := r.str("id")
+	h.expect(h.as("PATCH", base+"/"+key, map[string]any{"allowlist": []string{"10.0.0.2"}}, "If-Match", r.Header.Get("ETag")), 200, "")
+	h.expect(h.as("POST", base+"/"+key+"/reveal", nil), 200, "")
+	h.expect(h.as("DELETE", base+"/"+key, nil), 204, "")
+	bob, bobSecret := h.subAccount("bob")
+	waitFor := fmt.Sprint(h.position())
+
+	// Reading the history takes audit:read.
+	h.expect(h.call(bobSecret, "GET", "/v1/audit", nil), 403, "forbidden")
+	h.role("auditors", []string{"audit:read"}, bob)
+	waitFor = fmt.Sprint(h.position())
+
+	r = h.call(bobSecret, "GET", "/v1/audit?target_id="+key, nil, "X-Keyledger-Position", waitFor)
+	h.expect(r, 200, "")
+	items := r.items()
+	if len(items) != 4 {
+		t.Fatalf("%d entries of the key: %s", len(items), r.Raw)
+	}
+	want := []string{"workspace.api_key_deleted", "workspace.api_key_revealed", "workspace.api_key_updated", "workspace.api_key_created"}
+	for i, e := range items {
+		if e["action"] != want[i] {
+			t.Fatalf("entry %d is %v, want %s (newest first)", i, e["action"], want[i])
+		}
+		actor, _ := e["actor"].(map[string]any)
+		if actor["id"] != h.admin.AccountID || actor["name"] != "admin" || e["credential_id"] != h.admin.AccessKeyID || e["request_id"] == "" {
+			t.Fatalf("entry %d: %s", i, r.Raw)
+		}
+		if data, _ := e["data"].(map[string]any); data["secret_hash"] != nil || data["sealed"] != nil {
+			t.Fatalf("an entry shows a credential hash or a sealed secret: %v", data)
+		}
+	}
+	if s := items[0]["summary"]; s != "admin deleted Search key crawler-3 in workspace prod" {
+		t.Fatalf("summary %q", s)
+	}
+	changes, _ := items[2]["changes"].(map[string]any)
+	allow, _ := changes["allowlist"].(map[string]any)
+	if len(changes) != 1 || fmt.Sprint(allow["before"]) != "[10.0.0.1]" || fmt.Sprint(allow["after"]) != "[10.0.0.2]" {
+		t.Fatalf("changes of the edit: %v", changes)
+	}
+
+	// Filters, pages and the NDJSON export agree.
+	r = h.as("GET", "/v1/audit?action=workspace.api_key_deleted", nil)
+	if h.expect(r, 200, ""); len(r.items()) != 1 || r.items()[0]["target"].(map[string]any)["id"] != key {
+		t.Fatalf("filtered by action: %s", r.Raw)
+	}
+	var paged []string
+	for cursor := ""; ; {
+		r = h.as("GET", "/v1/audit?limit=3&workspace_id="+ws+"&cursor="+cursor, nil)
+		h.expect(r, 200, "")
+		for _, e := range r.items() {
+			paged = append(paged, e["event_id"].(string))
+		}
+		if cursor = r.str("next_cursor"); cursor == "" {
+			break
+		}
+	}
+	status, lines := h.stream(h.admin.Secret, "/v1/audit?workspace_id="+ws)
+	if status != 200 || len(lines) != len(paged) || len(paged) != 5 { // the workspace's creation and the key's four
+		t.Fatalf("%d: %d lines, %d paged", status, len(lines), len(paged))
+	}
+	for i, l := range lines {
+		var e struct {
+			EventID string `json:"event_id"`
+		}
+		_ = json.Unmarshal(l, &e)
+		if e.EventID != paged[i] {
+			t.Fatalf("line %d is %s, page gave %s", i, e.EventID, paged[i])
+		}
+	}
+	h.expect(h.as("GET", "/v1/audit?from=yesterday", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/audit?cursor=%21%21", nil), 400, "invalid_cursor")
+}
+
+// exportOf is the organization's raw events as GET /v1/events gives them.
+func (h *harness) exportOf(secret string) []byte {
+	h.t.Helper()
+	status, lines := h.stream(secret, "/v1/events")
+	if status != 200 {
+		h.t.Fatalf("events: %d", status)
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.Write(l)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func TestTheHistoryIsATransparencyLog(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	for i := range 5 {
+		h.expect(h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "search", "name": fmt.Sprintf("k%d", i)}), 201, "")
+	}
+	h.expect(h.as("GET", "/v1/audit/checkpoint", nil), 404, "no_checkpoint")
+
+	r := h.as("GET", "/v1/audit/public-key", nil)
+	h.expect(r, 200, "")
+	if r.str("public_key") != auditPublicKey || r.str("origin") != "keyledger.test/"+h.admin.OrganizationID {
+		t.Fatalf("public key: %s", r.Raw)
+	}
+	known, err := audit.Verifiers(r.str("public_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := h.as("POST", "/v1/audit/checkpoint", nil)
+	h.expect(first, 200, "")
+	cp1, err := audit.OpenCheckpoint([]byte(first.str("note")), known, "keyledger.test/"+h.admin.OrganizationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bootstrap (the organization, its access key), the workspace, five keys
+	if cp1.Size != 8 || !bytes.Equal(cp1.Root, b64(t, first.Body["root_hash"])) {
+		t.Fatalf("checkpoint %+v: %s", cp1, first.Raw)
+	}
+	again := h.as("POST", "/v1/audit/checkpoint", nil)
+	if h.expect(again, 200, ""); again.str("note") != first.str("note") {
+		t.Fatal("a checkpoint of an unchanged history was signed again")
+	}
+
+	// The export verifies offline against the public key alone.
+	export := h.exportOf(h.admin.Secret)
+	rep, err := audit.Verify(bytes.NewReader(export), known)
+	if err != nil || !rep.OK() || rep.Verified != 8 || rep.Checkpoints != 1 || rep.Events != 8 {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+
+	// An inclusion proof from the API verifies with the library's own verifier.
+	var fourth audit.Event
+	_ = json.Unmarshal(bytes.Split(export, []byte("\n"))[3], &fourth)
+	r = h.as("GET", "/v1/audit/proof/inclusion?event_id="+fourth.ID, nil)
+	h.expect(r, 200, "")
+	leaf, err := fourth.LeafHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyInclusion(audit.Hasher, *fourth.LeafIndex, cp1.Size, leaf, hashesOf(t, r.Body["hashes"]), cp1.Root); err != nil {
+		t.Fatalf("inclusion proof: %v (%s)", err, r.Raw)
+	}
+
+	// History grows; a client holding the first checkpoint proves it was only
+	// appended to.
+	h.expect(h.as("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": "production"}), 200, "")
+	second := h.as("POST", "/v1/audit/checkpoint", nil)
+	h.expect(second, 200, "")
+	cp2, err := audit.OpenCheckpoint([]byte(second.str("note")), known, "")
+	if err != nil || cp2.Size != 9 || cp2.Previous != 8 {
+		t.Fatalf("second checkpoint %+v %v", cp2, err)
+	}
+	r = h.as("GET", fmt.Sprintf("/v1/audit/proof/consistency?from=%d&to=%d", cp1.Size, cp2.Size), nil)
+	h.expect(r, 200, "")
+	if err := proof.VerifyConsistency(audit.Hasher, cp1.Size, cp2.Size, hashesOf(t, r.Body["hashes"]), cp1.Root, cp2.Root); err != nil {
+		t.Fatalf("consistency proof: %v (%s)", err, r.Raw)
+	}
+	if rep, _ := audit.Verify(bytes.NewReader(h.exportOf(h.admin.Secret)), known); !rep.OK() || rep.Verified != 9 || rep.Checkpoints != 2 {
+		t.Fatalf("second export: %+v", rep)
+	}
+
+	// One changed byte in the log's copy is found, between the checkpoints around it.
+	tampered := bytes.Replace(export, []byte(`"name":"k2"`), []byte(`"name":"k3"`), 1)
+	if rep, _ := audit.Verify(bytes.NewReader(tampered), known); rep.OK() || rep.Breaks[0].Kind != audit.BreakRootMismatch {
+		t.Fatalf("tampered export: %+v", rep)
+	}
+
+	// Bad questions are refused with a code.
+	h.expect(h.as("GET", "/v1/audit/proof/inclusion?event_id=nope", nil), 404, "event_not_found")
+	h.expect(h.as("GET", "/v1/audit/proof/inclusion", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/audit/proof/consistency?from=3&to=99", nil), 400, "beyond_tree")
+	h.expect(h.as("GET", "/v1/audit/proof/consistency?from=x", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/events?follow=maybe", nil), 400, "invalid_input")
+
+	// Another organization sees only its own history.
+	other := h.bootstrap("globex")
+	if rep, _ := audit.Verify(bytes.NewReader(h.exportOf(other.Secret)), known); rep.Events != 2 || rep.Organization != other.OrganizationID {
+		t.Fatalf("other organization's export: %+v", rep)
+	}
+}
+
+func hashesOf(t *testing.T, v any) [][]byte {
+	t.Helper()
+	raw, _ := v.([]any)
+	out := make([][]byte, len(raw))
+	for i, x := range raw {
+		out[i] = b64(t, x)
+	}
+	return out
+}
+
+func TestCheckpointsArePublishedWhileTheHistoryGrows(t *testing.T) {
+	h := start(t)
+	h.audit.CheckpointEvery = 100 * time.Millisecond
+	_, srv := h.instance(httpapi.Config{})
+	h.workspace("prod")
+	size := uint64(3) // bootstrap and the workspace
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.on(srv, h.admin.Secret, "GET", "/v1/audit/checkpoint", nil)
+		if r.Status == 200 && uint64(r.Body["size"].(float64)) == size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of size %d in time: %d %s", size, r.Status, r.Raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEventsCanBeFollowed(t *testing.T) {
+	h := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/events?follow=true&after=%d", h.http.URL, h.position()), nil)
+	req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	h.workspace("later")
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	var e audit.Event
+	if err := json.Unmarshal([]byte(line), &e); err != nil || !strings.HasSuffix(e.Type, "workspace.created.v1") || e.LeafIndex == nil || *e.LeafIndex != 2 {
+		t.Fatalf("followed event %q: %v", line, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/service"
 )
 
 // stream reads an NDJSON answer.
@@ -289,4 +290,14 @@ func TestEventsCanBeFollowed(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &e); err != nil || !strings.HasSuffix(e.Type, "workspace.created.v1") || e.LeafIndex == nil || *e.LeafIndex != 2 {
 		t.Fatalf("followed event %q: %v", line, err)
 	}
+}
+
+func TestWithoutASigningKeyCheckpointsAreOff(t *testing.T) {
+	h := start(t)
+	h.audit = service.AuditConfig{}
+	_, srv := h.instance(httpapi.Config{})
+	r := h.on(srv, h.admin.Secret, "POST", "/v1/audit/checkpoint", nil)
+	h.expect(r, 501, "audit_signing_off")
+	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit/public-key", nil), 501, "audit_signing_off")
+	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit", nil), 200, "")
 }

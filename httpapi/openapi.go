@@ -160,6 +160,9 @@ func (r route) problems() []int {
 	if strings.Contains(r.path, ":key") && r.method != http.MethodGet {
 		out = append(out, http.StatusGone) // a deleted key
 	}
+	if strings.HasPrefix(r.path, "/v1/audit/checkpoint") || r.path == "/v1/audit/public-key" {
+		out = append(out, http.StatusNotImplemented) // no signing key configured
+	}
 	if r.path == "/healthz" || r.path == "/openapi.json" || r.path == "/asyncapi.json" || r.path == "/metrics" {
 		return nil
 	}

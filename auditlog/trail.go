@@ -23,6 +23,8 @@ type Trail struct {
 		Appender
 	}
 	Checkpointer *Checkpointer
+	// Calls is the audit stream of refused calls and replayed answers.
+	Calls CallLog
 	// Keys are the verifier keys of the checkpoints: the current key first, then
 	// those of rotated keys.
 	Keys []string

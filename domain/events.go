@@ -50,6 +50,8 @@ const (
 	TypeAPIKeyRevealed   = "keyledger.workspace.api_key_revealed.v1"
 
 	TypeCheckpointSigned = "keyledger.audit.checkpoint_signed.v1"
+	TypeCallRefused      = "keyledger.audit.call_refused.v1"
+	TypeResponseReplayed = "keyledger.audit.response_replayed.v1"
 )
 
 // OrganizationCreated opens an organization with its primary account.
@@ -237,6 +239,37 @@ type CheckpointSigned struct {
 	At       time.Time `json:"at"`
 }
 
+// CallRefused records a management call refused with 401 or 403. It changes no
+// state: it is kept in the KEYLEDGER_AUDIT stream, not in the log, for auditors.
+// Nothing of the credential but its kind and, once authenticated, its id.
+type CallRefused struct {
+	Status int    `json:"status"`
+	Code   string `json:"code"`
+	Method string `json:"method"`
+	// Route is the route's pattern ("/v1/workspaces/:ws/api-keys"), Path the path
+	// asked (at most 256 bytes).
+	Route string `json:"route"`
+	Path  string `json:"path"`
+	// CredentialKind is what the Authorization header held: "access_key",
+	// "api_key", "malformed" or "none".
+	CredentialKind    string    `json:"credential_kind"`
+	AccountID         string    `json:"account_id,omitempty"`
+	MissingPermission string    `json:"missing_permission,omitempty"`
+	At                time.Time `json:"at"`
+}
+
+// ResponseReplayed records the answer of a retried request given again from its
+// idempotency record: no new state, kept in the KEYLEDGER_AUDIT stream.
+type ResponseReplayed struct {
+	Method         string    `json:"method"`
+	Route          string    `json:"route"`
+	Path           string    `json:"path"`
+	Status         int       `json:"status"`
+	AccountID      string    `json:"account_id"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	At             time.Time `json:"at"`
+}
+
 // EventType implementations.
 func (OrganizationCreated) EventType() string { return TypeOrganizationCreated }
 func (AccountCreated) EventType() string      { return TypeAccountCreated }
@@ -262,6 +295,8 @@ func (APIKeyUpdated) EventType() string       { return TypeAPIKeyUpdated }
 func (APIKeyDeleted) EventType() string       { return TypeAPIKeyDeleted }
 func (APIKeyRevealed) EventType() string      { return TypeAPIKeyRevealed }
 func (CheckpointSigned) EventType() string    { return TypeCheckpointSigned }
+func (CallRefused) EventType() string         { return TypeCallRefused }
+func (ResponseReplayed) EventType() string    { return TypeResponseReplayed }
 
 var decoders = map[string]func([]byte) (Event, error){
 	TypeOrganizationCreated: decodeAs[OrganizationCreated],
@@ -288,6 +323,8 @@ var decoders = map[string]func([]byte) (Event, error){
 	TypeAPIKeyDeleted:       decodeAs[APIKeyDeleted],
 	TypeAPIKeyRevealed:      decodeAs[APIKeyRevealed],
 	TypeCheckpointSigned:    decodeAs[CheckpointSigned],
+	TypeCallRefused:         decodeAs[CallRefused],
+	TypeResponseReplayed:    decodeAs[ResponseReplayed],
 	EventTypeUsageRecorded:  decodeAs[UsageRecorded],
 }
 

@@ -25,6 +25,10 @@ const (
 	EventsSubject = "keyledger.events.>"
 	UsageStream   = "KEYLEDGER_USAGE"
 	UsageSubject  = "keyledger.usage.>"
+	// AuditStream keeps what auditors need that is not a state change: refused
+	// calls and replayed answers, for a retention (not the log, which is forever).
+	AuditStream  = "KEYLEDGER_AUDIT"
+	AuditSubject = "keyledger.audit.>"
 	subjectPrefix = "keyledger.events."
 )
 
@@ -39,6 +43,8 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// UsageMaxAge is the retention of the usage stream (default 90 days).
 	UsageMaxAge time.Duration
+	// AuditMaxAge is the retention of the audit stream (default 365 days).
+	AuditMaxAge time.Duration
 	// Source is the ce-source of events this process writes (default "keyledger").
 	Source string
 	// Clock stamps ce-time (default time.Now).
@@ -58,7 +64,7 @@ func (c Config) Validate() error {
 	if c.Replicas != 0 && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("eventstore: replicas must be 1, 3 or 5, got %d", c.Replicas))
 	}
-	if c.DuplicateWindow < 0 || c.UsageMaxAge < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 {
+	if c.DuplicateWindow < 0 || c.UsageMaxAge < 0 || c.AuditMaxAge < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 {
 		errs = append(errs, errors.New("eventstore: durations must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -70,6 +76,9 @@ func (c *Config) defaults() {
 	}
 	if c.DuplicateWindow == 0 {
 		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.AuditMaxAge == 0 {
+		c.AuditMaxAge = 365 * 24 * time.Hour
 	}
 	if c.UsageMaxAge == 0 {
 		c.UsageMaxAge = 90 * 24 * time.Hour
@@ -178,6 +187,19 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		})
 	}); err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", UsageStream, err))
+	}
+	if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        AuditStream,
+			Description: "keyledger refused calls and replayed answers, for auditors",
+			Subjects:    []string{AuditSubject},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.AuditMaxAge,
+			AllowDirect: true,
+		})
+	}); err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", AuditStream, err))
 	}
 	return &Store{js: js, stream: stream, cfg: cfg}, nil
 }

@@ -68,6 +68,10 @@ func (s *Store) subscribe(ctx context.Context, stream string, from uint64, filte
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from + 1
 	}
+	return s.subscribeWith(ctx, stream, from, cfg)
+}
+
+func (s *Store) subscribeWith(ctx context.Context, stream string, from uint64, cfg jetstream.OrderedConsumerConfig) (*Subscription, error) {
 	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))

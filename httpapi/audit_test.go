@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -300,4 +301,55 @@ func TestWithoutASigningKeyCheckpointsAreOff(t *testing.T) {
 	h.expect(r, 501, "audit_signing_off")
 	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit/public-key", nil), 501, "audit_signing_off")
 	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit", nil), 200, "")
+}
+
+// TestRefusedCallsAndReplaysAreKeptForAuditors: every refused management call and
+// every replayed answer is in the audit stream, under the caller's organization
+// once it is known, readable with audit:read; nothing of a credential but its kind.
+func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	bob, bobSecret := h.subAccount("bob")
+	h.expect(h.call(bobSecret, "GET", "/v1/workspaces/"+ws+"/api-keys", nil), 403, "forbidden")
+	h.expect(h.call("kla_not-even-a-credential", "GET", "/v1/workspaces", nil), 401, "unauthenticated")
+	h.expect(h.call("", "GET", "/v1/audit", nil), 401, "unauthenticated")
+	body := map[string]any{"business_type": "maas"}
+	h.expect(h.as("POST", "/v1/workspaces/"+ws+"/api-keys", body, "Idempotency-Key", "retry-1"), 201, "")
+	replay := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", body, "Idempotency-Key", "retry-1")
+	h.expect(replay, 201, "")
+	h.expect(h.call(bobSecret, "GET", "/v1/audit/calls", nil), 403, "forbidden") // itself kept
+
+	var items []map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for len(items) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("audit calls: %v", items)
+		}
+		time.Sleep(50 * time.Millisecond)
+		r := h.as("GET", "/v1/audit/calls", nil)
+		h.expect(r, 200, "")
+		items = r.items()
+	}
+	if len(items) != 3 {
+		t.Fatalf("%d records, want bob's two refusals and the replay: %v", len(items), items)
+	}
+	refused, replayed := items[0], items[1]
+	if refused["kind"] != "refused" || refused["status"] != float64(403) || refused["code"] != "forbidden" || refused["account_id"] != bob ||
+		refused["missing_permission"] != "api_key:read" || refused["route"] != "/v1/workspaces/:ws/api-keys" ||
+		refused["credential_kind"] != "access_key" || refused["credential_id"] == "" || refused["request_id"] == "" {
+		t.Fatalf("refusal: %v", refused)
+	}
+	if replayed["kind"] != "replayed" || replayed["status"] != float64(201) || replayed["idempotency_key"] != "retry-1" ||
+		replayed["account_id"] != h.admin.AccountID || replayed["request_id"] != replay.Header.Get("X-Request-Id") {
+		t.Fatalf("replay: %v", replayed)
+	}
+	if items[2]["route"] != "/v1/audit/calls" {
+		t.Fatalf("the refused read of the calls: %v", items[2])
+	}
+	// The two unauthenticated calls are not the organization's (they are filed
+	// under "anonymous"); nothing is later than now.
+	if next := h.as("GET", "/v1/audit/calls?from="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), nil); len(next.items()) != 0 {
+		t.Fatalf("records from the future: %s", next.Raw)
+	}
+	h.expect(h.as("GET", "/v1/audit/calls?limit=0", nil), 400, "invalid_input")
 }

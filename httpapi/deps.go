@@ -3,10 +3,12 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/credindex"
 )
@@ -47,6 +49,10 @@ type AuditTrail interface {
 	Inclusion(ctx context.Context, orgID, eventID string, size uint64) (auditlog.InclusionProof, error)
 	Consistency(ctx context.Context, orgID string, from, to uint64) (auditlog.ConsistencyProof, error)
 	Events(ctx context.Context, r auditlog.Range, emit func(audit.Event) error) error
+	// RecordCall keeps a refused call or a replayed answer (in the background);
+	// ReadCalls reads an organization's, oldest first.
+	RecordCall(e domain.Event, meta domain.Metadata)
+	ReadCalls(ctx context.Context, orgID string, from time.Time, limit int) ([]auditlog.Call, error)
 	// Origin is the origin of an organization's checkpoints.
 	Origin(orgID string) string
 	// PublicKeys are the checkpoints' verifier keys, the current one first.

@@ -149,6 +149,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	// The error text is safe to log: no secret is ever put into an error.
 	s.logger.Log(c.Request().Context(), level, "request failed", "request_id", p.RequestID,
 		"method", c.Request().Method, "path", c.Path(), "status", p.Status, "code", p.Code, "err", err)
+	s.recordRefusal(c, p)
 	switch p.Status {
 	case 401:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keyledger"`)

@@ -147,8 +147,8 @@ func (h *harness) conforms(req *http.Request, res *http.Response, raw []byte) {
 // contract check leaves out.
 const foreignSource = "test-intruder"
 
-// publishedConforms checks every message the test's instances published, on both
-// streams, against the published contract (docs/events.md, streamspec).
+// publishedConforms checks every message the test's instances published, on every
+// stream, against the published contract (docs/events.md, streamspec).
 func (h *harness) publishedConforms() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -157,7 +157,7 @@ func (h *harness) publishedConforms() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for _, name := range []string{eventstore.EventsStream, eventstore.UsageStream} {
+	for _, name := range []string{eventstore.EventsStream, eventstore.UsageStream, eventstore.AuditStream} {
 		stream, err := js.Stream(ctx, name)
 		if err != nil {
 			h.t.Fatalf("stream %s: %v", name, err)

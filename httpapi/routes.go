@@ -45,7 +45,7 @@ var (
 )
 
 func (s *Server) routeTable() []route {
-	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes(), s.auditRoutes())
+	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes(), s.auditRoutes(), s.auditCallRoutes())
 }
 
 // pathID checks a path id's shape, so garbage is a 404 without a lookup.
@@ -102,6 +102,9 @@ func write[Req any](s *Server, c echo.Context, run func(req Req) (reply, error))
 	h := c.Response().Header()
 	written(c, r.version, r.etag)
 	replayed(c, r.replayed)
+	if r.replayed {
+		s.recordReplay(c, r.status)
+	}
 	if r.location != "" {
 		h.Set("Location", r.location)
 	}

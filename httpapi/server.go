@@ -65,6 +65,9 @@ type Server struct {
 	logger  *slog.Logger
 	routes  []route
 	metrics *metrics
+	// management are the route patterns of management calls (an access key),
+	// whose refusals the audit stream keeps.
+	management map[string]bool
 }
 
 // Validate joins every problem.
@@ -110,10 +113,12 @@ func New(cfg Config, d Deps) *Server {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.requestContext, s.metrics.observe)
 	s.routes = s.routeTable()
+	s.management = map[string]bool{}
 	for _, r := range s.routes {
 		h := r.handler
 		switch {
 		case r.auth:
+			s.management[r.path] = true
 			h = s.authenticate(h)
 		case r.gateway:
 			h = s.authenticateGateway(h)

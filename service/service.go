@@ -67,6 +67,9 @@ type AuditConfig struct {
 	Origin string
 	// CheckpointEvery is how often a grown tree gets a checkpoint (default 1m).
 	CheckpointEvery time.Duration
+	// Retention is how long the audit stream keeps refused calls and replayed
+	// answers (default 365 days).
+	Retention time.Duration
 }
 
 // Signer reads the signing key and the previous keys: the signer (nil when no
@@ -126,7 +129,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("service: no database URL"))
 	}
 	errs = append(errs, ValidateSecrets(c.MasterKey, c.Pepper, c.GatewayToken),
-		eventstore.Config{Replicas: c.Replicas, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout}.Validate(),
+		eventstore.Config{Replicas: c.Replicas, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, AuditMaxAge: c.Audit.Retention}.Validate(),
 		credindex.PresenceConfig{Every: c.AnnounceEvery, Replicas: c.Replicas}.Validate(),
 		credindex.Config{Pepper: c.Pepper}.Validate(),
 		projections.RunnerConfig{Name: "views", MaxLag: c.HTTP.MaxProjectionLag}.Validate(),
@@ -170,7 +173,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout})
+	store, err := eventstore.Open(ctx, cfg.NATS, eventstore.Config{Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		AuditMaxAge: cfg.Audit.Retention})
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +213,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if signer == nil {
 		cfg.Logger.Warn("no audit signing key (KEYLEDGER_AUDIT_SIGNING_KEY): the audit log's checkpoints are off")
 	}
-	s.trail = auditlog.Trail{Views: projections.Audit{Pool: pool}, Runner: s.audit, Log: store, Checkpointer: s.cps, Keys: keys}
+	s.trail = auditlog.Trail{Views: projections.Audit{Pool: pool}, Runner: s.audit, Log: store, Checkpointer: s.cps, Keys: keys,
+		Calls: store.Calls(cfg.Logger)}
 	s.app = commands.New(commands.Deps{
 		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
 	})

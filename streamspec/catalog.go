@@ -23,6 +23,8 @@ const (
 	orgSubject = "keyledger.events.organization.{organization_id}"
 	wsSubject  = "keyledger.events.workspace.{workspace_id}"
 	cpSubject  = "keyledger.events.checkpoint.{organization_id}"
+	// AuditSubject is the subject pattern of the audit stream's records.
+	AuditSubject = "keyledger.audit.{organization_id}"
 	// UsageSubject is the subject pattern of usage records.
 	UsageSubject = "keyledger.usage.{organization_id}.{workspace_id}"
 )
@@ -64,6 +66,16 @@ var Catalog = []Entry{
 		Type: domain.TypeCheckpointSigned, Stream: eventstore.EventsStream, Subject: cpSubject,
 		Summary: "A signed checkpoint of the organization's audit log (tree size, root hash, C2SP signed note); not a leaf itself.",
 		Payload: domain.CheckpointSigned{},
+	},
+	{
+		Type: domain.TypeCallRefused, Stream: eventstore.AuditStream, Subject: AuditSubject,
+		Summary: "A management call refused with 401 or 403 (organization_id \"anonymous\" before authentication); kept for the audit retention, not in the log.",
+		Payload: domain.CallRefused{},
+	},
+	{
+		Type: domain.TypeResponseReplayed, Stream: eventstore.AuditStream, Subject: AuditSubject,
+		Summary: "A retried request answered again from its idempotency record; kept for the audit retention, not in the log.",
+		Payload: domain.ResponseReplayed{},
 	},
 	{
 		Type: domain.EventTypeUsageRecorded, Stream: eventstore.UsageStream, Subject: UsageSubject,

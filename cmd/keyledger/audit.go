@@ -26,6 +26,7 @@ type AuditCLIConfig struct {
 	PreviousPublicKeys string // comma-separated verifier keys
 	Origin             string
 	CheckpointEvery    time.Duration
+	Retention          time.Duration
 	// audit verify
 	PublicKeys []string
 	In         string
@@ -42,7 +43,7 @@ func (a AuditCLIConfig) service() service.AuditConfig {
 			prev = append(prev, k)
 		}
 	}
-	return service.AuditConfig{SigningKey: a.SigningKey, PreviousPublicKeys: prev, Origin: a.Origin, CheckpointEvery: a.CheckpointEvery}
+	return service.AuditConfig{SigningKey: a.SigningKey, PreviousPublicKeys: prev, Origin: a.Origin, CheckpointEvery: a.CheckpointEvery, Retention: a.Retention}
 }
 
 func (c *Config) auditSigningFlags(fs *flag.FlagSet, usage string) {
@@ -54,6 +55,8 @@ func (c *Config) auditSigningFlags(fs *flag.FlagSet, usage string) {
 		"prefix of the checkpoints' origin, \"<prefix>/<organization id>\": name the deployment (KEYLEDGER_AUDIT_ORIGIN)")
 	fs.DurationVar(&c.Audit.CheckpointEvery, "audit-checkpoint-every", c.envDuration("KEYLEDGER_AUDIT_CHECKPOINT_EVERY", time.Minute),
 		"how often an organization whose history grew gets a signed checkpoint (KEYLEDGER_AUDIT_CHECKPOINT_EVERY)")
+	fs.DurationVar(&c.Audit.Retention, "audit-retention", c.envDuration("KEYLEDGER_AUDIT_RETENTION", 365*24*time.Hour),
+		"how long the KEYLEDGER_AUDIT stream keeps refused calls and replayed answers (KEYLEDGER_AUDIT_RETENTION)")
 }
 
 func (c *Config) auditVerifyFlags(fs *flag.FlagSet) {

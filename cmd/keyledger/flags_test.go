@@ -30,8 +30,8 @@ func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 	all := []string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas",
 		"data-dir", "nats-port", "org-name", "primary-name", "server", "credential", "workspace", "product", "ip", "file", "batch", "from", "to",
 		"endpoint", "secret", "durable", "usage-max-age", "audit-signing-key", "audit-previous-public-keys", "audit-origin",
-		"audit-checkpoint-every", "public-key", "in", "org", "after", "until"}
-	signing := []string{"audit-signing-key", "audit-previous-public-keys", "audit-origin", "audit-checkpoint-every"}
+		"audit-checkpoint-every", "audit-retention", "public-key", "in", "org", "after", "until"}
+	signing := []string{"audit-signing-key", "audit-previous-public-keys", "audit-origin", "audit-checkpoint-every", "audit-retention"}
 	want := map[string][]string{
 		"dev":                         append([]string{"database-url", "http-addr", "master-key", "pepper", "gateway-token", "data-dir", "nats-port", "org-name", "primary-name", "usage-max-age"}, signing...),
 		"serve":                       append([]string{"nats-url", "database-url", "http-addr", "master-key", "pepper", "gateway-token", "replicas", "usage-max-age"}, signing...),

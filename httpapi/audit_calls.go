@@ -1,0 +1,151 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyledger/keyledger/auditlog"
+	"github.com/keyledger/keyledger/domain"
+)
+
+// The audit stream: every refused management call (401, 403) and every answer
+// replayed from an idempotency record, kept apart from the log for a retention.
+
+// AuditCall is a refused call or a replayed answer.
+type AuditCall struct {
+	EventID string    `json:"event_id"`
+	Kind    string    `json:"kind" enum:"refused,replayed"`
+	Time    time.Time `json:"time"`
+	Method  string    `json:"method"`
+	Route   string    `json:"route"`
+	Path    string    `json:"path"`
+	Status  int       `json:"status"`
+	// Code is the refusal's problem code (unauthenticated, forbidden,
+	// not_a_member).
+	Code string `json:"code,omitempty"`
+	// CredentialKind is what the Authorization header held: access_key, api_key,
+	// malformed or none; CredentialID the access key once authenticated.
+	CredentialKind    string `json:"credential_kind,omitempty"`
+	CredentialID      string `json:"credential_id,omitempty"`
+	AccountID         string `json:"account_id,omitempty"`
+	MissingPermission string `json:"missing_permission,omitempty"`
+	IdempotencyKey    string `json:"idempotency_key,omitempty"`
+	SourceIP          string `json:"source_ip,omitempty"`
+	RequestID         string `json:"request_id"`
+	ClientRequestID   string `json:"client_request_id,omitempty"`
+}
+
+// AuditCallList is the refused calls and replayed answers, oldest first.
+type AuditCallList struct {
+	Items []AuditCall `json:"items"`
+	// Next is the time to ask from for the records after these ("" when none).
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Server) auditCallRoutes() []route {
+	return []route{
+		{method: "GET", path: "/v1/audit/calls", id: "listAuditCalls", auth: true, status: 200, response: AuditCallList{},
+			query: []param{{name: "from", description: "only records at or after this time, RFC 3339 (default: the retention's start)"},
+				{name: "limit", description: "at most this many, 1 to 1000 (default 100)", integer: true}},
+			summary: "The organization's refused management calls (401/403) and replayed answers, oldest first (audit:read)", handler: s.listAuditCalls},
+	}
+}
+
+// credentialKind names what a request's Authorization header held, without a
+// byte of it.
+func credentialKind(c echo.Context) string {
+	secret, ok := bearer(c)
+	if !ok {
+		return "none"
+	}
+	cred, err := domain.ParseCredential(secret)
+	switch {
+	case err != nil:
+		return "malformed"
+	case cred.Kind() == domain.KindAccessSecret:
+		return "access_key"
+	}
+	return "api_key"
+}
+
+// recordRefusal keeps a refused management call in the audit stream.
+func (s *Server) recordRefusal(c echo.Context, p Problem) {
+	if s.d.Audit == nil || p.Status != http.StatusUnauthorized && p.Status != http.StatusForbidden || !s.management[c.Path()] {
+		return
+	}
+	cl := caller(c)
+	path := c.Request().URL.Path
+	if len(path) > 256 {
+		path = path[:256]
+	}
+	s.d.Audit.RecordCall(domain.CallRefused{Status: p.Status, Code: p.Code, Method: c.Request().Method, Route: c.Path(), Path: path,
+		CredentialKind: credentialKind(c), AccountID: cl.AccountID, MissingPermission: p.MissingPermission, At: time.Now().UTC()},
+		domain.Metadata{OrganizationID: cl.OrganizationID, ActorID: cl.AccountID, CredentialID: cl.AccessKeyID, SourceIP: c.RealIP(),
+			RequestID: requestID(c), ClientRequestID: c.Response().Header().Get(HeaderClientRequestID)})
+}
+
+// recordReplay keeps an answer given again from an idempotency record.
+func (s *Server) recordReplay(c echo.Context, status int) {
+	if s.d.Audit == nil {
+		return
+	}
+	cl := caller(c)
+	s.d.Audit.RecordCall(domain.ResponseReplayed{Method: c.Request().Method, Route: c.Path(), Path: c.Request().URL.Path, Status: status,
+		AccountID: cl.AccountID, IdempotencyKey: c.Request().Header.Get(HeaderIdempotency), At: time.Now().UTC()},
+		domain.Metadata{OrganizationID: cl.OrganizationID, ActorID: cl.AccountID, CredentialID: cl.AccessKeyID, SourceIP: c.RealIP(),
+			RequestID: requestID(c), ClientRequestID: c.Response().Header().Get(HeaderClientRequestID)})
+}
+
+func (s *Server) listAuditCalls(c echo.Context) error {
+	cl, err := auditReader(c)
+	if err != nil {
+		return err
+	}
+	var verr domain.ValidationError
+	var from time.Time
+	if v := c.QueryParam("from"); v != "" {
+		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			verr.Add("from", "invalid_time", "an RFC 3339 time such as 2026-12-01T00:00:00Z")
+		}
+	}
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			verr.Add("limit", "out_of_range", "must be an integer between 1 and 1000")
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	calls, err := s.d.Audit.ReadCalls(c.Request().Context(), cl.OrganizationID, from, limit)
+	if err != nil {
+		return err
+	}
+	out := AuditCallList{Items: make([]AuditCall, len(calls))}
+	for i, k := range calls {
+		out.Items[i] = auditCall(k)
+	}
+	if len(calls) == limit {
+		out.Next = calls[len(calls)-1].At.Add(time.Nanosecond).Format(time.RFC3339Nano)
+	}
+	return respond(c, http.StatusOK, out)
+}
+
+func auditCall(k auditlog.Call) AuditCall {
+	m := k.Meta
+	a := AuditCall{EventID: k.EventID, Time: k.At.UTC(), CredentialID: m.CredentialID, AccountID: m.ActorID, SourceIP: m.SourceIP,
+		RequestID: m.RequestID, ClientRequestID: m.ClientRequestID}
+	switch {
+	case k.Refused != nil:
+		r := k.Refused
+		a.Kind, a.Method, a.Route, a.Path, a.Status, a.Code = "refused", r.Method, r.Route, r.Path, r.Status, r.Code
+		a.CredentialKind, a.MissingPermission = r.CredentialKind, r.MissingPermission
+	case k.Replayed != nil:
+		r := k.Replayed
+		a.Kind, a.Method, a.Route, a.Path, a.Status, a.IdempotencyKey = "replayed", r.Method, r.Route, r.Path, r.Status, r.IdempotencyKey
+	}
+	return a
+}

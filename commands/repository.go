@@ -225,6 +225,32 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 	return fn(e.agg, e.version)
 }
 
+// at rebuilds the aggregate as it stood at an instant: a fresh state with every
+// event appended at or before t applied, outside the cache. ok is false when the
+// aggregate did not exist yet.
+func (r *repository[A]) at(ctx context.Context, id string, t time.Time) (agg A, ok bool, err error) {
+	end, err := r.store.LastSequence(ctx, r.kind, id)
+	if err != nil {
+		return agg, false, err
+	}
+	agg = r.empty(id)
+	if end == 0 {
+		return agg, false, nil
+	}
+	events, _, err := r.store.LoadEvents(ctx, r.kind, id, 0, end)
+	if err != nil {
+		return agg, false, err
+	}
+	for _, e := range events {
+		if e.Time.After(t) {
+			break // the log is in append order
+		}
+		agg.ApplyAt(e.Position, e.Event)
+		ok = true
+	}
+	return agg, ok, nil
+}
+
 // peek runs fn on the cached state without checking for newer events: for facts
 // that never change once written, such as which organization owns a workspace.
 func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) error {

@@ -353,6 +353,8 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 type Recorded struct {
 	Position uint64
 	Event    Event
+	// Time is when the event was appended (its ce-time).
+	Time time.Time
 }
 
 // Metadata says who caused events and through which credential; the event store

@@ -416,7 +416,7 @@ func (s *Store) LoadEvents(ctx context.Context, kind, id string, after, end uint
 	}
 	events := make([]domain.Recorded, len(recs))
 	for i, r := range recs {
-		events[i] = domain.Recorded{Position: r.Sequence, Event: r.Event}
+		events[i] = domain.Recorded{Position: r.Sequence, Event: r.Event, Time: r.Time}
 	}
 	return events, last, nil
 }

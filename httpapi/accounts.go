@@ -19,7 +19,7 @@ func (s *Server) accountRoutes() []route {
 		{method: "GET", path: "/v1/accounts", id: "listAccounts", summary: "List the organization's accounts (only the caller's own without account:read)", auth: true,
 			status: 200, response: AccountList{}, query: pageParams, headers: readHeader, handler: s.listAccounts},
 		{method: "GET", path: "/v1/accounts/:id", id: "getAccount", summary: "Read an account, its access key (no secret) and effective permissions", auth: true,
-			status: 200, response: Account{}, headers: readHeader, handler: s.getAccount},
+			status: 200, response: Account{}, headers: readHeader, query: asOfQuery, handler: s.getAccount},
 		{method: "PATCH", path: "/v1/accounts/:id", id: "updateAccount", summary: "Enable or disable a sub-account", auth: true,
 			request: StatusRequest{}, status: 200, response: Account{}, headers: revokeHdr, handler: s.updateAccount},
 		{method: "POST", path: "/v1/accounts/:id/access-key", id: "createAccessKey", summary: "Create the account's one access key (secret in this response only)", auth: true,
@@ -79,6 +79,13 @@ func (s *Server) getAccount(c echo.Context) error {
 	}
 	if err := readsAccount(caller(c), id); err != nil {
 		return err
+	}
+	if t, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		r, err := s.d.App.AccountAt(c.Request().Context(), caller(c), id, t)
+		return answerAt(c, r.ETag, accountOfResult(r), err)
 	}
 	if err := s.awaitPosition(c); err != nil {
 		return err

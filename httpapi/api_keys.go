@@ -29,7 +29,7 @@ func (s *Server) apiKeyRoutes() []route {
 				{name: "batch_id", description: "only the keys of one batch (the Location of a batch creation)"},
 				{name: "fields", description: "comma-separated fields to return (id always)", enum: slices.Sorted(maps.Keys(keyFields)), list: true}}, pageParams...)},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
-			status: 200, response: APIKey{}, headers: readHeader, handler: s.getAPIKey},
+			status: 200, response: APIKey{}, headers: readHeader, query: asOfQuery, handler: s.getAPIKey},
 		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
 			request: UpdateAPIKeyRequest{}, status: 200, response: APIKey{}, headers: revokeHdr, handler: s.updateAPIKey},
 		{method: "DELETE", path: "/v1/workspaces/:ws/api-keys/:key", id: "deleteAPIKey", summary: "Delete a key; its plaintext is destroyed", auth: true,
@@ -171,6 +171,13 @@ func (s *Server) getAPIKey(c echo.Context) error {
 	key, err := pathID(c, "key", domain.IsAPIKeyID, domain.ErrAPIKeyNotFound)
 	if err != nil {
 		return err
+	}
+	if t, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		r, err := s.d.App.APIKeyAt(c.Request().Context(), caller(c), ws, key, t)
+		return answerAt(c, r.ETag, apiKeyOfResult(r), err)
 	}
 	k, err := s.d.Views.APIKey(c.Request().Context(), caller(c).OrganizationID, ws, key)
 	if err != nil {

@@ -18,7 +18,7 @@ func (s *Server) roleRoutes() []route {
 		{method: "GET", path: "/v1/roles", id: "listRoles", summary: "List roles", auth: true,
 			status: 200, response: RoleList{}, headers: readHeader, handler: s.listRoles},
 		{method: "GET", path: "/v1/roles/:id", id: "getRole", summary: "Read a role", auth: true,
-			status: 200, response: Role{}, headers: readHeader, handler: s.getRole},
+			status: 200, response: Role{}, headers: readHeader, query: asOfQuery, handler: s.getRole},
 		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions or users", auth: true,
 			request: RoleRequest{}, status: 200, response: Role{}, headers: revokeHdr, handler: s.updateRole},
 		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
@@ -76,6 +76,13 @@ func (s *Server) getRole(c echo.Context) error {
 	cl := caller(c)
 	if err := readsRoles(cl); err != nil {
 		return err
+	}
+	if t, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		r, err := s.d.App.RoleAt(c.Request().Context(), cl, id, t)
+		return answerAt(c, r.ETag, roleOfResult(r), err)
 	}
 	if err := s.awaitPosition(c); err != nil {
 		return err

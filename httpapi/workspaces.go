@@ -20,11 +20,11 @@ func (s *Server) workspaceRoutes() []route {
 		{method: "GET", path: "/v1/workspaces", id: "listWorkspaces", summary: "List workspaces", auth: true,
 			status: 200, response: WorkspaceList{}, query: pageParams, headers: readHeader, handler: s.listWorkspaces},
 		{method: "GET", path: "/v1/workspaces/:ws", id: "getWorkspace", summary: "Read a workspace", auth: true,
-			status: 200, response: Workspace{}, headers: readHeader, handler: s.getWorkspace},
+			status: 200, response: Workspace{}, headers: readHeader, query: asOfQuery, handler: s.getWorkspace},
 		{method: "PATCH", path: "/v1/workspaces/:ws", id: "updateWorkspace", summary: "Rename a workspace or change its description", auth: true,
 			request: UpdateWorkspaceRequest{}, status: 200, response: Workspace{}, headers: matchHdr, handler: s.updateWorkspace},
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
-			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers},
+			status: 200, response: MemberList{}, headers: readHeader, query: asOfQuery, handler: s.listMembers},
 		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
 			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: revokeHdr, handler: s.putMembers},
 	}
@@ -96,6 +96,13 @@ func (s *Server) getWorkspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if t, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		r, err := s.d.App.WorkspaceAt(c.Request().Context(), caller(c), ws, t)
+		return answerAt(c, r.ETag, workspaceOfResult(r), err)
+	}
 	w, err := s.d.Views.Workspace(c.Request().Context(), caller(c).OrganizationID, ws)
 	if err != nil {
 		return err
@@ -122,6 +129,13 @@ func (s *Server) listMembers(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	if t, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		r, err := s.d.App.MembersAt(ctx, caller(c), ws, t)
+		return answerAt(c, r.ETag, membersOfResult(r), err)
+	}
 	w, err := s.d.Views.Workspace(ctx, caller(c).OrganizationID, ws)
 	if err != nil {
 		return err

@@ -93,6 +93,10 @@ func run(ctx context.Context) error {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	if *only == "audit" {
+		fmt.Fprintf(os.Stderr, "audit history of %d events:\n", *auditN)
+		return benchAudit(ctx)
+	}
 	dir, err := os.MkdirTemp("", "keyledger-bench-")
 	if err != nil {
 		return err
@@ -181,7 +185,11 @@ func run(ctx context.Context) error {
 	}
 	second.Close()
 	svc.Close()
-	return benchStartup(ctx, store, *startupN)
+	if err := benchStartup(ctx, store, *startupN); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "audit history of %d events:\n", *auditN)
+	return benchAudit(ctx)
 }
 
 const gatewayToken = "klg_bench-gateway-token"
@@ -361,23 +369,10 @@ func benchCatchUp(ctx context.Context, store *eventstore.Store) error {
 	fmt.Fprintf(os.Stderr, "  (%d events appended in %v)\n", head, time.Since(fill).Round(time.Millisecond))
 
 	// Ceiling 1: the raw ordered-consume rate of the same log.
-	js := store.JetStream()
-	cons, err := js.OrderedConsumer(ctx, eventstore.EventsStream, jetstream.OrderedConsumerConfig{})
+	consumeRate, err := rawConsume(ctx, store.JetStream(), head)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	got := 0
-	for got < int(head) {
-		batch, err := cons.Fetch(min(2000, int(head)-got), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return err
-		}
-		for range batch.Messages() {
-			got++
-		}
-	}
-	consumeRate := float64(got) / time.Since(start).Seconds()
 
 	// Ceiling 2: PostgreSQL COPY of the same rows into an empty view table.
 	copyURL, dropCopy, err := scratchDatabase(ctx)
@@ -393,7 +388,7 @@ func benchCatchUp(ctx context.Context, store *eventstore.Store) error {
 	if err := projections.Migrate(ctx, copyPool); err != nil {
 		return err
 	}
-	start = time.Now()
+	start := time.Now()
 	if _, err := copyPool.CopyFrom(ctx, pgx.Identifier{"api_keys"}, []string{"id", "workspace_id", "business_type", "name", "allowlist", "note", "qps_limit",
 		"masked_secret", "batch_id", "created_at", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
 		return err

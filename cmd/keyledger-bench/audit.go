@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/service"
+)
+
+var (
+	auditN      = flag.Int("audit", 1_000_000, "events of one organization in the log for the audit measurements")
+	auditPages  = flag.Int("audit-pages", 200, "filtered audit pages timed")
+	auditTrials = flag.Int("audit-checkpoints", 20, "checkpoint latency trials")
+	only        = flag.String("only", "", `run one part only: "audit"`)
+)
+
+// benchAudit runs on a NATS and a database of its own: one organization with
+// auditN events, an instance signing checkpoints every second.
+func benchAudit(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "keyledger-bench-audit-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := natstest.Run(dir, -1)
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	dbURL, drop, err := scratchDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	skey, _, err := audit.GenerateKey("keyledger-bench")
+	if err != nil {
+		return err
+	}
+	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),
+		Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: gatewayToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Audit: service.AuditConfig{SigningKey: skey, CheckpointEvery: time.Second}})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	boot, err := svc.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "audited", PrimaryName: "admin"})
+	if err != nil {
+		return err
+	}
+	c := &client{base: srv.URL, secret: boot.Secret, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
+
+	// The history: key creations and edits by ten actors in a hundred workspaces.
+	const workspaces, actors, perAppend = 100, 10, 500
+	wss, accs := make([]string, workspaces), make([]string, actors)
+	for i := range wss {
+		wss[i] = domain.NewWorkspaceID()
+	}
+	for i := range accs {
+		accs[i] = domain.NewAccountID()
+	}
+	last := make([]uint64, workspaces)
+	fill := time.Now()
+	at := time.Now().UTC().Add(-time.Duration(*auditN) * time.Millisecond).Truncate(time.Microsecond)
+	for n := 0; n < *auditN; {
+		w := (n / perAppend) % workspaces
+		events := make([]domain.Event, 0, perAppend)
+		for i := 0; i < perAppend && n < *auditN; i, n = i+1, n+1 {
+			at = at.Add(time.Millisecond)
+			if n%4 == 3 {
+				events = append(events, domain.APIKeyUpdated{KeyID: "key_" + strconv.Itoa(n-1), Allowlist: []string{"10.0.0.0/8"}, Note: "edited", At: at})
+				continue
+			}
+			events = append(events, domain.APIKeyCreated{KeyID: "key_" + strconv.Itoa(n), BusinessType: domain.BusinessSearch, Name: "k-" + strconv.Itoa(n),
+				Allowlist: []string{"10.0.0.0/8"}, QPSLimit: 50, SecretHash: hex.EncodeToString(randBytes(32)), Masked: "kls_abcd…wxyz", Sealed: randBytes(81), At: at})
+		}
+		v, err := svc.Store().Append(ctx, domain.AggregateWorkspace, wss[w], last[w], events,
+			domain.Metadata{OrganizationID: boot.OrganizationID, WorkspaceID: wss[w], ActorID: accs[(n/perAppend)%actors], SourceIP: "10.1.2.3"})
+		if err != nil {
+			return err
+		}
+		last[w] = v
+	}
+	head, err := svc.Store().Position(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "  (%d events appended in %v)\n", head, time.Since(fill).Round(time.Millisecond))
+	start := time.Now()
+	if err := svc.Audit().WaitFor(ctx, head); err != nil {
+		return err
+	}
+	report(fmt.Sprintf("audit projector catch-up over %d events, beside the views projector (events/s)", head), float64(head)/time.Since(start).Seconds(), 0, "/s")
+	if err := svc.WaitCaughtUp(ctx, 10*time.Minute); err != nil {
+		return err
+	}
+
+	// A filtered page: by actor, workspace, action, target or a time range, newest
+	// first, 50 entries, some pages deep.
+	var lat []time.Duration
+	worst := map[string]time.Duration{}
+	for i := range *auditPages {
+		q := url.Values{"limit": {"50"}}
+		switch i % 5 {
+		case 0:
+			q.Set("actor_id", accs[rand.IntN(actors)])
+		case 1:
+			q.Set("workspace_id", wss[rand.IntN(workspaces)])
+		case 2:
+			q.Set("action", "workspace.api_key_updated")
+		case 3:
+			q.Set("target_id", "key_"+strconv.Itoa(4*rand.IntN(*auditN/4)))
+		case 4:
+			from := time.Now().UTC().Add(-time.Duration(rand.IntN(*auditN)) * time.Millisecond)
+			q.Set("from", from.Format(time.RFC3339Nano))
+			q.Set("to", from.Add(time.Minute).Format(time.RFC3339Nano))
+		}
+		if i%10 == 9 { // a page far from the newest
+			q.Set("cursor", cursorAt(rand.IntN(*auditN)))
+		}
+		t0 := time.Now()
+		st, _, b, err := c.do("GET", "/v1/audit?"+q.Encode(), nil)
+		if err != nil || st != 200 {
+			return fmt.Errorf("audit page: %d %.200s %v", st, b, err)
+		}
+		lat = append(lat, time.Since(t0))
+		kind := []string{"actor", "workspace", "action", "target", "time range"}[i%5]
+		worst[kind] = max(worst[kind], time.Since(t0))
+	}
+	fmt.Fprintf(os.Stderr, "  (slowest page by filter: %v)\n", worst)
+	slices.Sort(lat)
+	report(fmt.Sprintf("filtered audit page of 50, %d events in the log: p50 (ms)", head), ms(lat[len(lat)/2]), 0, "ms")
+	report(fmt.Sprintf("filtered audit page of 50, %d events in the log: p99 (ms)", head), ms(lat[len(lat)*99/100]), 0, "ms")
+
+	// Export: GET /v1/events against the raw ordered consume of the same log.
+	st, _, b, err := c.do("POST", "/v1/audit/checkpoint", nil)
+	if err != nil || st != 200 {
+		return fmt.Errorf("checkpoint: %d %.200s %v", st, b, err)
+	}
+	rawRate, err := rawConsume(ctx, svc.Store().JetStream(), head)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest("GET", c.base+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+c.secret)
+	start = time.Now()
+	res, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	var export bytes.Buffer
+	lines := 0
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		export.Write(sc.Bytes())
+		export.WriteByte('\n')
+		lines++
+	}
+	res.Body.Close()
+	exportRate := float64(lines) / time.Since(start).Seconds()
+	report("GET /v1/events NDJSON export (events/s) vs raw ordered consume", exportRate, rawRate, "/s")
+
+	// Offline verification of that export.
+	vkey := svc.Audit().PublicKeys()[0]
+	known, err := audit.Verifiers(vkey)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	rep, err := audit.Verify(bytes.NewReader(export.Bytes()), known)
+	if err != nil || !rep.OK() {
+		return fmt.Errorf("verify: %v %v", err, rep.Breaks)
+	}
+	report(fmt.Sprintf("keyledger audit verify of %d events (events/s)", rep.Events), float64(rep.Events)/time.Since(start).Seconds(), 0, "/s")
+
+	// Checkpoint latency: an event appended until a signed checkpoint covers it,
+	// with checkpoints every second (the default is every minute).
+	ws, err := c.workspace("latency")
+	if err != nil {
+		return err
+	}
+	var cps []time.Duration
+	for i := range *auditTrials {
+		t0 := time.Now()
+		st, hdr, b, err := c.do("PATCH", "/v1/workspaces/"+ws, map[string]any{"name": "latency-" + strconv.Itoa(i)})
+		if err != nil || st != 200 {
+			return fmt.Errorf("edit: %d %.200s %v", st, b, err)
+		}
+		pos, _ := strconv.ParseUint(hdr.Get("X-Keyledger-Position"), 10, 64)
+		for {
+			st, _, b, err := c.do("GET", "/v1/audit/checkpoint", nil)
+			if err != nil || st != 200 {
+				return fmt.Errorf("checkpoint: %d %.200s %v", st, b, err)
+			}
+			var cp struct {
+				Position uint64 `json:"position"`
+			}
+			_ = json.Unmarshal(b, &cp)
+			if cp.Position > pos {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cps = append(cps, time.Since(t0))
+	}
+	slices.Sort(cps)
+	report("event appended → covered by a signed checkpoint, every 1 s: p50 (ms)", ms(cps[len(cps)/2]), 0, "ms")
+	report("event appended → covered by a signed checkpoint, every 1 s: p99 (ms)", ms(cps[len(cps)*99/100]), 0, "ms")
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cursorAt is the cursor of a page starting below a leaf index (opaque to
+// clients; the bench knows what the server issues).
+func cursorAt(leaf int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(leaf)))
+}
+
+// rawConsume is the ordered-consume rate of the whole log.
+func rawConsume(ctx context.Context, js jetstream.JetStream, head uint64) (float64, error) {
+	cons, err := js.OrderedConsumer(ctx, eventstore.EventsStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	got := 0
+	for got < int(head) {
+		batch, err := cons.Fetch(min(2000, int(head)-got), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return 0, err
+		}
+		for range batch.Messages() {
+			got++
+		}
+	}
+	return float64(got) / time.Since(start).Seconds(), nil
+}

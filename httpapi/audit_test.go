@@ -103,6 +103,13 @@ func TestAuditEntriesSayWhoDidWhatToWhich(t *testing.T) {
 		t.Fatalf("changes of the edit: %v", changes)
 	}
 
+	// A time range selects exactly the entries in it (to excluded).
+	q := url.Values{"target_id": {key}, "from": {items[2]["time"].(string)}, "to": {items[0]["time"].(string)}}
+	r = h.as("GET", "/v1/audit?"+q.Encode(), nil)
+	if h.expect(r, 200, ""); len(r.items()) != 2 || r.items()[0]["action"] != want[1] || r.items()[1]["action"] != want[2] {
+		t.Fatalf("time range %v: %s", q, r.Raw)
+	}
+
 	// Filters, pages and the NDJSON export agree.
 	r = h.as("GET", "/v1/audit?action=workspace.api_key_deleted", nil)
 	if h.expect(r, 200, ""); len(r.items()) != 1 || r.items()[0]["target"].(map[string]any)["id"] != key {

@@ -93,10 +93,12 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 	_ = tree.Append(leaf, func(id compact.NodeID, hash []byte) { // appending to a range from 0 cannot fail
 		b.DeferInsert("audit_tree_nodes", auditNodeColumns, org, int16(id.Level), int64(id.Index), hash)
 	})
-	root, _ := tree.GetRootHash(nil)
-	b.Defer("tree:"+org, `INSERT INTO audit_trees (organization_id, size, border, root) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (organization_id) DO UPDATE SET size = EXCLUDED.size, border = EXCLUDED.border, root = EXCLUDED.root`,
-		org, int64(tree.End()), tree.Hashes(), root)
+	b.DeferBuild("tree:"+org, func() (string, []any) {
+		root, _ := tree.GetRootHash(nil)
+		return `INSERT INTO audit_trees (organization_id, size, border, root) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (organization_id) DO UPDATE SET size = EXCLUDED.size, border = EXCLUDED.border, root = EXCLUDED.root`,
+			[]any{org, int64(tree.End()), tree.Hashes(), root}
+	})
 
 	target := audit.TargetOf(r.Event, r.Aggregate)
 	m := r.Metadata
@@ -228,14 +230,30 @@ func auditWhere(orgID string, f AuditFilter) (string, []any) {
 			add("e."+c.column+" = $%d", c.v)
 		}
 	}
+	// A time range also bounds the leaf indices, found through the index on the
+	// time, so that the newest-first scan starts and stops near the range: an entry
+	// stamped s or more after to was appended after every entry before to, and one
+	// stamped s or more before from was appended before every entry from from on,
+	// as long as the instances' clocks agree within s (clockSkew).
 	if !f.From.IsZero() {
 		add("e.at >= $%d", f.From)
+		sql += fmt.Sprintf(` AND e.leaf_index > COALESCE((SELECT leaf_index FROM audit_entries WHERE organization_id = $1 AND at < $%d
+			ORDER BY at DESC LIMIT 1), -1)`, len(args)+1)
+		args = append(args, f.From.Add(-clockSkew))
 	}
 	if !f.To.IsZero() {
 		add("e.at < $%d", f.To)
+		sql += fmt.Sprintf(` AND e.leaf_index < COALESCE((SELECT leaf_index FROM audit_entries WHERE organization_id = $1 AND at >= $%d
+			ORDER BY at LIMIT 1), 9223372036854775807)`, len(args)+1)
+		args = append(args, f.To.Add(clockSkew))
 	}
 	return sql, args
 }
+
+// clockSkew is how far apart the instances' clocks may be, at most, for the time
+// filters of the audit entries to be exact (ce-time is the appending instance's
+// clock).
+const clockSkew = 5 * time.Minute
 
 // TreeHead is an organization's tree as projected, with its latest checkpoint.
 type TreeHead struct {

@@ -26,6 +26,7 @@ type op struct {
 	row     []any
 	sql     string
 	args    []any
+	build   func() (string, []any) // a deferred statement built at flush
 }
 
 // Insert adds one row; rows of consecutive Inserts into the same table with the same
@@ -60,7 +61,19 @@ func (b *Batch) Defer(key, sql string, args ...any) {
 	b.final = append(b.final, op{sql: sql, args: args})
 }
 
+// DeferBuild is Defer with a statement built when the batch is flushed, from the
+// state the whole batch left (a tree's root, computed once rather than per event).
+func (b *Batch) DeferBuild(key string, build func() (string, []any)) {
+	b.Defer(key, "")
+	b.final[b.deferred[key]].build = build
+}
+
 func (b *Batch) flush(ctx context.Context, tx pgx.Tx) error {
+	for i, o := range b.final {
+		if o.build != nil {
+			b.final[i].sql, b.final[i].args = o.build()
+		}
+	}
 	ops := append(append(b.ops, b.lateRows...), b.final...)
 	for i := 0; i < len(ops); {
 		j := i + 1

@@ -3,6 +3,7 @@ package auditlog
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/domain"
@@ -49,13 +50,23 @@ func (t Trail) EachEntry(ctx context.Context, orgID string, f projections.AuditF
 	return t.Views.Each(ctx, orgID, f, fn)
 }
 
+// LastEntry is the latest entry at or before at that the filter selects.
+func (t Trail) LastEntry(ctx context.Context, orgID string, f projections.EvidenceFilter, at time.Time) (projections.AuditRow, bool, error) {
+	return t.Views.LastEntry(ctx, orgID, f, at)
+}
+
+// KeyWorkspace is the workspace an API key of the organization was created in.
+func (t Trail) KeyWorkspace(ctx context.Context, orgID, keyID string) (string, error) {
+	return t.Views.KeyWorkspace(ctx, orgID, keyID)
+}
+
 // Checkpoint is the organization's latest checkpoint.
 func (t Trail) Checkpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error) {
 	return t.Views.Checkpoint(ctx, orgID)
 }
 
-// caughtUp waits until the audit views include the log as it stands now.
-func (t Trail) caughtUp(ctx context.Context) error {
+// CaughtUp waits until the audit views include the log as it stands now.
+func (t Trail) CaughtUp(ctx context.Context) error {
 	head, err := t.Log.Position(ctx)
 	if err != nil {
 		return err
@@ -67,7 +78,7 @@ func (t Trail) caughtUp(ctx context.Context) error {
 // (unless the latest already covers it) and returns it.
 func (t Trail) SignCheckpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error) {
 	for {
-		if err := t.caughtUp(ctx); err != nil {
+		if err := t.CaughtUp(ctx); err != nil {
 			return projections.SignedCheckpoint{}, err
 		}
 		h, err := t.Views.Head(ctx, orgID)

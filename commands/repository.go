@@ -226,9 +226,9 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 }
 
 // at rebuilds the aggregate as it stood at an instant: a fresh state with every
-// event appended at or before t applied, outside the cache. ok is false when the
-// aggregate did not exist yet.
-func (r *repository[A]) at(ctx context.Context, id string, t time.Time) (agg A, ok bool, err error) {
+// event appended at or before t applied, outside the cache; observe sees each of
+// those events. ok is false when the aggregate did not exist yet.
+func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe ...func(domain.Event)) (agg A, ok bool, err error) {
 	end, err := r.store.LastSequence(ctx, r.kind, id)
 	if err != nil {
 		return agg, false, err
@@ -246,6 +246,9 @@ func (r *repository[A]) at(ctx context.Context, id string, t time.Time) (agg A, 
 			break // the log is in append order
 		}
 		agg.ApplyAt(e.Position, e.Event)
+		for _, o := range observe {
+			o(e.Event)
+		}
 		ok = true
 	}
 	return agg, ok, nil

@@ -34,6 +34,17 @@ func (o *Organization) Account(id string) (Account, bool) {
 	return *a, true
 }
 
+// AccountByAccessKeyID finds the account holding an access key (a scan: for audit
+// questions, not for a request's path).
+func (o *Organization) AccountByAccessKeyID(id string) (Account, bool) {
+	for _, a := range o.accounts {
+		if a.AccessKeyID == id && id != "" {
+			return *a, true
+		}
+	}
+	return Account{}, false
+}
+
 // AccountBySecretHash finds the account whose access key secret has this HMAC. The
 // map lookup is on an HMAC, so its timing reveals nothing of the secret.
 func (o *Organization) AccountBySecretHash(hash string) (Account, bool) {

@@ -40,8 +40,14 @@ type Views interface {
 // AuditTrail is the auditors' side: the audit views, the checkpoints, the proofs and
 // the raw log.
 type AuditTrail interface {
-	// WaitFor blocks until the audit views include a log position.
+	// WaitFor blocks until the audit views include a log position; CaughtUp until
+	// they include the log as it stands.
 	WaitFor(ctx context.Context, position uint64) error
+	CaughtUp(ctx context.Context) error
+	// LastEntry is the latest entry at or before at that the filter selects;
+	// KeyWorkspace the workspace an API key was created in.
+	LastEntry(ctx context.Context, orgID string, f projections.EvidenceFilter, at time.Time) (projections.AuditRow, bool, error)
+	KeyWorkspace(ctx context.Context, orgID, keyID string) (string, error)
 	Entries(ctx context.Context, orgID string, f projections.AuditFilter, page projections.Page) ([]projections.AuditRow, string, error)
 	EachEntry(ctx context.Context, orgID string, f projections.AuditFilter, fn func(projections.AuditRow) error) error
 	Checkpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error)

@@ -45,7 +45,7 @@ var (
 )
 
 func (s *Server) routeTable() []route {
-	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes(), s.auditRoutes(), s.auditCallRoutes())
+	return slices.Concat(s.opsRoutes(), s.workspaceRoutes(), s.accountRoutes(), s.roleRoutes(), s.apiKeyRoutes(), s.dataPlaneRoutes(), s.usageRoutes(), s.costRoutes(), s.auditRoutes(), s.auditCallRoutes(), s.auditDecisionRoutes())
 }
 
 // pathID checks a path id's shape, so garbage is a 404 without a lookup.

@@ -255,6 +255,49 @@ func auditWhere(orgID string, f AuditFilter) (string, []any) {
 // clock).
 const clockSkew = 5 * time.Minute
 
+// EvidenceFilter selects the entries that set a piece of state: of these event
+// types, on a target or concerning an account, in a workspace when given.
+type EvidenceFilter struct {
+	Types                            []string
+	TargetID, AccountID, WorkspaceID string
+}
+
+// LastEntry is the latest entry at or before t that the filter selects; ok is
+// false when there is none.
+func (q Audit) LastEntry(ctx context.Context, orgID string, f EvidenceFilter, t time.Time) (AuditRow, bool, error) {
+	sql := auditSelect + `WHERE e.organization_id = $1 AND e.event_type = ANY($2) AND e.at <= $3`
+	args := []any{orgID, f.Types, t}
+	for _, c := range []struct{ column, v string }{{"target_id", f.TargetID}, {"account_id", f.AccountID}, {"workspace_id", f.WorkspaceID}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			sql += fmt.Sprintf(" AND e.%s = $%d", c.column, len(args))
+		}
+	}
+	row, err := scanAudit(q.Pool.QueryRow(ctx, sql+` ORDER BY e.leaf_index DESC LIMIT 1`, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AuditRow{}, false, nil
+	}
+	if err != nil {
+		return AuditRow{}, false, fault.Unavailable(err)
+	}
+	return row, true, nil
+}
+
+// KeyWorkspace is the workspace an API key of the organization was created in (""
+// when the organization created no such key).
+func (q Audit) KeyWorkspace(ctx context.Context, orgID, keyID string) (string, error) {
+	var ws string
+	err := q.Pool.QueryRow(ctx, `SELECT workspace_id FROM audit_entries WHERE organization_id = $1 AND target_id = $2 AND event_type = $3 LIMIT 1`,
+		orgID, keyID, domain.TypeAPIKeyCreated).Scan(&ws)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fault.Unavailable(err)
+	}
+	return ws, nil
+}
+
 // TreeHead is an organization's tree as projected, with its latest checkpoint.
 type TreeHead struct {
 	OrganizationID string

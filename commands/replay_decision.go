@@ -1,0 +1,150 @@
+package commands
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// ReplayDecision asks what POST /v1/verify would have decided at a past instant,
+// from the log as it stood then.
+type ReplayDecision struct {
+	Caller Caller
+	// CredentialID is an API key id or an access key id. KeyWorkspaceID is the
+	// workspace an API key belongs to, as the caller found it ("" when it knows
+	// none: the key is then unknown).
+	CredentialID, KeyWorkspaceID string
+	// WorkspaceID, Product and SourceIP describe the call.
+	WorkspaceID string
+	Product     domain.BusinessType
+	SourceIP    netip.Addr
+	At          time.Time
+}
+
+// The decision codes, as credindex decides them on the data plane.
+const (
+	DecisionValid                    = "VALID"
+	DecisionNotFound                 = "NOT_FOUND"
+	DecisionDeleted                  = "DELETED"
+	DecisionDisabled                 = "DISABLED"
+	DecisionIPNotAllowed             = "IP_NOT_ALLOWED"
+	DecisionWorkspaceMismatch        = "WORKSPACE_MISMATCH"
+	DecisionProductMismatch          = "PRODUCT_MISMATCH"
+	DecisionNotAuthorizedOnWorkspace = "NOT_AUTHORIZED_ON_WORKSPACE"
+)
+
+// ReplayedDecision is the decision and the state it rests on.
+type ReplayedDecision struct {
+	Allowed bool
+	Code    string
+	// Kind is "api_key" or "access_key" ("" when the credential was unknown).
+	Kind        string
+	KeyID       string
+	AccessKeyID string
+	AccountID   string
+	// An API key's business type, allowlist and QPS limit then.
+	BusinessType string
+	Allowlist    []string
+	QPSLimit     *int
+	// An access key's, its account's and the account's membership state then.
+	AccessKeyStatus, AccountStatus string
+	Primary, Member                bool
+	Permissions                    []string
+}
+
+// ReplayDecision decides as the data plane would have at q.At. A rate limit is not
+// replayed: it depends on the traffic of that second; the QPS limit in force is
+// answered instead.
+func (a *App) ReplayDecision(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
+	if q.CredentialID != "" && domain.IsAPIKeyID(q.CredentialID) {
+		return a.replayKey(ctx, q)
+	}
+	return a.replayAccessKey(ctx, q)
+}
+
+func (a *App) replayKey(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
+	out := ReplayedDecision{Code: DecisionNotFound}
+	if q.KeyWorkspaceID == "" {
+		return out, nil
+	}
+	w, ok, err := a.workspaces.at(ctx, q.KeyWorkspaceID, q.At)
+	if err != nil {
+		return out, err
+	}
+	if !ok || w.OrganizationID() != q.Caller.OrganizationID {
+		return out, nil
+	}
+	k, ok := w.Key(q.CredentialID)
+	if !ok {
+		return out, nil
+	}
+	out.Kind, out.KeyID, out.BusinessType, out.Allowlist, out.QPSLimit = "api_key", k.ID, string(k.BusinessType), nonNilStrings(k.Allowlist), qpsPtr(k.QPSLimit)
+	allow, err := domain.ParseAllowlist(k.Allowlist)
+	if err != nil {
+		return out, err
+	}
+	switch {
+	case k.Deleted:
+		out.Code = DecisionDeleted
+	case q.KeyWorkspaceID != q.WorkspaceID:
+		out.Code = DecisionWorkspaceMismatch
+	case k.BusinessType != q.Product:
+		out.Code = DecisionProductMismatch
+	case !allow.Allows(q.SourceIP):
+		out.Code = DecisionIPNotAllowed
+	default:
+		out.Allowed, out.Code = true, DecisionValid
+	}
+	return out, nil
+}
+
+func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
+	out := ReplayedDecision{Code: DecisionNotFound}
+	deleted := map[string]string{} // access key id → its account, once deleted
+	o, ok, err := a.orgs.at(ctx, q.Caller.OrganizationID, q.At, func(e domain.Event) {
+		if d, ok := e.(domain.AccessKeyDeleted); ok {
+			deleted[d.AccessKeyID] = d.AccountID
+		}
+	})
+	if err != nil || !ok {
+		return out, err
+	}
+	acc, found := o.AccountByAccessKeyID(q.CredentialID)
+	if !found {
+		if account, ok := deleted[q.CredentialID]; ok {
+			out.Kind, out.AccessKeyID, out.AccountID, out.Code, out.AccessKeyStatus = "access_key", q.CredentialID, account, DecisionDeleted, "deleted"
+		}
+		return out, nil
+	}
+	out.Kind, out.AccessKeyID, out.AccountID, out.Primary = "access_key", acc.AccessKeyID, acc.ID, acc.Primary
+	out.AccessKeyStatus, out.AccountStatus = status(acc.AccessKeyDisabled), status(acc.Disabled)
+	for _, p := range o.Permissions(acc.ID) {
+		out.Permissions = append(out.Permissions, p.String())
+	}
+	slices.Sort(out.Permissions)
+	w, wok, err := a.workspaces.at(ctx, q.WorkspaceID, q.At)
+	if err != nil {
+		return out, err
+	}
+	inOrg := wok && w.OrganizationID() == q.Caller.OrganizationID
+	out.Member = inOrg && w.IsMember(acc.ID)
+	switch {
+	case acc.AccessKeyDisabled || acc.Disabled:
+		out.Code = DecisionDisabled
+	case !inOrg, !acc.Primary && !out.Member:
+		out.Code = DecisionNotAuthorizedOnWorkspace
+	default:
+		out.Allowed, out.Code = true, DecisionValid
+	}
+	return out, nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -25,6 +25,8 @@ type APIKeyResult struct {
 	UpdatedAt    time.Time
 	// LastRevealedAt is nil until the plaintext is first revealed.
 	LastRevealedAt *time.Time
+	// CreatedBy and UpdatedBy are the accounts that created it and changed it last.
+	CreatedBy, UpdatedBy Actor
 	// ETag is the key's entity tag.
 	ETag   string
 	Secret string
@@ -63,7 +65,10 @@ func (a *App) idempotentKeys(ctx context.Context, c Caller, idem Idempotency, wo
 		replay: func(r *CreatedAPIKeys) error { return a.replaySecrets(ctx, c, r) },
 	})
 	r.Replayed = replayed
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	return r, a.nameActors(ctx, c.OrganizationID, r.Keys)
 }
 
 // keyNames are the ids of the keys a creation makes, and its batch id ("" for one
@@ -211,7 +216,7 @@ func (a *App) apiKeyResult(workspaceID string, k domain.APIKey) APIKeyResult {
 	r := APIKeyResult{
 		KeyID: k.ID, WorkspaceID: workspaceID, BusinessType: string(k.BusinessType), Name: k.Name,
 		Allowlist: k.Allowlist, Note: k.Note, QPSLimit: qpsPtr(k.QPSLimit), Masked: k.Masked, BatchID: k.BatchID,
-		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, ETag: a.ETag(k.ID, k.Version),
+		CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, ETag: a.ETag(k.ID, k.Version), CreatedBy: Actor{ID: k.CreatedBy}, UpdatedBy: Actor{ID: k.UpdatedBy},
 	}
 	if !k.LastRevealedAt.IsZero() {
 		t := k.LastRevealedAt

@@ -25,6 +25,9 @@ type AccountResult struct {
 	// Permissions are the account's effective permission items, sorted.
 	Permissions []string
 	CreatedAt   time.Time
+	// CreatedBy and UpdatedBy are the accounts that created it and changed its
+	// status last.
+	CreatedBy, UpdatedBy Actor
 	// ETag is the account's entity tag; Version the log position of the write.
 	ETag    string
 	Version uint64
@@ -38,6 +41,8 @@ type AccessKeyResult struct {
 	AccountID   string
 	Status      string
 	CreatedAt   time.Time
+	// CreatedBy and UpdatedBy are the accounts that created it and changed it last.
+	CreatedBy, UpdatedBy Actor
 }
 
 // CreateAccount handles the command.

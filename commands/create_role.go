@@ -42,7 +42,7 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 			id := domain.RoleIDOf(name.ulid("role", 0))
 			err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, version uint64) error {
 				if r, ok := o.RoleByID(id); ok {
-					out = a.roleResult(r)
+					out = a.roleResult(o, r)
 					out.Version = version
 				}
 				return nil
@@ -63,7 +63,7 @@ func (a *App) changeRoleWith(ctx context.Context, meta domain.Metadata, roleID s
 	var out RoleResult
 	version, _, err := a.orgs.update(ctx, meta.OrganizationID, meta, decide, func(o *domain.Organization) {
 		if r, ok := o.RoleByID(roleID); ok {
-			out = a.roleResult(r)
+			out = a.roleResult(o, r)
 		}
 	})
 	out.Version = version

@@ -23,7 +23,7 @@ const (
 )
 
 type aggregate interface {
-	ApplyAt(position uint64, e domain.Event)
+	ApplyBy(position uint64, actor string, e domain.Event)
 	Snapshot() ([]byte, error)
 }
 
@@ -133,7 +133,7 @@ func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A], end
 		return err
 	}
 	for _, r := range events {
-		e.agg.ApplyAt(r.Position, r.Event)
+		e.agg.ApplyBy(r.Position, r.Actor, r.Event)
 	}
 	e.version, e.loaded = last, true
 	r.applied(id, e, len(events))
@@ -180,7 +180,7 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		if err == nil {
 			// The events of one append are stored together, one after another.
 			for i, ev := range events {
-				e.agg.ApplyAt(version-uint64(len(events)-1-i), ev)
+				e.agg.ApplyBy(version-uint64(len(events)-1-i), meta.ActorID, ev)
 			}
 			e.version = version
 			r.applied(id, e, len(events))
@@ -245,7 +245,7 @@ func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe 
 		if e.Time.After(t) {
 			break // the log is in append order
 		}
-		agg.ApplyAt(e.Position, e.Event)
+		agg.ApplyBy(e.Position, e.Actor, e.Event)
 		for _, o := range observe {
 			o(e.Event)
 		}

@@ -21,6 +21,8 @@ type RoleResult struct {
 	Users       []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// CreatedBy and UpdatedBy are the accounts that created it and changed it last.
+	CreatedBy, UpdatedBy Actor
 	// ETag is the role's entity tag; Version the log position of the write.
 	ETag    string
 	Version uint64
@@ -52,9 +54,9 @@ func (in RoleInput) validate() (domain.RoleSpec, error) {
 	return spec, verr.Err()
 }
 
-func (a *App) roleResult(r domain.Role) RoleResult {
+func (a *App) roleResult(o *domain.Organization, r domain.Role) RoleResult {
 	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, ETag: a.ETag(r.ID, r.Version)}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, ETag: a.ETag(r.ID, r.Version), CreatedBy: actorOf(o, r.CreatedBy), UpdatedBy: actorOf(o, r.UpdatedBy)}
 	for i, p := range r.Permissions {
 		out.Permissions[i] = p.String()
 	}

@@ -54,7 +54,8 @@ func (a *App) APIKeyAt(ctx context.Context, c Caller, wsID, keyID string, t time
 	if !ok || k.Deleted {
 		return APIKeyResult{}, domain.ErrAPIKeyNotFound
 	}
-	return a.apiKeyResult(wsID, k), nil
+	keys := []APIKeyResult{a.apiKeyResult(wsID, k)}
+	return keys[0], a.nameActors(ctx, c.OrganizationID, keys)
 }
 
 // MembersAt is the workspace's member set as it stood at t, with the accounts'
@@ -99,5 +100,5 @@ func (a *App) RoleAt(ctx context.Context, c Caller, roleID string, t time.Time) 
 	if !ok {
 		return RoleResult{}, domain.ErrRoleNotFound
 	}
-	return a.roleResult(r), nil
+	return a.roleResult(o, r), nil
 }

@@ -55,9 +55,11 @@ func (a *App) changeAccountWith(ctx context.Context, meta domain.Metadata, accou
 func (a *App) accountResult(o *domain.Organization, accountID string) AccountResult {
 	acc, _ := o.Account(accountID)
 	r := AccountResult{AccountID: acc.ID, OrganizationID: o.ID(), Name: acc.Name, Primary: acc.Primary,
-		Status: status(acc.Disabled), CreatedAt: acc.CreatedAt, ETag: a.ETag(acc.ID, acc.Version), Permissions: []string{}}
+		Status: status(acc.Disabled), CreatedAt: acc.CreatedAt, ETag: a.ETag(acc.ID, acc.Version), Permissions: []string{},
+		CreatedBy: actorOf(o, acc.CreatedBy), UpdatedBy: actorOf(o, acc.UpdatedBy)}
 	if acc.AccessKeyID != "" {
-		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt}
+		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt,
+			CreatedBy: actorOf(o, acc.AccessKeyCreatedBy), UpdatedBy: actorOf(o, acc.AccessKeyUpdatedBy)}
 	}
 	for _, p := range o.Permissions(acc.ID) {
 		r.Permissions = append(r.Permissions, p.String())

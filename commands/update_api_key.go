@@ -42,7 +42,12 @@ func (a *App) UpdateAPIKey(ctx context.Context, cmd UpdateAPIKey) (APIKeyResult,
 			k, _ := w.Key(cmd.KeyID)
 			out = a.apiKeyResult(w.ID(), k)
 		})
-	return out, version, err
+	if err != nil {
+		return out, version, err
+	}
+	keys := []APIKeyResult{out}
+	err = a.nameActors(ctx, cmd.Caller.OrganizationID, keys)
+	return keys[0], version, err
 }
 
 // keyPrecondition checks If-Match against a live key's own version; a missing or

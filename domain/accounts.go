@@ -17,6 +17,11 @@ type Account struct {
 	// Version is the position of the last event that changed the account, its
 	// access key or the roles that include it.
 	Version uint64
+	// CreatedBy and UpdatedBy are the actors of the account's creation and of the
+	// last change of its status; AccessKeyCreatedBy and AccessKeyUpdatedBy those
+	// of its access key.
+	CreatedBy, UpdatedBy                   string
+	AccessKeyCreatedBy, AccessKeyUpdatedBy string
 }
 
 // Active reports whether the account's access key may authenticate now.

@@ -353,8 +353,10 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 type Recorded struct {
 	Position uint64
 	Event    Event
-	// Time is when the event was appended (its ce-time).
-	Time time.Time
+	// Time is when the event was appended (its ce-time); Actor who caused it
+	// (ce-actor).
+	Time  time.Time
+	Actor string
 }
 
 // Metadata says who caused events and through which credential; the event store

@@ -22,6 +22,7 @@ type Organization struct {
 	roles        map[string]*role
 	roleNames    map[string]string // nameKey of a role name → role id
 	at           uint64            // the position of the event being applied
+	by           string            // the actor of the event being applied
 }
 
 // NewEmptyOrganization is the state before the first event of organization id.
@@ -78,8 +79,12 @@ func (o *Organization) Apply(events ...Event) {
 
 // ApplyAt evolves the state by an event read from the log or just appended at a
 // position, which becomes the version of what it changes.
-func (o *Organization) ApplyAt(position uint64, e Event) {
-	o.at = position
+func (o *Organization) ApplyAt(position uint64, e Event) { o.ApplyBy(position, "", e) }
+
+// ApplyBy is ApplyAt knowing the event's actor (ce-actor), who becomes the
+// creator or last editor of what it changes.
+func (o *Organization) ApplyBy(position uint64, actor string, e Event) {
+	o.at, o.by = position, actor
 	o.apply(e)
 }
 
@@ -87,33 +92,36 @@ func (o *Organization) apply(e Event) {
 	switch e := e.(type) {
 	case OrganizationCreated:
 		o.name, o.primaryID = e.Name, e.PrimaryAccountID
-		o.addAccount(&Account{ID: e.PrimaryAccountID, Name: e.PrimaryAccountName, Primary: true, CreatedAt: e.At, Version: o.at})
+		o.addAccount(&Account{ID: e.PrimaryAccountID, Name: e.PrimaryAccountName, Primary: true, CreatedAt: e.At, Version: o.at,
+			CreatedBy: o.by, UpdatedBy: o.by})
 	case AccountCreated:
-		o.addAccount(&Account{ID: e.AccountID, Name: e.Name, CreatedAt: e.At, Version: o.at})
+		o.addAccount(&Account{ID: e.AccountID, Name: e.Name, CreatedAt: e.At, Version: o.at, CreatedBy: o.by, UpdatedBy: o.by})
 	case AccountDisabled:
-		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled = true })
+		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled, a.UpdatedBy = true, o.by })
 	case AccountEnabled:
-		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled = false })
+		o.changeAccount(e.AccountID, func(a *Account) { a.Disabled, a.UpdatedBy = false, o.by })
 	case AccessKeyCreated:
 		o.changeAccount(e.AccountID, func(a *Account) {
 			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled, a.AccessKeyCreatedAt = e.AccessKeyID, e.SecretHash, false, e.At
+			a.AccessKeyCreatedBy, a.AccessKeyUpdatedBy = o.by, o.by
 			o.bySecret[e.SecretHash] = a.ID
 		})
 	case AccessKeyDisabled:
-		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled = true })
+		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled, a.AccessKeyUpdatedBy = true, o.by })
 	case AccessKeyEnabled:
-		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled = false })
+		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled, a.AccessKeyUpdatedBy = false, o.by })
 	case AccessKeyDeleted:
 		o.changeAccount(e.AccountID, func(a *Account) {
 			delete(o.bySecret, a.SecretHash)
 			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled, a.AccessKeyCreatedAt = "", "", false, time.Time{}
+			a.AccessKeyCreatedBy, a.AccessKeyUpdatedBy = "", ""
 		})
 	case RoleCreated:
 		if old := o.roles[e.RoleID]; old != nil {
 			o.unindexRole(old)
 		}
 		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{},
-			createdAt: e.At, updatedAt: e.At, version: o.at}
+			createdAt: e.At, updatedAt: e.At, version: o.at, createdBy: o.by, updatedBy: o.by}
 		o.roleNames[nameKey(e.Name)] = e.RoleID
 	case RoleRenamed:
 		o.changeRole(e.RoleID, e.At, func(r *role) {

@@ -20,6 +20,8 @@ type Role struct {
 	UpdatedAt   time.Time
 	// Version is the position of the last event that changed the role.
 	Version uint64
+	// CreatedBy and UpdatedBy are the actors of its creation and last change.
+	CreatedBy, UpdatedBy string
 }
 
 type role struct {
@@ -28,6 +30,7 @@ type role struct {
 	users                map[string]bool
 	createdAt, updatedAt time.Time
 	version              uint64
+	createdBy, updatedBy string
 }
 
 // NewRoleID returns a fresh role id.
@@ -68,7 +71,7 @@ func (o *Organization) RoleByID(id string) (Role, bool) {
 
 func (r *role) export() Role {
 	return Role{ID: r.id, Name: r.name, Permissions: sortedPermissions(r.permissions), Users: sortedKeys(r.users),
-		CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version}
+		CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
 }
 
 func sortedPermissions(set map[Permission]bool) []Permission {
@@ -193,7 +196,7 @@ func (o *Organization) DeleteRole(id string, at time.Time) ([]Event, error) {
 func (o *Organization) changeRole(id string, at time.Time, change func(*role)) {
 	if r := o.roles[id]; r != nil {
 		change(r)
-		r.updatedAt, r.version = at, o.at
+		r.updatedAt, r.version, r.updatedBy = at, o.at, o.by
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 // SnapshotFormat is the version of the snapshot encoding; a snapshot of another
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
-const SnapshotFormat = 1
+const SnapshotFormat = 2
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It
@@ -64,6 +64,8 @@ type roleSnapshot struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	Version     uint64          `json:"version"`
+	CreatedBy   string          `json:"created_by"`
+	UpdatedBy   string          `json:"updated_by"`
 }
 
 type organizationSnapshot struct {
@@ -84,7 +86,7 @@ func (o *Organization) Snapshot() ([]byte, error) {
 		AccountNames: o.accountNames, BySecret: o.bySecret, Roles: make(map[string]roleSnapshot, len(o.roles)), RoleNames: o.roleNames}
 	for id, r := range o.roles {
 		s.Roles[id] = roleSnapshot{Name: r.name, Permissions: sortedPermissions(r.permissions), Users: r.users,
-			CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version}
+			CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
 	}
 	return json.Marshal(s)
 }
@@ -111,7 +113,8 @@ func RestoreOrganization(b []byte) (*Organization, error) {
 		}
 		users := map[string]bool{}
 		maps.Copy(users, r.Users)
-		o.roles[id] = &role{id: id, name: r.Name, permissions: perms, users: users, createdAt: r.CreatedAt, updatedAt: r.UpdatedAt, version: r.Version}
+		o.roles[id] = &role{id: id, name: r.Name, permissions: perms, users: users, createdAt: r.CreatedAt, updatedAt: r.UpdatedAt, version: r.Version,
+			createdBy: r.CreatedBy, updatedBy: r.UpdatedBy}
 	}
 	return o, nil
 }

@@ -3,16 +3,20 @@ package domain_test
 import (
 	"bytes"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
 )
 
-// applyAt applies events at consecutive positions from pos, as the log would.
-func applyAt(a interface{ ApplyAt(uint64, domain.Event) }, pos *uint64, events []domain.Event) {
+// applyAt applies events at consecutive positions from pos, as the log would, by
+// an actor whose id changes with the position (so creators and editors differ).
+func applyAt(a interface {
+	ApplyBy(uint64, string, domain.Event)
+}, pos *uint64, events []domain.Event) {
 	for _, e := range events {
 		*pos++
-		a.ApplyAt(*pos, e)
+		a.ApplyBy(*pos, "acct_"+strconv.FormatUint(*pos%3, 10), e)
 	}
 }
 
@@ -80,17 +84,17 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 	// A field added to an aggregate's state must be added to its snapshot (and the
 	// format bumped): these counts fail first.
 	for typ, want := range map[reflect.Type]int{
-		reflect.TypeOf(domain.Workspace{}):    13,
-		reflect.TypeOf(domain.Organization{}): 9,
-		reflect.TypeOf(domain.APIKey{}):       15,
-		reflect.TypeOf(domain.Account{}):      10,
+		reflect.TypeOf(domain.Workspace{}):    14, // with at and by, of the event being applied
+		reflect.TypeOf(domain.Organization{}): 10, // likewise
+		reflect.TypeOf(domain.APIKey{}):       17,
+		reflect.TypeOf(domain.Account{}):      14,
 	} {
 		if typ.NumField() != want {
 			t.Errorf("%s has %d fields, its snapshot knows %d", typ, typ.NumField(), want)
 		}
 	}
-	if f, _ := reflect.TypeOf(domain.Organization{}).FieldByName("roles"); f.Type.Elem().Elem().NumField() != 7 {
-		t.Errorf("a role has %d fields, its snapshot knows 7", f.Type.Elem().Elem().NumField())
+	if f, _ := reflect.TypeOf(domain.Organization{}).FieldByName("roles"); f.Type.Elem().Elem().NumField() != 9 {
+		t.Errorf("a role has %d fields, its snapshot knows 9", f.Type.Elem().Elem().NumField())
 	}
 	if _, err := domain.RestoreWorkspace([]byte(`{"format":0}`)); err != domain.ErrSnapshotFormat {
 		t.Fatalf("a snapshot of another format: %v", err)

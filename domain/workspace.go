@@ -20,6 +20,7 @@ type Workspace struct {
 	// version is the position of the last event that changed the workspace's own
 	// fields; membersVersion that of the member set; at the one being applied.
 	version, membersVersion, at uint64
+	by                          string               // the actor of the event being applied
 	members                     map[string]time.Time // account id → authorized at
 	keys                        map[string]*APIKey
 	searchNames                 map[string]string // live Search key name → key id
@@ -46,6 +47,9 @@ type APIKey struct {
 	// Version is the position of the last event that changed the key (a reveal is
 	// not a change of the key).
 	Version uint64
+	// CreatedBy and UpdatedBy are the accounts (ce-actor) of its creation and of
+	// its last change.
+	CreatedBy, UpdatedBy string
 }
 
 // NewAPIKey is a validated request for one key: the secret is already generated,
@@ -329,8 +333,12 @@ func (w *Workspace) Apply(events ...Event) {
 
 // ApplyAt evolves the state by an event read from the log or just appended at a
 // position, which becomes the version of what it changes.
-func (w *Workspace) ApplyAt(position uint64, e Event) {
-	w.at = position
+func (w *Workspace) ApplyAt(position uint64, e Event) { w.ApplyBy(position, "", e) }
+
+// ApplyBy is ApplyAt knowing the event's actor (ce-actor), who becomes the
+// creator or last editor of what it changes.
+func (w *Workspace) ApplyBy(position uint64, actor string, e Event) {
+	w.at, w.by = position, actor
 	w.apply(e)
 }
 
@@ -350,7 +358,7 @@ func (w *Workspace) apply(e Event) {
 		w.keys[e.KeyID] = &APIKey{
 			ID: e.KeyID, BusinessType: e.BusinessType, Name: e.Name, Allowlist: e.Allowlist, Note: e.Note,
 			QPSLimit: e.QPSLimit, SecretHash: e.SecretHash, Masked: e.Masked, Sealed: e.Sealed, BatchID: e.BatchID,
-			CreatedAt: e.At, UpdatedAt: e.At, Version: w.at,
+			CreatedAt: e.At, UpdatedAt: e.At, Version: w.at, CreatedBy: w.by, UpdatedBy: w.by,
 		}
 		if e.BusinessType == BusinessSearch {
 			w.searchNames[e.Name] = e.KeyID
@@ -365,13 +373,13 @@ func (w *Workspace) apply(e Event) {
 			delete(w.searchNames, k.Name)
 			w.searchNames[e.Name] = k.ID
 		}
-		k.Name, k.Allowlist, k.Note, k.QPSLimit, k.UpdatedAt, k.Version = e.Name, e.Allowlist, e.Note, e.QPSLimit, e.At, w.at
+		k.Name, k.Allowlist, k.Note, k.QPSLimit, k.UpdatedAt, k.Version, k.UpdatedBy = e.Name, e.Allowlist, e.Note, e.QPSLimit, e.At, w.at, w.by
 	case APIKeyDeleted:
 		k := w.keys[e.KeyID]
 		if k == nil {
 			return
 		}
-		k.Deleted, k.Sealed, k.Version = true, nil, w.at
+		k.Deleted, k.Sealed, k.Version, k.UpdatedBy = true, nil, w.at, w.by
 		if k.BusinessType == BusinessSearch {
 			delete(w.searchNames, k.Name)
 		}

@@ -27,8 +27,8 @@ const (
 	UsageSubject  = "keyledger.usage.>"
 	// AuditStream keeps what auditors need that is not a state change: refused
 	// calls and replayed answers, for a retention (not the log, which is forever).
-	AuditStream  = "KEYLEDGER_AUDIT"
-	AuditSubject = "keyledger.audit.>"
+	AuditStream   = "KEYLEDGER_AUDIT"
+	AuditSubject  = "keyledger.audit.>"
 	subjectPrefix = "keyledger.events."
 )
 
@@ -416,7 +416,7 @@ func (s *Store) LoadEvents(ctx context.Context, kind, id string, after, end uint
 	}
 	events := make([]domain.Recorded, len(recs))
 	for i, r := range recs {
-		events[i] = domain.Recorded{Position: r.Sequence, Event: r.Event, Time: r.Time}
+		events[i] = domain.Recorded{Position: r.Sequence, Event: r.Event, Time: r.Time, Actor: r.Metadata.ActorID}
 	}
 	return events, last, nil
 }

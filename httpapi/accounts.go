@@ -150,7 +150,7 @@ func (s *Server) createAccessKey(c echo.Context) error {
 		r, err := s.d.App.CreateAccessKey(c.Request().Context(), commands.CreateAccessKey{Caller: caller(c), AccountID: id})
 		k := r.AccessKeyResult
 		return reply{status: http.StatusCreated, version: r.Version, etag: r.ETag, location: "/v1/accounts/" + id, secret: true,
-			body: CreatedAccessKey{AccessKey: AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}, Secret: r.Secret}}, err
+			body: CreatedAccessKey{AccessKey: accessKeyOfResult(k), Secret: r.Secret}}, err
 	})
 }
 

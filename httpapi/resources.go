@@ -11,6 +11,16 @@ import (
 // answer the same representation, built here from either the write's result or
 // the view's row. Instants are UTC.
 
+// AccountRef is the account that did something: its id and name (an id such as
+// "system:bootstrap" and no name for the system).
+type AccountRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func refOfActor(a commands.Actor) AccountRef     { return AccountRef{ID: a.ID, Name: a.Name} }
+func refOfRow(a projections.ActorRef) AccountRef { return AccountRef{ID: a.ID, Name: a.Name} }
+
 // Workspace is a workspace resource.
 type Workspace struct {
 	ID             string    `json:"id"`
@@ -42,6 +52,9 @@ type Account struct {
 	AccessKey      *AccessKey `json:"access_key"`
 	Permissions    []string   `json:"permissions"`
 	CreatedAt      time.Time  `json:"created_at"`
+	// CreatedBy created the account; UpdatedBy changed its status last.
+	CreatedBy AccountRef `json:"created_by"`
+	UpdatedBy AccountRef `json:"updated_by"`
 }
 
 // AccessKey is an account's access key without its secret.
@@ -50,6 +63,9 @@ type AccessKey struct {
 	AccountID string    `json:"account_id"`
 	Status    string    `json:"status" enum:"enabled,disabled"`
 	CreatedAt time.Time `json:"created_at"`
+	// CreatedBy created the key; UpdatedBy changed its status last.
+	CreatedBy AccountRef `json:"created_by"`
+	UpdatedBy AccountRef `json:"updated_by"`
 }
 
 // CreatedAccessKey is the response of an access key creation: the only time its
@@ -61,18 +77,25 @@ type CreatedAccessKey struct {
 
 func accountOfResult(r commands.AccountResult) Account {
 	a := Account{ID: r.AccountID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC()}
-	if k := r.AccessKey; k != nil {
-		a.AccessKey = &AccessKey{ID: k.AccessKeyID, AccountID: r.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: refOfActor(r.CreatedBy), UpdatedBy: refOfActor(r.UpdatedBy)}
+	if r.AccessKey != nil {
+		k := accessKeyOfResult(*r.AccessKey)
+		a.AccessKey = &k
 	}
 	return a
 }
 
+func accessKeyOfResult(k commands.AccessKeyResult) AccessKey {
+	return AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
+		CreatedBy: refOfActor(k.CreatedBy), UpdatedBy: refOfActor(k.UpdatedBy)}
+}
+
 func accountOfRow(r projections.AccountRow) Account {
 	a := Account{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC()}
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: refOfRow(r.CreatedBy), UpdatedBy: refOfRow(r.UpdatedBy)}
 	if k := r.AccessKey; k != nil {
-		a.AccessKey = &AccessKey{ID: k.ID, AccountID: r.ID, Status: k.Status, CreatedAt: k.CreatedAt.UTC()}
+		a.AccessKey = &AccessKey{ID: k.ID, AccountID: r.ID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
+			CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
 	}
 	return a
 }
@@ -91,6 +114,9 @@ type APIKey struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	// CreatedBy created the key; UpdatedBy changed it last (a reveal is no change).
+	CreatedBy AccountRef `json:"created_by"`
+	UpdatedBy AccountRef `json:"updated_by"`
 }
 
 // CreatedAPIKey is a key in a create response: the only place, with reveal, where
@@ -103,7 +129,7 @@ type CreatedAPIKey struct {
 func apiKeyOfResult(k commands.APIKeyResult) APIKey {
 	out := APIKey{ID: k.KeyID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Allowlist: nonNil(k.Allowlist),
 		Note: k.Note, QPSLimit: k.QPSLimit, MaskedSecret: k.Masked, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
-		LastRevealedAt: utcPtr(k.LastRevealedAt)}
+		LastRevealedAt: utcPtr(k.LastRevealedAt), CreatedBy: refOfActor(k.CreatedBy), UpdatedBy: refOfActor(k.UpdatedBy)}
 	if k.Name != "" {
 		out.Name = &k.Name
 	}
@@ -116,7 +142,7 @@ func apiKeyOfResult(k commands.APIKeyResult) APIKey {
 func apiKeyOfRow(k projections.APIKeyRow) APIKey {
 	out := APIKey{ID: k.ID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Name: k.Name, Allowlist: nonNil(k.Allowlist),
 		Note: k.Note, MaskedSecret: k.MaskedSecret, BatchID: k.BatchID, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
-		LastRevealedAt: utcPtr(k.LastRevealedAt)}
+		LastRevealedAt: utcPtr(k.LastRevealedAt), CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
 	if k.QPSLimit != nil {
 		q := int(*k.QPSLimit)
 		out.QPSLimit = &q
@@ -132,16 +158,19 @@ type Role struct {
 	Users       []string  `json:"users"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// CreatedBy created the role; UpdatedBy changed it last.
+	CreatedBy AccountRef `json:"created_by"`
+	UpdatedBy AccountRef `json:"updated_by"`
 }
 
 func roleOfResult(r commands.RoleResult) Role {
 	return Role{ID: r.RoleID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfActor(r.CreatedBy), UpdatedBy: refOfActor(r.UpdatedBy)}
 }
 
 func roleOfRow(r projections.RoleRow) Role {
 	return Role{ID: r.ID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfRow(r.CreatedBy), UpdatedBy: refOfRow(r.UpdatedBy)}
 }
 
 // Member is an account authorized on a workspace.

@@ -14,31 +14,32 @@ import (
 	"github.com/keyledger/keyledger/fault"
 )
 
-var accountColumns = []string{"id", "organization_id", "name", "is_primary", "created_at", "version"}
+var accountColumns = []string{"id", "organization_id", "name", "is_primary", "created_at", "version", "created_by", "updated_by"}
 
 // applyAccounts keeps accounts and their access keys (id and status, never a
 // secret). The version of an account is the position of the last event that changed it, its
 // access key or the roles that include it, as the write side counts it.
 func applyAccounts(b *Batch, r eventstore.Record) {
-	v := int64(r.Sequence)
+	v, by := int64(r.Sequence), r.Metadata.ActorID
 	switch e := r.Event.(type) {
 	case domain.OrganizationCreated:
-		b.Insert("accounts", accountColumns, e.PrimaryAccountID, e.OrganizationID, e.PrimaryAccountName, true, e.At, v)
+		b.Insert("accounts", accountColumns, e.PrimaryAccountID, e.OrganizationID, e.PrimaryAccountName, true, e.At, v, by, by)
 	case domain.AccountCreated:
-		b.Insert("accounts", accountColumns, e.AccountID, r.Aggregate, e.Name, false, e.At, v)
+		b.Insert("accounts", accountColumns, e.AccountID, r.Aggregate, e.Name, false, e.At, v, by, by)
 	case domain.AccountDisabled:
-		b.Exec(`UPDATE accounts SET status = 'disabled', version = $2 WHERE id = $1`, e.AccountID, v)
+		b.Exec(`UPDATE accounts SET status = 'disabled', version = $2, updated_by = $3 WHERE id = $1`, e.AccountID, v, by)
 	case domain.AccountEnabled:
-		b.Exec(`UPDATE accounts SET status = 'enabled', version = $2 WHERE id = $1`, e.AccountID, v)
+		b.Exec(`UPDATE accounts SET status = 'enabled', version = $2, updated_by = $3 WHERE id = $1`, e.AccountID, v, by)
 	case domain.AccessKeyCreated:
-		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_status = 'enabled', access_key_created_at = $3, version = $4 WHERE id = $1`,
-			e.AccountID, e.AccessKeyID, e.At, v)
+		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_status = 'enabled', access_key_created_at = $3, version = $4,
+			access_key_created_by = $5, access_key_updated_by = $5 WHERE id = $1`, e.AccountID, e.AccessKeyID, e.At, v, by)
 	case domain.AccessKeyDisabled:
-		b.Exec(`UPDATE accounts SET access_key_status = 'disabled', version = $2 WHERE id = $1`, e.AccountID, v)
+		b.Exec(`UPDATE accounts SET access_key_status = 'disabled', version = $2, access_key_updated_by = $3 WHERE id = $1`, e.AccountID, v, by)
 	case domain.AccessKeyEnabled:
-		b.Exec(`UPDATE accounts SET access_key_status = 'enabled', version = $2 WHERE id = $1`, e.AccountID, v)
+		b.Exec(`UPDATE accounts SET access_key_status = 'enabled', version = $2, access_key_updated_by = $3 WHERE id = $1`, e.AccountID, v, by)
 	case domain.AccessKeyDeleted:
-		b.Exec(`UPDATE accounts SET access_key_id = NULL, access_key_status = NULL, access_key_created_at = NULL, version = $2 WHERE id = $1`, e.AccountID, v)
+		b.Exec(`UPDATE accounts SET access_key_id = NULL, access_key_status = NULL, access_key_created_at = NULL, access_key_created_by = NULL,
+			access_key_updated_by = NULL, version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.RoleUserIncluded:
 		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.RoleUserExcluded:
@@ -65,13 +66,21 @@ type AccountRow struct {
 	CreatedAt      time.Time
 	// Version is the account's own version (its entity tag).
 	Version uint64
+	// CreatedBy and UpdatedBy are the accounts that created it and last changed
+	// its status.
+	CreatedBy, UpdatedBy ActorRef
 }
+
+// ActorRef is an account that did something: its id (ce-actor) and name ("" for
+// the system).
+type ActorRef struct{ ID, Name string }
 
 // AccessKeyRow is an access key without its secret.
 type AccessKeyRow struct {
-	ID        string
-	Status    string
-	CreatedAt time.Time
+	ID                   string
+	Status               string
+	CreatedAt            time.Time
+	CreatedBy, UpdatedBy ActorRef
 }
 
 // Accounts answers questions about the accounts of an organization.
@@ -90,18 +99,23 @@ var allPermissions = func() []string {
 const accountSelect = `SELECT a.id, a.organization_id, a.name, a.is_primary, a.status, a.access_key_id, a.access_key_status,
 	a.access_key_created_at, a.created_at, a.version,
 	COALESCE((SELECT array_agg(DISTINCT p.permission ORDER BY p.permission) FROM role_users u
-	          JOIN role_permissions p ON p.role_id = u.role_id WHERE u.account_id = a.id), '{}')
-	FROM accounts a `
+	          JOIN role_permissions p ON p.role_id = u.role_id WHERE u.account_id = a.id), '{}'),
+	a.created_by, COALESCE(cb.name, ''), a.updated_by, COALESCE(ub.name, ''),
+	COALESCE(a.access_key_created_by, ''), COALESCE(kcb.name, ''), COALESCE(a.access_key_updated_by, ''), COALESCE(kub.name, '')
+	FROM accounts a LEFT JOIN accounts cb ON cb.id = a.created_by LEFT JOIN accounts ub ON ub.id = a.updated_by
+	LEFT JOIN accounts kcb ON kcb.id = a.access_key_created_by LEFT JOIN accounts kub ON kub.id = a.access_key_updated_by `
 
 func scanAccount(row pgx.Row) (AccountRow, error) {
 	var a AccountRow
 	var akID, akStatus *string
 	var akAt *time.Time
 	var v int64
-	err := row.Scan(&a.ID, &a.OrganizationID, &a.Name, &a.Primary, &a.Status, &akID, &akStatus, &akAt, &a.CreatedAt, &v, &a.Permissions)
+	var akBy, akUpBy ActorRef
+	err := row.Scan(&a.ID, &a.OrganizationID, &a.Name, &a.Primary, &a.Status, &akID, &akStatus, &akAt, &a.CreatedAt, &v, &a.Permissions,
+		&a.CreatedBy.ID, &a.CreatedBy.Name, &a.UpdatedBy.ID, &a.UpdatedBy.Name, &akBy.ID, &akBy.Name, &akUpBy.ID, &akUpBy.Name)
 	a.Version = uint64(v)
 	if akID != nil {
-		a.AccessKey = &AccessKeyRow{ID: *akID, Status: *akStatus, CreatedAt: *akAt}
+		a.AccessKey = &AccessKeyRow{ID: *akID, Status: *akStatus, CreatedAt: *akAt, CreatedBy: akBy, UpdatedBy: akUpBy}
 	}
 	if a.Primary {
 		a.Permissions = allPermissions

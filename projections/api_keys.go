@@ -14,16 +14,16 @@ import (
 )
 
 var apiKeyColumns = []string{"id", "workspace_id", "business_type", "name", "allowlist", "note", "qps_limit",
-	"masked_secret", "batch_id", "created_at", "updated_at", "version"}
+	"masked_secret", "batch_id", "created_at", "updated_at", "version", "created_by", "updated_by"}
 
 func applyAPIKeys(b *Batch, r eventstore.Record) {
 	switch e := r.Event.(type) {
 	case domain.APIKeyCreated:
 		b.Insert("api_keys", apiKeyColumns, e.KeyID, r.Aggregate, string(e.BusinessType), nullable(e.Name),
-			nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.Masked, nullable(e.BatchID), e.At, e.At, int64(r.Sequence))
+			nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.Masked, nullable(e.BatchID), e.At, e.At, int64(r.Sequence), r.Metadata.ActorID, r.Metadata.ActorID)
 	case domain.APIKeyUpdated:
-		b.Exec(`UPDATE api_keys SET name = $2, allowlist = $3, note = $4, qps_limit = $5, updated_at = $6, version = $7 WHERE id = $1`,
-			e.KeyID, nullable(e.Name), nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.At, int64(r.Sequence))
+		b.Exec(`UPDATE api_keys SET name = $2, allowlist = $3, note = $4, qps_limit = $5, updated_at = $6, version = $7, updated_by = $8 WHERE id = $1`,
+			e.KeyID, nullable(e.Name), nonNil(e.Allowlist), e.Note, qpsColumn(e.QPSLimit), e.At, int64(r.Sequence), r.Metadata.ActorID)
 	case domain.APIKeyDeleted:
 		b.Exec(`DELETE FROM api_keys WHERE id = $1`, e.KeyID)
 	case domain.APIKeyRevealed:
@@ -69,20 +69,25 @@ type APIKeyRow struct {
 	LastRevealedAt *time.Time
 	// Version is the key's own version (its entity tag); a reveal does not change it.
 	Version uint64
+	// CreatedBy and UpdatedBy are the accounts that created and last changed it.
+	CreatedBy, UpdatedBy ActorRef
 }
 
 // APIKeys answers questions about a workspace's keys.
 type APIKeys struct{ Pool *pgxpool.Pool }
 
 const apiKeySelect = `SELECT k.id, k.workspace_id, k.business_type, k.name, k.allowlist, k.note, k.qps_limit,
-	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at, k.version
-	FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id `
+	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at, k.version,
+	k.created_by, COALESCE(cb.name, ''), k.updated_by, COALESCE(ub.name, '')
+	FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+	LEFT JOIN accounts cb ON cb.id = k.created_by LEFT JOIN accounts ub ON ub.id = k.updated_by `
 
 func scanAPIKey(row pgx.Row) (APIKeyRow, error) {
 	var k APIKeyRow
 	var v int64
 	err := row.Scan(&k.ID, &k.WorkspaceID, &k.BusinessType, &k.Name, &k.Allowlist, &k.Note, &k.QPSLimit,
-		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt, &v)
+		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt, &v,
+		&k.CreatedBy.ID, &k.CreatedBy.Name, &k.UpdatedBy.ID, &k.UpdatedBy.Name)
 	k.Version = uint64(v)
 	return k, err
 }

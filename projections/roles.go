@@ -15,13 +15,14 @@ import (
 
 // applyRoles keeps roles with their own version, as the write side counts it.
 func applyRoles(b *Batch, r eventstore.Record) {
+	by := r.Metadata.ActorID
 	touch := func(roleID string, at time.Time) {
-		b.Exec(`UPDATE roles SET version = $2, updated_at = $3 WHERE id = $1`, roleID, int64(r.Sequence), at)
+		b.Exec(`UPDATE roles SET version = $2, updated_at = $3, updated_by = $4 WHERE id = $1`, roleID, int64(r.Sequence), at, by)
 	}
 	switch e := r.Event.(type) {
 	case domain.RoleCreated:
-		b.Insert("roles", []string{"id", "organization_id", "name", "created_at", "updated_at", "version"},
-			e.RoleID, r.Aggregate, e.Name, e.At, e.At, int64(r.Sequence))
+		b.Insert("roles", []string{"id", "organization_id", "name", "created_at", "updated_at", "version", "created_by", "updated_by"},
+			e.RoleID, r.Aggregate, e.Name, e.At, e.At, int64(r.Sequence), by, by)
 	case domain.RoleRenamed:
 		b.Exec(`UPDATE roles SET name = $2 WHERE id = $1`, e.RoleID, e.Name)
 		touch(e.RoleID, e.At)
@@ -54,6 +55,8 @@ type RoleRow struct {
 	UpdatedAt   time.Time
 	// Version is the role's own version (its entity tag).
 	Version uint64
+	// CreatedBy and UpdatedBy are the accounts that created and last changed it.
+	CreatedBy, UpdatedBy ActorRef
 }
 
 // Roles answers questions about an organization's roles.
@@ -61,13 +64,15 @@ type Roles struct{ Pool *pgxpool.Pool }
 
 const roleSelect = `SELECT r.id, r.name, r.created_at, COALESCE(r.updated_at, r.created_at), r.version,
 	COALESCE((SELECT array_agg(permission ORDER BY permission) FROM role_permissions WHERE role_id = r.id), '{}'),
-	COALESCE((SELECT array_agg(account_id ORDER BY account_id) FROM role_users WHERE role_id = r.id), '{}')
-	FROM roles r `
+	COALESCE((SELECT array_agg(account_id ORDER BY account_id) FROM role_users WHERE role_id = r.id), '{}'),
+	r.created_by, COALESCE(cb.name, ''), r.updated_by, COALESCE(ub.name, '')
+	FROM roles r LEFT JOIN accounts cb ON cb.id = r.created_by LEFT JOIN accounts ub ON ub.id = r.updated_by `
 
 func scanRole(row pgx.Row) (RoleRow, error) {
 	var r RoleRow
 	var v int64
-	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.UpdatedAt, &v, &r.Permissions, &r.Users)
+	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.UpdatedAt, &v, &r.Permissions, &r.Users, &r.CreatedBy.ID, &r.CreatedBy.Name,
+		&r.UpdatedBy.ID, &r.UpdatedBy.Name)
 	r.Version = uint64(v)
 	return r, err
 }

@@ -45,6 +45,8 @@ import (
 	kusttypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/keyledger/keyledger/audit"
 )
 
 // root is the repository root, seen from this package's folder.
@@ -388,14 +390,14 @@ func TestK8sDeployment(t *testing.T) {
 	}
 	// No secret in a plain variable: each comes as a file of the Secret.
 	for _, e := range c.Env {
-		for _, s := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_DATABASE_URL"} {
+		for _, s := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_DATABASE_URL", "KEYLEDGER_AUDIT_SIGNING_KEY"} {
 			if e.Name == s {
 				t.Errorf("%s is set as a variable; want %s_FILE", s, s)
 			}
 		}
 	}
 	files := secretFiles(t, pod, c)
-	for _, s := range []string{"KEYLEDGER_MASTER_KEY_FILE", "KEYLEDGER_PEPPER_FILE", "KEYLEDGER_GATEWAY_TOKEN_FILE", "KEYLEDGER_DATABASE_URL_FILE"} {
+	for _, s := range []string{"KEYLEDGER_MASTER_KEY_FILE", "KEYLEDGER_PEPPER_FILE", "KEYLEDGER_GATEWAY_TOKEN_FILE", "KEYLEDGER_DATABASE_URL_FILE", "KEYLEDGER_AUDIT_SIGNING_KEY_FILE"} {
 		path, ok := env[s]
 		if !ok {
 			t.Errorf("%s is not set", s)
@@ -710,7 +712,7 @@ func TestComposeKeyledger(t *testing.T) {
 			t.Errorf("%s: build context %s, want the repository root %s", name, s.Build.Context, ctx)
 		}
 		// Secrets: files, each where its _FILE variable says.
-		for _, v := range []string{"KEYLEDGER_DATABASE_URL_FILE", "KEYLEDGER_MASTER_KEY_FILE", "KEYLEDGER_PEPPER_FILE", "KEYLEDGER_GATEWAY_TOKEN_FILE"} {
+		for _, v := range []string{"KEYLEDGER_DATABASE_URL_FILE", "KEYLEDGER_MASTER_KEY_FILE", "KEYLEDGER_PEPPER_FILE", "KEYLEDGER_GATEWAY_TOKEN_FILE", "KEYLEDGER_AUDIT_SIGNING_KEY_FILE"} {
 			path := env[v]
 			if !slices.ContainsFunc(s.Secrets, func(sec composetypes.ServiceSecretConfig) bool {
 				return secretTarget(sec) == path
@@ -718,7 +720,7 @@ func TestComposeKeyledger(t *testing.T) {
 				t.Errorf("%s: %s=%q is no secret of the service (%v)", name, v, path, s.Secrets)
 			}
 		}
-		for _, v := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_DATABASE_URL"} {
+		for _, v := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_DATABASE_URL", "KEYLEDGER_AUDIT_SIGNING_KEY"} {
 			if _, ok := env[v]; ok {
 				t.Errorf("%s: %s is a plain variable; want %s_FILE", name, v, v)
 			}
@@ -883,6 +885,9 @@ func TestGenSecrets(t *testing.T) {
 	}
 	if tok := read("gateway_token"); len(tok) < 16 || !strings.HasPrefix(tok, "klg_") {
 		t.Errorf("gateway_token %q", tok)
+	}
+	if _, err := audit.NewSigner(read("audit_signing_key")); err != nil {
+		t.Errorf("audit_signing_key: %v", err)
 	}
 	cfg, err := pgx.ParseConfig(read("database_url"))
 	if err != nil {

@@ -262,7 +262,8 @@ func hashesOf(t *testing.T, v any) [][]byte {
 func TestCheckpointsArePublishedWhileTheHistoryGrows(t *testing.T) {
 	h := start(t)
 	h.audit.CheckpointEvery = 100 * time.Millisecond
-	_, srv := h.instance(httpapi.Config{})
+	svc, srv := h.instance(httpapi.Config{})
+	h.waitReady(svc)
 	h.workspace("prod")
 	size := uint64(3) // bootstrap and the workspace
 	deadline := time.Now().Add(10 * time.Second)
@@ -303,7 +304,8 @@ func TestEventsCanBeFollowed(t *testing.T) {
 func TestWithoutASigningKeyCheckpointsAreOff(t *testing.T) {
 	h := start(t)
 	h.audit = service.AuditConfig{}
-	_, srv := h.instance(httpapi.Config{})
+	svc, srv := h.instance(httpapi.Config{})
+	h.waitReady(svc)
 	r := h.on(srv, h.admin.Secret, "POST", "/v1/audit/checkpoint", nil)
 	h.expect(r, 501, "audit_signing_off")
 	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit/public-key", nil), 501, "audit_signing_off")

@@ -17,6 +17,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/keyledger/keyledger/audit"
 )
 
 const deploymentsDir = "../../deployments"
@@ -27,6 +29,15 @@ var needOf = map[string]need{
 	"migrate":   {database: true},
 	"bootstrap": {nats: true, pepper: true},
 }
+
+// testAuditKey is an audit signing key keyledger accepts.
+var testAuditKey = func() string {
+	skey, _, err := audit.GenerateKey("keyledger-test")
+	if err != nil {
+		panic(err)
+	}
+	return skey
+}()
 
 // validSecrets are secret values keyledger accepts, by their file's base name in
 // compose (master_key) or Kubernetes (master-key).
@@ -41,6 +52,8 @@ func validSecret(t *testing.T, base string) string {
 		return testToken
 	case "database_url":
 		return testDBURL
+	case "audit_signing_key":
+		return testAuditKey
 	}
 	t.Fatalf("no test value for the secret file %s", base)
 	return ""
@@ -186,7 +199,7 @@ func TestK8sEnvironmentPassesValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve starts with the placeholder secrets of secret.example.yaml")
 	}
-	for _, want := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN"} {
+	for _, want := range []string{"KEYLEDGER_MASTER_KEY", "KEYLEDGER_PEPPER", "KEYLEDGER_GATEWAY_TOKEN", "KEYLEDGER_AUDIT_SIGNING_KEY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the placeholder %s is accepted: %v", want, err)
 		}

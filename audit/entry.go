@@ -131,9 +131,15 @@ var keyKinds = map[domain.BusinessType]string{domain.BusinessMaaS: "MaaS", domai
 // tree) but not in the audit views.
 var hidden = []string{"secret_hash", "sealed"}
 
+// hiding are the event types whose payload holds hidden fields.
+var hiding = map[string]bool{domain.TypeAPIKeyCreated: true, domain.TypeAccessKeyCreated: true}
+
 // Changes is an event's payload as an audit entry shows it: without the hidden
-// fields.
-func Changes(data []byte) json.RawMessage {
+// fields (only the types that have some are parsed).
+func Changes(eventType string, data []byte) json.RawMessage {
+	if !hiding[eventType] {
+		return data
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(data, &m) != nil {
 		return json.RawMessage(`{}`)

@@ -30,6 +30,10 @@ type Range struct {
 	// when known (the audit views know it); nil counts the leaves from the log's
 	// beginning.
 	FirstLeaf *uint64
+	// Flush, when set, is called after each batch read from the log (so a
+	// followed stream shows each event at once, and a long export is not written
+	// a line at a time).
+	Flush func() error
 }
 
 // Export calls emit with each of the organization's events in the range, in log
@@ -84,6 +88,11 @@ func Export(ctx context.Context, log Log, r Range, emit func(audit.Event) error)
 				continue
 			}
 			if err := emit(audit.FromRecord(rec, index)); err != nil {
+				return err
+			}
+		}
+		if r.Flush != nil && len(recs) > 0 {
+			if err := r.Flush(); err != nil {
 				return err
 			}
 		}

@@ -199,8 +199,8 @@ func (s *Server) listAudit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if strings.Contains(c.Request().Header.Get("Accept"), mimeNDJSON) {
-		lines := ndjsonWriter(c)
-		return s.d.Audit.EachEntry(ctx, cl.OrganizationID, f, func(r projections.AuditRow) error { return lines(auditEntry(r)) })
+		out := startNDJSON(c)
+		return s.d.Audit.EachEntry(ctx, cl.OrganizationID, f, func(r projections.AuditRow) error { return out.line(auditEntry(r)) })
 	}
 	p, err := page(c)
 	if err != nil {
@@ -217,24 +217,40 @@ func (s *Server) listAudit(c echo.Context) error {
 	return respond(c, http.StatusOK, out)
 }
 
-// ndjsonWriter starts an NDJSON answer and returns what writes each line; every
-// line is flushed, and each pushes the write deadline on, so an export or a
-// followed stream may last as long as it keeps flowing.
-func ndjsonWriter(c echo.Context) func(v any) error {
+// ndjsonStream is an NDJSON answer being written: lines are flushed in runs (every
+// 1000, and whenever the writer says a run ends), and each flush pushes the write
+// deadline on, so an export or a followed stream lasts as long as it flows.
+type ndjsonStream struct {
+	w   *echo.Response
+	rc  *http.ResponseController
+	enc *json.Encoder
+	n   int
+}
+
+// startNDJSON starts an NDJSON answer.
+func startNDJSON(c echo.Context) *ndjsonStream {
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, mimeNDJSON)
 	w.WriteHeader(http.StatusOK)
-	w.Flush()
-	rc := http.NewResponseController(w.Writer)
-	enc := json.NewEncoder(w)
-	return func(v any) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		w.Flush()
-		return nil
+	s := &ndjsonStream{w: w, rc: http.NewResponseController(w.Writer), enc: json.NewEncoder(w)}
+	_ = s.flush()
+	return s
+}
+
+func (s *ndjsonStream) line(v any) error {
+	if err := s.enc.Encode(v); err != nil {
+		return err
 	}
+	if s.n++; s.n%1000 == 0 {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *ndjsonStream) flush() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
+	s.w.Flush()
+	return nil
 }
 
 // notChanges are the payload fields an edit does not change: ids, times and what
@@ -423,18 +439,24 @@ func (s *Server) listEvents(c echo.Context) error {
 	}
 	// The answer starts with the first event (or at once when following), so that
 	// a failure before it is an answer of its own (503).
-	var lines func(any) error
+	var out *ndjsonStream
 	if r.Follow {
-		lines = ndjsonWriter(c)
+		out = startNDJSON(c)
+	}
+	r.Flush = func() error {
+		if out == nil {
+			return nil
+		}
+		return out.flush()
 	}
 	err = s.d.Audit.Events(c.Request().Context(), r, func(e audit.Event) error {
-		if lines == nil {
-			lines = ndjsonWriter(c)
+		if out == nil {
+			out = startNDJSON(c)
 		}
-		return lines(e)
+		return out.line(e)
 	})
-	if err == nil && lines == nil {
-		ndjsonWriter(c)
+	if err == nil && out == nil {
+		startNDJSON(c)
 	}
 	return err
 }

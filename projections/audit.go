@@ -28,6 +28,7 @@ import (
 // views nothing.
 type AuditView struct {
 	trees map[string]*compact.Range
+	names map[[2]string]audit.Name // given by the batch being applied
 }
 
 // NewAuditView returns the audit view; its runner loads the trees.
@@ -62,7 +63,7 @@ func (v *AuditView) Load(ctx context.Context, db Querier) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	v.trees = trees
+	v.trees, v.names = trees, nil
 	return nil
 }
 
@@ -104,11 +105,29 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 	m := r.Metadata
 	b.Insert("audit_entries", auditEntryColumns, org, int64(index), int64(r.Sequence), r.ID, r.Type, audit.Action(r.Type), r.Time,
 		m.ActorID, m.CredentialID, m.SourceIP, m.RequestID, m.ClientRequestID, m.WorkspaceID, target.Kind, target.ID, target.AccountID,
-		string(audit.Changes(r.Raw.Data)))
+		string(audit.Changes(r.Raw.Type, r.Raw.Data)))
 	for _, n := range audit.NamesOf(r.Event, r.Aggregate) {
-		b.Defer("name:"+org+":"+n.ID, `INSERT INTO audit_names (organization_id, id, kind, name) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (organization_id, id) DO UPDATE SET name = EXCLUDED.name`, org, n.ID, n.Kind, n.Name)
+		v.name(b, org, n)
 	}
+}
+
+// name upserts the names a batch gives, all in one statement at its end (the
+// last name given to an id wins).
+func (v *AuditView) name(b *Batch, org string, n audit.Name) {
+	if v.names == nil {
+		v.names = map[[2]string]audit.Name{}
+		b.DeferBuild("audit_names", func() (string, []any) {
+			var orgs, ids, kinds, names []string
+			for k, n := range v.names {
+				orgs, ids, kinds, names = append(orgs, k[0]), append(ids, n.ID), append(kinds, n.Kind), append(names, n.Name)
+			}
+			v.names = nil
+			return `INSERT INTO audit_names (organization_id, id, kind, name)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+				ON CONFLICT (organization_id, id) DO UPDATE SET name = EXCLUDED.name`, []any{orgs, ids, kinds, names}
+		})
+	}
+	v.names[[2]string{org, n.ID}] = n
 }
 
 // AuditFilter narrows the audit entries; zero fields do not filter.

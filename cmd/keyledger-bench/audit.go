@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -65,6 +66,16 @@ func benchAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The audit projector stands by while the bench holds its lock (for the tree's
+	// cost on key creation, below).
+	lock, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer lock.Close(context.WithoutCancel(ctx))
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('keyledger.projector.audit'))`); err != nil {
+		return err
+	}
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: dbURL, MasterKey: bytes.Repeat([]byte{1}, 32),
 		Pepper: bytes.Repeat([]byte{2}, 32), GatewayToken: gatewayToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Audit: service.AuditConfig{SigningKey: skey, CheckpointEvery: time.Second}})
@@ -78,7 +89,10 @@ func benchAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := &client{base: srv.URL, secret: boot.Secret, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
+	c := &client{base: srv.URL, secret: boot.Secret, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	if err := benchTreeCost(ctx, svc, c, lock); err != nil {
+		return err
+	}
 
 	// The history: key creations and edits by ten actors in a hundred workspaces.
 	const workspaces, actors, perAppend = 100, 10, 500
@@ -266,4 +280,45 @@ func rawConsume(ctx context.Context, js jetstream.JetStream, head uint64) (float
 		}
 	}
 	return float64(got) / time.Since(start).Seconds(), nil
+}
+
+// benchTreeCost measures what keeping the audit trees costs key creation: the same
+// keys created over HTTP while the audit projector stands by (the bench holds its
+// lock from before the instance started) and then while it follows the log.
+func benchTreeCost(ctx context.Context, svc *service.Service, c *client, lock *pgx.Conn) error {
+	wss := make([]string, *clients)
+	for i := range wss {
+		ws, err := c.workspace("tree-" + strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		wss[i] = ws
+	}
+	create := func(w, _ int) error {
+		st, _, b, err := c.do("POST", "/v1/workspaces/"+wss[w]+"/api-keys", map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8", "note": "bench"})
+		if err != nil || st != 201 {
+			return fmt.Errorf("create key: %d %s %v", st, b, err)
+		}
+		return nil
+	}
+	off, err := parallel(*clients, *concN, create)
+	if err != nil {
+		return err
+	}
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('keyledger.projector.audit'))`); err != nil {
+		return err
+	}
+	head, err := svc.Store().Position(ctx)
+	if err != nil {
+		return err
+	}
+	if err := svc.Audit().WaitFor(ctx, head); err != nil {
+		return err
+	}
+	on, err := parallel(*clients, *concN, create)
+	if err != nil {
+		return err
+	}
+	report(fmt.Sprintf("key creation via HTTP, %d clients, audit trees kept (keys/s) vs audit projector standing by", *clients), on, off, "/s")
+	return nil
 }

@@ -105,12 +105,20 @@ func benchAudit(ctx context.Context) error {
 	}
 	last := make([]uint64, workspaces)
 	fill := time.Now()
-	at := time.Now().UTC().Add(-time.Duration(*auditN) * time.Millisecond).Truncate(time.Microsecond)
+	// The history spans the 30 days before now, as a real one would: a store of the
+	// bench's own stamps the appends (ce-time) along them.
+	const span = 30 * 24 * time.Hour
+	at := time.Now().UTC().Add(-span).Truncate(time.Microsecond)
+	step := span / time.Duration(*auditN)
+	history, err := eventstore.Open(ctx, nc, eventstore.Config{Clock: func() time.Time { return at }})
+	if err != nil {
+		return err
+	}
 	for n := 0; n < *auditN; {
 		w := (n / perAppend) % workspaces
 		events := make([]domain.Event, 0, perAppend)
 		for i := 0; i < perAppend && n < *auditN; i, n = i+1, n+1 {
-			at = at.Add(time.Millisecond)
+			at = at.Add(step)
 			if n%4 == 3 {
 				events = append(events, domain.APIKeyUpdated{KeyID: "key_" + strconv.Itoa(n-1), Allowlist: []string{"10.0.0.0/8"}, Note: "edited", At: at})
 				continue
@@ -118,7 +126,7 @@ func benchAudit(ctx context.Context) error {
 			events = append(events, domain.APIKeyCreated{KeyID: "key_" + strconv.Itoa(n), BusinessType: domain.BusinessSearch, Name: "k-" + strconv.Itoa(n),
 				Allowlist: []string{"10.0.0.0/8"}, QPSLimit: 50, SecretHash: hex.EncodeToString(randBytes(32)), Masked: "kls_abcd…wxyz", Sealed: randBytes(81), At: at})
 		}
-		v, err := svc.Store().Append(ctx, domain.AggregateWorkspace, wss[w], last[w], events,
+		v, err := history.Append(ctx, domain.AggregateWorkspace, wss[w], last[w], events,
 			domain.Metadata{OrganizationID: boot.OrganizationID, WorkspaceID: wss[w], ActorID: accs[(n/perAppend)%actors], SourceIP: "10.1.2.3"})
 		if err != nil {
 			return err
@@ -154,10 +162,10 @@ func benchAudit(ctx context.Context) error {
 			q.Set("action", "workspace.api_key_updated")
 		case 3:
 			q.Set("target_id", "key_"+strconv.Itoa(4*rand.IntN(*auditN/4)))
-		case 4:
-			from := time.Now().UTC().Add(-time.Duration(rand.IntN(*auditN)) * time.Millisecond)
+		case 4: // an hour of the 30 days
+			from := time.Now().UTC().Add(-time.Duration(rand.Int64N(int64(span))))
 			q.Set("from", from.Format(time.RFC3339Nano))
-			q.Set("to", from.Add(time.Minute).Format(time.RFC3339Nano))
+			q.Set("to", from.Add(time.Hour).Format(time.RFC3339Nano))
 		}
 		if i%10 == 9 { // a page far from the newest
 			q.Set("cursor", cursorAt(rand.IntN(*auditN)))

@@ -174,32 +174,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err := checkLog(stream.CachedInfo().Config, cfg); err != nil {
 		return nil, err
 	}
-	if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        UsageStream,
-			Description: "keyledger usage records reported by gateways",
-			Subjects:    []string{UsageSubject},
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  cfg.DuplicateWindow,
-			MaxAge:      cfg.UsageMaxAge,
-			AllowDirect: true,
-		})
-	}); err != nil {
-		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", UsageStream, err))
-	}
-	if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        AuditStream,
-			Description: "keyledger refused calls and replayed answers, for auditors",
-			Subjects:    []string{AuditSubject},
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			MaxAge:      cfg.AuditMaxAge,
-			AllowDirect: true,
-		})
-	}); err != nil {
-		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", AuditStream, err))
+	// The streams beside the log: retained for a while, not forever.
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: UsageStream, Description: "keyledger usage records reported by gateways", Subjects: []string{UsageSubject},
+			Duplicates: cfg.DuplicateWindow, MaxAge: cfg.UsageMaxAge},
+		{Name: AuditStream, Description: "keyledger refused calls and replayed answers, for auditors", Subjects: []string{AuditSubject},
+			MaxAge: cfg.AuditMaxAge},
+	} {
+		sc.Storage, sc.Replicas, sc.AllowDirect = jetstream.FileStorage, cfg.Replicas, true
+		if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) }); err != nil {
+			return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", sc.Name, err))
+		}
 	}
 	return &Store{js: js, stream: stream, cfg: cfg}, nil
 }

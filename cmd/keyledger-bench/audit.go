@@ -21,14 +21,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/eventstore/natstest"
 	"github.com/keyledger/keyledger/service"
 )
 
@@ -42,21 +40,11 @@ var (
 // benchAudit runs on a NATS and a database of its own: one organization with
 // auditN events, an instance signing checkpoints every second.
 func benchAudit(ctx context.Context) error {
-	dir, err := os.MkdirTemp("", "keyledger-bench-audit-")
+	nc, stopNATS, err := startNATS()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ns, err := natstest.Run(dir, -1)
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer stopNATS()
 	dbURL, drop, err := scratchDatabase(ctx)
 	if err != nil {
 		return err

@@ -97,21 +97,11 @@ func run(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "audit history of %d events:\n", *auditN)
 		return benchAudit(ctx)
 	}
-	dir, err := os.MkdirTemp("", "keyledger-bench-")
+	nc, stopNATS, err := startNATS()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ns, err := natstest.Run(dir, -1)
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer stopNATS()
 	// The bench's one NATS: the catch-up runs first on its empty log, the instances
 	// start after it, and the start-up runs last, once they are stopped.
 	store, err := eventstore.Open(ctx, nc, eventstore.Config{})
@@ -433,6 +423,26 @@ func randBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// startNATS runs a nats-server of the bench's own, its data in a temporary
+// directory, and connects to it; stop undoes all that.
+func startNATS() (nc *nats.Conn, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "keyledger-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := natstest.Run(dir, -1)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	if nc, err = nats.Connect(ns.ClientURL(), eventstore.ConnectOptions()...); err != nil {
+		ns.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return nc, func() { nc.Close(); ns.Shutdown(); os.RemoveAll(dir) }, nil
 }
 
 // scratchDatabase is a fresh database on the bench's server, dropped by the returned

@@ -15,7 +15,6 @@ import (
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/auditlog"
-	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/service"
 )
 
@@ -141,15 +140,11 @@ func runEventsExport(ctx context.Context, cfg Config, out io.Writer, follow bool
 	if err := cfg.Validate(need{nats: true}); err != nil {
 		return err
 	}
-	nc, err := cfg.connectNATS("keyledger-events")
+	store, closeStore, err := cfg.openStore(ctx, "keyledger-events")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	w := bufio.NewWriterSize(out, 1<<16)
 	enc := json.NewEncoder(w)
 	err = auditlog.Export(ctx, store, auditlog.Range{OrganizationID: cfg.Audit.Org, After: cfg.Audit.After, Until: cfg.Audit.Until, Follow: follow},

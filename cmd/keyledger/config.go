@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -324,6 +325,20 @@ func (c *Config) pepper() ([]byte, error) {
 		return nil, fmt.Errorf("KEYLEDGER_PEPPER must be base64 of at least %d bytes", service.MinPepperLen)
 	}
 	return b, nil
+}
+
+// openStore dials the NATS of the configuration as name and opens the event store
+// on it; closeStore closes the connection.
+func (c Config) openStore(ctx context.Context, name string) (store *eventstore.Store, closeStore func(), err error) {
+	nc, err := c.connectNATS(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if store, err = eventstore.Open(ctx, nc, eventstore.Config{Replicas: c.Replicas}); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return store, nc.Close, nil
 }
 
 // connectNATS dials the NATS of the configuration as name, without reconnect

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -51,15 +50,11 @@ func runReconcile(ctx context.Context, cfg Config, _ *slog.Logger, out io.Writer
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("--from and --to are RFC 3339 times: %w", err)
 	}
-	nc, err := cfg.connectNATS("keyledger-reconcile")
+	store, closeStore, err := cfg.openStore(ctx, "keyledger-reconcile")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

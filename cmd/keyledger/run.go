@@ -76,15 +76,11 @@ func runBootstrap(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(need{nats: true, pepper: true}); err != nil {
 		return err
 	}
-	nc, err := cfg.connectNATS("keyledger-bootstrap")
+	store, closeStore, err := cfg.openStore(ctx, "keyledger-bootstrap")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	pepper, _ := cfg.pepper()
 	app := commands.New(commands.Deps{Store: store, Pepper: pepper})
 	b, err := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: cfg.OrgName, PrimaryName: cfg.PrimaryName})

@@ -241,6 +241,9 @@ func TestTheHistoryIsATransparencyLog(t *testing.T) {
 	h.expect(h.as("GET", "/v1/audit/proof/consistency?from=3&to=99", nil), 400, "beyond_tree")
 	h.expect(h.as("GET", "/v1/audit/proof/consistency?from=x", nil), 400, "invalid_input")
 	h.expect(h.as("GET", "/v1/events?follow=maybe", nil), 400, "invalid_input")
+	if status, lines := h.stream(h.admin.Secret, "/v1/events?after=999999"); status != 200 || len(lines) != 0 {
+		t.Fatalf("events after the log's end: %d, %d lines", status, len(lines))
+	}
 
 	// Another organization sees only its own history.
 	other := h.bootstrap("globex")

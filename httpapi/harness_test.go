@@ -181,7 +181,7 @@ func (h *harness) streamConforms(js jetstream.JetStream, name string) {
 		h.t.Fatal(err)
 	}
 	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(1000, info.State.Msgs-read)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			h.t.Fatal(err)
 		}

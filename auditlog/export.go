@@ -9,9 +9,10 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 )
 
-// Log is the events log as an export reads it.
+// Log is the events log as an export reads it: the stored bytes, which are the
+// leaves, without decoding the events.
 type Log interface {
-	Subscribe(ctx context.Context, from uint64, filters ...string) (*eventstore.Subscription, error)
+	SubscribeRaw(ctx context.Context, from uint64) (*eventstore.Subscription, error)
 	Position(ctx context.Context) (uint64, error)
 }
 
@@ -59,7 +60,7 @@ func Export(ctx context.Context, log Log, r Range, emit func(audit.Event) error)
 	} else {
 		from = 0
 	}
-	sub, err := log.Subscribe(ctx, from)
+	sub, err := log.SubscribeRaw(ctx, from)
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, limit 
 	if !from.IsZero() {
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
-	sub, err := l.s.subscribeWith(ctx, AuditStream, 0, cfg)
+	sub, err := l.s.subscribeWith(ctx, AuditStream, 0, cfg, false)
 	if err != nil {
 		return nil, err
 	}

@@ -95,24 +95,29 @@ func setIf(h nats.Header, k, v string) {
 
 // decode turns a stored message back into a Record, upcasting older versions.
 func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, error) {
+	r := decodeRaw(seq, subject, h, data)
+	typ, data, err := upcast(r.Type, data)
+	if err != nil {
+		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
+	}
+	if r.Event, err = domain.DecodeEvent(typ, data); err != nil {
+		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
+	}
+	r.Type = typ
+	return r, nil
+}
+
+// decodeRaw is a Record as stored: its envelope and bytes, without its Event.
+func decodeRaw(seq uint64, subject string, h nats.Header, data []byte) Record {
 	raw := Raw{Source: h.Get(HeaderSource), Type: h.Get(HeaderType), Time: h.Get(HeaderTime), Data: data}
-	typ, data, err := upcast(raw.Type, data)
-	if err != nil {
-		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
-	}
-	e, err := domain.DecodeEvent(typ, data)
-	if err != nil {
-		return Record{}, fmt.Errorf("decode seq %d: %w", seq, err)
-	}
 	at, _ := time.Parse(time.RFC3339Nano, raw.Time)
 	return Record{
 		Sequence:  seq,
 		Subject:   subject,
 		ID:        h.Get(HeaderID),
-		Type:      typ,
+		Type:      raw.Type,
 		Time:      at,
 		Aggregate: h.Get(HeaderSubject),
-		Event:     e,
 		Raw:       raw,
 		Metadata: domain.Metadata{
 			OrganizationID:  h.Get(HeaderOrgID),
@@ -123,7 +128,7 @@ func decode(seq uint64, subject string, h nats.Header, data []byte) (Record, err
 			RequestID:       h.Get(HeaderRequestID),
 			ClientRequestID: h.Get(HeaderClientRequestID),
 		},
-	}, nil
+	}
 }
 
 // upcasters turn an older event version into the current one, keyed by the old

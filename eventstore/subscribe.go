@@ -16,6 +16,7 @@ import (
 // projector committing to PostgreSQL overlaps with the network. Next is not safe
 // for concurrent use; Stop is.
 type Subscription struct {
+	raw  bool // records as stored, without their Event
 	it   jetstream.MessagesContext
 	recs chan Record
 	err  error // set before recs is closed
@@ -31,6 +32,12 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, filters ...string) (
 		filters = []string{EventsSubject}
 	}
 	return s.subscribe(ctx, EventsStream, from, filters)
+}
+
+// SubscribeRaw is Subscribe for readers of the stored bytes only (the audit
+// export): its records have no decoded Event.
+func (s *Store) SubscribeRaw(ctx context.Context, from uint64) (*Subscription, error) {
+	return s.subscribeAs(ctx, EventsStream, from, []string{EventsSubject}, true)
 }
 
 // UsageLog is the usage stream as its consumers follow it (the cost projector).
@@ -63,15 +70,19 @@ func (u UsageLog) Position(ctx context.Context) (uint64, error) {
 }
 
 func (s *Store) subscribe(ctx context.Context, stream string, from uint64, filters []string) (*Subscription, error) {
+	return s.subscribeAs(ctx, stream, from, filters, false)
+}
+
+func (s *Store) subscribeAs(ctx context.Context, stream string, from uint64, filters []string, raw bool) (*Subscription, error) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from + 1
 	}
-	return s.subscribeWith(ctx, stream, from, cfg)
+	return s.subscribeWith(ctx, stream, from, cfg, raw)
 }
 
-func (s *Store) subscribeWith(ctx context.Context, stream string, from uint64, cfg jetstream.OrderedConsumerConfig) (*Subscription, error) {
+func (s *Store) subscribeWith(ctx context.Context, stream string, from uint64, cfg jetstream.OrderedConsumerConfig, raw bool) (*Subscription, error) {
 	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))
@@ -80,7 +91,7 @@ func (s *Store) subscribeWith(ctx context.Context, stream string, from uint64, c
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("subscribe from %d: %w", from, err))
 	}
-	sub := &Subscription{it: it, recs: make(chan Record, prefetch), done: make(chan struct{})}
+	sub := &Subscription{raw: raw, it: it, recs: make(chan Record, prefetch), done: make(chan struct{})}
 	go sub.pump()
 	return sub, nil
 }
@@ -100,8 +111,10 @@ func (sub *Subscription) pump() {
 			sub.err = fmt.Errorf("message metadata: %w", err)
 			return
 		}
-		r, err := decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
-		if err != nil {
+		var r Record
+		if sub.raw {
+			r = decodeRaw(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
+		} else if r, err = decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data()); err != nil {
 			sub.err = err
 			return
 		}

@@ -199,8 +199,19 @@ func (s *Server) listAudit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if strings.Contains(c.Request().Header.Get("Accept"), mimeNDJSON) {
-		out := startNDJSON(c)
-		return s.d.Audit.EachEntry(ctx, cl.OrganizationID, f, func(r projections.AuditRow) error { return out.line(auditEntry(r)) })
+		// The answer starts with the first entry, so that a failure before it is an
+		// answer of its own (503).
+		var out *ndjsonStream
+		err := s.d.Audit.EachEntry(ctx, cl.OrganizationID, f, func(r projections.AuditRow) error {
+			if out == nil {
+				out = startNDJSON(c)
+			}
+			return out.line(auditEntry(r))
+		})
+		if err == nil && out == nil {
+			startNDJSON(c)
+		}
+		return err
 	}
 	p, err := page(c)
 	if err != nil {

@@ -280,6 +280,10 @@ func TestPostgresOutage(t *testing.T) {
 	defer cut(true)
 	// Reads need the views: 503. Writes go to the log: acknowledged, and kept.
 	h.expect(h.as("GET", "/v1/workspaces", nil), 503, "unavailable")
+	// An export answers 503 too, not a 200 with nothing in it.
+	if status, _ := h.stream(h.admin.Secret, "/v1/audit"); status != 503 {
+		t.Fatalf("audit export during a PostgreSQL outage: %d", status)
+	}
 	r := h.as("POST", "/v1/workspaces", map[string]any{"name": "written during the outage"})
 	h.expect(r, 201, "")
 	h.expect(h.as("POST", "/v1/workspaces", map[string]any{"name": "x"}, "Idempotency-Key", "k"), 503, "unavailable")

@@ -28,9 +28,10 @@ type CreateSearchKeyBatch struct {
 // RateLimit is the QPS of a batch: Mode "uniform" (QPS for all) or "individual"
 // (QPSList[i] for key i, len == Count).
 type RateLimit struct {
-	Mode    string
-	QPS     *int
-	QPSList []int
+	Mode string
+	QPS  *int
+	// QPSList holds one limit per key; nil leaves that key unlimited.
+	QPSList []*int
 }
 
 // CreateSearchKeyBatch handles the command.
@@ -121,7 +122,7 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 			break
 		}
 		for i := range rl.QPSList {
-			q, err := domain.ParseQPS("rate_limit.qps_list["+strconv.Itoa(i)+"]", &rl.QPSList[i])
+			q, err := domain.ParseQPS("rate_limit.qps_list["+strconv.Itoa(i)+"]", rl.QPSList[i])
 			verr.Merge("", err)
 			qps[i] = q
 		}

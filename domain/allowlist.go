@@ -26,15 +26,16 @@ type Allowlist struct {
 // 2001:db8::/32": it refuses a raw text longer than MaxAllowlistChars before any other
 // work (separators count: "1.2.3.4" followed by a hundred thousand commas is too
 // long), then splits it on commas, semicolons and any white space, drops the empty
-// pieces and parses the rest with ParseAllowlist. Errors name a piece by its index
-// among the pieces; the error on the whole text has the field "".
+// pieces and parses the rest with ParseAllowlist. The full-width comma "，" and the
+// ideographic comma "、" separate too, as a Chinese keyboard types them. Errors name
+// a piece by its index among the pieces; the error on the whole text has the field "".
 func ParseAllowlistText(raw string) (Allowlist, error) {
 	if len(raw) > MaxAllowlistChars {
 		return Allowlist{}, invalid("", "allowlist_too_long",
 			fmt.Sprintf("at most %d characters, got %d", MaxAllowlistChars, len(raw)))
 	}
 	return ParseAllowlist(strings.FieldsFunc(raw, func(r rune) bool {
-		return r == ',' || r == ';' || unicode.IsSpace(r)
+		return r == ',' || r == ';' || r == '，' || r == '、' || unicode.IsSpace(r)
 	}))
 }
 

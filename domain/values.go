@@ -19,11 +19,12 @@ const (
 	BusinessSearch BusinessType = "search"
 )
 
-// ParseBusinessType accepts exactly "maas" or "search".
+// ParseBusinessType accepts "maas" or "search" in any case ("MaaS", "Search", as a
+// console writes them) and answers the canonical lower-case form.
 func ParseBusinessType(s string) (BusinessType, error) {
-	switch BusinessType(s) {
+	switch b := BusinessType(strings.ToLower(s)); b {
 	case BusinessMaaS, BusinessSearch:
-		return BusinessType(s), nil
+		return b, nil
 	}
 	return "", invalid("business_type", "invalid_business_type", `must be "maas" or "search"`)
 }

@@ -71,10 +71,21 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
+		if req.BusinessType != nil {
+			if b, err := domain.ParseBusinessType(*req.BusinessType); err != nil || b != domain.BusinessSearch {
+				return reply{}, invalidField("business_type", "search_only", `a batch makes Search keys: "search" or omit it`)
+			}
+		}
 		cmd := commands.CreateSearchKeyBatch{Caller: caller(c), Idempotency: idem, WorkspaceID: ws, Count: req.Count,
 			NamePrefix: req.Naming.Prefix, Names: req.Naming.Names, Allowlist: req.Allowlist}
 		if rl := req.RateLimit; rl != nil {
-			cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS, QPSList: rl.QPSList}
+			cmd.RateLimit = &commands.RateLimit{Mode: rl.Mode, QPS: rl.QPS}
+			if rl.QPSList != nil {
+				cmd.RateLimit.QPSList = make([]*int, len(rl.QPSList))
+				for i, q := range rl.QPSList {
+					cmd.RateLimit.QPSList[i] = q.Value
+				}
+			}
 		}
 		r, err := s.d.App.CreateSearchKeyBatch(c.Request().Context(), cmd)
 		out := APIKeyBatch{BatchID: r.BatchID, Items: make([]CreatedAPIKey, len(r.Keys))}
@@ -102,9 +113,11 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 	}
 	filter := projections.KeyFilter{BusinessType: c.QueryParam("business_type"), BatchID: c.QueryParam("batch_id")}
 	if filter.BusinessType != "" {
-		if _, err := domain.ParseBusinessType(filter.BusinessType); err != nil {
+		b, err := domain.ParseBusinessType(filter.BusinessType)
+		if err != nil {
 			return err
 		}
+		filter.BusinessType = string(b)
 	}
 	if filter.BatchID != "" && !domain.ValidID("batch_", filter.BatchID) {
 		return invalidField("batch_id", "invalid_batch_id", "a batch_id returned by a batch creation")

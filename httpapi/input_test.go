@@ -182,3 +182,40 @@ func TestServerClosesIdleConnections(t *testing.T) {
 		t.Fatalf("an idle keep-alive connection stayed open: %v", err)
 	}
 }
+
+// TestInputAsPeopleTypeIt: business types in the console's case, allowlists with
+// the commas of a Chinese keyboard, batch names as one comma-separated string, an
+// unlimited key in an individual rate limit, and a batch that says it is Search.
+func TestInputAsPeopleTypeIt(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+
+	r := h.as("POST", keys, map[string]any{"business_type": "MaaS", "allowlist": "10.0.0.1，10.0.0.2、10.0.0.0/24"})
+	h.expect(r, 201, "")
+	if r.str("business_type") != "maas" || fmt.Sprint(r.Body["allowlist"]) != "[10.0.0.1 10.0.0.2 10.0.0.0/24]" {
+		t.Fatalf("maas key: %s", r.Raw)
+	}
+	h.expect(h.as("POST", keys, map[string]any{"business_type": "Search", "name": "s"}), 201, "")
+	list := h.as("GET", keys+"?business_type=SEARCH", nil, "X-Keyledger-Position", h.positionHeader())
+	if h.expect(list, 200, ""); len(list.items()) != 1 || list.items()[0]["business_type"] != "search" {
+		t.Fatalf("filter in another case: %s", list.Raw)
+	}
+
+	r = h.as("POST", keys+"/batch", map[string]any{"business_type": "Search", "count": 3, "naming": map[string]any{"names": "crawler-a, crawler-b，crawler-c"},
+		"rate_limit": map[string]any{"mode": "individual", "qps_list": []any{5, nil, 20}}})
+	h.expect(r, 201, "")
+	var got []string
+	for _, k := range r.items() {
+		got = append(got, fmt.Sprintf("%v:%v", k["name"], k["qps_limit"]))
+	}
+	if strings.Join(got, " ") != "crawler-a:5 crawler-b:<nil> crawler-c:20" {
+		t.Fatalf("batch: %v (%s)", got, r.Raw)
+	}
+	r = h.as("POST", keys+"/batch", map[string]any{"business_type": "maas", "count": 1, "naming": map[string]any{"prefix": "p"}})
+	h.expect(r, 400, "invalid_input")
+	if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "business_type" || f["code"] != "search_only" {
+		t.Fatalf("a MaaS batch: %s", r.Raw)
+	}
+	h.expect(h.as("POST", keys, map[string]any{"business_type": "mass"}), 400, "invalid_input")
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -99,22 +100,50 @@ type CreateAPIKeyRequest struct {
 // BatchNaming names the keys of a batch: a prefix, or one name per key.
 type BatchNaming struct {
 	Prefix *string  `json:"prefix,omitempty"`
-	Names  []string `json:"names,omitempty"`
+	Names  NameList `json:"names,omitempty"`
 }
 
-// BatchRateLimit is the QPS of a batch: "uniform" (qps) or "individual" (qps_list).
+// NameList accepts a list of names or one string of them separated by commas
+// ("crawler-a, crawler-b"; the full-width comma "，" too), each trimmed.
+type NameList []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *NameList) UnmarshalJSON(b []byte) error {
+	var l []string
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
+			l = append(l, strings.TrimSpace(name))
+		}
+		*n = l
+		return nil
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*n = l
+	return nil
+}
+
+// BatchRateLimit is the QPS of a batch: "uniform" (qps) or "individual" (qps_list,
+// where null leaves that key unlimited).
 type BatchRateLimit struct {
-	Mode    string `json:"mode" enum:"uniform,individual"`
-	QPS     *int   `json:"qps,omitempty"`
-	QPSList []int  `json:"qps_list,omitempty"`
+	Mode    string        `json:"mode" enum:"uniform,individual"`
+	QPS     *int          `json:"qps,omitempty"`
+	QPSList []NullableInt `json:"qps_list,omitempty"`
 }
 
 // CreateSearchBatchRequest is the body of POST /v1/workspaces/{ws}/api-keys/batch.
+// business_type, when given, must say Search: a batch makes Search keys.
 type CreateSearchBatchRequest struct {
-	Count     int             `json:"count"`
-	Naming    BatchNaming     `json:"naming"`
-	Allowlist Allowlist       `json:"allowlist,omitempty"`
-	RateLimit *BatchRateLimit `json:"rate_limit,omitempty"`
+	BusinessType *string         `json:"business_type,omitempty" enum:"search"`
+	Count        int             `json:"count"`
+	Naming       BatchNaming     `json:"naming"`
+	Allowlist    Allowlist       `json:"allowlist,omitempty"`
+	RateLimit    *BatchRateLimit `json:"rate_limit,omitempty"`
 }
 
 // UpdateAPIKeyRequest is the body of PATCH /v1/workspaces/{ws}/api-keys/{key};

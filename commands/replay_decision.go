@@ -24,22 +24,10 @@ type ReplayDecision struct {
 	At          time.Time
 }
 
-// The decision codes, as credindex decides them on the data plane.
-const (
-	DecisionValid                    = "VALID"
-	DecisionNotFound                 = "NOT_FOUND"
-	DecisionDeleted                  = "DELETED"
-	DecisionDisabled                 = "DISABLED"
-	DecisionIPNotAllowed             = "IP_NOT_ALLOWED"
-	DecisionWorkspaceMismatch        = "WORKSPACE_MISMATCH"
-	DecisionProductMismatch          = "PRODUCT_MISMATCH"
-	DecisionNotAuthorizedOnWorkspace = "NOT_AUTHORIZED_ON_WORKSPACE"
-)
-
 // ReplayedDecision is the decision and the state it rests on.
 type ReplayedDecision struct {
 	Allowed bool
-	Code    string
+	Code    domain.CallCode
 	// Kind is "api_key" or "access_key" ("" when the credential was unknown).
 	Kind        string
 	KeyID       string
@@ -66,7 +54,7 @@ func (a *App) ReplayDecision(ctx context.Context, q ReplayDecision) (ReplayedDec
 }
 
 func (a *App) replayKey(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
-	out := ReplayedDecision{Code: DecisionNotFound}
+	out := ReplayedDecision{Code: domain.CallNotFound}
 	if q.KeyWorkspaceID == "" {
 		return out, nil
 	}
@@ -86,23 +74,13 @@ func (a *App) replayKey(ctx context.Context, q ReplayDecision) (ReplayedDecision
 	if err != nil {
 		return out, err
 	}
-	switch {
-	case k.Deleted:
-		out.Code = DecisionDeleted
-	case q.KeyWorkspaceID != q.WorkspaceID:
-		out.Code = DecisionWorkspaceMismatch
-	case k.BusinessType != q.Product:
-		out.Code = DecisionProductMismatch
-	case !allow.Allows(q.SourceIP):
-		out.Code = DecisionIPNotAllowed
-	default:
-		out.Allowed, out.Code = true, DecisionValid
-	}
+	out.Code = domain.KeyCallCode(k.Deleted, q.KeyWorkspaceID, k.BusinessType, allow, q.WorkspaceID, q.Product, q.SourceIP)
+	out.Allowed = out.Code == domain.CallValid
 	return out, nil
 }
 
 func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
-	out := ReplayedDecision{Code: DecisionNotFound}
+	out := ReplayedDecision{Code: domain.CallNotFound}
 	deleted := map[string]string{} // access key id → its account, once deleted
 	o, ok, err := a.orgs.at(ctx, q.Caller.OrganizationID, q.At, func(e domain.Event) {
 		if d, ok := e.(domain.AccessKeyDeleted); ok {
@@ -115,7 +93,7 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 	acc, found := o.AccountByAccessKeyID(q.CredentialID)
 	if !found {
 		if account, ok := deleted[q.CredentialID]; ok {
-			out.Kind, out.AccessKeyID, out.AccountID, out.Code, out.AccessKeyStatus = "access_key", q.CredentialID, account, DecisionDeleted, "deleted"
+			out.Kind, out.AccessKeyID, out.AccountID, out.Code, out.AccessKeyStatus = "access_key", q.CredentialID, account, domain.CallDeleted, "deleted"
 		}
 		return out, nil
 	}
@@ -131,14 +109,8 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 	}
 	inOrg := wok && w.OrganizationID() == q.Caller.OrganizationID
 	out.Member = inOrg && w.IsMember(acc.ID)
-	switch {
-	case acc.AccessKeyDisabled || acc.Disabled:
-		out.Code = DecisionDisabled
-	case !inOrg, !acc.Primary && !out.Member:
-		out.Code = DecisionNotAuthorizedOnWorkspace
-	default:
-		out.Allowed, out.Code = true, DecisionValid
-	}
+	out.Code = domain.AccessKeyCallCode(false, acc.AccessKeyDisabled || acc.Disabled, inOrg, acc.Primary, out.Member)
+	out.Allowed = out.Code == domain.CallValid
 	return out, nil
 }
 

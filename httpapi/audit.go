@@ -169,20 +169,11 @@ func auditFilter(c echo.Context) (projections.AuditFilter, error) {
 		}
 	}
 	for _, v := range []struct{ name, value string }{{"workspace_id", f.WorkspaceID}, {"actor_id", f.ActorID}, {"target_id", f.TargetID}, {"action", f.Action}} {
-		if len(v.value) > 128 || !isPrintableASCII(v.value) {
-			verr.Add(v.name, "invalid_filter", "at most 128 printable ASCII characters")
+		if len(v.value) > 128 || !printableASCII(v.value) {
+			verr.Add(v.name, "invalid_filter", "at most 128 visible ASCII characters")
 		}
 	}
 	return f, verr.Err()
-}
-
-func isPrintableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) listAudit(c echo.Context) error {
@@ -392,7 +383,7 @@ func (s *Server) auditInclusionProof(c echo.Context) error {
 		return err
 	}
 	id := c.QueryParam("event_id")
-	if id == "" || len(id) > 128 || !isPrintableASCII(id) {
+	if id == "" || len(id) > 128 || !printableASCII(id) {
 		return invalidField("event_id", "required", "the id of an event of the organization's history")
 	}
 	size, err := sizeParam(c, "size")

@@ -70,7 +70,7 @@ func (s *Server) replayDecision(c echo.Context) error {
 	}
 	var verr domain.ValidationError
 	q := commands.ReplayDecision{Caller: cl, CredentialID: c.QueryParam("credential_id"), WorkspaceID: c.QueryParam("workspace_id")}
-	if q.CredentialID == "" || len(q.CredentialID) > 128 || !isPrintableASCII(q.CredentialID) {
+	if q.CredentialID == "" || len(q.CredentialID) > 128 || !printableASCII(q.CredentialID) {
 		verr.Add("credential_id", "required", "an API key id or an access key id")
 	}
 	if !domain.IsWorkspaceID(q.WorkspaceID) {
@@ -102,19 +102,15 @@ func (s *Server) replayDecision(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := ReplayedDecision{At: q.At.UTC(), Allowed: d.Allowed, Code: d.Code, Kind: d.Kind, KeyID: d.KeyID, AccessKeyID: d.AccessKeyID,
+	out := ReplayedDecision{At: q.At.UTC(), Allowed: d.Allowed, Code: string(d.Code), Kind: d.Kind, KeyID: d.KeyID, AccessKeyID: d.AccessKeyID,
 		AccountID: d.AccountID, BusinessType: d.BusinessType, Allowlist: d.Allowlist, QPSLimit: d.QPSLimit,
 		AccessKeyStatus: d.AccessKeyStatus, AccountStatus: d.AccountStatus, Primary: d.Primary, Permissions: d.Permissions, Evidence: []AuditEvidence{}}
-	var asks []struct {
+	type ask struct {
 		what string
 		f    projections.EvidenceFilter
 	}
-	add := func(what string, f projections.EvidenceFilter) {
-		asks = append(asks, struct {
-			what string
-			f    projections.EvidenceFilter
-		}{what, f})
-	}
+	var asks []ask
+	add := func(what string, f projections.EvidenceFilter) { asks = append(asks, ask{what, f}) }
 	switch d.Kind {
 	case "api_key":
 		add("api_key", projections.EvidenceFilter{TargetID: d.KeyID,

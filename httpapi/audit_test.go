@@ -365,3 +365,36 @@ func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
 	}
 	h.expect(h.as("GET", "/v1/audit/calls?limit=0", nil), 400, "invalid_input")
 }
+
+// TestARotatedSigningKeyKeepsOldCheckpointsVerifiable: after a rotation the
+// instance serves the old public key beside the new one, and an export holding
+// checkpoints of both verifies with both keys, not with the new one alone.
+func TestARotatedSigningKeyKeepsOldCheckpointsVerifiable(t *testing.T) {
+	h := start(t)
+	h.workspace("prod")
+	h.expect(h.as("POST", "/v1/audit/checkpoint", nil), 200, "")
+
+	newKey, newPublic, err := audit.GenerateKey("keyledger-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.audit = service.AuditConfig{SigningKey: newKey, PreviousPublicKeys: []string{auditPublicKey}, Origin: "keyledger.test", CheckpointEvery: time.Hour}
+	svc, srv := h.instance(httpapi.Config{})
+	h.waitReady(svc)
+	r := h.on(srv, h.admin.Secret, "GET", "/v1/audit/public-key", nil)
+	if h.expect(r, 200, ""); r.str("public_key") != newPublic || fmt.Sprint(r.Body["previous_public_keys"]) != "["+auditPublicKey+"]" {
+		t.Fatalf("public keys after a rotation: %s", r.Raw)
+	}
+	h.workspace("staging")
+	h.expect(h.on(srv, h.admin.Secret, "POST", "/v1/audit/checkpoint", nil), 200, "")
+
+	export := h.exportOf(h.admin.Secret)
+	both, _ := audit.Verifiers(newPublic, auditPublicKey)
+	if rep, err := audit.Verify(bytes.NewReader(export), both); err != nil || !rep.OK() || rep.Checkpoints != 2 {
+		t.Fatalf("with both keys: %v %+v", err, rep)
+	}
+	onlyNew, _ := audit.Verifiers(newPublic)
+	if rep, _ := audit.Verify(bytes.NewReader(export), onlyNew); rep.OK() || rep.Breaks[0].Kind != audit.BreakForgedCheckpoint {
+		t.Fatalf("the old checkpoint verified with the new key alone: %+v", rep)
+	}
+}

@@ -300,20 +300,9 @@ func rawConsume(ctx context.Context, js jetstream.JetStream, head uint64) (float
 // keys created over HTTP while the audit projector stands by (the bench holds its
 // lock from before the instance started) and then while it follows the log.
 func benchTreeCost(ctx context.Context, svc *service.Service, c *client, lock *pgx.Conn) error {
-	wss := make([]string, *clients)
-	for i := range wss {
-		ws, err := c.workspace("tree-" + strconv.Itoa(i))
-		if err != nil {
-			return err
-		}
-		wss[i] = ws
-	}
-	create := func(w, _ int) error {
-		st, _, b, err := c.do("POST", "/v1/workspaces/"+wss[w]+"/api-keys", map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8", "note": "bench"})
-		if err != nil || st != 201 {
-			return fmt.Errorf("create key: %d %s %v", st, b, err)
-		}
-		return nil
+	create, err := keyCreator(c, "tree")
+	if err != nil {
+		return err
 	}
 	off, err := parallel(*clients, *concN, create)
 	if err != nil {

@@ -247,21 +247,30 @@ func parallel(k, n int, op func(worker, i int) error) (float64, error) {
 	return float64(n) / el.Seconds(), nil
 }
 
-func benchKeyCreation(ctx context.Context, c *client, js jetstream.JetStream) error {
+// keyCreator makes a workspace per client (named prefix-N) and returns what creates
+// one MaaS key in client w's workspace over HTTP, for parallel.
+func keyCreator(c *client, prefix string) (func(w, _ int) error, error) {
 	wss := make([]string, *clients)
 	for i := range wss {
-		ws, err := c.workspace("bench-" + strconv.Itoa(i))
+		ws, err := c.workspace(prefix + "-" + strconv.Itoa(i))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		wss[i] = ws
 	}
-	create := func(w, _ int) error {
+	return func(w, _ int) error {
 		st, _, b, err := c.do("POST", "/v1/workspaces/"+wss[w]+"/api-keys", map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8", "note": "bench"})
 		if err != nil || st != 201 {
 			return fmt.Errorf("create key: %d %s %v", st, b, err)
 		}
 		return nil
+	}, nil
+}
+
+func benchKeyCreation(ctx context.Context, c *client, js jetstream.JetStream) error {
+	create, err := keyCreator(c, "bench")
+	if err != nil {
+		return err
 	}
 	// Raw ceiling: the same number of appends of an event of the same size, each with
 	// the expected last subject sequence, one subject per client, into a stream

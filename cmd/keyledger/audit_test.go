@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
@@ -75,6 +76,30 @@ func TestEventsExportThenAuditVerify(t *testing.T) {
 	tampered := strings.Replace(export.String(), `"name":"staging"`, `"name":"stagin9"`, 1)
 	if rep, err := verify(tampered); !errors.Is(err, errTampered) || rep.OK() || rep.Breaks[0].Kind != audit.BreakRootMismatch {
 		t.Fatalf("tampered export: %v %+v", err, rep)
+	}
+
+	// events tail follows: a workspace created while it runs comes out, with the
+	// leaf index after the export's last one.
+	tailCtx, stopTail := context.WithCancel(ctx)
+	var tailed syncBuffer
+	tailDone := make(chan error, 1)
+	go func() { tailDone <- runEventsExport(tailCtx, cfg, &tailed, true) }()
+	if _, err := svc.App().CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "tailed"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(tailed.String(), `"name":"tailed"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("events tail printed:\n%s", tailed.String())
+		}
+	}
+	stopTail()
+	if err := <-tailDone; err != nil {
+		t.Fatalf("events tail ended with %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(tailed.String()), "\n")
+	var last audit.Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.LeafIndex == nil || *last.LeafIndex != 4 {
+		t.Fatalf("the tailed workspace: %v %s", err, lines[len(lines)-1])
 	}
 
 	// Starting after a position gives the events after it, with their own leaf indices.

@@ -33,21 +33,22 @@ type Log interface {
 	Position(ctx context.Context) (uint64, error)
 }
 
-// Code is the stable reason of a verification decision.
-type Code string
+// Code is the stable reason of a verification decision (domain.CallCode, where the
+// rules that decide it live).
+type Code = domain.CallCode
 
-// The decision codes of POST /v1/verify. Gateways switch on them: never rename one.
+// The decision codes of POST /v1/verify.
 const (
-	CodeValid                    Code = "VALID"
-	CodeMalformed                Code = "MALFORMED"
-	CodeNotFound                 Code = "NOT_FOUND"
-	CodeDeleted                  Code = "DELETED"
-	CodeDisabled                 Code = "DISABLED"
-	CodeIPNotAllowed             Code = "IP_NOT_ALLOWED"
-	CodeWorkspaceMismatch        Code = "WORKSPACE_MISMATCH"
-	CodeProductMismatch          Code = "PRODUCT_MISMATCH"
-	CodeRateLimited              Code = "RATE_LIMITED"
-	CodeNotAuthorizedOnWorkspace Code = "NOT_AUTHORIZED_ON_WORKSPACE"
+	CodeValid                    = domain.CallValid
+	CodeMalformed                = domain.CallMalformed
+	CodeNotFound                 = domain.CallNotFound
+	CodeDeleted                  = domain.CallDeleted
+	CodeDisabled                 = domain.CallDisabled
+	CodeIPNotAllowed             = domain.CallIPNotAllowed
+	CodeWorkspaceMismatch        = domain.CallWorkspaceMismatch
+	CodeProductMismatch          = domain.CallProductMismatch
+	CodeRateLimited              = domain.CallRateLimited
+	CodeNotAuthorizedOnWorkspace = domain.CallNotAuthorizedOnWorkspace
 )
 
 // Verification is one platform call to decide.
@@ -196,16 +197,7 @@ func (x *Index) Verify(v Verification) Decision {
 	}
 	// Fields of an entry change only under the write lock, as new entries.
 	d := Decision{WorkspaceID: k.workspaceID, KeyID: k.id, OrganizationID: k.orgID}
-	switch {
-	case k.deleted:
-		d.Code = CodeDeleted
-	case k.workspaceID != v.WorkspaceID:
-		d.Code = CodeWorkspaceMismatch
-	case k.product != v.Product:
-		d.Code = CodeProductMismatch
-	case !k.allow.Allows(v.SourceIP):
-		d.Code = CodeIPNotAllowed
-	default:
+	if d.Code = domain.KeyCallCode(k.deleted, k.workspaceID, k.product, k.allow, v.WorkspaceID, v.Product, v.SourceIP); d.Code == CodeValid {
 		if k.limiter != nil {
 			// A token due within a microsecond is taken now, as if the call came that
 			// much later: the bucket's float arithmetic otherwise refuses an exactly
@@ -238,16 +230,8 @@ func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
 	}
 	d := Decision{AccessKeyID: ak.id, AccountID: ak.accountID, OrganizationID: ak.orgID}
 	acc := x.accounts[ak.accountID]
-	switch {
-	case ak.deleted:
-		d.Code = CodeDeleted
-	case ak.disabled || acc == nil || acc.disabled:
-		d.Code = CodeDisabled
-	case x.workspaces[v.WorkspaceID] != ak.orgID:
-		d.Code = CodeNotAuthorizedOnWorkspace
-	case !acc.primary && !x.isMember(v.WorkspaceID, ak.accountID):
-		d.Code = CodeNotAuthorizedOnWorkspace
-	default:
+	if d.Code = domain.AccessKeyCallCode(ak.deleted, ak.disabled || acc == nil || acc.disabled, x.workspaces[v.WorkspaceID] == ak.orgID,
+		acc != nil && acc.primary, x.isMember(v.WorkspaceID, ak.accountID)); d.Code == CodeValid {
 		d.WorkspaceID = v.WorkspaceID
 		d.Allowed, d.Code, d.BillingKind, d.BillingID = true, CodeValid, "account", ak.accountID
 	}

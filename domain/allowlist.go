@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"go4.org/netipx"
 )
 
 // Limits of an allowlist. They keep one key's rules small enough to check on the hot
@@ -19,7 +21,15 @@ const (
 // Allowlist is a normalized set of IPv4/IPv6 addresses and ranges. The zero value
 // (no entries) allows every source address.
 type Allowlist struct {
-	prefixes []netip.Prefix
+	entries []allowEntry
+}
+
+// allowEntry is one entry: the addresses it covers, and whether it was written as
+// a dash range ("10.0.0.1-10.0.0.50"), which keeps that form (a range need not be a
+// CIDR block), or as an address or a CIDR block.
+type allowEntry struct {
+	addrs netipx.IPRange
+	dash  bool
 }
 
 // ParseAllowlistText parses the text form of an allowlist, "1.2.3.4, 10.0.0.0/8\n
@@ -39,10 +49,14 @@ func ParseAllowlistText(raw string) (Allowlist, error) {
 	}))
 }
 
-// ParseAllowlist parses addresses ("1.2.3.4", "2001:db8::1") and CIDR ranges
-// ("10.0.0.0/8"). Ranges are normalized to their network address, IPv4-mapped IPv6
-// addresses to IPv4, single addresses to /32 or /128; the same network written twice
-// (even differently) is an error, and so are an empty or blank entry and an address
+// ParseAllowlist parses addresses ("1.2.3.4", "2001:db8::1"), CIDR ranges
+// ("10.0.0.0/8") and dash ranges ("10.0.0.1-10.0.0.50", "2001:db8::1-2001:db8::ff",
+// first and last address included, of one family, first <= last). CIDR ranges are
+// normalized to their network address, IPv4-mapped IPv6 addresses to IPv4, single
+// addresses to /32 or /128, the addresses of a dash range likewise; the same set of
+// addresses written twice (even differently: "10.0.0.0/30" and
+// "10.0.0.0-10.0.0.3", "1.2.3.4" and "1.2.3.4-1.2.3.4") is an error naming the
+// entry it repeats; overlapping but different entries are allowed, and so are an empty or blank entry and an address
 // with a zone ("fe80::1%eth0"). Every problem of an entry is reported with its index
 // ("[2]"); a list with more than MaxAllowlistEntries entries or more than
 // MaxAllowlistChars bytes in all (blank entries count for both) is refused as a
@@ -61,51 +75,65 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 		verr.Add("", "allowlist_too_long", fmt.Sprintf("at most %d characters in all, got %d", MaxAllowlistChars, total))
 		return Allowlist{}, &verr
 	}
-	seen := make(map[netip.Prefix]int, len(entries))
-	out := make([]netip.Prefix, 0, len(entries))
+	seen := make(map[netipx.IPRange]int, len(entries))
+	out := make([]allowEntry, 0, len(entries))
 	for i, raw := range entries {
 		field := "[" + strconv.Itoa(i) + "]"
-		p, err := parseAllowEntry(strings.TrimSpace(raw))
+		e, err := parseAllowEntry(strings.TrimSpace(raw))
 		if err != nil {
 			verr.Add(field, "invalid_ip", err.Error())
 			continue
 		}
-		if j, dup := seen[p]; dup {
-			verr.Add(field, "duplicate_entry", fmt.Sprintf("%s is the same network as entry %d", quoteInput(raw), j))
+		if j, dup := seen[e.addrs]; dup {
+			verr.Add(field, "duplicate_entry", fmt.Sprintf("%s covers the same addresses as entry %d", quoteInput(raw), j))
 			continue
 		}
-		seen[p] = i
-		out = append(out, p)
+		seen[e.addrs] = i
+		out = append(out, e)
 	}
 	if err := verr.Err(); err != nil {
 		return Allowlist{}, err
 	}
-	return Allowlist{prefixes: out}, nil
+	return Allowlist{entries: out}, nil
 }
 
-func parseAllowEntry(s string) (netip.Prefix, error) {
+const notAnEntry = "%s is not an IP address, a CIDR range or a dash range (first-last)"
+
+func parseAllowEntry(s string) (allowEntry, error) {
 	if s == "" {
-		return netip.Prefix{}, fmt.Errorf("empty entry: give an address or a range, or remove it")
+		return allowEntry{}, fmt.Errorf("empty entry: give an address or a range, or remove it")
 	}
 	if strings.Contains(s, "%") {
-		return netip.Prefix{}, fmt.Errorf("%s: zoned addresses are not allowed", quoteInput(s))
+		return allowEntry{}, fmt.Errorf("%s: zoned addresses are not allowed", quoteInput(s))
+	}
+	if first, last, ok := strings.Cut(s, "-"); ok {
+		from, err1 := parseAddr(strings.TrimSpace(first))
+		to, err2 := parseAddr(strings.TrimSpace(last))
+		if err1 != nil || err2 != nil {
+			return allowEntry{}, fmt.Errorf(notAnEntry, quoteInput(s))
+		}
+		r := netipx.IPRangeFrom(from, to)
+		if !r.IsValid() {
+			return allowEntry{}, fmt.Errorf("%s: a dash range goes from a first to a last address of one family, first <= last", quoteInput(s))
+		}
+		return allowEntry{addrs: r, dash: true}, nil
 	}
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%s is not an IP address or CIDR range", quoteInput(s))
+			return allowEntry{}, fmt.Errorf(notAnEntry, quoteInput(s))
 		}
 		addr, bits := p.Addr(), p.Bits()
 		if addr.Is4In6() && bits >= 96 {
 			addr, bits = addr.Unmap(), bits-96
 		}
-		return netip.PrefixFrom(addr, bits).Masked(), nil
+		return allowEntry{addrs: netipx.RangeOfPrefix(netip.PrefixFrom(addr, bits).Masked())}, nil
 	}
 	a, err := parseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%s is not an IP address or CIDR range", quoteInput(s))
+		return allowEntry{}, fmt.Errorf(notAnEntry, quoteInput(s))
 	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return allowEntry{addrs: netipx.IPRangeFrom(a, a)}, nil
 }
 
 // ParseSourceIP parses the address a data-plane request comes from (the
@@ -141,14 +169,18 @@ func parseAddr(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// Entries returns the normalized entries: single addresses without a suffix, ranges
-// in CIDR notation, in input order.
+// Entries returns the normalized entries in input order: single addresses without a
+// suffix, CIDR ranges in CIDR notation, dash ranges as "first-last".
 func (a Allowlist) Entries() []string {
-	out := make([]string, len(a.prefixes))
-	for i, p := range a.prefixes {
-		if p.IsSingleIP() {
+	out := make([]string, len(a.entries))
+	for i, e := range a.entries {
+		p, isPrefix := e.addrs.Prefix()
+		switch {
+		case e.dash:
+			out[i] = e.addrs.From().String() + "-" + e.addrs.To().String()
+		case isPrefix && p.IsSingleIP():
 			out[i] = p.Addr().String()
-		} else {
+		default:
 			out[i] = p.String()
 		}
 	}
@@ -156,20 +188,21 @@ func (a Allowlist) Entries() []string {
 }
 
 // Len is the number of entries.
-func (a Allowlist) Len() int { return len(a.prefixes) }
+func (a Allowlist) Len() int { return len(a.entries) }
 
 // NoAddressAllowed is an allowlist no address passes: what a key whose stored
 // allowlist cannot be read falls back to (fail closed).
-func NoAddressAllowed() Allowlist { return Allowlist{prefixes: []netip.Prefix{{}}} }
+func NoAddressAllowed() Allowlist { return Allowlist{entries: []allowEntry{{}}} }
 
-// Allows reports whether addr may call: always when the list is empty.
+// Allows reports whether addr may call: always when the list is empty. An entry
+// covers exactly its addresses, first to last included.
 func (a Allowlist) Allows(addr netip.Addr) bool {
-	if len(a.prefixes) == 0 {
+	if len(a.entries) == 0 {
 		return true
 	}
 	addr = addr.Unmap()
-	for _, p := range a.prefixes {
-		if p.Contains(addr) {
+	for _, e := range a.entries {
+		if e.addrs.Contains(addr) {
 			return true
 		}
 	}

@@ -209,3 +209,43 @@ func TestParseSourceIP(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowlistDashRanges(t *testing.T) {
+	a, err := domain.ParseAllowlistText("10.0.0.1-10.0.0.50，2001:db8::10-2001:DB8::1f、::ffff:1.2.3.4-::ffff:1.2.3.9, 10.0.0.0/30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.1-10.0.0.50", "2001:db8::10-2001:db8::1f", "1.2.3.4-1.2.3.9", "10.0.0.0/30"}
+	if got := a.Entries(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for addr, allowed := range map[string]bool{
+		"10.0.0.1": true, "10.0.0.50": true, "10.0.0.51": false, "10.0.0.0": true, "9.255.255.255": false,
+		"2001:db8::10": true, "2001:db8::1f": true, "2001:db8::20": false, "2001:db8::f": false,
+		"1.2.3.9": true, "1.2.3.10": false, "::ffff:10.0.0.30": true,
+	} {
+		if got := a.Allows(netip.MustParseAddr(addr)); got != allowed {
+			t.Errorf("%s: allowed %v, want %v", addr, got, allowed)
+		}
+	}
+	_, err = domain.ParseAllowlist([]string{"10.0.0.50-10.0.0.1", "10.0.0.1-2001:db8::1", "10.0.0.1-", "-10.0.0.1", "10.0.0.0-10.0.0.3",
+		"10.0.0.0/30", "1.1.1.1", "1.1.1.1-1.1.1.1", "10.0.0.1-10.0.0.2-10.0.0.3", "10.0.0.0/24-10.0.1.0"})
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v", err)
+	}
+	got := map[string]string{}
+	for _, f := range ve.Fields {
+		got[f.Field] = f.Code
+	}
+	wantErr := map[string]string{"[0]": "invalid_ip", "[1]": "invalid_ip", "[2]": "invalid_ip", "[3]": "invalid_ip",
+		"[5]": "duplicate_entry", "[7]": "duplicate_entry", "[8]": "invalid_ip", "[9]": "invalid_ip"}
+	if !reflect.DeepEqual(got, wantErr) {
+		t.Fatalf("got %v, want %v", got, wantErr)
+	}
+	for _, f := range ve.Fields {
+		if f.Field == "[5]" && !strings.Contains(f.Message, "entry 4") {
+			t.Errorf("the duplicate names the entry it repeats: %q", f.Message)
+		}
+	}
+}

@@ -218,4 +218,25 @@ func TestInputAsPeopleTypeIt(t *testing.T) {
 		t.Fatalf("a MaaS batch: %s", r.Raw)
 	}
 	h.expect(h.as("POST", keys, map[string]any{"business_type": "mass"}), 400, "invalid_input")
+
+	// Dash ranges, IPv4 and IPv6, kept as given and matched exactly.
+	r = h.as("POST", keys, map[string]any{"business_type": "maas", "allowlist": "10.0.0.1-10.0.0.50, 2001:db8::10-2001:db8::1f"})
+	h.expect(r, 201, "")
+	if fmt.Sprint(r.Body["allowlist"]) != "[10.0.0.1-10.0.0.50 2001:db8::10-2001:db8::1f]" {
+		t.Fatalf("dash ranges: %s", r.Raw)
+	}
+	secret := r.str("secret")
+	h.applied(r)
+	for ip, code := range map[string]string{"10.0.0.1": "VALID", "10.0.0.50": "VALID", "10.0.0.51": "IP_NOT_ALLOWED",
+		"10.0.0.0": "IP_NOT_ALLOWED", "2001:db8::1f": "VALID", "2001:db8::20": "IP_NOT_ALLOWED"} {
+		h.decision(h.verify(nil, secret, ws, "maas", ip), code, code == "VALID")
+	}
+	before := h.position()
+	for _, bad := range []string{"10.0.0.50-10.0.0.1", "10.0.0.1-2001:db8::1", "10.0.0.0/30, 10.0.0.0-10.0.0.3"} {
+		r = h.as("POST", keys, map[string]any{"business_type": "maas", "allowlist": bad})
+		h.expect(r, 400, "invalid_input")
+	}
+	if h.position() != before {
+		t.Fatal("a refused allowlist wrote to the log")
+	}
 }

@@ -221,7 +221,7 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 				return nil
 			case allowlistType:
 				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())
-				schema.Description = "IPv4/IPv6 addresses and CIDR ranges; a string separated by commas, semicolons or spaces is accepted too"
+				schema.Description = "IPv4/IPv6 addresses, CIDR ranges and dash ranges (10.0.0.1-10.0.0.50, first to last included); a string separated by commas, semicolons or spaces is accepted too"
 				return nil
 			}
 			name, opts, _ := strings.Cut(tag.Get("json"), ",")

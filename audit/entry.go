@@ -55,6 +55,8 @@ func TargetOf(e domain.Event, aggregate string) Target {
 		return Target{Kind: TargetAccessKey, ID: e.AccessKeyID, AccountID: e.AccountID}
 	case domain.AccessKeyDeleted:
 		return Target{Kind: TargetAccessKey, ID: e.AccessKeyID, AccountID: e.AccountID}
+	case domain.AccessKeyRotated:
+		return Target{Kind: TargetAccessKey, ID: e.AccessKeyID, AccountID: e.AccountID}
 	case domain.RoleCreated:
 		return Target{Kind: TargetRole, ID: e.RoleID}
 	case domain.RoleRenamed:
@@ -69,6 +71,10 @@ func TargetOf(e domain.Event, aggregate string) Target {
 		return Target{Kind: TargetRole, ID: e.RoleID, AccountID: e.AccountID}
 	case domain.RoleUserExcluded:
 		return Target{Kind: TargetRole, ID: e.RoleID, AccountID: e.AccountID}
+	case domain.RoleWorkspaceAdded:
+		return Target{Kind: TargetRole, ID: e.RoleID}
+	case domain.RoleWorkspaceRemoved:
+		return Target{Kind: TargetRole, ID: e.RoleID}
 	case domain.WorkspaceCreated, domain.WorkspaceUpdated:
 		return Target{Kind: TargetWorkspace, ID: aggregate}
 	case domain.MemberAuthorized:
@@ -155,10 +161,11 @@ func Changes(eventType string, data []byte) json.RawMessage {
 var verbs = map[string]string{
 	domain.TypeOrganizationCreated: "created", domain.TypeAccountCreated: "created", domain.TypeAccountDisabled: "disabled",
 	domain.TypeAccountEnabled: "enabled", domain.TypeAccessKeyCreated: "created", domain.TypeAccessKeyDisabled: "disabled",
-	domain.TypeAccessKeyEnabled: "enabled", domain.TypeAccessKeyDeleted: "deleted", domain.TypeRoleCreated: "created",
+	domain.TypeAccessKeyEnabled: "enabled", domain.TypeAccessKeyDeleted: "deleted", domain.TypeAccessKeyRotated: "rotated", domain.TypeRoleCreated: "created",
 	domain.TypeRoleRenamed: "renamed", domain.TypeRoleDeleted: "deleted", domain.TypePermissionGranted: "granted a permission on",
 	domain.TypePermissionRevoked: "revoked a permission on", domain.TypeRoleUserIncluded: "added a user to",
-	domain.TypeRoleUserExcluded: "removed a user from", domain.TypeWorkspaceCreated: "created", domain.TypeWorkspaceUpdated: "edited",
+	domain.TypeRoleUserExcluded: "removed a user from", domain.TypeRoleWorkspaceAdded: "added a workspace to",
+	domain.TypeRoleWorkspaceRemoved: "removed a workspace from", domain.TypeWorkspaceCreated: "created", domain.TypeWorkspaceUpdated: "edited",
 	domain.TypeMemberAuthorized: "authorized", domain.TypeMemberRevoked: "revoked", domain.TypeAPIKeyCreated: "created",
 	domain.TypeAPIKeyUpdated: "edited", domain.TypeAPIKeyDeleted: "deleted", domain.TypeAPIKeyRevealed: "revealed",
 }

@@ -29,17 +29,24 @@ const (
 // Billable are the domain events billing receives besides usage records: those that
 // change who is billed for what.
 var Billable = map[string]bool{
-	domain.TypeWorkspaceCreated:   true,
-	domain.TypeMemberAuthorized:   true,
-	domain.TypeMemberRevoked:      true,
-	domain.TypeAPIKeyCreated:      true,
-	domain.TypeAPIKeyDeleted:      true,
-	domain.TypeAccountCreated:     true,
-	domain.TypeAccountDisabled:    true,
-	domain.TypeAccountEnabled:     true,
-	domain.TypeAccessKeyCreated:   true,
-	domain.TypeAccessKeyDeleted:   true,
-	domain.EventTypeUsageRecorded: true,
+	domain.TypeWorkspaceCreated: true,
+	domain.TypeMemberAuthorized: true,
+	domain.TypeMemberRevoked:    true,
+	domain.TypeAPIKeyCreated:    true,
+	domain.TypeAPIKeyDeleted:    true,
+	domain.TypeAccountCreated:   true,
+	domain.TypeAccountDisabled:  true,
+	domain.TypeAccountEnabled:   true,
+	domain.TypeAccessKeyCreated: true,
+	domain.TypeAccessKeyDeleted: true,
+	domain.TypeAccessKeyRotated: true,
+	// Roles authorize their users on workspaces: who may call where.
+	domain.TypeRoleDeleted:          true,
+	domain.TypeRoleUserIncluded:     true,
+	domain.TypeRoleUserExcluded:     true,
+	domain.TypeRoleWorkspaceAdded:   true,
+	domain.TypeRoleWorkspaceRemoved: true,
+	domain.EventTypeUsageRecorded:   true,
 }
 
 // Config of an export.

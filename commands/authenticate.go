@@ -34,7 +34,7 @@ func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (C
 			return ErrUnauthenticated
 		}
 		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.AccessKeyID, Primary: acc.Primary,
-			Permissions: map[domain.Permission]bool{}, SourceIP: origin.SourceIP, RequestID: origin.RequestID, ClientRequestID: origin.ClientRequestID}
+			Permissions: map[domain.Permission]bool{}, Grants: o.WorkspaceGrants(acc.ID), SourceIP: origin.SourceIP, RequestID: origin.RequestID, ClientRequestID: origin.ClientRequestID}
 		for _, p := range o.Permissions(acc.ID) {
 			caller.Permissions[p] = true
 		}

@@ -21,7 +21,7 @@ func (c Caller) can(p domain.Permission) error {
 
 // onWorkspace checks that the caller may act on the workspace with permission p:
 // the workspace is of its organization (else not found), it holds p, and a
-// sub-account is an authorized member.
+// sub-account is authorized on it.
 func (c Caller) onWorkspace(w *domain.Workspace, p domain.Permission) error {
 	if err := ownWorkspace(c, w); err != nil {
 		return err
@@ -29,10 +29,16 @@ func (c Caller) onWorkspace(w *domain.Workspace, p domain.Permission) error {
 	if err := c.can(p); err != nil {
 		return err
 	}
-	if !c.Primary && !w.IsMember(c.AccountID) {
+	if !c.authorizedOn(w) {
 		return &domain.ForbiddenError{Missing: p, NotMember: true}
 	}
 	return nil
+}
+
+// authorizedOn: the primary account is authorized everywhere; a sub-account where
+// it is a direct member or where one of its roles authorizes it.
+func (c Caller) authorizedOn(w *domain.Workspace) bool {
+	return c.Primary || w.IsMember(c.AccountID) || len(c.Grants[w.ID()]) > 0
 }
 
 // AuthorizeWorkspace checks, against the workspace as loaded from the log (one round
@@ -44,12 +50,27 @@ func (a *App) AuthorizeWorkspace(ctx context.Context, c Caller, workspaceID stri
 	})
 }
 
-// ReadableWorkspaces keeps the ids of workspaces the caller may read, checked
+// AuthorizeMember checks, against the workspace as loaded from the log, that the
+// caller is authorized on it (directly or through a role): what seeing a workspace's
+// own fields takes, no permission needed.
+func (a *App) AuthorizeMember(ctx context.Context, c Caller, workspaceID string) error {
+	return a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
+		if err := ownWorkspace(c, w); err != nil {
+			return err
+		}
+		if !c.authorizedOn(w) {
+			return &domain.ForbiddenError{Missing: permWorkspaceRead, NotMember: true}
+		}
+		return nil
+	})
+}
+
+// MemberWorkspaces keeps the ids of workspaces the caller is authorized on, checked
 // against the log: a view may list a membership revoked a millisecond ago.
-func (a *App) ReadableWorkspaces(ctx context.Context, c Caller, ids []string) ([]string, error) {
+func (a *App) MemberWorkspaces(ctx context.Context, c Caller, ids []string) ([]string, error) {
 	var out []string
 	for _, id := range ids {
-		err := a.AuthorizeWorkspace(ctx, c, id, domain.Permission{Module: domain.ModuleWorkspace, Action: domain.ActionRead})
+		err := a.AuthorizeMember(ctx, c, id)
 		if err == nil {
 			out = append(out, id)
 			continue
@@ -84,7 +105,9 @@ var (
 // Permission names for the HTTP layer's read routes.
 var (
 	PermWorkspaceRead = permWorkspaceRead
-	PermAPIKeyRead    = permKeyRead
+	// PermWorkspaceUpdate manages a workspace's members.
+	PermWorkspaceUpdate = permWorkspaceUpdate
+	PermAPIKeyRead      = permKeyRead
 	// PermAccountRead lets a sub-account see the organization's other accounts.
 	PermAccountRead = domain.Permission{Module: domain.ModuleAccount, Action: domain.ActionRead}
 	// PermCostRead lets a sub-account read costs.

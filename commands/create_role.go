@@ -24,6 +24,9 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 	if err != nil {
 		return RoleResult{}, err
 	}
+	if err := a.knownWorkspaces(ctx, cmd.Caller, &spec); err != nil {
+		return RoleResult{}, err
+	}
 	r, replayed, err := idempotent(ctx, a, cmd.Caller, cmd.Idempotency, idempotentCommand[RoleResult]{
 		authorize: func() error { return cmd.Caller.can(domain.PermOrganizationAdmin) },
 		run: func(name identity) (RoleResult, error) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -16,7 +17,8 @@ type Me struct {
 }
 
 // Me answers GET /v1/me; memberOf lists candidate workspace ids (from a view), each
-// confirmed against the log.
+// confirmed against the log (a direct membership, or a role of the caller as it
+// authenticated).
 func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	var out Me
 	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, version uint64) error {
@@ -33,9 +35,16 @@ func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 		return Me{}, err
 	}
 	out.Workspaces = []string{}
-	for _, id := range memberOf {
+	candidates := slices.Clone(memberOf)
+	for ws := range c.Grants { // what the caller's roles authorize, as it authenticated
+		if !slices.Contains(candidates, ws) {
+			candidates = append(candidates, ws)
+		}
+	}
+	slices.Sort(candidates)
+	for _, id := range candidates {
 		err := a.workspaces.read(ctx, id, func(w *domain.Workspace, _ uint64) error {
-			if ownWorkspace(c, w) == nil && (c.Primary || w.IsMember(c.AccountID)) {
+			if ownWorkspace(c, w) == nil && c.authorizedOn(w) {
 				out.Workspaces = append(out.Workspaces, id)
 			}
 			return nil

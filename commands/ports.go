@@ -16,6 +16,9 @@ type EventStore interface {
 	// Append writes events if the aggregate's last sequence is still expected and
 	// returns its new version; domain.ErrConflict when someone wrote first.
 	Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error)
+	// AppendMany writes the changes of several aggregates of a kind as one atomic
+	// batch, each version checked, and returns their new versions in order.
+	AppendMany(ctx context.Context, kind string, changes []domain.Change, meta domain.Metadata) ([]uint64, error)
 	// LoadEvents returns the aggregate's events after a version up to at least its
 	// known end, with their positions, and the last version; reading less than the
 	// end is an error, never a shorter aggregate.
@@ -104,8 +107,11 @@ type Caller struct {
 	AccessKeyID    string
 	Primary        bool
 	Permissions    map[domain.Permission]bool
-	SourceIP       string
-	RequestID      string
+	// Grants are the workspaces roles authorize the caller on (workspace id → role
+	// ids), read with its permissions.
+	Grants    map[string][]string
+	SourceIP  string
+	RequestID string
 	// ClientRequestID is the client's X-Request-Id, if any.
 	ClientRequestID string
 }

@@ -39,8 +39,9 @@ type ReplayedDecision struct {
 	QPSLimit     *int
 	// An access key's, its account's and the account's membership state then.
 	AccessKeyStatus, AccountStatus string
-	Primary, Member                bool
-	Permissions                    []string
+	// Member: authorized on the workspace then, directly or through a role.
+	Primary, Member bool
+	Permissions     []string
 }
 
 // ReplayDecision decides as the data plane would have at q.At. A rate limit is not
@@ -108,7 +109,7 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 		return out, err
 	}
 	inOrg := wok && w.OrganizationID() == q.Caller.OrganizationID
-	out.Member = inOrg && w.IsMember(acc.ID)
+	out.Member = inOrg && (w.IsMember(acc.ID) || len(o.WorkspaceGrants(acc.ID)[q.WorkspaceID]) > 0)
 	out.Code = domain.AccessKeyCallCode(false, acc.AccessKeyDisabled || acc.Disabled, inOrg, acc.Primary, out.Member)
 	out.Allowed = out.Code == domain.CallValid
 	return out, nil

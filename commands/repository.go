@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -202,6 +203,66 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 			return 0, nil, err
 		}
 		fresh = true
+	}
+}
+
+// updateMany is update for several aggregates at once: each is loaded current
+// (their locks taken in id order), decide runs on each, and what it decided is
+// appended as one atomic batch with every aggregate's expected version, all or
+// none, retried on conflict. view sees each aggregate after its events. It returns
+// the highest version among the aggregates after the write.
+func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domain.Metadata, decide func(id string, a A) ([]domain.Event, error), view func(id string, a A)) (uint64, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	entries := make([]*entry[A], len(ids))
+	for i, id := range ids {
+		e := r.entry(id)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		defer r.forget(id, e)
+		entries[i] = e
+	}
+	for attempt := 1; ; attempt++ {
+		changes := make([]domain.Change, len(ids))
+		for i, id := range ids {
+			// Every aggregate is read current: a refusal is never based on a stale
+			// cache, and a stale expectation would only cost a retry.
+			if err := r.refresh(ctx, id, entries[i]); err != nil {
+				return 0, err
+			}
+			events, err := decide(id, entries[i].agg)
+			if err != nil {
+				return 0, err
+			}
+			changes[i] = domain.Change{ID: id, Expected: entries[i].version, Events: events}
+		}
+		versions, err := r.store.AppendMany(ctx, r.kind, changes, meta)
+		if errors.Is(err, domain.ErrConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			for i, id := range ids { // the append may have happened with its ack lost
+				entries[i].loaded, entries[i].agg, entries[i].version = false, r.empty(id), 0
+			}
+			return 0, err
+		}
+		var last uint64
+		for i, c := range changes {
+			e := entries[i]
+			for j, ev := range c.Events {
+				e.agg.ApplyBy(versions[i]-uint64(len(c.Events)-1-j), meta.ActorID, ev)
+			}
+			if len(c.Events) > 0 {
+				e.version = versions[i]
+				r.applied(ids[i], e, len(c.Events))
+			}
+			last = max(last, e.version)
+			if view != nil {
+				view(ids[i], e.agg)
+			}
+		}
+		return last, nil
 	}
 }
 

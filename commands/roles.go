@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -11,6 +12,8 @@ type RoleInput struct {
 	Name        *string
 	Permissions *[]string
 	Users       *[]string
+	// Workspaces are the workspaces the role authorizes its users on.
+	Workspaces *[]string
 }
 
 // RoleResult is a role as a write left it.
@@ -19,6 +22,7 @@ type RoleResult struct {
 	Name        string
 	Permissions []string
 	Users       []string
+	Workspaces  []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	// CreatedBy and UpdatedBy are the accounts that created it and changed it last.
@@ -50,18 +54,52 @@ func (in RoleInput) validate() (domain.RoleSpec, error) {
 		}
 		spec.Permissions = &perms
 	}
-	spec.Users = in.Users
+	spec.Users, spec.Workspaces = in.Users, in.Workspaces
 	return spec, verr.Err()
 }
 
+// knownWorkspaces tells the role decision which workspaces it lists are the
+// caller's organization's.
+func (a *App) knownWorkspaces(ctx context.Context, c Caller, spec *domain.RoleSpec) error {
+	if spec.Workspaces == nil || len(*spec.Workspaces) > domain.MaxRoleWorkspaces {
+		return nil
+	}
+	known, err := a.ownWorkspaces(ctx, c, *spec.Workspaces)
+	spec.IsWorkspace = func(id string) bool { return known[id] }
+	return err
+}
+
+// ownWorkspaces reads each listed workspace from the log and tells which are the
+// caller's organization's (workspaces are never deleted, so what it finds stays
+// true).
+func (a *App) ownWorkspaces(ctx context.Context, c Caller, ids []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, id := range ids {
+		if _, seen := known[id]; seen || !domain.IsWorkspaceID(id) {
+			continue
+		}
+		err := a.workspaces.read(ctx, id, func(w *domain.Workspace, _ uint64) error {
+			known[id] = ownWorkspace(c, w) == nil
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
+}
+
 func (a *App) roleResult(o *domain.Organization, r domain.Role) RoleResult {
-	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users,
+	out := RoleResult{RoleID: r.ID, Name: r.Name, Permissions: make([]string, len(r.Permissions)), Users: r.Users, Workspaces: r.Workspaces,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, ETag: a.ETag(r.ID, r.Version), CreatedBy: actorOf(o, r.CreatedBy), UpdatedBy: actorOf(o, r.UpdatedBy)}
 	for i, p := range r.Permissions {
 		out.Permissions[i] = p.String()
 	}
 	if out.Users == nil {
 		out.Users = []string{}
+	}
+	if out.Workspaces == nil {
+		out.Workspaces = []string{}
 	}
 	return out
 }

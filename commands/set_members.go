@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -24,26 +25,71 @@ type MembersResult struct {
 	Version uint64
 }
 
-// Member is an account authorized on a workspace.
+// Member is an account authorized on a workspace: directly (since AuthorizedAt),
+// through roles, or both.
 type Member struct {
-	AccountID    string
-	Name         string
-	Primary      bool
+	AccountID string
+	Name      string
+	Primary   bool
+	// AuthorizedAt is zero when the account is authorized only through roles.
 	AuthorizedAt time.Time
+	// Roles are the roles that authorize it there, by id.
+	Roles []RoleRef
+}
+
+// RoleRef names a role.
+type RoleRef struct{ ID, Name string }
+
+// memberDirectory is what a member list needs of the organization: the accounts'
+// names and the roles that authorize accounts on one workspace.
+type memberDirectory struct {
+	accounts map[string]domain.Account
+	via      map[string][]RoleRef // account id →
+}
+
+// directoryOf reads the organization for the members of a workspace: the accounts
+// listed and those its roles authorize there.
+func directoryOf(o *domain.Organization, workspaceID string, accountIDs []string) memberDirectory {
+	d := memberDirectory{accounts: map[string]domain.Account{}, via: map[string][]RoleRef{}}
+	for account, roles := range o.RoleMembers(workspaceID) {
+		for _, id := range roles {
+			r, _ := o.RoleByID(id)
+			d.via[account] = append(d.via[account], RoleRef{ID: id, Name: r.Name})
+		}
+		accountIDs = append(accountIDs, account)
+	}
+	for _, id := range accountIDs {
+		if acc, ok := o.Account(id); ok {
+			d.accounts[id] = acc
+		}
+	}
+	return d
+}
+
+// members lists who is authorized on w, in account order.
+func (d memberDirectory) members(w *domain.Workspace) []Member {
+	ids := w.Members()
+	for id := range d.via {
+		if !w.IsMember(id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]Member, len(ids))
+	for i, id := range ids {
+		acc := d.accounts[id]
+		out[i] = Member{AccountID: id, Name: acc.Name, Primary: acc.Primary, AuthorizedAt: w.AuthorizedAt(id), Roles: d.via[id]}
+	}
+	return out
 }
 
 // SetMembers handles the command: only the difference with the current set becomes
 // events. Accounts are checked against the organization as loaded from the log.
 func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, error) {
 	out := MembersResult{WorkspaceID: cmd.WorkspaceID}
-	var accounts map[string]domain.Account
+	var dir memberDirectory
 	err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, _ uint64) error {
-		accounts = make(map[string]domain.Account, len(cmd.AccountIDs))
-		for _, id := range cmd.AccountIDs {
-			if acc, ok := o.Account(id); ok {
-				accounts[id] = acc
-			}
-		}
+		dir = directoryOf(o, cmd.WorkspaceID, slices.Clone(cmd.AccountIDs))
 		return nil
 	})
 	if err != nil {
@@ -57,15 +103,11 @@ func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, er
 			if err := a.precondition(cmd.IfMatch, MembersResource(w.ID()), w.MembersVersion()); err != nil {
 				return nil, err
 			}
-			return w.SetMembers(cmd.AccountIDs, func(id string) bool { _, ok := accounts[id]; return ok }, a.now())
+			return w.SetMembers(cmd.AccountIDs, func(id string) bool { _, ok := dir.accounts[id]; return ok }, a.now())
 		},
 		func(w *domain.Workspace) {
 			out.ETag = a.ETag(MembersResource(w.ID()), w.MembersVersion())
-			out.Members = []Member{}
-			for _, id := range w.Members() {
-				acc := accounts[id]
-				out.Members = append(out.Members, Member{AccountID: id, Name: acc.Name, Primary: acc.Primary, AuthorizedAt: w.AuthorizedAt(id)})
-			}
+			out.Members = dir.members(w)
 		})
 	out.Version = version
 	return out, err

@@ -69,12 +69,8 @@ func (a *App) MembersAt(ctx context.Context, c Caller, wsID string, t time.Time)
 	if err != nil {
 		return MembersResult{}, err
 	}
-	out := MembersResult{WorkspaceID: wsID, ETag: a.ETag(MembersResource(wsID), w.MembersVersion()), Members: []Member{}}
-	for _, id := range w.Members() {
-		acc, _ := o.Account(id)
-		out.Members = append(out.Members, Member{AccountID: id, Name: acc.Name, Primary: acc.Primary, AuthorizedAt: w.AuthorizedAt(id)})
-	}
-	return out, nil
+	return MembersResult{WorkspaceID: wsID, ETag: a.ETag(MembersResource(wsID), w.MembersVersion()),
+		Members: directoryOf(o, wsID, w.Members()).members(w)}, nil
 }
 
 // AccountAt is the account as it stood at t, with its access key and effective

@@ -25,6 +25,9 @@ func (a *App) UpdateRole(ctx context.Context, cmd UpdateRole) (RoleResult, error
 	if err != nil {
 		return RoleResult{}, err
 	}
+	if err := a.knownWorkspaces(ctx, cmd.Caller, &spec); err != nil {
+		return RoleResult{}, err
+	}
 	return a.changeRole(ctx, cmd.Caller, cmd.RoleID, func(o *domain.Organization) ([]domain.Event, error) {
 		if err := a.rolePrecondition(o, cmd.RoleID, cmd.IfMatch); err != nil {
 			return nil, err

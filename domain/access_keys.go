@@ -1,6 +1,13 @@
 package domain
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
+
+// MaxRotationGrace is the longest an access key replaced by a rotation keeps
+// working beside the new one.
+const MaxRotationGrace = 24 * time.Hour
 
 // CreateAccessKey gives an account its one access key.
 func (o *Organization) CreateAccessKey(accountID, accessKeyID, secretHash string, at time.Time) ([]Event, error) {
@@ -52,4 +59,40 @@ func (o *Organization) withAccessKey(accountID string) (*Account, error) {
 		return nil, ErrAccessKeyNotFound
 	}
 	return a, nil
+}
+
+// RotateAccessKey replaces an account's access key, the primary account's
+// included, by a new one (whose secret the caller generated and hashed). The old
+// secret stops at once (grace 0) or at the end of the grace period, at most
+// MaxRotationGrace, during which both work; an older secret still in its grace
+// ends at once. The account keeps one set of AK: the new key inherits its status.
+func (o *Organization) RotateAccessKey(accountID, accessKeyID, secretHash string, grace time.Duration, at time.Time) ([]Event, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return nil, invalid("grace_seconds", "out_of_range", fmt.Sprintf("from 0 to %d seconds", int(MaxRotationGrace.Seconds())))
+	}
+	a, ok := o.accounts[accountID]
+	if !ok {
+		return nil, ErrAccountNotFound
+	}
+	if a.AccessKeyID == "" {
+		return nil, ErrAccessKeyNotFound
+	}
+	return []Event{AccessKeyRotated{AccountID: accountID, PreviousAccessKeyID: a.AccessKeyID, AccessKeyID: accessKeyID,
+		SecretHash: secretHash, PreviousUntil: at.Add(grace), At: at}}, nil
+}
+
+// rotate applies a rotation to the account.
+func (o *Organization) rotate(a *Account, e AccessKeyRotated) {
+	if a.PreviousSecretHash != "" { // a second rotation ends the first old secret at once
+		delete(o.bySecret, a.PreviousSecretHash)
+	}
+	a.PreviousAccessKeyID, a.PreviousSecretHash, a.PreviousUntil = "", "", time.Time{}
+	if e.PreviousUntil.After(e.At) {
+		a.PreviousAccessKeyID, a.PreviousSecretHash, a.PreviousUntil = a.AccessKeyID, a.SecretHash, e.PreviousUntil
+	} else {
+		delete(o.bySecret, a.SecretHash)
+	}
+	a.AccessKeyID, a.SecretHash, a.AccessKeyCreatedAt = e.AccessKeyID, e.SecretHash, e.At
+	a.AccessKeyCreatedBy, a.AccessKeyUpdatedBy = o.by, o.by
+	o.bySecret[e.SecretHash] = a.ID
 }

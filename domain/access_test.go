@@ -244,3 +244,49 @@ func TestRoleNamesAreUniqueIgnoringCase(t *testing.T) {
 		t.Fatalf("after the rename: %v", err)
 	}
 }
+
+// TestRolesCarryWorkspaces: a role's workspace set is replaced by difference events,
+// and authorizes the role's users there while they hold the role.
+func TestRolesCarryWorkspaces(t *testing.T) {
+	o := org(t)
+	known := func(id string) bool { return id == "ws_1" || id == "ws_2" || id == "ws_3" }
+	name, users := "ops", []string{"acct_a"}
+	events := must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &name, Users: &users, Workspaces: &[]string{"ws_2", "ws_1"}, IsWorkspace: known}, at))
+	var added []string
+	for _, e := range events {
+		if e, ok := e.(domain.RoleWorkspaceAdded); ok {
+			added = append(added, e.WorkspaceID)
+		}
+	}
+	if !slices.Equal(added, []string{"ws_2", "ws_1"}) {
+		t.Fatalf("created with %v", events)
+	}
+	o.Apply(events...)
+	if g := o.WorkspaceGrants("acct_a"); !reflect.DeepEqual(g, map[string][]string{"ws_1": {"role_1"}, "ws_2": {"role_1"}}) {
+		t.Fatalf("grants %v", g)
+	}
+	if g := o.WorkspaceGrants("acct_b"); len(g) != 0 {
+		t.Fatalf("bob holds no role: %v", g)
+	}
+	events = must(t)(o.UpdateRole("role_1", domain.RoleSpec{Workspaces: &[]string{"ws_3", "ws_2"}, IsWorkspace: known}, at))
+	if fmt.Sprint(events) != fmt.Sprint([]domain.Event{domain.RoleWorkspaceRemoved{RoleID: "role_1", WorkspaceID: "ws_1", At: at},
+		domain.RoleWorkspaceAdded{RoleID: "role_1", WorkspaceID: "ws_3", At: at}}) {
+		t.Fatalf("update: %v", events)
+	}
+	o.Apply(events...)
+	if m := o.RoleMembers("ws_3"); !reflect.DeepEqual(m, map[string][]string{"acct_a": {"role_1"}}) {
+		t.Fatalf("members of ws_3: %v", m)
+	}
+	if r, _ := o.RoleByID("role_1"); !slices.Equal(r.Workspaces, []string{"ws_2", "ws_3"}) {
+		t.Fatalf("role: %+v", r)
+	}
+	_, err := o.UpdateRole("role_1", domain.RoleSpec{Workspaces: &[]string{"ws_2", "ws_2", "ws_9"}, IsWorkspace: known}, at)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 2 || ve.Fields[0].Code != "duplicate_entry" || ve.Fields[1].Code != "unknown_workspace" {
+		t.Fatalf("bad workspaces: %v", err)
+	}
+	o.Apply(must(t)(o.DeleteRole("role_1", at))...)
+	if g := o.WorkspaceGrants("acct_a"); len(g) != 0 {
+		t.Fatalf("a deleted role authorizes nothing: %v", g)
+	}
+}

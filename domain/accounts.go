@@ -22,10 +22,31 @@ type Account struct {
 	// of its access key.
 	CreatedBy, UpdatedBy                   string
 	AccessKeyCreatedBy, AccessKeyUpdatedBy string
+	// PreviousAccessKeyID and PreviousSecretHash are the access key a rotation
+	// replaced, which keeps working until PreviousUntil (its grace period); empty
+	// when there is none. It is the same set of AK: disabling the account's key
+	// disables both, and it never comes back once its grace ends.
+	PreviousAccessKeyID, PreviousSecretHash string
+	PreviousUntil                           time.Time
 }
 
 // Active reports whether the account's access key may authenticate now.
 func (a Account) Active() bool { return !a.Disabled && a.AccessKeyID != "" && !a.AccessKeyDisabled }
+
+// SecretActive reports whether the secret with this HMAC may authenticate at now:
+// the account and its key are active, and the secret is the current one, or the
+// previous one within its grace period (whose end is its deletion).
+func (a Account) SecretActive(hash string, now time.Time) bool {
+	return a.Active() && (hash == a.SecretHash || hash == a.PreviousSecretHash && now.Before(a.PreviousUntil))
+}
+
+// KeyIDOf is the id of the account's access key whose secret has this HMAC.
+func (a Account) KeyIDOf(hash string) string {
+	if hash == a.PreviousSecretHash {
+		return a.PreviousAccessKeyID
+	}
+	return a.AccessKeyID
+}
 
 // HasAccount reports whether id is an account of this organization.
 func (o *Organization) HasAccount(id string) bool { _, ok := o.accounts[id]; return ok }
@@ -39,11 +60,12 @@ func (o *Organization) Account(id string) (Account, bool) {
 	return *a, true
 }
 
-// AccountByAccessKeyID finds the account holding an access key (a scan: for audit
-// questions, not for a request's path).
+// AccountByAccessKeyID finds the account holding an access key, the current one or
+// the previous one of a rotation (a scan: for audit questions, not for a request's
+// path).
 func (o *Organization) AccountByAccessKeyID(id string) (Account, bool) {
 	for _, a := range o.accounts {
-		if a.AccessKeyID == id && id != "" {
+		if id != "" && (a.AccessKeyID == id || a.PreviousAccessKeyID == id) {
 			return *a, true
 		}
 	}

@@ -24,21 +24,24 @@ const (
 
 // Wire names of every event.
 const (
-	TypeOrganizationCreated = "keyledger.organization.created.v1"
-	TypeAccountCreated      = "keyledger.organization.account_created.v1"
-	TypeAccessKeyCreated    = "keyledger.organization.access_key_created.v1"
-	TypeAccessKeyDisabled   = "keyledger.organization.access_key_disabled.v1"
-	TypeAccessKeyEnabled    = "keyledger.organization.access_key_enabled.v1"
-	TypeAccessKeyDeleted    = "keyledger.organization.access_key_deleted.v1"
-	TypeAccountDisabled     = "keyledger.organization.account_disabled.v1"
-	TypeAccountEnabled      = "keyledger.organization.account_enabled.v1"
-	TypeRoleCreated         = "keyledger.organization.role_created.v1"
-	TypeRoleRenamed         = "keyledger.organization.role_renamed.v1"
-	TypeRoleDeleted         = "keyledger.organization.role_deleted.v1"
-	TypePermissionGranted   = "keyledger.organization.role_permission_granted.v1"
-	TypePermissionRevoked   = "keyledger.organization.role_permission_revoked.v1"
-	TypeRoleUserIncluded    = "keyledger.organization.role_user_included.v1"
-	TypeRoleUserExcluded    = "keyledger.organization.role_user_excluded.v1"
+	TypeOrganizationCreated  = "keyledger.organization.created.v1"
+	TypeAccountCreated       = "keyledger.organization.account_created.v1"
+	TypeAccessKeyCreated     = "keyledger.organization.access_key_created.v1"
+	TypeAccessKeyDisabled    = "keyledger.organization.access_key_disabled.v1"
+	TypeAccessKeyEnabled     = "keyledger.organization.access_key_enabled.v1"
+	TypeAccessKeyDeleted     = "keyledger.organization.access_key_deleted.v1"
+	TypeAccessKeyRotated     = "keyledger.organization.access_key_rotated.v1"
+	TypeAccountDisabled      = "keyledger.organization.account_disabled.v1"
+	TypeAccountEnabled       = "keyledger.organization.account_enabled.v1"
+	TypeRoleCreated          = "keyledger.organization.role_created.v1"
+	TypeRoleRenamed          = "keyledger.organization.role_renamed.v1"
+	TypeRoleDeleted          = "keyledger.organization.role_deleted.v1"
+	TypePermissionGranted    = "keyledger.organization.role_permission_granted.v1"
+	TypePermissionRevoked    = "keyledger.organization.role_permission_revoked.v1"
+	TypeRoleUserIncluded     = "keyledger.organization.role_user_included.v1"
+	TypeRoleUserExcluded     = "keyledger.organization.role_user_excluded.v1"
+	TypeRoleWorkspaceAdded   = "keyledger.organization.role_workspace_added.v1"
+	TypeRoleWorkspaceRemoved = "keyledger.organization.role_workspace_removed.v1"
 
 	TypeWorkspaceCreated = "keyledger.workspace.created.v1"
 	TypeWorkspaceUpdated = "keyledger.workspace.updated.v1"
@@ -101,6 +104,18 @@ type AccessKeyDeleted struct {
 	At          time.Time `json:"at"`
 }
 
+// AccessKeyRotated replaces an account's access key by a new one. The previous
+// secret works until PreviousUntil (At when it stopped at once), which is its
+// deletion; SecretHash is the new secret's HMAC.
+type AccessKeyRotated struct {
+	AccountID           string    `json:"account_id"`
+	PreviousAccessKeyID string    `json:"previous_access_key_id"`
+	AccessKeyID         string    `json:"access_key_id"`
+	SecretHash          string    `json:"secret_hash"`
+	PreviousUntil       time.Time `json:"previous_until"`
+	At                  time.Time `json:"at"`
+}
+
 // AccountDisabled stops every credential of a sub-account at once.
 type AccountDisabled struct {
 	AccountID string    `json:"account_id"`
@@ -160,6 +175,21 @@ type RoleUserExcluded struct {
 	RoleID    string    `json:"role_id"`
 	AccountID string    `json:"account_id"`
 	At        time.Time `json:"at"`
+}
+
+// RoleWorkspaceAdded authorizes the accounts a role includes on a workspace.
+type RoleWorkspaceAdded struct {
+	RoleID      string    `json:"role_id"`
+	WorkspaceID string    `json:"workspace_id"`
+	At          time.Time `json:"at"`
+}
+
+// RoleWorkspaceRemoved takes a workspace out of a role: its accounts stay
+// authorized there only directly or through another role.
+type RoleWorkspaceRemoved struct {
+	RoleID      string    `json:"role_id"`
+	WorkspaceID string    `json:"workspace_id"`
+	At          time.Time `json:"at"`
 }
 
 // WorkspaceCreated opens a workspace in an organization.
@@ -271,61 +301,67 @@ type ResponseReplayed struct {
 }
 
 // EventType implementations.
-func (OrganizationCreated) EventType() string { return TypeOrganizationCreated }
-func (AccountCreated) EventType() string      { return TypeAccountCreated }
-func (AccessKeyCreated) EventType() string    { return TypeAccessKeyCreated }
-func (AccessKeyDisabled) EventType() string   { return TypeAccessKeyDisabled }
-func (AccessKeyEnabled) EventType() string    { return TypeAccessKeyEnabled }
-func (AccessKeyDeleted) EventType() string    { return TypeAccessKeyDeleted }
-func (AccountDisabled) EventType() string     { return TypeAccountDisabled }
-func (AccountEnabled) EventType() string      { return TypeAccountEnabled }
-func (RoleCreated) EventType() string         { return TypeRoleCreated }
-func (RoleRenamed) EventType() string         { return TypeRoleRenamed }
-func (RoleDeleted) EventType() string         { return TypeRoleDeleted }
-func (PermissionGranted) EventType() string   { return TypePermissionGranted }
-func (PermissionRevoked) EventType() string   { return TypePermissionRevoked }
-func (RoleUserIncluded) EventType() string    { return TypeRoleUserIncluded }
-func (RoleUserExcluded) EventType() string    { return TypeRoleUserExcluded }
-func (WorkspaceCreated) EventType() string    { return TypeWorkspaceCreated }
-func (WorkspaceUpdated) EventType() string    { return TypeWorkspaceUpdated }
-func (MemberAuthorized) EventType() string    { return TypeMemberAuthorized }
-func (MemberRevoked) EventType() string       { return TypeMemberRevoked }
-func (APIKeyCreated) EventType() string       { return TypeAPIKeyCreated }
-func (APIKeyUpdated) EventType() string       { return TypeAPIKeyUpdated }
-func (APIKeyDeleted) EventType() string       { return TypeAPIKeyDeleted }
-func (APIKeyRevealed) EventType() string      { return TypeAPIKeyRevealed }
-func (CheckpointSigned) EventType() string    { return TypeCheckpointSigned }
-func (CallRefused) EventType() string         { return TypeCallRefused }
-func (ResponseReplayed) EventType() string    { return TypeResponseReplayed }
+func (OrganizationCreated) EventType() string  { return TypeOrganizationCreated }
+func (AccountCreated) EventType() string       { return TypeAccountCreated }
+func (AccessKeyCreated) EventType() string     { return TypeAccessKeyCreated }
+func (AccessKeyDisabled) EventType() string    { return TypeAccessKeyDisabled }
+func (AccessKeyEnabled) EventType() string     { return TypeAccessKeyEnabled }
+func (AccessKeyDeleted) EventType() string     { return TypeAccessKeyDeleted }
+func (AccessKeyRotated) EventType() string     { return TypeAccessKeyRotated }
+func (AccountDisabled) EventType() string      { return TypeAccountDisabled }
+func (AccountEnabled) EventType() string       { return TypeAccountEnabled }
+func (RoleCreated) EventType() string          { return TypeRoleCreated }
+func (RoleRenamed) EventType() string          { return TypeRoleRenamed }
+func (RoleDeleted) EventType() string          { return TypeRoleDeleted }
+func (PermissionGranted) EventType() string    { return TypePermissionGranted }
+func (PermissionRevoked) EventType() string    { return TypePermissionRevoked }
+func (RoleUserIncluded) EventType() string     { return TypeRoleUserIncluded }
+func (RoleUserExcluded) EventType() string     { return TypeRoleUserExcluded }
+func (RoleWorkspaceAdded) EventType() string   { return TypeRoleWorkspaceAdded }
+func (RoleWorkspaceRemoved) EventType() string { return TypeRoleWorkspaceRemoved }
+func (WorkspaceCreated) EventType() string     { return TypeWorkspaceCreated }
+func (WorkspaceUpdated) EventType() string     { return TypeWorkspaceUpdated }
+func (MemberAuthorized) EventType() string     { return TypeMemberAuthorized }
+func (MemberRevoked) EventType() string        { return TypeMemberRevoked }
+func (APIKeyCreated) EventType() string        { return TypeAPIKeyCreated }
+func (APIKeyUpdated) EventType() string        { return TypeAPIKeyUpdated }
+func (APIKeyDeleted) EventType() string        { return TypeAPIKeyDeleted }
+func (APIKeyRevealed) EventType() string       { return TypeAPIKeyRevealed }
+func (CheckpointSigned) EventType() string     { return TypeCheckpointSigned }
+func (CallRefused) EventType() string          { return TypeCallRefused }
+func (ResponseReplayed) EventType() string     { return TypeResponseReplayed }
 
 var decoders = map[string]func([]byte) (Event, error){
-	TypeOrganizationCreated: decodeAs[OrganizationCreated],
-	TypeAccountCreated:      decodeAs[AccountCreated],
-	TypeAccessKeyCreated:    decodeAs[AccessKeyCreated],
-	TypeAccessKeyDisabled:   decodeAs[AccessKeyDisabled],
-	TypeAccessKeyEnabled:    decodeAs[AccessKeyEnabled],
-	TypeAccessKeyDeleted:    decodeAs[AccessKeyDeleted],
-	TypeAccountDisabled:     decodeAs[AccountDisabled],
-	TypeAccountEnabled:      decodeAs[AccountEnabled],
-	TypeRoleCreated:         decodeAs[RoleCreated],
-	TypeRoleRenamed:         decodeAs[RoleRenamed],
-	TypeRoleDeleted:         decodeAs[RoleDeleted],
-	TypePermissionGranted:   decodeAs[PermissionGranted],
-	TypePermissionRevoked:   decodeAs[PermissionRevoked],
-	TypeRoleUserIncluded:    decodeAs[RoleUserIncluded],
-	TypeRoleUserExcluded:    decodeAs[RoleUserExcluded],
-	TypeWorkspaceCreated:    decodeAs[WorkspaceCreated],
-	TypeWorkspaceUpdated:    decodeAs[WorkspaceUpdated],
-	TypeMemberAuthorized:    decodeAs[MemberAuthorized],
-	TypeMemberRevoked:       decodeAs[MemberRevoked],
-	TypeAPIKeyCreated:       decodeAs[APIKeyCreated],
-	TypeAPIKeyUpdated:       decodeAs[APIKeyUpdated],
-	TypeAPIKeyDeleted:       decodeAs[APIKeyDeleted],
-	TypeAPIKeyRevealed:      decodeAs[APIKeyRevealed],
-	TypeCheckpointSigned:    decodeAs[CheckpointSigned],
-	TypeCallRefused:         decodeAs[CallRefused],
-	TypeResponseReplayed:    decodeAs[ResponseReplayed],
-	EventTypeUsageRecorded:  decodeAs[UsageRecorded],
+	TypeOrganizationCreated:  decodeAs[OrganizationCreated],
+	TypeAccountCreated:       decodeAs[AccountCreated],
+	TypeAccessKeyCreated:     decodeAs[AccessKeyCreated],
+	TypeAccessKeyDisabled:    decodeAs[AccessKeyDisabled],
+	TypeAccessKeyEnabled:     decodeAs[AccessKeyEnabled],
+	TypeAccessKeyDeleted:     decodeAs[AccessKeyDeleted],
+	TypeAccessKeyRotated:     decodeAs[AccessKeyRotated],
+	TypeAccountDisabled:      decodeAs[AccountDisabled],
+	TypeAccountEnabled:       decodeAs[AccountEnabled],
+	TypeRoleCreated:          decodeAs[RoleCreated],
+	TypeRoleRenamed:          decodeAs[RoleRenamed],
+	TypeRoleDeleted:          decodeAs[RoleDeleted],
+	TypePermissionGranted:    decodeAs[PermissionGranted],
+	TypePermissionRevoked:    decodeAs[PermissionRevoked],
+	TypeRoleUserIncluded:     decodeAs[RoleUserIncluded],
+	TypeRoleUserExcluded:     decodeAs[RoleUserExcluded],
+	TypeRoleWorkspaceAdded:   decodeAs[RoleWorkspaceAdded],
+	TypeRoleWorkspaceRemoved: decodeAs[RoleWorkspaceRemoved],
+	TypeWorkspaceCreated:     decodeAs[WorkspaceCreated],
+	TypeWorkspaceUpdated:     decodeAs[WorkspaceUpdated],
+	TypeMemberAuthorized:     decodeAs[MemberAuthorized],
+	TypeMemberRevoked:        decodeAs[MemberRevoked],
+	TypeAPIKeyCreated:        decodeAs[APIKeyCreated],
+	TypeAPIKeyUpdated:        decodeAs[APIKeyUpdated],
+	TypeAPIKeyDeleted:        decodeAs[APIKeyDeleted],
+	TypeAPIKeyRevealed:       decodeAs[APIKeyRevealed],
+	TypeCheckpointSigned:     decodeAs[CheckpointSigned],
+	TypeCallRefused:          decodeAs[CallRefused],
+	TypeResponseReplayed:     decodeAs[ResponseReplayed],
+	EventTypeUsageRecorded:   decodeAs[UsageRecorded],
 }
 
 func decodeAs[T Event](data []byte) (Event, error) {
@@ -346,6 +382,14 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
 	return e, nil
+}
+
+// Change is one aggregate's part of an append to several aggregates at once: its
+// events, written only if its version is still Expected.
+type Change struct {
+	ID       string
+	Expected uint64
+	Events   []Event
 }
 
 // Recorded is an event with its position in the log: the stream sequence that

@@ -110,9 +110,13 @@ func (o *Organization) apply(e Event) {
 		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled, a.AccessKeyUpdatedBy = true, o.by })
 	case AccessKeyEnabled:
 		o.changeAccount(e.AccountID, func(a *Account) { a.AccessKeyDisabled, a.AccessKeyUpdatedBy = false, o.by })
+	case AccessKeyRotated:
+		o.changeAccount(e.AccountID, func(a *Account) { o.rotate(a, e) })
 	case AccessKeyDeleted:
 		o.changeAccount(e.AccountID, func(a *Account) {
 			delete(o.bySecret, a.SecretHash)
+			delete(o.bySecret, a.PreviousSecretHash)
+			a.PreviousAccessKeyID, a.PreviousSecretHash, a.PreviousUntil = "", "", time.Time{}
 			a.AccessKeyID, a.SecretHash, a.AccessKeyDisabled, a.AccessKeyCreatedAt = "", "", false, time.Time{}
 			a.AccessKeyCreatedBy, a.AccessKeyUpdatedBy = "", ""
 		})
@@ -121,7 +125,7 @@ func (o *Organization) apply(e Event) {
 			o.unindexRole(old)
 		}
 		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{},
-			createdAt: e.At, updatedAt: e.At, version: o.at, createdBy: o.by, updatedBy: o.by}
+			workspaces: map[string]bool{}, createdAt: e.At, updatedAt: e.At, version: o.at, createdBy: o.by, updatedBy: o.by}
 		o.roleNames[nameKey(e.Name)] = e.RoleID
 	case RoleRenamed:
 		o.changeRole(e.RoleID, e.At, func(r *role) {
@@ -157,6 +161,10 @@ func (o *Organization) apply(e Event) {
 	case RoleUserExcluded:
 		o.changeRole(e.RoleID, e.At, func(r *role) { delete(r.users, e.AccountID) })
 		o.changeAccount(e.AccountID, func(*Account) {})
+	case RoleWorkspaceAdded:
+		o.changeRole(e.RoleID, e.At, func(r *role) { r.workspaces[e.WorkspaceID] = true })
+	case RoleWorkspaceRemoved:
+		o.changeRole(e.RoleID, e.At, func(r *role) { delete(r.workspaces, e.WorkspaceID) })
 	}
 }
 

@@ -16,8 +16,10 @@ type Role struct {
 	Name        string
 	Permissions []Permission
 	Users       []string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Workspaces are the workspaces the role authorizes its users on.
+	Workspaces []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// Version is the position of the last event that changed the role.
 	Version uint64
 	// CreatedBy and UpdatedBy are the actors of its creation and last change.
@@ -28,6 +30,7 @@ type role struct {
 	id, name             string
 	permissions          map[Permission]bool
 	users                map[string]bool
+	workspaces           map[string]bool
 	createdAt, updatedAt time.Time
 	version              uint64
 	createdBy, updatedBy string
@@ -71,7 +74,7 @@ func (o *Organization) RoleByID(id string) (Role, bool) {
 
 func (r *role) export() Role {
 	return Role{ID: r.id, Name: r.name, Permissions: sortedPermissions(r.permissions), Users: sortedKeys(r.users),
-		CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
+		Workspaces: sortedKeys(r.workspaces), CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
 }
 
 func sortedPermissions(set map[Permission]bool) []Permission {
@@ -90,6 +93,45 @@ type RoleSpec struct {
 	Name        *string
 	Permissions *[]Permission
 	Users       *[]string
+	Workspaces  *[]string
+	// IsWorkspace tells whether an id is a workspace of the organization (the
+	// workspaces are aggregates of their own); needed when Workspaces is set.
+	IsWorkspace func(id string) bool
+}
+
+// MaxRoleWorkspaces bounds the workspaces one role carries.
+const MaxRoleWorkspaces = 1000
+
+// WorkspaceGrants says, for each workspace an account is authorized on through
+// roles, which roles (ids, in order) authorize it there.
+func (o *Organization) WorkspaceGrants(accountID string) map[string][]string {
+	out := map[string][]string{}
+	for _, id := range sortedKeys(o.roles) {
+		r := o.roles[id]
+		if !r.users[accountID] {
+			continue
+		}
+		for ws := range r.workspaces {
+			out[ws] = append(out[ws], id)
+		}
+	}
+	return out
+}
+
+// RoleMembers says, for each account a role authorizes on a workspace, which roles
+// (ids, in order) do.
+func (o *Organization) RoleMembers(workspaceID string) map[string][]string {
+	out := map[string][]string{}
+	for _, id := range sortedKeys(o.roles) {
+		r := o.roles[id]
+		if !r.workspaces[workspaceID] {
+			continue
+		}
+		for account := range r.users {
+			out[account] = append(out[account], id)
+		}
+	}
+	return out
 }
 
 // CreateRole decides a role with its permissions and users.
@@ -101,7 +143,7 @@ func (o *Organization) CreateRole(id string, spec RoleSpec, at time.Time) ([]Eve
 		return nil, invalid("name", "required", "must not be empty")
 	}
 	events := []Event{RoleCreated{RoleID: id, Name: *spec.Name, At: at}}
-	more, err := o.roleChanges(&role{id: id, permissions: map[Permission]bool{}, users: map[string]bool{}}, spec, at)
+	more, err := o.roleChanges(&role{id: id, permissions: map[Permission]bool{}, users: map[string]bool{}, workspaces: map[string]bool{}}, spec, at)
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +220,49 @@ func (o *Organization) roleChanges(r *role, spec RoleSpec, at time.Time) ([]Even
 			}
 		}
 	}
+	if spec.Workspaces != nil {
+		more, err := r.workspaceChanges(*spec.Workspaces, spec.IsWorkspace, at)
+		verr.Merge("", err)
+		events = append(events, more...)
+	}
 	if err := verr.Err(); err != nil {
 		return nil, err
+	}
+	return events, nil
+}
+
+// workspaceChanges replaces the role's workspace set: removals, then additions in
+// the order given.
+func (r *role) workspaceChanges(ids []string, isWorkspace func(string) bool, at time.Time) ([]Event, error) {
+	var verr ValidationError
+	if len(ids) > MaxRoleWorkspaces {
+		verr.Add("workspaces", "too_many", fmt.Sprintf("at most %d workspaces, got %d", MaxRoleWorkspaces, len(ids)))
+		return nil, &verr
+	}
+	want := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		field := "workspaces[" + strconv.Itoa(i) + "]"
+		switch {
+		case want[id]:
+			verr.Add(field, "duplicate_entry", fmt.Sprintf("%s is listed twice", quoteInput(id)))
+		case isWorkspace == nil || !isWorkspace(id):
+			verr.Add(field, "unknown_workspace", fmt.Sprintf("%s is not a workspace of this organization", quoteInput(id)))
+		}
+		want[id] = true
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	var events []Event
+	for _, id := range sortedKeys(r.workspaces) {
+		if !want[id] {
+			events = append(events, RoleWorkspaceRemoved{RoleID: r.id, WorkspaceID: id, At: at})
+		}
+	}
+	for _, id := range ids {
+		if !r.workspaces[id] {
+			events = append(events, RoleWorkspaceAdded{RoleID: r.id, WorkspaceID: id, At: at})
+		}
 	}
 	return events, nil
 }

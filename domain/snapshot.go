@@ -9,7 +9,7 @@ import (
 // SnapshotFormat is the version of the snapshot encoding; a snapshot of another
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
-const SnapshotFormat = 2
+const SnapshotFormat = 3
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It
@@ -61,6 +61,7 @@ type roleSnapshot struct {
 	Name        string          `json:"name"`
 	Permissions []Permission    `json:"permissions"`
 	Users       map[string]bool `json:"users"`
+	Workspaces  map[string]bool `json:"workspaces"`
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	Version     uint64          `json:"version"`
@@ -85,7 +86,7 @@ func (o *Organization) Snapshot() ([]byte, error) {
 	s := organizationSnapshot{Format: SnapshotFormat, ID: o.id, Name: o.name, PrimaryID: o.primaryID, Accounts: o.accounts,
 		AccountNames: o.accountNames, BySecret: o.bySecret, Roles: make(map[string]roleSnapshot, len(o.roles)), RoleNames: o.roleNames}
 	for id, r := range o.roles {
-		s.Roles[id] = roleSnapshot{Name: r.name, Permissions: sortedPermissions(r.permissions), Users: r.users,
+		s.Roles[id] = roleSnapshot{Name: r.name, Permissions: sortedPermissions(r.permissions), Users: r.users, Workspaces: r.workspaces,
 			CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
 	}
 	return json.Marshal(s)
@@ -111,9 +112,10 @@ func RestoreOrganization(b []byte) (*Organization, error) {
 		for _, p := range r.Permissions {
 			perms[p] = true
 		}
-		users := map[string]bool{}
+		users, workspaces := map[string]bool{}, map[string]bool{}
 		maps.Copy(users, r.Users)
-		o.roles[id] = &role{id: id, name: r.Name, permissions: perms, users: users, createdAt: r.CreatedAt, updatedAt: r.UpdatedAt, version: r.Version,
+		maps.Copy(workspaces, r.Workspaces)
+		o.roles[id] = &role{id: id, name: r.Name, permissions: perms, users: users, workspaces: workspaces, createdAt: r.CreatedAt, updatedAt: r.UpdatedAt, version: r.Version,
 			createdBy: r.CreatedBy, updatedBy: r.UpdatedBy}
 	}
 	return o, nil

@@ -63,7 +63,8 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 	applyAt(o, &pos, must(t)(o.CreateAccessKey("acct_a", "AKa", "hash-a", at)))
 	name := "readers"
 	users := []string{"acct_a"}
-	applyAt(o, &pos, must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &name, Permissions: perms("api_key:read"), Users: &users}, at)))
+	applyAt(o, &pos, must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &name, Permissions: perms("api_key:read"), Users: &users,
+		Workspaces: &[]string{"ws_1"}, IsWorkspace: func(string) bool { return true }}, at)))
 	applyAt(o, &pos, must(t)(o.SetAccountDisabled("acct_b", true, at)))
 	snap, err = o.Snapshot()
 	if err != nil {
@@ -74,6 +75,9 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(o, ro, "restored organization")
+	if g := ro.WorkspaceGrants("acct_a"); len(g["ws_1"]) != 1 {
+		t.Fatalf("restored organization: grants %v", g)
+	}
 	if a, ok := ro.AccountBySecretHash("hash-a"); !ok || !a.Active() || len(ro.Permissions("acct_a")) != 1 {
 		t.Fatalf("restored organization: %+v %v", a, ro.Permissions("acct_a"))
 	}
@@ -87,14 +91,14 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 		reflect.TypeOf(domain.Workspace{}):    14, // with at and by, of the event being applied
 		reflect.TypeOf(domain.Organization{}): 10, // likewise
 		reflect.TypeOf(domain.APIKey{}):       17,
-		reflect.TypeOf(domain.Account{}):      14,
+		reflect.TypeOf(domain.Account{}):      17,
 	} {
 		if typ.NumField() != want {
 			t.Errorf("%s has %d fields, its snapshot knows %d", typ, typ.NumField(), want)
 		}
 	}
-	if f, _ := reflect.TypeOf(domain.Organization{}).FieldByName("roles"); f.Type.Elem().Elem().NumField() != 9 {
-		t.Errorf("a role has %d fields, its snapshot knows 9", f.Type.Elem().Elem().NumField())
+	if f, _ := reflect.TypeOf(domain.Organization{}).FieldByName("roles"); f.Type.Elem().Elem().NumField() != 10 {
+		t.Errorf("a role has %d fields, its snapshot knows 10", f.Type.Elem().Elem().NumField())
 	}
 	if _, err := domain.RestoreWorkspace([]byte(`{"format":0}`)); err != domain.ErrSnapshotFormat {
 		t.Fatalf("a snapshot of another format: %v", err)

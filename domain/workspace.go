@@ -210,6 +210,22 @@ func (w *Workspace) SetMembers(accountIDs []string, isAccount func(string) bool,
 	return events, nil
 }
 
+// SetMember authorizes one account on the workspace or revokes it; no change, no
+// event. The caller checked that the account is of the workspace's organization.
+func (w *Workspace) SetMember(accountID string, member bool, at time.Time) ([]Event, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	switch {
+	case member == w.IsMember(accountID):
+		return nil, nil
+	case member:
+		return []Event{MemberAuthorized{AccountID: accountID, At: at}}, nil
+	default:
+		return []Event{MemberRevoked{AccountID: accountID, At: at}}, nil
+	}
+}
+
 // CreateAPIKeys decides the creation of one or more keys (a Search batch is all or
 // nothing: one name clash refuses every key). batchID is empty for a single key.
 func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time) ([]Event, error) {

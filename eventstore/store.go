@@ -279,6 +279,67 @@ func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, ev
 	return ack.Sequence, nil
 }
 
+// AppendMany writes the events of several aggregates of one kind as one atomic
+// batch: all or none, each aggregate's expected sequence checked (a stale one
+// refuses the whole batch with domain.ErrConflict). meta is each event's, with the
+// workspace id set to the aggregate's for workspaces. It returns each aggregate's
+// new version, in the order of changes (unchanged for an empty change).
+func (s *Store) AppendMany(ctx context.Context, kind string, changes []domain.Change, meta domain.Metadata) ([]uint64, error) {
+	total := 0
+	for _, c := range changes {
+		total += len(c.Events)
+	}
+	versions := make([]uint64, len(changes))
+	if total == 0 {
+		for i, c := range changes {
+			versions[i] = c.Expected
+		}
+		return versions, nil
+	}
+	if total > MaxBatch {
+		return nil, fmt.Errorf("append %d %s aggregates: %d events exceed the atomic batch limit %d", len(changes), kind, total, MaxBatch)
+	}
+	at := s.cfg.Clock()
+	msgs := make([]*nats.Msg, 0, total)
+	for _, c := range changes {
+		subject := Subject(kind, c.ID)
+		m := meta
+		if kind == domain.AggregateWorkspace {
+			m.WorkspaceID = c.ID
+		}
+		for j, e := range c.Events {
+			eventID := ""
+			if meta.EventID != nil {
+				eventID = meta.EventID(len(msgs))
+			}
+			msg, err := encode(subject, c.ID, s.cfg.Source, eventID, e, m, at)
+			if err != nil {
+				return nil, err
+			}
+			if j == 0 {
+				msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(c.Expected, 10))
+			}
+			msgs = append(msgs, msg)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	if err != nil {
+		return nil, classify(Subject(kind, changes[0].ID), err)
+	}
+	// The batch is stored as one run of sequences ending at the ack's.
+	next := ack.Sequence - uint64(total) + 1
+	for i, c := range changes {
+		versions[i] = c.Expected
+		if n := uint64(len(c.Events)); n > 0 {
+			next += n
+			versions[i] = next - 1
+		}
+	}
+	return versions, nil
+}
+
 func classify(subject string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {

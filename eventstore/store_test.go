@@ -256,3 +256,37 @@ func TestOutageIsUnavailable(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAppendManyIsAllOrNothing: events of several aggregates are one atomic batch,
+// each aggregate's expected sequence checked; one stale expectation writes nothing.
+func TestAppendManyIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	v1, err := s.Append(ctx, "workspace", "ws_1", 0, []domain.Event{member("a")}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, err := s.AppendMany(ctx, "workspace", []domain.Change{
+		{ID: "ws_1", Expected: v1, Events: []domain.Event{member("b"), member("c")}},
+		{ID: "ws_3", Expected: 0},
+		{ID: "ws_2", Expected: 0, Events: []domain.Event{member("x")}},
+	}, meta)
+	if err != nil || len(versions) != 3 || versions[0] != 3 || versions[1] != 0 || versions[2] != 4 {
+		t.Fatalf("append many: %v %v", versions, err)
+	}
+	recs, _, err := s.Load(ctx, "workspace", "ws_2", 0)
+	if err != nil || len(recs) != 1 || recs[0].Sequence != 4 || recs[0].Metadata.WorkspaceID != "ws_2" {
+		t.Fatalf("ws_2: %+v %v", recs, err)
+	}
+	before, _ := s.Position(ctx)
+	_, err = s.AppendMany(ctx, "workspace", []domain.Change{
+		{ID: "ws_2", Expected: 4, Events: []domain.Event{member("y")}},
+		{ID: "ws_1", Expected: v1, Events: []domain.Event{member("d")}}, // stale: ws_1 is at 3
+	}, meta)
+	if !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("stale expectation: %v", err)
+	}
+	if after, _ := s.Position(ctx); after != before {
+		t.Fatalf("a refused batch wrote: %d → %d", before, after)
+	}
+}

@@ -258,6 +258,7 @@ func TestIsolationMatrix(t *testing.T) {
 		adminTarget        // organization:admin on a resource of the organization
 		adminOwn           // organization:admin in the caller's own organization
 		readTarget         // account:read on another account of the organization
+		memberOnly         // membership alone, no permission; another organization gets 404
 	)
 	n := 0
 	uniq := func() string { n++; return fmt.Sprint(n) }
@@ -286,7 +287,7 @@ func TestIsolationMatrix(t *testing.T) {
 		{"GET", func() string { return "/v1/accounts/" + memberWith }, nil, readTarget, 200},
 		{"GET", func() string { return "/v1/accounts/" + memberWithout }, nil, openTarget, 200}, // itself for one caller
 		{"POST", func() string { return "/v1/workspaces" }, func() any { return map[string]any{"name": "w" + uniq()} }, createWS, 201},
-		{"GET", func() string { return wsp }, nil, workspace, 200},
+		{"GET", func() string { return wsp }, nil, memberOnly, 200},
 		{"PATCH", func() string { return wsp }, func() any { return map[string]any{"description": "d" + uniq()} }, workspace, 200},
 		{"GET", func() string { return wsp + "/members" }, nil, workspace, 200},
 		{"PUT", func() string { return wsp + "/members" }, func() any {
@@ -343,6 +344,14 @@ func TestIsolationMatrix(t *testing.T) {
 			case "other-organization":
 				return 404
 			case "member-without-permission", "non-member-with-permission":
+				return 403
+			}
+			return 0
+		case memberOnly:
+			switch c {
+			case "other-organization":
+				return 404
+			case "non-member-with-permission":
 				return 403
 			}
 			return 0

@@ -28,6 +28,10 @@ func (s *Server) accountRoutes() []route {
 			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: revokeHdr, handler: s.updateAccessKey},
 		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
 			headers: revokeHdr, status: 204, handler: s.deleteAccessKey},
+		{method: "GET", path: "/v1/accounts/:id/workspaces", id: "getAccountWorkspaces", summary: "The workspaces an account is a direct member of", auth: true,
+			status: 200, response: AccountWorkspaces{}, headers: readHeader, handler: s.getAccountWorkspaces},
+		{method: "PUT", path: "/v1/accounts/:id/workspaces", id: "putAccountWorkspaces", summary: "Replace the workspaces an account is a direct member of (all or nothing)", auth: true,
+			request: AccountWorkspacesRequest{}, status: 200, response: AccountWorkspaces{}, headers: revokeHdr, handler: s.putAccountWorkspaces},
 		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
 			status: 200, response: Me{}, headers: readHeader, handler: s.me},
 	}
@@ -180,4 +184,52 @@ func (s *Server) me(c echo.Context) error {
 	}
 	return respond(c, 200, Me{Account: accountOfResult(me.Account), OrganizationID: me.OrganizationID,
 		OrganizationName: me.OrganizationName, Permissions: me.Permissions, Workspaces: nonNil(me.Workspaces)})
+}
+
+func (s *Server) getAccountWorkspaces(c echo.Context) error {
+	id, err := accountID(c)
+	if err != nil {
+		return err
+	}
+	cl := caller(c)
+	if err := readsAccount(cl, id); err != nil {
+		return err
+	}
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
+	if _, err := s.d.Views.Account(c.Request().Context(), cl.OrganizationID, id); err != nil {
+		return err
+	}
+	ids, err := s.d.Views.DirectMemberOf(c.Request().Context(), cl.OrganizationID, id)
+	if err != nil {
+		return err
+	}
+	return respond(c, 200, AccountWorkspaces{AccountID: id, WorkspaceIDs: ids})
+}
+
+// putAccountWorkspaces reads the account's current direct memberships from the
+// views once they include the whole log, then decides on each workspace against
+// the log itself.
+func (s *Server) putAccountWorkspaces(c echo.Context) error {
+	id, err := accountID(c)
+	if err != nil {
+		return err
+	}
+	return write(s, c, func(req AccountWorkspacesRequest) (reply, error) {
+		if req.WorkspaceIDs == nil {
+			return reply{}, invalidField("workspace_ids", "required", "give the whole new set (an empty list removes every direct membership)")
+		}
+		if err := s.awaitLogEnd(c); err != nil {
+			return reply{}, err
+		}
+		cl := caller(c)
+		current, err := s.d.Views.DirectMemberOf(c.Request().Context(), cl.OrganizationID, id)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := s.d.App.SetAccountWorkspaces(c.Request().Context(), commands.SetAccountWorkspaces{
+			Caller: cl, AccountID: id, WorkspaceIDs: req.WorkspaceIDs, Current: current})
+		return reply{status: http.StatusOK, body: AccountWorkspaces{AccountID: id, WorkspaceIDs: r.WorkspaceIDs}, version: r.Version, revoking: true}, err
+	})
 }

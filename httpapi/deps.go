@@ -19,13 +19,17 @@ import (
 // they include a log position (read-your-writes).
 type Views interface {
 	WaitFor(ctx context.Context, position uint64) error
+	// CaughtUp blocks until the views include the log as it stands now.
+	CaughtUp(ctx context.Context) error
 	// Position is the last log position this instance committed to the views.
 	Position() uint64
 	Workspace(ctx context.Context, orgID, id string) (projections.WorkspaceRow, error)
 	Workspaces(ctx context.Context, orgID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
 	WorkspacesOfMember(ctx context.Context, orgID, accountID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
 	MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error)
+	DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error)
 	Members(ctx context.Context, orgID, workspaceID string) ([]projections.MemberRow, error)
+	MemberCandidates(ctx context.Context, orgID, workspaceID string) ([]projections.CandidateRow, error)
 	Account(ctx context.Context, orgID, id string) (projections.AccountRow, error)
 	Accounts(ctx context.Context, orgID string, page projections.Page) ([]projections.AccountRow, string, error)
 	APIKey(ctx context.Context, orgID, workspaceID, keyID string) (projections.APIKeyRow, error)

@@ -150,12 +150,14 @@ func apiKeyOfRow(k projections.APIKeyRow) APIKey {
 	return out
 }
 
-// Role is a role resource: permission items and included accounts.
+// Role is a role resource: permission items, included accounts and the workspaces
+// it authorizes them on.
 type Role struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	Permissions []string  `json:"permissions"`
 	Users       []string  `json:"users"`
+	Workspaces  []string  `json:"workspaces"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	// CreatedBy created the role; UpdatedBy changed it last.
@@ -164,32 +166,58 @@ type Role struct {
 }
 
 func roleOfResult(r commands.RoleResult) Role {
-	return Role{ID: r.RoleID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
+	return Role{ID: r.RoleID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users), Workspaces: nonNil(r.Workspaces),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfActor(r.CreatedBy), UpdatedBy: refOfActor(r.UpdatedBy)}
 }
 
 func roleOfRow(r projections.RoleRow) Role {
-	return Role{ID: r.ID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users),
+	return Role{ID: r.ID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users), Workspaces: nonNil(r.Workspaces),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfRow(r.CreatedBy), UpdatedBy: refOfRow(r.UpdatedBy)}
 }
 
-// Member is an account authorized on a workspace.
+// Member is an account authorized on a workspace: directly ("direct", since
+// authorized_at), through the roles listed, or both.
 type Member struct {
-	AccountID    string    `json:"account_id"`
-	Name         string    `json:"name"`
-	Primary      bool      `json:"primary"`
-	AuthorizedAt time.Time `json:"authorized_at"`
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+	Primary   bool   `json:"primary"`
+	Direct    bool   `json:"direct"`
+	// AuthorizedAt is null when the account is authorized only through roles.
+	AuthorizedAt *time.Time `json:"authorized_at"`
+	Roles        []RoleRef  `json:"roles"`
 }
 
-// MemberList is the member set of a workspace, as GET and PUT answer it.
+// RoleRef names a role.
+type RoleRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Candidate is a sub-account not authorized on the workspace.
+type Candidate struct {
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+}
+
+// MemberList is who is authorized on a workspace, as GET and PUT answer it; with
+// include=candidates, the organization's sub-accounts not authorized there too.
 type MemberList struct {
-	Items []Member `json:"items"`
+	Items      []Member     `json:"items"`
+	Candidates *[]Candidate `json:"candidates,omitempty"`
 }
 
 func membersOfResult(r commands.MembersResult) MemberList {
 	out := MemberList{Items: make([]Member, len(r.Members))}
 	for i, m := range r.Members {
-		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, AuthorizedAt: m.AuthorizedAt.UTC()}
+		roles := make([]RoleRef, len(m.Roles))
+		for j, r := range m.Roles {
+			roles[j] = RoleRef{ID: r.ID, Name: r.Name}
+		}
+		var at *time.Time
+		if !m.AuthorizedAt.IsZero() {
+			at = utcPtr(&m.AuthorizedAt)
+		}
+		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, Direct: at != nil, AuthorizedAt: at, Roles: roles}
 	}
 	return out
 }
@@ -197,7 +225,12 @@ func membersOfResult(r commands.MembersResult) MemberList {
 func membersOfRows(rows []projections.MemberRow) MemberList {
 	out := MemberList{Items: make([]Member, len(rows))}
 	for i, m := range rows {
-		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, AuthorizedAt: m.AuthorizedAt.UTC()}
+		roles := make([]RoleRef, len(m.RoleIDs))
+		for j := range m.RoleIDs {
+			roles[j] = RoleRef{ID: m.RoleIDs[j], Name: m.RoleNames[j]}
+		}
+		at := utcPtr(m.AuthorizedAt)
+		out.Items[i] = Member{AccountID: m.AccountID, Name: m.Name, Primary: m.Primary, Direct: at != nil, AuthorizedAt: at, Roles: roles}
 	}
 	return out
 }

@@ -19,7 +19,7 @@ func (s *Server) roleRoutes() []route {
 			status: 200, response: RoleList{}, headers: readHeader, handler: s.listRoles},
 		{method: "GET", path: "/v1/roles/:id", id: "getRole", summary: "Read a role", auth: true,
 			status: 200, response: Role{}, headers: readHeader, query: asOfQuery, handler: s.getRole},
-		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions or users", auth: true,
+		{method: "PATCH", path: "/v1/roles/:id", id: "updateRole", summary: "Rename a role or replace its permissions, users or workspaces", auth: true,
 			request: RoleRequest{}, status: 200, response: Role{}, headers: revokeHdr, handler: s.updateRole},
 		{method: "DELETE", path: "/v1/roles/:id", id: "deleteRole", summary: "Delete a role", auth: true,
 			status: 204, headers: revokeHdr, handler: s.deleteRole},
@@ -31,7 +31,7 @@ func roleID(c echo.Context) (string, error) {
 }
 
 func (req RoleRequest) input() commands.RoleInput {
-	return commands.RoleInput{Name: req.Name, Permissions: req.Permissions, Users: req.Users}
+	return commands.RoleInput{Name: req.Name, Permissions: req.Permissions, Users: req.Users, Workspaces: req.Workspaces}
 }
 
 func (s *Server) createRole(c echo.Context) error {

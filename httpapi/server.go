@@ -344,6 +344,20 @@ func (s *Server) awaitIn(c echo.Context, waitFor func(context.Context, uint64) e
 	return nil
 }
 
+// awaitLogEnd makes a read wait until the views include the whole log as it stands
+// (a read that decides a write and must miss nothing), bounded like awaitPosition.
+func (s *Server) awaitLogEnd(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
+	defer cancel()
+	if err := s.d.Views.CaughtUp(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errPositionNotReached
+		}
+		return err
+	}
+	return nil
+}
+
 func jsonEncode(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

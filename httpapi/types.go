@@ -192,11 +192,26 @@ type StatusRequest struct {
 }
 
 // RoleRequest is the body of POST /v1/roles and PATCH /v1/roles/{id}: permissions
-// are "module:action" items, users account ids; both replace the role's sets.
+// are "module:action" items, users account ids, workspaces the workspace ids the
+// role authorizes its users on; each replaces the role's set.
 type RoleRequest struct {
 	Name        *string   `json:"name,omitempty"`
 	Permissions *[]string `json:"permissions,omitempty"`
 	Users       *[]string `json:"users,omitempty"`
+	Workspaces  *[]string `json:"workspaces,omitempty"`
+}
+
+// AccountWorkspacesRequest is the body of PUT /v1/accounts/{id}/workspaces: the
+// whole set of workspaces the account is to be a direct member of.
+type AccountWorkspacesRequest struct {
+	WorkspaceIDs []string `json:"workspace_ids"`
+}
+
+// AccountWorkspaces are the workspaces an account is a direct member of (roles may
+// authorize it on more: see /v1/me and the member lists).
+type AccountWorkspaces struct {
+	AccountID    string   `json:"account_id"`
+	WorkspaceIDs []string `json:"workspace_ids"`
 }
 
 // RoleList lists the organization's roles.

@@ -24,7 +24,9 @@ func (s *Server) workspaceRoutes() []route {
 		{method: "PATCH", path: "/v1/workspaces/:ws", id: "updateWorkspace", summary: "Rename a workspace or change its description", auth: true,
 			request: UpdateWorkspaceRequest{}, status: 200, response: Workspace{}, headers: matchHdr, handler: s.updateWorkspace},
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
-			status: 200, response: MemberList{}, headers: readHeader, query: asOfQuery, handler: s.listMembers},
+			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers,
+			query: append([]param{{name: "include", description: `"candidates" adds the organization's sub-accounts not authorized there (needs workspace:update)`,
+				enum: []string{"candidates"}}}, asOfQuery...)},
 		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
 			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: revokeHdr, handler: s.putMembers},
 	}
@@ -60,8 +62,8 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 		}
 		return respond(c, 200, workspaceList(items, next))
 	}
-	// A sub-account sees the workspaces it is a member of and may read, each
-	// confirmed against the log.
+	// A sub-account sees the workspaces it is authorized on (directly or through a
+	// role; no permission needed), each confirmed against the log.
 	items, next, err := s.d.Views.WorkspacesOfMember(ctx, cl.OrganizationID, cl.AccountID, p)
 	if err != nil {
 		return err
@@ -70,7 +72,7 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 	for i, w := range items {
 		ids[i] = w.ID
 	}
-	readable, err := s.d.App.ReadableWorkspaces(ctx, cl, ids)
+	readable, err := s.d.App.MemberWorkspaces(ctx, cl, ids)
 	if err != nil {
 		return err
 	}
@@ -92,12 +94,24 @@ func workspaceList(rows []projections.WorkspaceRow, next string) WorkspaceList {
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
-	ws, err := s.readableWorkspace(c, commands.PermWorkspaceRead)
+	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
 	if err != nil {
+		return err
+	}
+	// A workspace's own fields need membership alone; its past (as_of) workspace:read.
+	if cl := caller(c); !cl.Primary {
+		if err := s.d.App.AuthorizeMember(c.Request().Context(), cl, ws); err != nil {
+			return err
+		}
+	}
+	if err := s.awaitPosition(c); err != nil {
 		return err
 	}
 	if t, ok, err := asOf(c); ok || err != nil {
 		if err != nil {
+			return err
+		}
+		if err := caller(c).Can(commands.PermWorkspaceRead); err != nil {
 			return err
 		}
 		r, err := s.d.App.WorkspaceAt(c.Request().Context(), caller(c), ws, t)
@@ -129,12 +143,28 @@ func (s *Server) listMembers(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	candidates := false
+	switch include := c.QueryParam("include"); include {
+	case "":
+	case "candidates":
+		candidates = true
+	default:
+		return invalidField("include", "unknown_value", `the only value is "candidates"`)
+	}
 	if t, ok, err := asOf(c); ok || err != nil {
 		if err != nil {
 			return err
 		}
+		if candidates {
+			return invalidField("include", "not_with_as_of", "candidates are listed for the current member set only")
+		}
 		r, err := s.d.App.MembersAt(ctx, caller(c), ws, t)
 		return answerAt(c, r.ETag, membersOfResult(r), err)
+	}
+	if candidates && !caller(c).Primary { // whoever may Save sees whom Save could add
+		if err := s.d.App.AuthorizeWorkspace(ctx, caller(c), ws, commands.PermWorkspaceUpdate); err != nil {
+			return err
+		}
 	}
 	w, err := s.d.Views.Workspace(ctx, caller(c).OrganizationID, ws)
 	if err != nil {
@@ -144,8 +174,20 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	out := membersOfRows(items)
+	if candidates {
+		rows, err := s.d.Views.MemberCandidates(ctx, caller(c).OrganizationID, ws)
+		if err != nil {
+			return err
+		}
+		list := make([]Candidate, len(rows))
+		for i, r := range rows {
+			list[i] = Candidate{AccountID: r.AccountID, Name: r.Name}
+		}
+		out.Candidates = &list
+	}
 	c.Response().Header().Set("ETag", s.d.App.ETag(commands.MembersResource(w.ID), w.MembersVersion))
-	return respond(c, 200, membersOfRows(items))
+	return respond(c, 200, out)
 }
 
 func (s *Server) putMembers(c echo.Context) error {

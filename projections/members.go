@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyledger/keyledger/domain"
@@ -22,12 +23,22 @@ func applyMembers(b *Batch, r eventstore.Record) {
 	}
 }
 
-// MemberRow is an account authorized on a workspace.
+// MemberRow is an account authorized on a workspace: directly (since
+// AuthorizedAt), through roles, or both.
 type MemberRow struct {
-	AccountID    string
-	Name         string
-	Primary      bool
-	AuthorizedAt time.Time
+	AccountID string
+	Name      string
+	Primary   bool
+	// AuthorizedAt is nil when the account is authorized only through roles.
+	AuthorizedAt *time.Time
+	// RoleIDs and RoleNames are the roles that authorize it there, by id.
+	RoleIDs, RoleNames []string
+}
+
+// CandidateRow is a sub-account of the organization not authorized on a workspace.
+type CandidateRow struct {
+	AccountID string
+	Name      string
 }
 
 // Members answers "who is authorized on this workspace".
@@ -39,20 +50,47 @@ func (q Members) List(ctx context.Context, orgID, workspaceID string) ([]MemberR
 	if _, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID); err != nil {
 		return nil, err
 	}
-	rows, err := q.Pool.Query(ctx, `SELECT m.account_id, a.name, a.is_primary, m.authorized_at
-		FROM workspace_members m JOIN accounts a ON a.id = m.account_id
-		WHERE m.workspace_id = $1 ORDER BY m.account_id`, workspaceID)
+	rows, err := q.Pool.Query(ctx, `WITH direct AS (SELECT account_id, authorized_at FROM workspace_members WHERE workspace_id = $1),
+		via AS (SELECT ru.account_id, array_agg(r.id ORDER BY r.id) AS ids, array_agg(r.name ORDER BY r.id) AS names
+			FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id JOIN roles r ON r.id = rw.role_id
+			WHERE rw.workspace_id = $1 GROUP BY ru.account_id)
+		SELECT a.id, a.name, a.is_primary, d.authorized_at, COALESCE(v.ids, '{}'), COALESCE(v.names, '{}')
+		FROM accounts a LEFT JOIN direct d ON d.account_id = a.id LEFT JOIN via v ON v.account_id = a.id
+		WHERE a.organization_id = $2 AND (d.account_id IS NOT NULL OR v.account_id IS NOT NULL) ORDER BY a.id`, workspaceID, orgID)
 	if err != nil {
 		return nil, fault.Unavailable(err)
 	}
-	defer rows.Close()
-	out := []MemberRow{}
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (MemberRow, error) {
 		var m MemberRow
-		if err := rows.Scan(&m.AccountID, &m.Name, &m.Primary, &m.AuthorizedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+		err := row.Scan(&m.AccountID, &m.Name, &m.Primary, &m.AuthorizedAt, &m.RoleIDs, &m.RoleNames)
+		return m, err
+	})
+	if out == nil {
+		out = []MemberRow{}
 	}
-	return out, fault.Unavailable(rows.Err())
+	return out, fault.Unavailable(err)
+}
+
+// Candidates lists the organization's sub-accounts not authorized on the workspace
+// (neither directly nor through a role), in account order: the "Unauthorized
+// Accounts" beside the members.
+func (q Members) Candidates(ctx context.Context, orgID, workspaceID string) ([]CandidateRow, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT a.id, a.name FROM accounts a
+		WHERE a.organization_id = $1 AND NOT a.is_primary
+		AND NOT EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = $2 AND m.account_id = a.id)
+		AND NOT EXISTS (SELECT 1 FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id
+			WHERE rw.workspace_id = $2 AND ru.account_id = a.id)
+		ORDER BY a.id`, orgID, workspaceID)
+	if err != nil {
+		return nil, fault.Unavailable(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CandidateRow, error) {
+		var c CandidateRow
+		err := row.Scan(&c.AccountID, &c.Name)
+		return c, err
+	})
+	if out == nil {
+		out = []CandidateRow{}
+	}
+	return out, fault.Unavailable(err)
 }

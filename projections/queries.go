@@ -11,6 +11,19 @@ import (
 type Queries struct {
 	Pool   *pgxpool.Pool
 	Runner *Runner
+	// Log tells where the log ends, for CaughtUp.
+	Log interface {
+		Position(ctx context.Context) (uint64, error)
+	}
+}
+
+// CaughtUp blocks until the views include the log as it stands now.
+func (q Queries) CaughtUp(ctx context.Context) error {
+	head, err := q.Log.Position(ctx)
+	if err != nil {
+		return err
+	}
+	return q.Runner.WaitFor(ctx, head)
 }
 
 // WaitFor blocks until the views include position pos, or ctx ends.
@@ -34,6 +47,11 @@ func (q Queries) WorkspacesOfMember(ctx context.Context, orgID, accountID string
 	return Workspaces{q.Pool}.ListForMember(ctx, orgID, accountID, page)
 }
 
+// DirectMemberOf is Workspaces.DirectMemberOf.
+func (q Queries) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error) {
+	return Workspaces{q.Pool}.DirectMemberOf(ctx, orgID, accountID)
+}
+
 // MemberOf is Workspaces.MemberOf.
 func (q Queries) MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error) {
 	return Workspaces{q.Pool}.MemberOf(ctx, orgID, accountID, primary)
@@ -42,6 +60,11 @@ func (q Queries) MemberOf(ctx context.Context, orgID, accountID string, primary 
 // Members is Members.List.
 func (q Queries) Members(ctx context.Context, orgID, workspaceID string) ([]MemberRow, error) {
 	return Members{q.Pool}.List(ctx, orgID, workspaceID)
+}
+
+// MemberCandidates is Members.Candidates.
+func (q Queries) MemberCandidates(ctx context.Context, orgID, workspaceID string) ([]CandidateRow, error) {
+	return Members{q.Pool}.Candidates(ctx, orgID, workspaceID)
 }
 
 // Account is Accounts.Get.

@@ -29,6 +29,7 @@ func applyRoles(b *Batch, r eventstore.Record) {
 	case domain.RoleDeleted:
 		b.Exec(`DELETE FROM role_permissions WHERE role_id = $1`, e.RoleID)
 		b.Exec(`DELETE FROM role_users WHERE role_id = $1`, e.RoleID)
+		b.Exec(`DELETE FROM role_workspaces WHERE role_id = $1`, e.RoleID)
 		b.Exec(`DELETE FROM roles WHERE id = $1`, e.RoleID)
 	case domain.PermissionGranted:
 		b.Insert("role_permissions", []string{"role_id", "permission"}, e.RoleID, e.Permission)
@@ -42,6 +43,12 @@ func applyRoles(b *Batch, r eventstore.Record) {
 	case domain.RoleUserExcluded:
 		b.Exec(`DELETE FROM role_users WHERE role_id = $1 AND account_id = $2`, e.RoleID, e.AccountID)
 		touch(e.RoleID, e.At)
+	case domain.RoleWorkspaceAdded:
+		b.Insert("role_workspaces", []string{"role_id", "workspace_id"}, e.RoleID, e.WorkspaceID)
+		touch(e.RoleID, e.At)
+	case domain.RoleWorkspaceRemoved:
+		b.Exec(`DELETE FROM role_workspaces WHERE role_id = $1 AND workspace_id = $2`, e.RoleID, e.WorkspaceID)
+		touch(e.RoleID, e.At)
 	}
 }
 
@@ -51,6 +58,7 @@ type RoleRow struct {
 	Name        string
 	Permissions []string
 	Users       []string
+	Workspaces  []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	// Version is the role's own version (its entity tag).
@@ -65,13 +73,14 @@ type Roles struct{ Pool *pgxpool.Pool }
 const roleSelect = `SELECT r.id, r.name, r.created_at, COALESCE(r.updated_at, r.created_at), r.version,
 	COALESCE((SELECT array_agg(permission ORDER BY permission) FROM role_permissions WHERE role_id = r.id), '{}'),
 	COALESCE((SELECT array_agg(account_id ORDER BY account_id) FROM role_users WHERE role_id = r.id), '{}'),
+	COALESCE((SELECT array_agg(workspace_id ORDER BY workspace_id) FROM role_workspaces WHERE role_id = r.id), '{}'),
 	r.created_by, COALESCE(cb.name, ''), r.updated_by, COALESCE(ub.name, '')
 	FROM roles r LEFT JOIN accounts cb ON cb.id = r.created_by LEFT JOIN accounts ub ON ub.id = r.updated_by `
 
 func scanRole(row pgx.Row) (RoleRow, error) {
 	var r RoleRow
 	var v int64
-	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.UpdatedAt, &v, &r.Permissions, &r.Users, &r.CreatedBy.ID, &r.CreatedBy.Name,
+	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.UpdatedAt, &v, &r.Permissions, &r.Users, &r.Workspaces, &r.CreatedBy.ID, &r.CreatedBy.Name,
 		&r.UpdatedBy.ID, &r.UpdatedBy.Name)
 	r.Version = uint64(v)
 	return r, err

@@ -76,19 +76,41 @@ func (q Workspaces) List(ctx context.Context, orgID string, page Page) ([]Worksp
 		workspaceSelect+`WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1)
 }
 
-// ListForMember returns the organization's workspaces the account is a member of,
-// in creation order, after a cursor.
-func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, page Page) ([]WorkspaceRow, string, error) {
-	return queryPage(ctx, q.Pool, page, scanWorkspace, workspaceID, workspaceSelect+`WHERE organization_id = $1 AND id > $2
-		AND EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspaces.id AND m.account_id = $4)
-		ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
+// authorizedOn is the condition "account $n is authorized on workspaces.id":
+// directly, or through a role that includes it and carries the workspace.
+func authorizedOn(n string) string {
+	return `(EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspaces.id AND m.account_id = $` + n + `)
+		OR EXISTS (SELECT 1 FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id
+			WHERE rw.workspace_id = workspaces.id AND ru.account_id = $` + n + `))`
 }
 
-// MemberOf lists the ids of the organization's workspaces the account is a member of
-// (all of them for the primary account).
+// ListForMember returns the organization's workspaces the account is authorized on
+// (directly or through a role), in creation order, after a cursor.
+func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, page Page) ([]WorkspaceRow, string, error) {
+	return queryPage(ctx, q.Pool, page, scanWorkspace, workspaceID, workspaceSelect+`WHERE organization_id = $1 AND id > $2
+		AND `+authorizedOn("4")+` ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
+}
+
+// DirectMemberOf lists the ids of the organization's workspaces the account is a
+// direct member of, in id order.
+func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT w.id FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+		WHERE w.organization_id = $1 AND m.account_id = $2 ORDER BY w.id`, orgID, accountID)
+	if err != nil {
+		return nil, fault.Unavailable(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, fault.Unavailable(err)
+}
+
+// MemberOf lists the ids of the organization's workspaces the account is authorized
+// on, directly or through a role (all of them for the primary account).
 func (q Workspaces) MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT id FROM workspaces w WHERE organization_id = $1
-		AND ($3 OR EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id AND m.account_id = $2)) ORDER BY id`,
+	rows, err := q.Pool.Query(ctx, `SELECT id FROM workspaces WHERE organization_id = $1
+		AND ($3 OR `+authorizedOn("2")+`) ORDER BY id`,
 		orgID, accountID, primary)
 	if err != nil {
 		return nil, fault.Unavailable(err)

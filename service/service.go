@@ -219,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
 	})
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
-		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner}, Verifier: s.index, Cluster: presence,
+		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner, Log: store}, Verifier: s.index, Cluster: presence,
 		Audit:        s.trail,
 		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, store),
 		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger, StreamsDocument: streams,

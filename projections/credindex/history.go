@@ -53,12 +53,28 @@ type history struct {
 	keys       map[string]*keyLife       // key id →
 	accessKeys map[string]*accessKeyLife // access key id →
 	accounts   map[string]*accountLife   // account id →
-	members    map[[2]string]flips       // (workspace, account) →
+	members    map[[2]string]flips       // (workspace, account) → direct membership
+	viaRoles   map[[2]string]flips       // (workspace, account) → authorized through a role
+}
+
+// roleGrantChanged records an authorization through roles turning on or off.
+func (h history) roleGrantChanged(workspaceID, accountID string, on bool, at time.Time) {
+	k := [2]string{workspaceID, accountID}
+	f := h.viaRoles[k]
+	f.set(at, on)
+	h.viaRoles[k] = f
+}
+
+// authorizedAt says whether the account was authorized on the workspace at t,
+// directly or through a role.
+func (h history) authorizedAt(workspaceID, accountID string, t time.Time) bool {
+	k := [2]string{workspaceID, accountID}
+	return h.members[k].at(t) || h.viaRoles[k].at(t)
 }
 
 func newHistory() history {
 	return history{keys: map[string]*keyLife{}, accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{},
-		members: map[[2]string]flips{}}
+		members: map[[2]string]flips{}, viaRoles: map[[2]string]flips{}}
 }
 
 func (h history) apply(r eventstore.Record) {
@@ -158,7 +174,7 @@ func (x *Index) AttributeAt(credentialID, workspaceID string, product domain.Bus
 		return Attribution{}, UsageCredentialNotActive
 	case x.workspaces[workspaceID] != ak.orgID:
 		return Attribution{}, UsageNotAuthorizedOnWorkspace
-	case !acc.primary && !x.history.members[[2]string{workspaceID, ak.accountID}].at(t):
+	case !acc.primary && !x.history.authorizedAt(workspaceID, ak.accountID, t):
 		return Attribution{}, UsageNotAuthorizedOnWorkspace
 	}
 	return Attribution{OrganizationID: ak.orgID, BillingKind: "account", BillingID: ak.accountID, AccountID: ak.accountID}, ""

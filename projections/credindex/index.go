@@ -112,6 +112,7 @@ type Index struct {
 	akByID     map[string]*accessKeyEntry
 	accounts   map[string]*accountEntry
 	members    map[string]map[string]struct{} // workspace → accounts
+	roles      roleGrants                     // authorizations through roles
 	workspaces map[string]string              // workspace → organization
 	history    history                        // what each credential could call, over time
 
@@ -154,7 +155,7 @@ func New(log Log, cfg Config) *Index {
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
-		history: newHistory(),
+		roles: newRoleGrants(), history: newHistory(),
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	return x
@@ -238,9 +239,10 @@ func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
 	return d
 }
 
+// isMember: a direct member, or authorized there through a role.
 func (x *Index) isMember(ws, account string) bool {
 	_, ok := x.members[ws][account]
-	return ok
+	return ok || x.roles.grants(ws, account)
 }
 
 // OrganizationOf implements commands.AccessKeyIndex for management authentication.
@@ -377,6 +379,9 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			ak.deleted = true // kept, so a deleted key is told from an unknown one
 			delete(x.akByID, e.AccessKeyID)
 		}
+	case domain.RoleCreated, domain.RoleDeleted, domain.RoleUserIncluded, domain.RoleUserExcluded,
+		domain.RoleWorkspaceAdded, domain.RoleWorkspaceRemoved:
+		x.roles.apply(e, x.history.roleGrantChanged)
 	case domain.WorkspaceCreated:
 		x.workspaces[e.WorkspaceID] = e.OrganizationID
 	case domain.MemberAuthorized:

@@ -1,0 +1,91 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// SetAccountWorkspaces replaces the set of workspaces one account is a direct
+// member of (the administrator's per-account view): the difference becomes
+// authorizations and revocations on each workspace, appended as one atomic batch.
+type SetAccountWorkspaces struct {
+	Caller       Caller
+	AccountID    string
+	WorkspaceIDs []string
+	// Current are the workspaces the views say the account is a direct member of,
+	// read by the caller; each is checked against the log.
+	Current []string
+}
+
+// AccountWorkspacesResult is the account's direct memberships after the change.
+type AccountWorkspacesResult struct {
+	AccountID    string
+	WorkspaceIDs []string
+	// Version is the log position of the write (or, when nothing changed, of the
+	// latest change of the workspaces involved).
+	Version uint64
+}
+
+// SetAccountWorkspaces handles the command. The caller needs workspace:update (and,
+// as a sub-account, to be authorized) on every workspace whose membership changes.
+func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces) (AccountWorkspacesResult, error) {
+	out := AccountWorkspacesResult{AccountID: cmd.AccountID, WorkspaceIDs: []string{}}
+	if err := cmd.Caller.can(permWorkspaceUpdate); err != nil {
+		return out, err
+	}
+	var verr domain.ValidationError
+	if len(cmd.WorkspaceIDs) > domain.MaxRoleWorkspaces {
+		verr.Add("workspace_ids", "too_many", fmt.Sprintf("at most %d workspaces, got %d", domain.MaxRoleWorkspaces, len(cmd.WorkspaceIDs)))
+		return out, &verr
+	}
+	known, err := a.ownWorkspaces(ctx, cmd.Caller, cmd.WorkspaceIDs)
+	if err != nil {
+		return out, err
+	}
+	want := map[string]bool{}
+	for i, id := range cmd.WorkspaceIDs {
+		field := "workspace_ids[" + strconv.Itoa(i) + "]"
+		switch {
+		case want[id]:
+			verr.Add(field, "duplicate_entry", "the workspace is listed twice")
+		case !known[id]:
+			verr.Add(field, "unknown_workspace", "not a workspace of this organization")
+		}
+		want[id] = true
+	}
+	if err := verr.Err(); err != nil {
+		return out, err
+	}
+	err = a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, _ uint64) error {
+		if !o.HasAccount(cmd.AccountID) {
+			return domain.ErrAccountNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	ids := slices.Concat(cmd.WorkspaceIDs, cmd.Current)
+	now := a.now()
+	version, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
+		func(id string, w *domain.Workspace) ([]domain.Event, error) {
+			if ownWorkspace(cmd.Caller, w) != nil || want[id] == w.IsMember(cmd.AccountID) {
+				return nil, nil
+			}
+			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
+				return nil, err
+			}
+			return w.SetMember(cmd.AccountID, want[id], now)
+		},
+		func(id string, w *domain.Workspace) {
+			if ownWorkspace(cmd.Caller, w) == nil && w.IsMember(cmd.AccountID) {
+				out.WorkspaceIDs = append(out.WorkspaceIDs, id)
+			}
+		})
+	out.Version = version
+	return out, err
+}

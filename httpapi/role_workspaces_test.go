@@ -1,0 +1,172 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/keyledger/keyledger/httpapi"
+)
+
+// memberSummary renders a member list as "account:direct:role,role" items.
+func memberSummary(r response) string {
+	out := ""
+	for _, m := range r.items() {
+		roles := ""
+		for _, x := range m["roles"].([]any) {
+			roles += x.(map[string]any)["name"].(string) + ","
+		}
+		direct := m["direct"] == true && m["authorized_at"] != nil || m["direct"] == false && m["authorized_at"] == nil
+		out += fmt.Sprintf("%v:%v:%v:%s ", m["name"], m["direct"], direct, roles)
+	}
+	return out
+}
+
+// TestRolesAuthorizeWorkspaces: a role carrying workspaces authorizes its users
+// there, for management calls, /v1/me, the member list and the AK's verification,
+// on the very next request and on every instance; taking the workspace out of the
+// role refuses the AK there on the next call.
+func TestRolesAuthorizeWorkspaces(t *testing.T) {
+	h := start(t)
+	_, second := h.instance(httpapi.Config{})
+	w1, w2 := h.workspace("prod"), h.workspace("staging")
+	alice, aliceAK := h.subAccount("alice")
+	h.subAccount("bob")
+	all := []string{httpapi.HeaderConsistency, "all-instances"}
+
+	r := h.as("POST", "/v1/roles", map[string]any{"name": "ops", "permissions": []string{"api_key:read"}, "users": []string{alice},
+		"workspaces": []string{w1}}, all...)
+	h.expect(r, 201, "")
+	role := r.str("id")
+	if fmt.Sprint(r.Body["workspaces"]) != "["+w1+"]" {
+		t.Fatalf("role: %s", r.Raw)
+	}
+	h.applied(r)
+	waitApplied(h, r.Header.Get(httpapi.HeaderPosition))
+	h.decision(h.verify(second, aliceAK, w1, "maas", "10.0.0.1"), "VALID", true)
+	h.decision(h.verify(nil, aliceAK, w2, "maas", "10.0.0.1"), "NOT_AUTHORIZED_ON_WORKSPACE", false)
+
+	// Management: the role's permission on the role's workspace, membership alone
+	// showing the workspace (no workspace:read), nothing elsewhere.
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w1+"/api-keys", nil), 200, "")
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w2+"/api-keys", nil), 403, "not_a_member")
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w1, nil), 200, "")
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w2, nil), 403, "not_a_member")
+	list := h.call(aliceAK, "GET", "/v1/workspaces", nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+	if h.expect(list, 200, ""); len(list.items()) != 1 || list.items()[0]["id"] != w1 {
+		t.Fatalf("alice's workspaces: %s", list.Raw)
+	}
+	me := h.call(aliceAK, "GET", "/v1/me", nil)
+	if fmt.Sprint(me.Body["workspaces"]) != "["+w1+"]" {
+		t.Fatalf("me: %s", me.Raw)
+	}
+
+	// The member list says how each member is authorized; candidates the others.
+	m := h.as("GET", "/v1/workspaces/"+w1+"/members?include=candidates", nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+	h.expect(m, 200, "")
+	if got := memberSummary(m); got != "alice:false:true:ops, " {
+		t.Fatalf("members: %s (%s)", got, m.Raw)
+	}
+	if c := m.Body["candidates"].([]any); len(c) != 1 || c[0].(map[string]any)["name"] != "bob" {
+		t.Fatalf("candidates: %s", m.Raw)
+	}
+	if _, ok := h.as("GET", "/v1/workspaces/"+w1+"/members", nil).Body["candidates"]; ok {
+		t.Fatal("candidates unasked")
+	}
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w1+"/members?include=candidates", nil), 403, "forbidden")
+	h.expect(h.as("GET", "/v1/workspaces/"+w1+"/members?include=everyone", nil), 400, "invalid_input")
+	p := h.as("PUT", "/v1/workspaces/"+w1+"/members", map[string]any{"account_ids": []string{alice}})
+	if h.expect(p, 200, ""); memberSummary(p) != "alice:true:true:ops, " {
+		t.Fatalf("direct and through a role: %s", p.Raw)
+	}
+	h.expect(h.as("PUT", "/v1/workspaces/"+w1+"/members", map[string]any{"account_ids": []string{}}), 200, "")
+
+	// The role loses the workspace: the next call on the second instance is refused.
+	r = h.as("PATCH", "/v1/roles/"+role, map[string]any{"workspaces": []string{w2}}, all...)
+	h.expect(r, 200, "")
+	if r.Header.Get(httpapi.HeaderConsistency) != "all-instances" {
+		t.Fatalf("not applied everywhere: %v", r.Header)
+	}
+	h.decision(h.verify(second, aliceAK, w1, "maas", "10.0.0.1"), "NOT_AUTHORIZED_ON_WORKSPACE", false)
+	h.decision(h.verify(second, aliceAK, w2, "maas", "10.0.0.1"), "VALID", true)
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w1+"/api-keys", nil), 403, "not_a_member")
+	h.expect(h.call(aliceAK, "GET", "/v1/workspaces/"+w2+"/api-keys", nil), 200, "")
+
+	// Alice leaves the role: nothing is left.
+	r = h.as("PATCH", "/v1/roles/"+role, map[string]any{"users": []string{}}, all...)
+	h.expect(r, 200, "")
+	h.decision(h.verify(second, aliceAK, w2, "maas", "10.0.0.1"), "NOT_AUTHORIZED_ON_WORKSPACE", false)
+
+	// Unknown workspaces, and another organization's, are refused and write nothing.
+	other := h.bootstrap("other org")
+	foreign := h.call(other.Secret, "POST", "/v1/workspaces", map[string]any{"name": "theirs"})
+	h.expect(foreign, 201, "")
+	before := h.position()
+	for _, ws := range []string{foreign.str("id"), "ws_01JD0000000000000000000000", "nope"} {
+		r := h.as("PATCH", "/v1/roles/"+role, map[string]any{"workspaces": []string{ws}})
+		h.expect(r, 400, "invalid_input")
+		if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "workspaces[0]" || f["code"] != "unknown_workspace" {
+			t.Fatalf("%s: %s", ws, r.Raw)
+		}
+	}
+	if h.position() != before {
+		t.Fatal("a refused role change wrote to the log")
+	}
+}
+
+// TestAccountWorkspacesAreSetAtOnce: PUT /v1/accounts/{id}/workspaces replaces an
+// account's direct memberships on every workspace at once, all or nothing.
+func TestAccountWorkspacesAreSetAtOnce(t *testing.T) {
+	h := start(t)
+	w1, w2, w3 := h.workspace("a"), h.workspace("b"), h.workspace("c")
+	alice, aliceAK := h.subAccount("alice")
+	path := "/v1/accounts/" + alice + "/workspaces"
+	h.expect(h.as("PUT", "/v1/workspaces/"+w1+"/members", map[string]any{"account_ids": []string{alice}}), 200, "")
+
+	start := h.position()
+	r := h.as("PUT", path, map[string]any{"workspace_ids": []string{w3, w2}}, httpapi.HeaderConsistency, "all-instances")
+	h.expect(r, 200, "")
+	if h.position() != start+3 || r.Header.Get(httpapi.HeaderPosition) != fmt.Sprint(start+3) {
+		t.Fatalf("one revocation and two authorizations: %d → %d (%v)", start, h.position(), r.Header)
+	}
+	if fmt.Sprint(r.Body["workspace_ids"]) != fmt.Sprint([]string{w2, w3}) {
+		t.Fatalf("put: %s", r.Raw)
+	}
+	pos := r.Header.Get(httpapi.HeaderPosition)
+	h.decision(h.verify(nil, aliceAK, w1, "maas", "10.0.0.1"), "NOT_AUTHORIZED_ON_WORKSPACE", false)
+	h.decision(h.verify(nil, aliceAK, w2, "maas", "10.0.0.1"), "VALID", true)
+	h.decision(h.verify(nil, aliceAK, w3, "maas", "10.0.0.1"), "VALID", true)
+	g := h.as("GET", path, nil, httpapi.HeaderPosition, pos)
+	if h.expect(g, 200, ""); fmt.Sprint(g.Body["workspace_ids"]) != fmt.Sprint([]string{w2, w3}) {
+		t.Fatalf("get: %s", g.Raw)
+	}
+	m := h.as("GET", "/v1/workspaces/"+w1+"/members", nil, httpapi.HeaderPosition, pos)
+	if len(m.items()) != 0 {
+		t.Fatalf("w1 still lists alice: %s", m.Raw)
+	}
+
+	// Bad input names the entry and writes nothing.
+	other := h.bootstrap("other org")
+	foreign := h.call(other.Secret, "POST", "/v1/workspaces", map[string]any{"name": "theirs"}).str("id")
+	before := h.position()
+	for _, tc := range []struct {
+		ids   []string
+		field string
+		code  string
+	}{
+		{[]string{w1, foreign}, "workspace_ids[1]", "unknown_workspace"},
+		{[]string{w1, w1}, "workspace_ids[1]", "duplicate_entry"},
+		{[]string{"nope"}, "workspace_ids[0]", "unknown_workspace"},
+	} {
+		r := h.as("PUT", path, map[string]any{"workspace_ids": tc.ids})
+		h.expect(r, 400, "invalid_input")
+		if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != tc.field || f["code"] != tc.code {
+			t.Fatalf("%v: %s", tc.ids, r.Raw)
+		}
+	}
+	h.expect(h.as("PUT", path, map[string]any{}), 400, "invalid_input")
+	h.expect(h.as("PUT", "/v1/accounts/acct_01JD0000000000000000000000/workspaces", map[string]any{"workspace_ids": []string{}}), 404, "account_not_found")
+	h.expect(h.call(aliceAK, "PUT", path, map[string]any{"workspace_ids": []string{}}), 403, "forbidden")
+	if h.position() != before {
+		t.Fatal("refused input wrote to the log")
+	}
+}

@@ -89,6 +89,8 @@ func TargetOf(e domain.Event, aggregate string) Target {
 		return Target{Kind: TargetAPIKey, ID: e.KeyID}
 	case domain.APIKeyRevealed:
 		return Target{Kind: TargetAPIKey, ID: e.KeyID}
+	case domain.APIKeysExported:
+		return Target{Kind: TargetWorkspace, ID: aggregate}
 	}
 	return Target{Kind: "event", ID: aggregate}
 }
@@ -168,6 +170,7 @@ var verbs = map[string]string{
 	domain.TypeRoleWorkspaceRemoved: "removed a workspace from", domain.TypeWorkspaceCreated: "created", domain.TypeWorkspaceUpdated: "edited",
 	domain.TypeMemberAuthorized: "authorized", domain.TypeMemberRevoked: "revoked", domain.TypeAPIKeyCreated: "created",
 	domain.TypeAPIKeyUpdated: "edited", domain.TypeAPIKeyDeleted: "deleted", domain.TypeAPIKeyRevealed: "revealed",
+	domain.TypeAPIKeysExported: "exported the key list of",
 }
 
 // Label is how a summary names a target: "role auditors", "Search key crawler-3"

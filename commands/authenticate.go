@@ -30,10 +30,10 @@ func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (C
 	var caller Caller
 	err = a.orgs.read(ctx, orgID, func(o *domain.Organization, _ uint64) error {
 		acc, ok := o.AccountBySecretHash(hash)
-		if !ok || !acc.Active() {
+		if !ok || !acc.SecretActive(hash, a.now()) {
 			return ErrUnauthenticated
 		}
-		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.AccessKeyID, Primary: acc.Primary,
+		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.KeyIDOf(hash), Primary: acc.Primary,
 			Permissions: map[domain.Permission]bool{}, Grants: o.WorkspaceGrants(acc.ID), SourceIP: origin.SourceIP, RequestID: origin.RequestID, ClientRequestID: origin.ClientRequestID}
 		for _, p := range o.Permissions(acc.ID) {
 			caller.Permissions[p] = true

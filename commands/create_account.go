@@ -43,6 +43,10 @@ type AccessKeyResult struct {
 	CreatedAt   time.Time
 	// CreatedBy and UpdatedBy are the accounts that created it and changed it last.
 	CreatedBy, UpdatedBy Actor
+	// PreviousAccessKeyID is the key a rotation replaced, working until
+	// PreviousUntil; empty once its grace period has ended (or when there was none).
+	PreviousAccessKeyID string
+	PreviousUntil       time.Time
 }
 
 // CreateAccount handles the command.

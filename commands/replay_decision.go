@@ -84,8 +84,11 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 	out := ReplayedDecision{Code: domain.CallNotFound}
 	deleted := map[string]string{} // access key id → its account, once deleted
 	o, ok, err := a.orgs.at(ctx, q.Caller.OrganizationID, q.At, func(e domain.Event) {
-		if d, ok := e.(domain.AccessKeyDeleted); ok {
-			deleted[d.AccessKeyID] = d.AccountID
+		switch e := e.(type) {
+		case domain.AccessKeyDeleted:
+			deleted[e.AccessKeyID] = e.AccountID
+		case domain.AccessKeyRotated: // deleted at once, or when its grace ends
+			deleted[e.PreviousAccessKeyID] = e.AccountID
 		}
 	})
 	if err != nil || !ok {
@@ -98,8 +101,12 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 		}
 		return out, nil
 	}
-	out.Kind, out.AccessKeyID, out.AccountID, out.Primary = "access_key", acc.AccessKeyID, acc.ID, acc.Primary
+	out.Kind, out.AccessKeyID, out.AccountID, out.Primary = "access_key", q.CredentialID, acc.ID, acc.Primary
 	out.AccessKeyStatus, out.AccountStatus = status(acc.AccessKeyDisabled), status(acc.Disabled)
+	if q.CredentialID == acc.PreviousAccessKeyID && !q.At.Before(acc.PreviousUntil) { // its grace had ended
+		out.Code, out.AccessKeyStatus = domain.CallDeleted, "deleted"
+		return out, nil
+	}
 	for _, p := range o.Permissions(acc.ID) {
 		out.Permissions = append(out.Permissions, p.String())
 	}

@@ -60,6 +60,9 @@ func (a *App) accountResult(o *domain.Organization, accountID string) AccountRes
 	if acc.AccessKeyID != "" {
 		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt,
 			CreatedBy: actorOf(o, acc.AccessKeyCreatedBy), UpdatedBy: actorOf(o, acc.AccessKeyUpdatedBy)}
+		if acc.PreviousAccessKeyID != "" && a.now().Before(acc.PreviousUntil) {
+			r.AccessKey.PreviousAccessKeyID, r.AccessKey.PreviousUntil = acc.PreviousAccessKeyID, acc.PreviousUntil
+		}
 	}
 	for _, p := range o.Permissions(acc.ID) {
 		r.Permissions = append(r.Permissions, p.String())

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -288,5 +289,49 @@ func TestRolesCarryWorkspaces(t *testing.T) {
 	o.Apply(must(t)(o.DeleteRole("role_1", at))...)
 	if g := o.WorkspaceGrants("acct_a"); len(g) != 0 {
 		t.Fatalf("a deleted role authorizes nothing: %v", g)
+	}
+}
+
+// TestAccessKeyRotation: a rotation replaces the key; the old secret stops at once
+// or at the end of its grace period, a second rotation ends the first old secret at
+// once, and the primary account's key rotates too.
+func TestAccessKeyRotation(t *testing.T) {
+	o := org(t)
+	o.Apply(must(t)(o.CreateAccessKey("acct_a", "AK1", "h1", at))...)
+	active := func(hash string, when time.Time) bool {
+		a, ok := o.AccountBySecretHash(hash)
+		return ok && a.SecretActive(hash, when)
+	}
+	o.Apply(must(t)(o.RotateAccessKey("acct_a", "AK2", "h2", time.Hour, at))...)
+	if !active("h1", at.Add(59*time.Minute)) || active("h1", at.Add(time.Hour)) || !active("h2", at.Add(2*time.Hour)) {
+		t.Fatal("grace period")
+	}
+	if a, _ := o.Account("acct_a"); a.AccessKeyID != "AK2" || a.PreviousAccessKeyID != "AK1" || !a.PreviousUntil.Equal(at.Add(time.Hour)) || a.KeyIDOf("h1") != "AK1" {
+		t.Fatalf("account: %+v", a)
+	}
+	o.Apply(must(t)(o.RotateAccessKey("acct_a", "AK3", "h3", time.Hour, at.Add(time.Minute)))...)
+	if active("h1", at.Add(2*time.Minute)) || !active("h2", at.Add(2*time.Minute)) || !active("h3", at.Add(2*time.Minute)) {
+		t.Fatal("a second rotation ends the first old secret at once")
+	}
+	o.Apply(must(t)(o.SetAccessKeyDisabled("acct_a", true, at))...)
+	if active("h2", at.Add(2*time.Minute)) || active("h3", at.Add(2*time.Minute)) {
+		t.Fatal("disabling the account's key disables both secrets")
+	}
+	o.Apply(must(t)(o.SetAccessKeyDisabled("acct_a", false, at))...)
+	o.Apply(must(t)(o.DeleteAccessKey("acct_a", at))...)
+	if active("h2", at.Add(2*time.Minute)) || active("h3", at.Add(2*time.Minute)) {
+		t.Fatal("deleting the key deletes both secrets")
+	}
+	o.Apply(must(t)(o.RotateAccessKey("acct_p", "AKp2", "hash-p2", 0, at))...)
+	if active("hash-p", at) || !active("hash-p2", at) {
+		t.Fatal("the primary's key rotates, at once without a grace period")
+	}
+	for _, g := range []time.Duration{-time.Second, 24*time.Hour + time.Second} {
+		if _, err := o.RotateAccessKey("acct_p", "AKx", "hx", g, at); err == nil {
+			t.Fatalf("grace %v accepted", g)
+		}
+	}
+	if _, err := o.RotateAccessKey("acct_b", "AKx", "hx", 0, at); !errors.Is(err, domain.ErrAccessKeyNotFound) {
+		t.Fatalf("no key to rotate: %v", err)
 	}
 }

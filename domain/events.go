@@ -51,6 +51,7 @@ const (
 	TypeAPIKeyUpdated    = "keyledger.workspace.api_key_updated.v1"
 	TypeAPIKeyDeleted    = "keyledger.workspace.api_key_deleted.v1"
 	TypeAPIKeyRevealed   = "keyledger.workspace.api_key_revealed.v1"
+	TypeAPIKeysExported  = "keyledger.workspace.api_keys_exported.v1"
 
 	TypeCheckpointSigned = "keyledger.audit.checkpoint_signed.v1"
 	TypeCallRefused      = "keyledger.audit.call_refused.v1"
@@ -259,6 +260,15 @@ type APIKeyRevealed struct {
 	At    time.Time `json:"at"`
 }
 
+// APIKeysExported audits one export of the workspace's key list (masked): the
+// filter it applied and the columns it wrote. It changes no state.
+type APIKeysExported struct {
+	BusinessType string    `json:"business_type,omitempty"`
+	BatchID      string    `json:"batch_id,omitempty"`
+	Fields       []string  `json:"fields"`
+	At           time.Time `json:"at"`
+}
+
 // CheckpointSigned publishes a signed checkpoint of an organization's audit log:
 // the size and root hash of the Merkle tree over its events, as a C2SP signed note
 // (tlog-checkpoint). It is not itself a leaf of the tree.
@@ -327,6 +337,7 @@ func (APIKeyCreated) EventType() string        { return TypeAPIKeyCreated }
 func (APIKeyUpdated) EventType() string        { return TypeAPIKeyUpdated }
 func (APIKeyDeleted) EventType() string        { return TypeAPIKeyDeleted }
 func (APIKeyRevealed) EventType() string       { return TypeAPIKeyRevealed }
+func (APIKeysExported) EventType() string      { return TypeAPIKeysExported }
 func (CheckpointSigned) EventType() string     { return TypeCheckpointSigned }
 func (CallRefused) EventType() string          { return TypeCallRefused }
 func (ResponseReplayed) EventType() string     { return TypeResponseReplayed }
@@ -358,6 +369,7 @@ var decoders = map[string]func([]byte) (Event, error){
 	TypeAPIKeyUpdated:        decodeAs[APIKeyUpdated],
 	TypeAPIKeyDeleted:        decodeAs[APIKeyDeleted],
 	TypeAPIKeyRevealed:       decodeAs[APIKeyRevealed],
+	TypeAPIKeysExported:      decodeAs[APIKeysExported],
 	TypeCheckpointSigned:     decodeAs[CheckpointSigned],
 	TypeCallRefused:          decodeAs[CallRefused],
 	TypeResponseReplayed:     decodeAs[ResponseReplayed],

@@ -325,6 +325,15 @@ func (w *Workspace) RevealAPIKey(id string, at time.Time) ([]Event, error) {
 	return []Event{APIKeyRevealed{KeyID: id, At: at}}, nil
 }
 
+// ExportAPIKeys decides the audit record of an export of the key list: which
+// filter and which columns (the export itself reads the views).
+func (w *Workspace) ExportAPIKeys(businessType, batchID string, fields []string, at time.Time) ([]Event, error) {
+	if !w.Exists() {
+		return nil, ErrWorkspaceNotFound
+	}
+	return []Event{APIKeysExported{BusinessType: businessType, BatchID: batchID, Fields: fields, At: at}}, nil
+}
+
 func (w *Workspace) liveKey(id string) (*APIKey, error) {
 	if !w.Exists() {
 		return nil, ErrWorkspaceNotFound

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,6 +27,8 @@ func (s *Server) accountRoutes() []route {
 			status: 201, response: CreatedAccessKey{}, handler: s.createAccessKey},
 		{method: "PATCH", path: "/v1/accounts/:id/access-key", id: "updateAccessKey", summary: "Enable or disable the account's access key", auth: true,
 			request: StatusRequest{}, status: 200, response: AccessKey{}, headers: revokeHdr, handler: s.updateAccessKey},
+		{method: "POST", path: "/v1/accounts/:id/access-key/rotate", id: "rotateAccessKey", summary: "Replace the account's access key (new secret in this response only); the old one stops at once or after a grace period", auth: true,
+			request: RotateAccessKeyRequest{}, status: 200, response: CreatedAccessKey{}, headers: revokeHdr, handler: s.rotateAccessKey},
 		{method: "DELETE", path: "/v1/accounts/:id/access-key", id: "deleteAccessKey", summary: "Delete the account's access key", auth: true,
 			headers: revokeHdr, status: 204, handler: s.deleteAccessKey},
 		{method: "GET", path: "/v1/accounts/:id/workspaces", id: "getAccountWorkspaces", summary: "The workspaces an account is a direct member of", auth: true,
@@ -155,6 +158,25 @@ func (s *Server) createAccessKey(c echo.Context) error {
 		k := r.AccessKeyResult
 		return reply{status: http.StatusCreated, version: r.Version, etag: r.ETag, location: "/v1/accounts/" + id, secret: true,
 			body: CreatedAccessKey{AccessKey: accessKeyOfResult(k), Secret: r.Secret}}, err
+	})
+}
+
+func (s *Server) rotateAccessKey(c echo.Context) error {
+	id, err := accountID(c)
+	if err != nil {
+		return err
+	}
+	return write(s, c, func(req RotateAccessKeyRequest) (reply, error) {
+		var grace time.Duration
+		if g := req.GraceSeconds; g != nil {
+			if *g < 0 || *g > int(domain.MaxRotationGrace/time.Second) {
+				return reply{}, invalidField("grace_seconds", "out_of_range", "from 0 to 86400 seconds (24 h)")
+			}
+			grace = time.Duration(*g) * time.Second
+		}
+		r, err := s.d.App.RotateAccessKey(c.Request().Context(), commands.RotateAccessKey{Caller: caller(c), AccountID: id, Grace: grace})
+		return reply{status: http.StatusOK, version: r.Version, etag: r.ETag, secret: true, revoking: true,
+			body: CreatedAccessKey{AccessKey: accessKeyOfResult(r.AccessKeyResult), Secret: r.Secret}}, err
 	})
 }
 

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,10 +24,10 @@ func (s *Server) apiKeyRoutes() []route {
 		{method: "POST", path: "/v1/workspaces/:ws/api-keys/batch", id: "createSearchKeyBatch", summary: "Create Search keys in one atomic batch", auth: true,
 			request: CreateSearchBatchRequest{}, status: 201, response: APIKeyBatch{}, headers: idemHeader, handler: s.createSearchBatch},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys", id: "listAPIKeys", summary: "List keys, masked", auth: true,
-			status: 200, response: APIKeyList{}, headers: readHeader, handler: s.listAPIKeys,
+			status: 200, response: APIKeyList{}, csv: true, headers: readHeader, handler: s.listAPIKeys,
 			query: append([]param{{name: "business_type", description: "maas or search", enum: []string{"maas", "search"}},
 				{name: "batch_id", description: "only the keys of one batch (the Location of a batch creation)"},
-				{name: "fields", description: "comma-separated fields to return (id always)", enum: slices.Sorted(maps.Keys(keyFields)), list: true}}, pageParams...)},
+				{name: "fields", description: "comma-separated fields to return (id always)", enum: keyFieldNames, list: true}}, pageParams...)},
 		{method: "GET", path: "/v1/workspaces/:ws/api-keys/:key", id: "getAPIKey", summary: "Read a key, masked", auth: true,
 			status: 200, response: APIKey{}, headers: readHeader, query: asOfQuery, handler: s.getAPIKey},
 		{method: "PATCH", path: "/v1/workspaces/:ws/api-keys/:key", id: "updateAPIKey", summary: "Edit a key's allowlist and note (Search: name and qps_limit)", auth: true,
@@ -97,10 +97,9 @@ func (s *Server) createSearchBatch(c echo.Context) error {
 	})
 }
 
-// keyFields are the columns a list may select with `fields`.
-var keyFields = map[string]bool{"id": true, "workspace_id": true, "business_type": true, "name": true, "allowlist": true,
-	"note": true, "qps_limit": true, "masked_secret": true, "batch_id": true, "created_at": true, "updated_at": true,
-	"last_revealed_at": true}
+// keyFieldNames are the columns a list may select with `fields`: the key's own
+// fields on the wire, in their order.
+var keyFieldNames = jsonFields(reflect.TypeOf(APIKey{}))
 
 func (s *Server) listAPIKeys(c echo.Context) error {
 	ws, err := s.readableWorkspace(c, commands.PermAPIKeyRead)
@@ -126,11 +125,14 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 	if f := c.QueryParam("fields"); f != "" {
 		for _, name := range strings.Split(f, ",") {
 			name = strings.TrimSpace(name)
-			if !keyFields[name] {
+			if !slices.Contains(keyFieldNames, name) {
 				return invalidField("fields", "unknown_field", "unknown field "+strconv.Quote(name))
 			}
 			fields = append(fields, name)
 		}
+	}
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/csv") {
+		return s.exportAPIKeys(c, ws, filter, fields)
 	}
 	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, filter, p)
 	if err != nil {

@@ -119,7 +119,8 @@ func (s *Server) replayDecision(c echo.Context) error {
 		member := d.Member
 		out.Member = &member
 		add("access_key", projections.EvidenceFilter{TargetID: d.AccessKeyID,
-			Types: []string{domain.TypeAccessKeyCreated, domain.TypeAccessKeyDisabled, domain.TypeAccessKeyEnabled, domain.TypeAccessKeyDeleted}})
+			Types: []string{domain.TypeAccessKeyCreated, domain.TypeAccessKeyRotated, domain.TypeAccessKeyDisabled, domain.TypeAccessKeyEnabled,
+				domain.TypeAccessKeyDeleted}})
 		add("account", projections.EvidenceFilter{TargetID: d.AccountID,
 			Types: []string{domain.TypeAccountCreated, domain.TypeAccountDisabled, domain.TypeAccountEnabled, domain.TypeOrganizationCreated}})
 		add("membership", projections.EvidenceFilter{TargetID: d.AccountID, WorkspaceID: q.WorkspaceID,

@@ -258,9 +258,18 @@ func nullableRefs(doc *openapi3.T, t reflect.Type) {
 	if t.Kind() != reflect.Struct || doc.Components.Schemas[t.Name()] == nil {
 		return
 	}
-	props := doc.Components.Schemas[t.Name()].Value.Properties
+	nullableProps(doc, doc.Components.Schemas[t.Name()].Value.Properties, t)
+}
+
+// nullableProps marks the nullable references among a struct's properties, those
+// of its embedded structs included (their fields are the struct's own on the wire).
+func nullableProps(doc *openapi3.T, props openapi3.Schemas, t reflect.Type) {
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			nullableProps(doc, props, f.Type)
+			continue
+		}
 		nullableRefs(doc, f.Type)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		p := props[name]

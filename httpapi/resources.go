@@ -66,6 +66,15 @@ type AccessKey struct {
 	// CreatedBy created the key; UpdatedBy changed its status last.
 	CreatedBy AccountRef `json:"created_by"`
 	UpdatedBy AccountRef `json:"updated_by"`
+	// Previous is the key a rotation replaced while it still works (its grace
+	// period); null otherwise.
+	Previous *PreviousAccessKey `json:"previous"`
+}
+
+// PreviousAccessKey is the key a rotation replaced, working until EndsAt.
+type PreviousAccessKey struct {
+	ID     string    `json:"id"`
+	EndsAt time.Time `json:"ends_at"`
 }
 
 // CreatedAccessKey is the response of an access key creation: the only time its
@@ -86,8 +95,12 @@ func accountOfResult(r commands.AccountResult) Account {
 }
 
 func accessKeyOfResult(k commands.AccessKeyResult) AccessKey {
-	return AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
+	out := AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
 		CreatedBy: refOfActor(k.CreatedBy), UpdatedBy: refOfActor(k.UpdatedBy)}
+	if k.PreviousAccessKeyID != "" {
+		out.Previous = &PreviousAccessKey{ID: k.PreviousAccessKeyID, EndsAt: k.PreviousUntil.UTC()}
+	}
+	return out
 }
 
 func accountOfRow(r projections.AccountRow) Account {
@@ -96,6 +109,9 @@ func accountOfRow(r projections.AccountRow) Account {
 	if k := r.AccessKey; k != nil {
 		a.AccessKey = &AccessKey{ID: k.ID, AccountID: r.ID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
 			CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
+		if k.PreviousID != nil && k.PreviousUntil != nil {
+			a.AccessKey.Previous = &PreviousAccessKey{ID: *k.PreviousID, EndsAt: k.PreviousUntil.UTC()}
+		}
 	}
 	return a
 }

@@ -201,6 +201,14 @@ type RoleRequest struct {
 	Workspaces  *[]string `json:"workspaces,omitempty"`
 }
 
+// RotateAccessKeyRequest is the body of POST /v1/accounts/{id}/access-key/rotate
+// ({} rotates with no grace period).
+type RotateAccessKeyRequest struct {
+	// GraceSeconds is how long the old secret keeps working beside the new one: 0
+	// (the default) stops it at once, at most 86400 (24 h).
+	GraceSeconds *int `json:"grace_seconds,omitempty"`
+}
+
 // AccountWorkspacesRequest is the body of PUT /v1/accounts/{id}/workspaces: the
 // whole set of workspaces the account is to be a direct member of.
 type AccountWorkspacesRequest struct {

@@ -39,7 +39,16 @@ func applyAccounts(b *Batch, r eventstore.Record) {
 		b.Exec(`UPDATE accounts SET access_key_status = 'enabled', version = $2, access_key_updated_by = $3 WHERE id = $1`, e.AccountID, v, by)
 	case domain.AccessKeyDeleted:
 		b.Exec(`UPDATE accounts SET access_key_id = NULL, access_key_status = NULL, access_key_created_at = NULL, access_key_created_by = NULL,
-			access_key_updated_by = NULL, version = $2 WHERE id = $1`, e.AccountID, v)
+			access_key_updated_by = NULL, previous_access_key_id = NULL, previous_until = NULL, version = $2 WHERE id = $1`, e.AccountID, v)
+	case domain.AccessKeyRotated: // the new key keeps the account's key status
+		var prevID *string
+		var prevUntil *time.Time
+		if e.PreviousUntil.After(e.At) {
+			prevID, prevUntil = &e.PreviousAccessKeyID, &e.PreviousUntil
+		}
+		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_created_at = $3, version = $4, access_key_created_by = $5,
+			access_key_updated_by = $5, previous_access_key_id = $6, previous_until = $7 WHERE id = $1`,
+			e.AccountID, e.AccessKeyID, e.At, v, by, prevID, prevUntil)
 	case domain.RoleUserIncluded:
 		b.Exec(`UPDATE accounts SET version = $2 WHERE id = $1`, e.AccountID, v)
 	case domain.RoleUserExcluded:
@@ -81,6 +90,10 @@ type AccessKeyRow struct {
 	Status               string
 	CreatedAt            time.Time
 	CreatedBy, UpdatedBy ActorRef
+	// PreviousID is the key a rotation replaced, working until PreviousUntil; nil
+	// once its grace period has ended.
+	PreviousID    *string
+	PreviousUntil *time.Time
 }
 
 // Accounts answers questions about the accounts of an organization.
@@ -101,7 +114,8 @@ const accountSelect = `SELECT a.id, a.organization_id, a.name, a.is_primary, a.s
 	COALESCE((SELECT array_agg(DISTINCT p.permission ORDER BY p.permission) FROM role_users u
 	          JOIN role_permissions p ON p.role_id = u.role_id WHERE u.account_id = a.id), '{}'),
 	a.created_by, COALESCE(cb.name, ''), a.updated_by, COALESCE(ub.name, ''),
-	COALESCE(a.access_key_created_by, ''), COALESCE(kcb.name, ''), COALESCE(a.access_key_updated_by, ''), COALESCE(kub.name, '')
+	COALESCE(a.access_key_created_by, ''), COALESCE(kcb.name, ''), COALESCE(a.access_key_updated_by, ''), COALESCE(kub.name, ''),
+	CASE WHEN a.previous_until > now() THEN a.previous_access_key_id END, CASE WHEN a.previous_until > now() THEN a.previous_until END
 	FROM accounts a LEFT JOIN accounts cb ON cb.id = a.created_by LEFT JOIN accounts ub ON ub.id = a.updated_by
 	LEFT JOIN accounts kcb ON kcb.id = a.access_key_created_by LEFT JOIN accounts kub ON kub.id = a.access_key_updated_by `
 
@@ -111,11 +125,14 @@ func scanAccount(row pgx.Row) (AccountRow, error) {
 	var akAt *time.Time
 	var v int64
 	var akBy, akUpBy ActorRef
+	var prevID *string
+	var prevUntil *time.Time
 	err := row.Scan(&a.ID, &a.OrganizationID, &a.Name, &a.Primary, &a.Status, &akID, &akStatus, &akAt, &a.CreatedAt, &v, &a.Permissions,
-		&a.CreatedBy.ID, &a.CreatedBy.Name, &a.UpdatedBy.ID, &a.UpdatedBy.Name, &akBy.ID, &akBy.Name, &akUpBy.ID, &akUpBy.Name)
+		&a.CreatedBy.ID, &a.CreatedBy.Name, &a.UpdatedBy.ID, &a.UpdatedBy.Name, &akBy.ID, &akBy.Name, &akUpBy.ID, &akUpBy.Name, &prevID, &prevUntil)
 	a.Version = uint64(v)
 	if akID != nil {
-		a.AccessKey = &AccessKeyRow{ID: *akID, Status: *akStatus, CreatedAt: *akAt, CreatedBy: akBy, UpdatedBy: akUpBy}
+		a.AccessKey = &AccessKeyRow{ID: *akID, Status: *akStatus, CreatedAt: *akAt, CreatedBy: akBy, UpdatedBy: akUpBy,
+			PreviousID: prevID, PreviousUntil: prevUntil}
 	}
 	if a.Primary {
 		a.Permissions = allPermissions

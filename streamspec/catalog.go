@@ -65,6 +65,7 @@ var Catalog = []Entry{
 	ws(domain.TypeAPIKeyUpdated, "An API key's editable state after an edit.", domain.APIKeyUpdated{}),
 	ws(domain.TypeAPIKeyDeleted, "An API key was deleted for good; its past usage stays billed.", domain.APIKeyDeleted{}),
 	ws(domain.TypeAPIKeyRevealed, "An API key's plaintext was revealed (audit).", domain.APIKeyRevealed{}),
+	ws(domain.TypeAPIKeysExported, "The key list (masked) was exported, with this filter and these columns.", domain.APIKeysExported{}),
 	{
 		Type: domain.TypeCheckpointSigned, Stream: eventstore.EventsStream, Subject: cpSubject,
 		Summary: "A signed checkpoint of the organization's audit log (tree size, root hash, C2SP signed note); not a leaf itself.",

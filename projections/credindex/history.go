@@ -25,6 +25,15 @@ type flip struct {
 // set records a change at t; changes arrive in log order.
 func (f *flips) set(t time.Time, on bool) { *f = append(*f, flip{t, on}) }
 
+// endAt turns the state off at t, dropping a change planned after t (the end of a
+// grace period that a later event brought forward).
+func (f *flips) endAt(t time.Time) {
+	for len(*f) > 0 && (*f)[len(*f)-1].at.After(t) {
+		*f = (*f)[:len(*f)-1]
+	}
+	f.set(t, false)
+}
+
 // at says whether the state was on at t: the last change at or before t.
 func (f flips) at(t time.Time) bool {
 	i := sort.Search(len(f), func(i int) bool { return f[i].at.After(t) })
@@ -53,6 +62,7 @@ type history struct {
 	keys       map[string]*keyLife       // key id →
 	accessKeys map[string]*accessKeyLife // access key id →
 	accounts   map[string]*accountLife   // account id →
+	previous   map[string]string         // account id → the access key in its grace period
 	members    map[[2]string]flips       // (workspace, account) → direct membership
 	viaRoles   map[[2]string]flips       // (workspace, account) → authorized through a role
 }
@@ -73,7 +83,7 @@ func (h history) authorizedAt(workspaceID, accountID string, t time.Time) bool {
 }
 
 func newHistory() history {
-	return history{keys: map[string]*keyLife{}, accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{},
+	return history{keys: map[string]*keyLife{}, accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{}, previous: map[string]string{},
 		members: map[[2]string]flips{}, viaRoles: map[[2]string]flips{}}
 }
 
@@ -101,17 +111,33 @@ func (h history) apply(r eventstore.Record) {
 		ak.enabled.set(e.At, true)
 		h.accessKeys[e.AccessKeyID] = ak
 	case domain.AccessKeyDisabled:
-		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
-			ak.enabled.set(e.At, false)
-		}
+		h.eachKeyOf(e.AccountID, e.AccessKeyID, func(ak *accessKeyLife) { ak.enabled.set(e.At, false) })
 	case domain.AccessKeyEnabled:
-		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
-			ak.enabled.set(e.At, true)
-		}
+		h.eachKeyOf(e.AccountID, e.AccessKeyID, func(ak *accessKeyLife) { ak.enabled.set(e.At, true) })
 	case domain.AccessKeyDeleted:
-		if ak := h.accessKeys[e.AccessKeyID]; ak != nil {
-			ak.alive.set(e.At, false)
+		h.eachKeyOf(e.AccountID, e.AccessKeyID, func(ak *accessKeyLife) { ak.alive.endAt(e.At) })
+		delete(h.previous, e.AccountID)
+	case domain.AccessKeyRotated:
+		if prev := h.accessKeys[h.previous[e.AccountID]]; prev != nil {
+			prev.alive.endAt(e.At)
 		}
+		delete(h.previous, e.AccountID)
+		enabled := true
+		if old := h.accessKeys[e.PreviousAccessKeyID]; old != nil {
+			enabled = old.enabled.at(e.At)
+			end := e.PreviousUntil
+			if end.Before(e.At) {
+				end = e.At
+			}
+			old.alive.endAt(end)
+			if e.PreviousUntil.After(e.At) {
+				h.previous[e.AccountID] = e.PreviousAccessKeyID
+			}
+		}
+		ak := &accessKeyLife{accountID: e.AccountID, orgID: r.Aggregate}
+		ak.alive.set(e.At, true)
+		ak.enabled.set(e.At, enabled)
+		h.accessKeys[e.AccessKeyID] = ak
 	case domain.MemberAuthorized:
 		m := h.members[[2]string{r.Aggregate, e.AccountID}]
 		m.set(e.At, true)
@@ -128,6 +154,17 @@ func (h history) apply(r eventstore.Record) {
 		if k := h.keys[e.KeyID]; k != nil {
 			k.alive.set(e.At, false)
 		}
+	}
+}
+
+// eachKeyOf runs change on an account's access key and on the previous one a
+// rotation left in its grace period.
+func (h history) eachKeyOf(accountID, accessKeyID string, change func(*accessKeyLife)) {
+	if ak := h.accessKeys[accessKeyID]; ak != nil {
+		change(ak)
+	}
+	if prev := h.accessKeys[h.previous[accountID]]; prev != nil && h.previous[accountID] != accessKeyID {
+		change(prev)
 	}
 }
 

@@ -87,12 +87,22 @@ type accessKeyEntry struct {
 	id, accountID, orgID string
 	hash                 [32]byte
 	disabled, deleted    bool
+	// until ends a key a rotation replaced with a grace period: from then on it
+	// is deleted (zero: no end).
+	until time.Time
+}
+
+// endedAt: deleted, or past the end of its grace period.
+func (ak *accessKeyEntry) endedAt(now func() time.Time) bool {
+	return ak.deleted || !ak.until.IsZero() && !now().Before(ak.until)
 }
 
 type accountEntry struct {
 	orgID    string
 	disabled bool
 	primary  bool
+	// previous is the access key a rotation replaced, in its grace period.
+	previous *accessKeyEntry
 }
 
 // Index answers verifications from memory: every credential and what it may
@@ -231,7 +241,7 @@ func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
 	}
 	d := Decision{AccessKeyID: ak.id, AccountID: ak.accountID, OrganizationID: ak.orgID}
 	acc := x.accounts[ak.accountID]
-	if d.Code = domain.AccessKeyCallCode(ak.deleted, ak.disabled || acc == nil || acc.disabled, x.workspaces[v.WorkspaceID] == ak.orgID,
+	if d.Code = domain.AccessKeyCallCode(ak.endedAt(x.clock), ak.disabled || acc == nil || acc.disabled, x.workspaces[v.WorkspaceID] == ak.orgID,
 		acc != nil && acc.primary, x.isMember(v.WorkspaceID, ak.accountID)); d.Code == CodeValid {
 		d.WorkspaceID = v.WorkspaceID
 		d.Allowed, d.Code, d.BillingKind, d.BillingID = true, CodeValid, "account", ak.accountID
@@ -366,19 +376,17 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: r.Aggregate, hash: h}
 			x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 		}
-	case domain.AccessKeyDisabled:
-		if ak := x.akByID[e.AccessKeyID]; ak != nil {
-			ak.disabled = true
-		}
+	case domain.AccessKeyDisabled: // the account's one set of AK: its previous key too
+		x.eachKeyOf(e.AccountID, e.AccessKeyID, func(ak *accessKeyEntry) { ak.disabled = true })
 	case domain.AccessKeyEnabled:
-		if ak := x.akByID[e.AccessKeyID]; ak != nil {
-			ak.disabled = false
-		}
+		x.eachKeyOf(e.AccountID, e.AccessKeyID, func(ak *accessKeyEntry) { ak.disabled = false })
 	case domain.AccessKeyDeleted:
-		if ak := x.akByID[e.AccessKeyID]; ak != nil {
-			ak.deleted = true // kept, so a deleted key is told from an unknown one
-			delete(x.akByID, e.AccessKeyID)
+		x.eachKeyOf(e.AccountID, e.AccessKeyID, x.end)
+		if a := x.accounts[e.AccountID]; a != nil {
+			a.previous = nil
 		}
+	case domain.AccessKeyRotated:
+		x.rotate(r.Aggregate, e)
 	case domain.RoleCreated, domain.RoleDeleted, domain.RoleUserIncluded, domain.RoleUserExcluded,
 		domain.RoleWorkspaceAdded, domain.RoleWorkspaceRemoved:
 		x.roles.apply(e, x.history.roleGrantChanged)
@@ -432,6 +440,51 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			k.deleted, k.limiter = true, nil
 			x.keys[k.hash], x.keysByID[e.KeyID] = &k, &k
 		}
+	}
+}
+
+// eachKeyOf runs change on an account's access key and on the previous one a
+// rotation left in its grace period.
+func (x *Index) eachKeyOf(accountID, accessKeyID string, change func(*accessKeyEntry)) {
+	if ak := x.akByID[accessKeyID]; ak != nil {
+		change(ak)
+	}
+	if a := x.accounts[accountID]; a != nil && a.previous != nil {
+		change(a.previous)
+	}
+}
+
+// end deletes an access key; the entry is kept, so a deleted key is told from an
+// unknown one.
+func (x *Index) end(ak *accessKeyEntry) {
+	ak.deleted = true
+	delete(x.akByID, ak.id)
+}
+
+// rotate replaces an account's access key: the old one ends at once or at the end
+// of its grace period (an older one still in its grace ends at once); the new one
+// has the account's key status.
+func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
+	a := x.accounts[e.AccountID]
+	if a == nil {
+		return
+	}
+	if a.previous != nil {
+		x.end(a.previous)
+		a.previous = nil
+	}
+	disabled := false
+	if old := x.akByID[e.PreviousAccessKeyID]; old != nil {
+		disabled = old.disabled
+		if e.PreviousUntil.After(e.At) {
+			old.until, a.previous = e.PreviousUntil, old
+		} else {
+			x.end(old)
+		}
+	}
+	if h, ok := decodeHash(e.SecretHash); ok {
+		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: orgID, hash: h, disabled: disabled}
+		x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 	}
 }
 

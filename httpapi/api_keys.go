@@ -217,7 +217,16 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 			cmd.QPSLimit, cmd.ClearQPSLimit = req.QPSLimit.Value, req.QPSLimit.Value == nil
 		}
 		k, version, err := s.d.App.UpdateAPIKey(c.Request().Context(), cmd)
-		return reply{status: http.StatusOK, body: apiKeyOfResult(k), version: version, etag: k.ETag, revoking: true}, err
+		if err != nil {
+			return reply{}, err
+		}
+		out := apiKeyOfResult(k)
+		// The last use is no state of the log: the table a read joins tells it; the
+		// write is done, so a failure to read it leaves it null, not the answer.
+		if at, err := s.d.Views.KeyLastUsed(c.Request().Context(), key); err == nil {
+			out.LastUsedAt = utcPtr(at)
+		}
+		return reply{status: http.StatusOK, body: out, version: version, etag: k.ETag, revoking: true}, nil
 	})
 }
 

@@ -34,6 +34,7 @@ type Views interface {
 	Accounts(ctx context.Context, orgID string, page projections.Page) ([]projections.AccountRow, string, error)
 	APIKey(ctx context.Context, orgID, workspaceID, keyID string) (projections.APIKeyRow, error)
 	APIKeys(ctx context.Context, orgID, workspaceID string, filter projections.KeyFilter, page projections.Page) ([]projections.APIKeyRow, string, error)
+	KeyLastUsed(ctx context.Context, keyID string) (*time.Time, error)
 	Role(ctx context.Context, orgID, id string) (projections.RoleRow, error)
 	Roles(ctx context.Context, orgID string) ([]projections.RoleRow, error)
 	WorkspaceCosts(ctx context.Context, orgID, workspaceID string, q projections.CostQuery) ([]projections.CostRow, error)

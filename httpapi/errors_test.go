@@ -164,6 +164,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		{"GET", "/v1/me"}, {"GET", "/v1/accounts/{id}"}, {"PATCH", "/v1/accounts/{id}"}, {"POST", "/v1/accounts/{id}/access-key"},
 		{"PATCH", "/v1/accounts/{id}/access-key"}, {"DELETE", "/v1/accounts/{id}/access-key"},
 		{"POST", "/v1/roles"}, {"GET", "/v1/roles"}, {"PATCH", "/v1/roles/{id}"}, {"DELETE", "/v1/roles/{id}"},
+		{"POST", "/v1/accounts/{id}/access-key/rotate"}, {"GET", "/v1/accounts/{id}/workspaces"}, {"PUT", "/v1/accounts/{id}/workspaces"},
 	} {
 		item := doc.Paths.Find(want.path)
 		if item == nil || item.GetOperation(want.method) == nil {
@@ -181,6 +182,21 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 	}
 	key := doc.Components.Schemas["APIKey"].Value
+	// The fields a key list may select are an enum: exactly the key's own fields.
+	var fields *openapi3.Parameter
+	for _, p := range doc.Paths.Find("/v1/workspaces/{ws}/api-keys").Get.Parameters {
+		if p.Value.Name == "fields" {
+			fields = p.Value
+		}
+	}
+	if fields == nil || fields.Explode == nil || *fields.Explode || len(fields.Schema.Value.Items.Value.Enum) != len(key.Properties) {
+		t.Fatalf("fields parameter: %+v", fields)
+	}
+	for _, v := range fields.Schema.Value.Items.Value.Enum {
+		if key.Properties[v.(string)] == nil {
+			t.Errorf("fields enum %q is no field of a key", v)
+		}
+	}
 	if fmt.Sprint(key.Properties["business_type"].Value.Enum) != "[maas search]" || !key.Properties["qps_limit"].Value.Nullable ||
 		!slices.Contains(key.Required, "id") || slices.Contains(key.Required, "secret") {
 		t.Errorf("APIKey schema: enum %v, qps_limit nullable %v, required %v", key.Properties["business_type"].Value.Enum,

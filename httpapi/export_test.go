@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"encoding/csv"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -66,5 +68,44 @@ func TestKeyListExportsAsCSV(t *testing.T) {
 	h.expect(h.as("GET", keys+"?fields=name,secret", nil, "Accept", "text/csv"), 400, "invalid_input")
 	if h.position() != before {
 		t.Fatal("a refused export wrote to the log")
+	}
+}
+
+// TestKeysShowWhenTheyWereLastUsed: an allowed verification stamps the key's
+// last_used_at, to the minute, written off the verification path; a refused one
+// does not.
+func TestKeysShowWhenTheyWereLastUsed(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	used := h.as("POST", keys, map[string]any{"business_type": "maas", "allowlist": "10.0.0.1"})
+	idle := h.as("POST", keys, map[string]any{"business_type": "maas", "allowlist": "10.0.0.1"})
+	h.applied(idle)
+	before := time.Now().UTC().Add(-2 * time.Second).Truncate(time.Minute) // the index reads the clock every second
+	h.decision(h.verify(nil, used.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
+	h.decision(h.verify(nil, idle.str("secret"), ws, "maas", "10.0.0.2"), "IP_NOT_ALLOWED", false)
+	deadline := time.Now().Add(10 * time.Second)
+	var got response
+	for {
+		got = h.as("GET", keys+"/"+used.str("id"), nil)
+		if got.Body["last_used_at"] != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	at, err := time.Parse(time.RFC3339, fmt.Sprint(got.Body["last_used_at"]))
+	if err != nil || at.Before(before) || at.After(time.Now()) || !at.Equal(at.Truncate(time.Minute)) {
+		t.Fatalf("last_used_at: %s", got.Raw)
+	}
+	time.Sleep(300 * time.Millisecond) // three flushes
+	list := h.as("GET", keys+"?fields=last_used_at", nil)
+	for _, k := range list.items() {
+		if want := k["id"] == used.str("id"); (k["last_used_at"] != nil) != want {
+			t.Fatalf("list: %s", list.Raw)
+		}
+	}
+	p := h.as("PATCH", keys+"/"+used.str("id"), map[string]any{"note": "n"})
+	if h.expect(p, 200, ""); p.Body["last_used_at"] != got.Body["last_used_at"] {
+		t.Fatalf("an edit answers the same last use: %s", p.Raw)
 	}
 }

@@ -214,7 +214,7 @@ func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config) (*service.Service,
 	h.t.Helper()
 	svc, err := service.Start(context.Background(), service.Config{
 		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
-		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit,
+		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond,
 		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

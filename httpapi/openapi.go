@@ -53,7 +53,11 @@ func (s *Server) OpenAPI() *openapi3.T {
 			op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()).WithRequired(true))
 		}
 		for _, q := range r.query {
-			op.AddParameter(openapi3.NewQueryParameter(q.name).WithDescription(q.description).WithSchema(q.schema()))
+			p := openapi3.NewQueryParameter(q.name).WithDescription(q.description).WithSchema(q.schema())
+			if q.list { // comma-separated: fields=name,note
+				p.Explode = openapi3.Ptr(false)
+			}
+			op.AddParameter(p)
 		}
 		for _, h := range r.headers {
 			op.AddParameter(openapi3.NewHeaderParameter(h.name).WithDescription(h.description).WithSchema(openapi3.NewStringSchema()))

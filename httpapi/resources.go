@@ -130,6 +130,9 @@ type APIKey struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	LastRevealedAt *time.Time `json:"last_revealed_at"`
+	// LastUsedAt is the minute a verification last allowed the key (null: never,
+	// or not written yet: instances write it every 30 s).
+	LastUsedAt *time.Time `json:"last_used_at"`
 	// CreatedBy created the key; UpdatedBy changed it last (a reveal is no change).
 	CreatedBy AccountRef `json:"created_by"`
 	UpdatedBy AccountRef `json:"updated_by"`
@@ -158,7 +161,7 @@ func apiKeyOfResult(k commands.APIKeyResult) APIKey {
 func apiKeyOfRow(k projections.APIKeyRow) APIKey {
 	out := APIKey{ID: k.ID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Name: k.Name, Allowlist: nonNil(k.Allowlist),
 		Note: k.Note, MaskedSecret: k.MaskedSecret, BatchID: k.BatchID, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
-		LastRevealedAt: utcPtr(k.LastRevealedAt), CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
+		LastRevealedAt: utcPtr(k.LastRevealedAt), LastUsedAt: utcPtr(k.LastUsedAt), CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
 	if k.QPSLimit != nil {
 		q := int(*k.QPSLimit)
 		out.QPSLimit = &q

@@ -67,6 +67,9 @@ type APIKeyRow struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LastRevealedAt *time.Time
+	// LastUsedAt is the minute a verification last allowed it (nil: never, as far
+	// as the instances have written).
+	LastUsedAt *time.Time
 	// Version is the key's own version (its entity tag); a reveal does not change it.
 	Version uint64
 	// CreatedBy and UpdatedBy are the accounts that created and last changed it.
@@ -78,16 +81,17 @@ type APIKeys struct{ Pool *pgxpool.Pool }
 
 const apiKeySelect = `SELECT k.id, k.workspace_id, k.business_type, k.name, k.allowlist, k.note, k.qps_limit,
 	k.masked_secret, k.batch_id, k.created_at, k.updated_at, k.last_revealed_at, k.version,
-	k.created_by, COALESCE(cb.name, ''), k.updated_by, COALESCE(ub.name, '')
+	k.created_by, COALESCE(cb.name, ''), k.updated_by, COALESCE(ub.name, ''), lu.last_used_at
 	FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-	LEFT JOIN accounts cb ON cb.id = k.created_by LEFT JOIN accounts ub ON ub.id = k.updated_by `
+	LEFT JOIN accounts cb ON cb.id = k.created_by LEFT JOIN accounts ub ON ub.id = k.updated_by
+	LEFT JOIN api_key_last_used lu ON lu.key_id = k.id `
 
 func scanAPIKey(row pgx.Row) (APIKeyRow, error) {
 	var k APIKeyRow
 	var v int64
 	err := row.Scan(&k.ID, &k.WorkspaceID, &k.BusinessType, &k.Name, &k.Allowlist, &k.Note, &k.QPSLimit,
 		&k.MaskedSecret, &k.BatchID, &k.CreatedAt, &k.UpdatedAt, &k.LastRevealedAt, &v,
-		&k.CreatedBy.ID, &k.CreatedBy.Name, &k.UpdatedBy.ID, &k.UpdatedBy.Name)
+		&k.CreatedBy.ID, &k.CreatedBy.Name, &k.UpdatedBy.ID, &k.UpdatedBy.Name, &k.LastUsedAt)
 	k.Version = uint64(v)
 	return k, err
 }
@@ -106,6 +110,25 @@ func (q APIKeys) Get(ctx context.Context, orgID, workspaceID, keyID string) (API
 		return APIKeyRow{}, fault.Unavailable(err)
 	}
 	return k, nil
+}
+
+// RecordUse writes when keys were last allowed; an older time never replaces a
+// newer one, so every instance may write what it saw.
+func (q APIKeys) RecordUse(ctx context.Context, keyIDs []string, at []time.Time) error {
+	_, err := q.Pool.Exec(ctx, `INSERT INTO api_key_last_used (key_id, last_used_at)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[])
+		ON CONFLICT (key_id) DO UPDATE SET last_used_at = GREATEST(api_key_last_used.last_used_at, EXCLUDED.last_used_at)`, keyIDs, at)
+	return fault.Unavailable(err)
+}
+
+// LastUsed is when a key was last allowed (nil: never written).
+func (q APIKeys) LastUsed(ctx context.Context, keyID string) (*time.Time, error) {
+	var at *time.Time
+	err := q.Pool.QueryRow(ctx, `SELECT last_used_at FROM api_key_last_used WHERE key_id = $1`, keyID).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return at, fault.Unavailable(err)
 }
 
 // KeyFilter narrows a list of keys: to one business type, to one batch ("" for any).

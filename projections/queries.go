@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -85,6 +86,11 @@ func (q Queries) APIKey(ctx context.Context, orgID, workspaceID, keyID string) (
 // APIKeys is APIKeys.List.
 func (q Queries) APIKeys(ctx context.Context, orgID, workspaceID string, filter KeyFilter, page Page) ([]APIKeyRow, string, error) {
 	return APIKeys{q.Pool}.List(ctx, orgID, workspaceID, filter, page)
+}
+
+// KeyLastUsed is APIKeys.LastUsed.
+func (q Queries) KeyLastUsed(ctx context.Context, keyID string) (*time.Time, error) {
+	return APIKeys{q.Pool}.LastUsed(ctx, keyID)
 }
 
 // Role is Roles.Get.

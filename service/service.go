@@ -48,9 +48,12 @@ type Config struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// UsageMaxAge is how old a reported call may be (default 35 days).
 	UsageMaxAge time.Duration
-	Audit       AuditConfig
-	HTTP        httpapi.Config
-	Logger      *slog.Logger
+	// LastUsedEvery is how often the instance writes when its verifications last
+	// allowed each API key (default 30s; the times are to the minute).
+	LastUsedEvery time.Duration
+	Audit         AuditConfig
+	HTTP          httpapi.Config
+	Logger        *slog.Logger
 }
 
 // AuditConfig configures the audit log's checkpoints.
@@ -128,6 +131,9 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("service: no database URL"))
 	}
+	if c.LastUsedEvery < 0 {
+		errs = append(errs, errors.New("service: the last-use flush interval must not be negative"))
+	}
 	errs = append(errs, ValidateSecrets(c.MasterKey, c.Pepper, c.GatewayToken),
 		eventstore.Config{Replicas: c.Replicas, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, AuditMaxAge: c.Audit.Retention}.Validate(),
 		credindex.PresenceConfig{Every: c.AnnounceEvery, Replicas: c.Replicas}.Validate(),
@@ -168,6 +174,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LastUsedEvery == 0 {
+		cfg.LastUsedEvery = 30 * time.Second
 	}
 	streams, err := streamspec.AsyncAPI()
 	if err != nil {
@@ -244,7 +253,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.cancel = cancel
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
 	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge} {
+	lastUsed := func(ctx context.Context) error {
+		return flushLastUsed(ctx, s.index, projections.APIKeys{Pool: pool}, cfg.LastUsedEvery, cfg.Logger)
+	}
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}

@@ -81,6 +81,15 @@ type keyEntry struct {
 	allow                  domain.Allowlist
 	deleted                bool
 	limiter                *rate.Limiter // nil: unlimited
+	use                    *keyUse       // shared by the entry's copies
+}
+
+// keyUse is the minute (Unix time / 60) a key was last allowed: a verification
+// stores it when the minute changes, with no lock and no allocation; the flush
+// (LastUsed) reads what changed since it last wrote.
+type keyUse struct {
+	minute  atomic.Int64
+	flushed int64 // the minute last handed out by LastUsed; its caller's only
 }
 
 type accessKeyEntry struct {
@@ -128,6 +137,7 @@ type Index struct {
 
 	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
+	minute   atomic.Int64  // the clock's minute (Unix / 60), kept by Run's ticker
 	ready    atomic.Bool
 	onApply  func(position uint64)
 }
@@ -168,7 +178,23 @@ func New(log Log, cfg Config) *Index {
 		roles: newRoleGrants(), history: newHistory(),
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
+	x.minute.Store(x.clock().Unix() / 60)
 	return x
+}
+
+// tick keeps the minute the verifications stamp on the keys they allow: a load
+// of one word on the hot path instead of a clock read.
+func (x *Index) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			x.minute.Store(x.clock().Unix() / 60)
+		}
+	}
 }
 
 type hmacState struct {
@@ -228,8 +254,44 @@ func (x *Index) Verify(v Verification) Decision {
 			}
 		}
 		d.Allowed, d.Code, d.BillingKind, d.BillingID = true, CodeValid, "workspace", k.workspaceID
+		if m := x.minute.Load(); k.use.minute.Load() < m {
+			k.use.minute.Store(m)
+		}
 	}
 	return d
+}
+
+// KeyUse is when an API key was last allowed, to the minute.
+type KeyUse struct {
+	KeyID string
+	At    time.Time
+}
+
+// LastUsed lists the keys allowed in a newer minute than the previous call listed
+// (all used keys on the first call). Calls must not overlap: one flush loop makes
+// them.
+func (x *Index) LastUsed() []KeyUse {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []KeyUse
+	for id, k := range x.keysByID {
+		if m := k.use.minute.Load(); m > k.use.flushed {
+			k.use.flushed = m
+			out = append(out, KeyUse{KeyID: id, At: time.Unix(m*60, 0).UTC()})
+		}
+	}
+	return out
+}
+
+// Unflushed hands uses back after a failed write, so the next call lists them again.
+func (x *Index) Unflushed(uses []KeyUse) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, u := range uses {
+		if k := x.keysByID[u.KeyID]; k != nil && k.use.flushed == u.At.Unix()/60 {
+			k.use.flushed = 0
+		}
+	}
 }
 
 func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
@@ -314,6 +376,7 @@ func (x *Index) WaitFor(ctx context.Context, pos uint64) error { return x.positi
 // Run consumes the whole log from the beginning until ctx ends, resubscribing after
 // failures from where it stopped.
 func (x *Index) Run(ctx context.Context) error {
+	go x.tick(ctx)
 	if err := follow.Eventually(ctx, time.Second, x.logger, "credential index: reading the log's end", func(ctx context.Context) error {
 		head, err := x.log.Position(ctx)
 		if err != nil {
@@ -407,7 +470,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			return
 		}
 		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
-			product: e.BusinessType, allow: allowlistOf(e.Allowlist)}
+			product: e.BusinessType, allow: allowlistOf(e.Allowlist), use: &keyUse{}}
 		if k.orgID == "" {
 			k.orgID = x.workspaces[r.Aggregate]
 		}

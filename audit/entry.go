@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
@@ -139,13 +141,12 @@ var keyKinds = map[domain.BusinessType]string{domain.BusinessMaaS: "MaaS", domai
 // tree) but not in the audit views.
 var hidden = []string{"secret_hash", "sealed"}
 
-// hiding are the event types whose payload holds hidden fields.
-var hiding = map[string]bool{domain.TypeAPIKeyCreated: true, domain.TypeAccessKeyCreated: true}
-
 // Changes is an event's payload as an audit entry shows it: without the hidden
-// fields (only the types that have some are parsed).
+// fields, whatever the event type (a new type carrying a secret hash, like a
+// rotation's, is covered without being listed); only a payload that names one is
+// parsed.
 func Changes(eventType string, data []byte) json.RawMessage {
-	if !hiding[eventType] {
+	if !slices.ContainsFunc(hidden, func(f string) bool { return bytes.Contains(data, []byte(`"`+f+`"`)) }) {
 		return data
 	}
 	var m map[string]json.RawMessage

@@ -35,6 +35,16 @@ func (c Caller) onWorkspace(w *domain.Workspace, p domain.Permission) error {
 	return nil
 }
 
+// mayAuthorize refuses a sub-account making itself a direct member of a workspace
+// it is not one of: being authorized there through a role (or not at all) must not
+// turn into a membership that outlives the role.
+func (c Caller) mayAuthorize(w *domain.Workspace, accountID string) error {
+	if !c.Primary && accountID == c.AccountID && !w.IsMember(accountID) {
+		return &domain.ForbiddenError{Missing: permWorkspaceUpdate, SelfGrant: true}
+	}
+	return nil
+}
+
 // authorizedOn: the primary account is authorized everywhere; a sub-account where
 // it is a direct member or where one of its roles authorizes it.
 func (c Caller) authorizedOn(w *domain.Workspace) bool {

@@ -177,6 +177,9 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 			}
 			return e.version, nil, nil
 		}
+		if err := domain.CheckWriteSize(len(events)); err != nil {
+			return 0, nil, err
+		}
 		version, err := r.store.Append(ctx, r.kind, id, e.version, events, meta)
 		if err == nil {
 			// The events of one append are stored together, one after another.
@@ -224,7 +227,7 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 		entries[i] = e
 	}
 	for attempt := 1; ; attempt++ {
-		changes := make([]domain.Change, len(ids))
+		changes, total := make([]domain.Change, len(ids)), 0
 		for i, id := range ids {
 			// Every aggregate is read current: a refusal is never based on a stale
 			// cache, and a stale expectation would only cost a retry.
@@ -236,6 +239,10 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 				return 0, err
 			}
 			changes[i] = domain.Change{ID: id, Expected: entries[i].version, Events: events}
+			total += len(events)
+		}
+		if err := domain.CheckWriteSize(total); err != nil {
+			return 0, err
 		}
 		versions, err := r.store.AppendMany(ctx, r.kind, changes, meta)
 		if errors.Is(err, domain.ErrConflict) && attempt < maxAttempts {

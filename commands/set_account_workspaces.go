@@ -79,6 +79,11 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 				return nil, err
 			}
+			if want[id] {
+				if err := cmd.Caller.mayAuthorize(w, cmd.AccountID); err != nil {
+					return nil, err
+				}
+			}
 			return w.SetMember(cmd.AccountID, want[id], now)
 		},
 		func(id string, w *domain.Workspace) {

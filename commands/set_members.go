@@ -103,6 +103,11 @@ func (a *App) SetMembers(ctx context.Context, cmd SetMembers) (MembersResult, er
 			if err := a.precondition(cmd.IfMatch, MembersResource(w.ID()), w.MembersVersion()); err != nil {
 				return nil, err
 			}
+			if slices.Contains(cmd.AccountIDs, cmd.Caller.AccountID) {
+				if err := cmd.Caller.mayAuthorize(w, cmd.Caller.AccountID); err != nil {
+					return nil, err
+				}
+			}
 			return w.SetMembers(cmd.AccountIDs, func(id string) bool { _, ok := dir.accounts[id]; return ok }, a.now())
 		},
 		func(w *domain.Workspace) {

@@ -83,7 +83,7 @@ func (a *App) AccountAt(ctx context.Context, c Caller, accountID string, t time.
 	if !o.HasAccount(accountID) {
 		return AccountResult{}, domain.ErrAccountNotFound
 	}
-	return a.accountResult(o, accountID), nil
+	return a.accountResultAt(o, accountID, t), nil
 }
 
 // RoleAt is the role as it stood at t.

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -53,6 +54,12 @@ func (a *App) changeAccountWith(ctx context.Context, meta domain.Metadata, accou
 // accountResult is an account of the organization as it is now, with its effective
 // permissions (the primary account holds every item).
 func (a *App) accountResult(o *domain.Organization, accountID string) AccountResult {
+	return a.accountResultAt(o, accountID, a.now())
+}
+
+// accountResultAt is the account as it stands at an instant: a rotated-away key is
+// shown while its grace period still ran then.
+func (a *App) accountResultAt(o *domain.Organization, accountID string, at time.Time) AccountResult {
 	acc, _ := o.Account(accountID)
 	r := AccountResult{AccountID: acc.ID, OrganizationID: o.ID(), Name: acc.Name, Primary: acc.Primary,
 		Status: status(acc.Disabled), CreatedAt: acc.CreatedAt, ETag: a.ETag(acc.ID, acc.Version), Permissions: []string{},
@@ -60,7 +67,7 @@ func (a *App) accountResult(o *domain.Organization, accountID string) AccountRes
 	if acc.AccessKeyID != "" {
 		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt,
 			CreatedBy: actorOf(o, acc.AccessKeyCreatedBy), UpdatedBy: actorOf(o, acc.AccessKeyUpdatedBy)}
-		if acc.PreviousAccessKeyID != "" && a.now().Before(acc.PreviousUntil) {
+		if acc.PreviousAccessKeyID != "" && at.Before(acc.PreviousUntil) {
 			r.AccessKey.PreviousAccessKeyID, r.AccessKey.PreviousUntil = acc.PreviousAccessKeyID, acc.PreviousUntil
 		}
 	}

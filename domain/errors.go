@@ -91,6 +91,19 @@ func (e *ValidationError) Err() error {
 	return e
 }
 
+// MaxEventsPerWrite is the most events one write may append: they are one atomic
+// batch of the log, whose server limits a batch to this many.
+const MaxEventsPerWrite = 1000
+
+// CheckWriteSize refuses a write of more than MaxEventsPerWrite events as bad input
+// (a role given a thousand workspaces and a thousand users at once, say).
+func CheckWriteSize(n int) error {
+	if n <= MaxEventsPerWrite {
+		return nil
+	}
+	return invalid("", "too_many_changes", fmt.Sprintf("one write makes at most %d changes, this one %d: split it", MaxEventsPerWrite, n))
+}
+
 func invalid(field, code, message string) error {
 	return &ValidationError{Fields: []FieldError{{Field: field, Code: code, Message: message}}}
 }

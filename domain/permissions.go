@@ -92,9 +92,15 @@ func ParsePermission(s string) (Permission, error) {
 type ForbiddenError struct {
 	Missing   Permission
 	NotMember bool
+	// SelfGrant: a sub-account tried to make itself a direct member (what a role
+	// authorizes would then outlive the role).
+	SelfGrant bool
 }
 
 func (e *ForbiddenError) Error() string {
+	if e.SelfGrant {
+		return "forbidden: an account cannot make itself a direct member of a workspace"
+	}
 	if e.NotMember {
 		return "forbidden: not a member of this workspace"
 	}

@@ -32,8 +32,9 @@ const (
 	subjectPrefix = "keyledger.events."
 )
 
-// MaxBatch is the largest atomic append: the server's atomic-batch limit.
-const MaxBatch = 1000
+// MaxBatch is the largest atomic append: the server's atomic-batch limit, which
+// the domain refuses to exceed in one write.
+const MaxBatch = domain.MaxEventsPerWrite
 
 // Config of the event store. The zero value is completed by defaults.
 type Config struct {

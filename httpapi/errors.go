@@ -98,7 +98,10 @@ func problemFor(err error) Problem {
 	var fe *domain.ForbiddenError
 	if errors.As(err, &fe) {
 		code := "forbidden"
-		if fe.NotMember {
+		switch {
+		case fe.SelfGrant:
+			code = "self_authorization"
+		case fe.NotMember:
 			code = "not_a_member"
 		}
 		return Problem{Status: 403, Code: code, Detail: fe.Error(), MissingPermission: fe.Missing.String()}

@@ -170,3 +170,27 @@ func TestAccountWorkspacesAreSetAtOnce(t *testing.T) {
 		t.Fatal("refused input wrote to the log")
 	}
 }
+
+// TestNoSelfAuthorization: a sub-account that manages a workspace through a role may
+// authorize others there, never make itself a direct member (its access would then
+// outlive the role).
+func TestNoSelfAuthorization(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	alice, aliceAK := h.subAccount("alice")
+	bob, _ := h.subAccount("bob")
+	r := h.as("POST", "/v1/roles", map[string]any{"name": "managers", "permissions": []string{"workspace:update", "workspace:read", "account:read"},
+		"users": []string{alice}, "workspaces": []string{ws}})
+	h.expect(r, 201, "")
+	before := h.position()
+	h.expect(h.call(aliceAK, "PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{alice}}), 403, "self_authorization")
+	h.expect(h.call(aliceAK, "PUT", "/v1/accounts/"+alice+"/workspaces", map[string]any{"workspace_ids": []string{ws}}), 403, "self_authorization")
+	if h.position() != before {
+		t.Fatal("a refused self-authorization wrote to the log")
+	}
+	h.expect(h.call(aliceAK, "PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{bob}}), 200, "")
+	m := h.call(aliceAK, "GET", "/v1/workspaces/"+ws+"/members?include=candidates", nil, "X-Keyledger-Position", fmt.Sprint(h.position()))
+	if h.expect(m, 200, ""); memberSummary(m) != "alice:false:true:managers, bob:true:true: " || len(m.Body["candidates"].([]any)) != 0 {
+		t.Fatalf("members: %s", m.Raw)
+	}
+}

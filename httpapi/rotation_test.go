@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestAccessKeyRotation(t *testing.T) {
 	h.decision(h.verify(second, s3, ws, "maas", "10.0.0.1"), "VALID", true)
 
 	// A grace period ends like a deletion, without any event.
-	r = h.as("POST", rotate, map[string]any{"grace_seconds": 1}, all...)
+	r = h.as("POST", rotate, map[string]any{"grace_seconds": 3}, all...)
 	h.expect(r, 200, "")
 	s4 := r.str("secret")
 	h.decision(h.verify(second, s3, ws, "maas", "10.0.0.1"), "VALID", true)
@@ -102,4 +103,10 @@ func TestAccessKeyRotation(t *testing.T) {
 	h.decision(h.verify(second, old, ws, "maas", "10.0.0.1"), "DELETED", false)
 	h.expect(h.as("GET", "/v1/me", nil), 200, "")
 	h.decision(h.verify(second, h.admin.Secret, ws, "maas", "10.0.0.1"), "VALID", true)
+
+	// The history shows the rotations, never the new secrets' hashes.
+	au := h.as("GET", "/v1/audit?limit=500", nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+	if h.expect(au, 200, ""); !strings.Contains(string(au.Raw), "rotated") || strings.Contains(string(au.Raw), "secret_hash") {
+		t.Fatalf("audit: %s", au.Raw)
+	}
 }

@@ -25,7 +25,7 @@ func (s *Server) workspaceRoutes() []route {
 			request: UpdateWorkspaceRequest{}, status: 200, response: Workspace{}, headers: matchHdr, handler: s.updateWorkspace},
 		{method: "GET", path: "/v1/workspaces/:ws/members", id: "listMembers", summary: "List the accounts authorized on a workspace", auth: true,
 			status: 200, response: MemberList{}, headers: readHeader, handler: s.listMembers,
-			query: append([]param{{name: "include", description: `"candidates" adds the organization's sub-accounts not authorized there (needs workspace:update)`,
+			query: append([]param{{name: "include", description: `"candidates" adds the organization's sub-accounts not authorized there (needs workspace:update and account:read)`,
 				enum: []string{"candidates"}}}, asOfQuery...)},
 		{method: "PUT", path: "/v1/workspaces/:ws/members", id: "putMembers", summary: "Replace the member set (Save)", auth: true,
 			request: PutMembersRequest{}, status: 200, response: MemberList{}, headers: revokeHdr, handler: s.putMembers},
@@ -161,7 +161,10 @@ func (s *Server) listMembers(c echo.Context) error {
 		r, err := s.d.App.MembersAt(ctx, caller(c), ws, t)
 		return answerAt(c, r.ETag, membersOfResult(r), err)
 	}
-	if candidates && !caller(c).Primary { // whoever may Save sees whom Save could add
+	if candidates && !caller(c).Primary { // whoever may Save and see the accounts
+		if err := caller(c).Can(commands.PermAccountRead); err != nil {
+			return err
+		}
 		if err := s.d.App.AuthorizeWorkspace(ctx, caller(c), ws, commands.PermWorkspaceUpdate); err != nil {
 			return err
 		}

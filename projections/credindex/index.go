@@ -92,6 +92,11 @@ type keyUse struct {
 	flushed int64 // the minute last handed out by LastUsed; its caller's only
 }
 
+type keyUseRef struct {
+	keyID string
+	use   *keyUse
+}
+
 type accessKeyEntry struct {
 	id, accountID, orgID string
 	hash                 [32]byte
@@ -138,6 +143,7 @@ type Index struct {
 	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
 	minute   atomic.Int64  // the clock's minute (Unix / 60), kept by Run's ticker
+	uses     []keyUseRef   // every key's use, append-only: LastUsed scans it unlocked
 	ready    atomic.Bool
 	onApply  func(position uint64)
 }
@@ -268,16 +274,19 @@ type KeyUse struct {
 }
 
 // LastUsed lists the keys allowed in a newer minute than the previous call listed
-// (all used keys on the first call). Calls must not overlap: one flush loop makes
-// them.
+// (all used keys on the first call). It holds the index's lock only to read where
+// the append-only list of uses ends, so a scan of a million keys delays neither
+// verifications nor the log's application. Calls must not overlap: one flush loop
+// makes them.
 func (x *Index) LastUsed() []KeyUse {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
+	refs := x.uses
+	x.mu.RUnlock()
 	var out []KeyUse
-	for id, k := range x.keysByID {
-		if m := k.use.minute.Load(); m > k.use.flushed {
-			k.use.flushed = m
-			out = append(out, KeyUse{KeyID: id, At: time.Unix(m*60, 0).UTC()})
+	for _, r := range refs {
+		if m := r.use.minute.Load(); m > r.use.flushed {
+			r.use.flushed = m
+			out = append(out, KeyUse{KeyID: r.keyID, At: time.Unix(m*60, 0).UTC()})
 		}
 	}
 	return out
@@ -471,6 +480,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 		}
 		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
 			product: e.BusinessType, allow: allowlistOf(e.Allowlist), use: &keyUse{}}
+		x.uses = append(x.uses, keyUseRef{keyID: e.KeyID, use: k.use})
 		if k.orgID == "" {
 			k.orgID = x.workspaces[r.Aggregate]
 		}

@@ -77,6 +77,11 @@ func TestAccessKeyRotation(t *testing.T) {
 	if ak := acc.Body["access_key"].(map[string]any); ak["previous"] != nil {
 		t.Fatalf("an ended grace is not shown: %s", acc.Raw)
 	}
+	during := ends.Add(-time.Second).Format(time.RFC3339Nano)
+	acc = h.as("GET", "/v1/accounts/"+alice+"?as_of="+during, nil)
+	if p, _ := acc.Body["access_key"].(map[string]any)["previous"].(map[string]any); p == nil || p["ends_at"] != r.Body["previous"].(map[string]any)["ends_at"] {
+		t.Fatalf("the account as of its grace shows the old key: %s", acc.Raw)
+	}
 
 	// Who may rotate, and within what.
 	h.expect(h.call(s4, "POST", rotate, map[string]any{}), 403, "forbidden")

@@ -41,6 +41,8 @@ type repository[A aggregate] struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry[A]
+	// fresh shares the freshness checks of concurrent reads of an aggregate.
+	fresh *freshness
 }
 
 type entry[A aggregate] struct {
@@ -54,7 +56,9 @@ type entry[A aggregate] struct {
 }
 
 func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error)) *repository[A] {
-	return &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: map[string]*entry[A]{}}
+	r := &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: map[string]*entry[A]{}}
+	r.fresh = newFreshness(func(ctx context.Context, id string) (uint64, error) { return store.LastSequence(ctx, kind, id) })
+	return r
 }
 
 // fromSnapshot starts a cold entry from the aggregate's latest snapshot taken at or
@@ -274,10 +278,11 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 }
 
 // read runs fn on the current state: the cached aggregate, after checking in one
-// round trip (made without holding the aggregate's lock) that no other instance
-// wrote since.
+// round trip (made without holding the aggregate's lock, and shared with the
+// concurrent reads of the aggregate that came before it was sent) that no other
+// instance wrote since.
 func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) error) error {
-	last, err := r.store.LastSequence(ctx, r.kind, id)
+	last, err := r.fresh.last(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -40,11 +40,26 @@ type VerifyResponse struct {
 	RetryAfterMS   int64           `json:"retry_after_ms,omitempty"`
 }
 
+// MaxVerifyBatch is the most decisions one POST /v1/verify/batch asks for.
+const MaxVerifyBatch = 100
+
+// VerifyBatchRequest asks about several calls at once.
+type VerifyBatchRequest struct {
+	Items []VerifyRequest `json:"items"`
+}
+
+// VerifyBatchResponse answers each call in order, as POST /v1/verify would.
+type VerifyBatchResponse struct {
+	Items []VerifyResponse `json:"items"`
+}
+
 // dataPlaneRoutes are the routes of the data plane and the cluster.
 func (s *Server) dataPlaneRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/verify", id: "verify", summary: "Data plane: may this credential make this call?", gateway: true,
 			request: VerifyRequest{}, status: 200, response: VerifyResponse{}, handler: s.verify},
+		{method: "POST", path: "/v1/verify/batch", id: "verifyBatch", summary: "Data plane: up to 100 decisions at once, each as /v1/verify answers it", gateway: true,
+			request: VerifyBatchRequest{}, status: 200, response: VerifyBatchResponse{}, handler: s.verifyBatch},
 		{method: "GET", path: "/v1/cluster", id: "cluster", summary: "Operators: live instances and the log position each has applied", gateway: true,
 			status: 200, response: ClusterResponse{}, handler: s.cluster},
 		{method: "GET", path: "/v1/cluster/applied", id: "clusterApplied", summary: "Has every live instance applied a log position, and when did the last one", auth: true,
@@ -68,6 +83,53 @@ func (s *Server) verify(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	v, err := verification(req)
+	if err != nil {
+		return err
+	}
+	if !s.d.Verifier.Ready() {
+		return errIndexNotReady
+	}
+	out, retryAfter := s.decide(v)
+	if out.Code == string(credindex.CodeRateLimited) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
+	}
+	return respond(c, 200, out)
+}
+
+// verifyBatch decides up to MaxVerifyBatch calls in order, each as verify would (a
+// rate-limited call says when in its retry_after_ms). Input is checked as a whole
+// first: one malformed item is a 400 naming it, and nothing is decided.
+func (s *Server) verifyBatch(c echo.Context) error {
+	var req VerifyBatchRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if len(req.Items) == 0 || len(req.Items) > MaxVerifyBatch {
+		return invalidField("items", "out_of_range", "from 1 to "+strconv.Itoa(MaxVerifyBatch)+" calls")
+	}
+	var verr domain.ValidationError
+	vs := make([]credindex.Verification, len(req.Items))
+	for i, item := range req.Items {
+		v, err := verification(item)
+		verr.Merge("items["+strconv.Itoa(i)+"]", err)
+		vs[i] = v
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	if !s.d.Verifier.Ready() {
+		return errIndexNotReady
+	}
+	out := VerifyBatchResponse{Items: make([]VerifyResponse, len(vs))}
+	for i, v := range vs {
+		out.Items[i], _ = s.decide(v)
+	}
+	return respond(c, 200, out)
+}
+
+// verification checks what a gateway asks about one call.
+func verification(req VerifyRequest) (credindex.Verification, error) {
 	var verr domain.ValidationError
 	ip, err := domain.ParseSourceIP(req.SourceIP)
 	verr.Merge("", err)
@@ -78,23 +140,22 @@ func (s *Server) verify(c echo.Context) error {
 	if req.WorkspaceID == "" {
 		verr.Add("workspace_id", "required", "the workspace the call targets")
 	}
-	if err := verr.Err(); err != nil {
-		return err
-	}
-	if !s.d.Verifier.Ready() {
-		return errIndexNotReady
-	}
-	d := s.d.Verifier.Verify(credindex.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product})
-	out := VerifyResponse{Allowed: d.Allowed, Code: string(d.Code)}
+	return credindex.Verification{Credential: req.Credential, SourceIP: ip, WorkspaceID: req.WorkspaceID, Product: product}, verr.Err()
+}
+
+// decide asks the index and shapes its decision; retryAfter is set when the call
+// was rate limited.
+func (s *Server) decide(v credindex.Verification) (out VerifyResponse, retryAfter time.Duration) {
+	d := s.d.Verifier.Verify(v)
+	out = VerifyResponse{Allowed: d.Allowed, Code: string(d.Code)}
 	if d.Allowed {
 		out.WorkspaceID, out.KeyID, out.AccessKeyID, out.AccountID = d.WorkspaceID, d.KeyID, d.AccessKeyID, d.AccountID
 		out.BillingSubject = &BillingSubject{Type: d.BillingKind, ID: d.BillingID}
 	}
 	if d.Code == credindex.CodeRateLimited {
-		out.RetryAfterMS = max(1, d.RetryAfter.Milliseconds())
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
+		out.RetryAfterMS, retryAfter = max(1, d.RetryAfter.Milliseconds()), d.RetryAfter
 	}
-	return respond(c, 200, out)
+	return out, retryAfter
 }
 
 // ClusterResponse lists the live instances.

@@ -196,3 +196,46 @@ func waitApplied(h *harness, position string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestVerifyBatch: up to 100 decisions in one request, each as the single route
+// answers it, in order; bad input names the item and decides nothing.
+func TestVerifyBatch(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	base := "/v1/workspaces/" + ws + "/api-keys"
+	maas := h.as("POST", base, map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8"})
+	search := h.as("POST", base, map[string]any{"business_type": "search", "qps_limit": 1})
+	h.applied(search)
+	item := func(cred, product, ip string) map[string]any {
+		return map[string]any{"credential": cred, "workspace_id": ws, "product": product, "source_ip": ip}
+	}
+	items := []any{item(maas.str("secret"), "maas", "10.0.0.1"), item(maas.str("secret"), "maas", "192.0.2.1"),
+		item(search.str("secret"), "search", "10.0.0.1"), item(search.str("secret"), "search", "10.0.0.1"), item("nope", "maas", "10.0.0.1")}
+	r := h.call(gatewayToken, "POST", "/v1/verify/batch", map[string]any{"items": items})
+	h.expect(r, 200, "")
+	var got []string
+	for _, d := range r.items() {
+		got = append(got, fmt.Sprint(d["code"], "/", d["allowed"]))
+	}
+	if fmt.Sprint(got) != "[VALID/true IP_NOT_ALLOWED/false VALID/true RATE_LIMITED/false MALFORMED/false]" {
+		t.Fatalf("decisions: %v (%s)", got, r.Raw)
+	}
+	if d := r.items()[0]; d["key_id"] != maas.str("id") || d["billing_subject"] == nil {
+		t.Fatalf("an allowed decision names the key and who pays: %v", d)
+	}
+	if d := r.items()[3]; d["retry_after_ms"] == nil {
+		t.Fatalf("a rate-limited decision says when: %v", d)
+	}
+	many := make([]any, 101)
+	for i := range many {
+		many[i] = items[0]
+	}
+	h.expect(h.call(gatewayToken, "POST", "/v1/verify/batch", map[string]any{"items": many}), 400, "invalid_input")
+	h.expect(h.call(gatewayToken, "POST", "/v1/verify/batch", map[string]any{"items": []any{}}), 400, "invalid_input")
+	bad := h.call(gatewayToken, "POST", "/v1/verify/batch", map[string]any{"items": []any{items[0], item(maas.str("secret"), "maas", "")}})
+	h.expect(bad, 400, "invalid_input")
+	if f := bad.Body["fields"].([]any)[0].(map[string]any); f["field"] != "items[1].source_ip" {
+		t.Fatalf("bad item: %s", bad.Raw)
+	}
+	h.expect(h.as("POST", "/v1/verify/batch", map[string]any{"items": items}), 401, "unauthenticated")
+}

@@ -1,0 +1,77 @@
+package commands
+
+import (
+	"context"
+	"sync"
+)
+
+// freshness shares the round trip that asks where an aggregate ends among the
+// concurrent readers of that aggregate, without ever answering a reader with a
+// position asked before it arrived: while one question is in flight, every reader
+// that comes waits for the next one, which is sent as soon as the first is answered
+// and answers them all. Under load an organization has at most two questions
+// pending, whatever the number of requests; alone, a reader asks at once.
+type freshness struct {
+	ask func(ctx context.Context, id string) (uint64, error)
+
+	mu    sync.Mutex
+	state map[string]*askState
+}
+
+type askState struct {
+	next *answer // the question the readers who came during the flight wait for
+}
+
+type answer struct {
+	done chan struct{}
+	last uint64
+	err  error
+}
+
+func newFreshness(ask func(ctx context.Context, id string) (uint64, error)) *freshness {
+	return &freshness{ask: ask, state: map[string]*askState{}}
+}
+
+// last is where the aggregate ends, asked of the log after this call began.
+func (f *freshness) last(ctx context.Context, id string) (uint64, error) {
+	f.mu.Lock()
+	st, flying := f.state[id]
+	if !flying { // nothing in flight: ask now
+		f.state[id] = &askState{}
+		f.mu.Unlock()
+		a := &answer{done: make(chan struct{})}
+		f.fly(id, a)
+		return a.last, a.err
+	}
+	if st.next == nil {
+		st.next = &answer{done: make(chan struct{})}
+	}
+	a := st.next
+	f.mu.Unlock()
+	select {
+	case <-a.done:
+		return a.last, a.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// fly asks, answers a, then sends the question the readers who came meanwhile wait
+// for (in the background: a's reader goes on), or ends the flight.
+func (f *freshness) fly(id string, a *answer) {
+	// The question is the readers', not one request's: a reader that gives up
+	// must not fail the others. The store bounds the round trip itself.
+	a.last, a.err = f.ask(context.Background(), id)
+	close(a.done)
+	f.mu.Lock()
+	st := f.state[id]
+	next := st.next
+	st.next = nil
+	if next == nil {
+		delete(f.state, id)
+	}
+	f.mu.Unlock()
+	if next != nil {
+		go f.fly(id, next)
+	}
+}

@@ -24,6 +24,9 @@ type Deps struct {
 	// Clock and Random default to time.Now and crypto/rand.
 	Clock  func() time.Time
 	Random io.Reader
+	// CacheBytes bounds the estimated size of the aggregates kept in memory, per
+	// kind (default DefaultCacheBytes).
+	CacheBytes int64
 }
 
 // App lists every command handler; cmd/keyledger wires it once. Safe for concurrent
@@ -43,12 +46,21 @@ func New(d Deps) *App {
 	if d.Random == nil {
 		d.Random = rand.Reader
 	}
+	if d.CacheBytes <= 0 {
+		d.CacheBytes = DefaultCacheBytes
+	}
 	return &App{
 		deps:       d,
 		etagKey:    etagKey(d.Pepper),
-		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace),
-		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization),
+		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace, d.CacheBytes),
+		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization, d.CacheBytes),
 	}
+}
+
+// CacheStats are the aggregate caches' counters, by kind ("workspace",
+// "organization").
+func (a *App) CacheStats() map[string]*CacheStats {
+	return map[string]*CacheStats{domain.AggregateWorkspace: &a.workspaces.entries.stats, domain.AggregateOrganization: &a.orgs.entries.stats}
 }
 
 // now is truncated to what PostgreSQL keeps, so writes and reads show the same instant.

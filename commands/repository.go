@@ -40,7 +40,7 @@ type repository[A aggregate] struct {
 	restore   func([]byte) (A, error)
 
 	mu      sync.Mutex
-	entries map[string]*entry[A]
+	entries *cache[A]
 	// fresh shares the freshness checks of concurrent reads of an aggregate.
 	fresh *freshness
 }
@@ -53,10 +53,12 @@ type entry[A aggregate] struct {
 	// unsnapshotted counts the events applied since the last snapshot, which was
 	// snapshotSize bytes.
 	unsnapshotted, snapshotSize int
+	// bytes is the size the cache counts it for (guarded by the repository's mu).
+	bytes int64
 }
 
-func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error)) *repository[A] {
-	r := &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: map[string]*entry[A]{}}
+func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error), cacheBytes int64) *repository[A] {
+	r := &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: newCache[A](cacheBytes)}
 	r.fresh = newFreshness(func(ctx context.Context, id string) (uint64, error) { return store.LastSequence(ctx, kind, id) })
 	return r
 }
@@ -81,6 +83,7 @@ func (r *repository[A]) fromSnapshot(ctx context.Context, id string, e *entry[A]
 // stores a snapshot of its state in the background. Caller holds e.mu.
 func (r *repository[A]) applied(id string, e *entry[A], n int) {
 	e.unsnapshotted += n
+	defer r.resize(id, e)
 	if r.snapshots == nil || e.unsnapshotted < max(snapshotEvery, e.snapshotSize/snapshotBytesPerEvent) {
 		return
 	}
@@ -99,12 +102,15 @@ func (r *repository[A]) applied(id string, e *entry[A], n int) {
 func (r *repository[A]) entry(id string) *entry[A] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.entries[id]
-	if !ok {
-		e = &entry[A]{agg: r.empty(id)}
-		r.entries[id] = e
-	}
-	return e
+	return r.entries.get(id, func() *entry[A] { return &entry[A]{agg: r.empty(id)} })
+}
+
+// resize counts an entry's new size in the cache, which may evict others. Caller
+// holds e.mu.
+func (r *repository[A]) resize(id string, e *entry[A]) {
+	r.mu.Lock()
+	r.entries.resize(id, e)
+	r.mu.Unlock()
 }
 
 // forget drops an entry of an aggregate that does not exist, so lookups of random
@@ -114,9 +120,7 @@ func (r *repository[A]) forget(id string, e *entry[A]) {
 		return
 	}
 	r.mu.Lock()
-	if r.entries[id] == e {
-		delete(r.entries, id)
-	}
+	r.entries.drop(id, e)
 	r.mu.Unlock()
 }
 

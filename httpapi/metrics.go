@@ -33,6 +33,22 @@ func newMetrics(d Deps) *metrics {
 			Help: "Last log position committed to the PostgreSQL views by this instance's projector.",
 		}, func() float64 { return float64(d.Views.Position()) }))
 	}
+	if d.App != nil {
+		for kind, st := range d.App.CacheStats() {
+			labels := prometheus.Labels{"aggregate": kind}
+			m.registry.MustRegister(
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyledger_aggregate_cache_hits_total", ConstLabels: labels,
+					Help: "Commands and reads that found their aggregate in this instance's cache."}, func() float64 { return float64(st.Hits.Load()) }),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyledger_aggregate_cache_misses_total", ConstLabels: labels,
+					Help: "Commands and reads that loaded their aggregate (from its snapshot and the log)."}, func() float64 { return float64(st.Misses.Load()) }),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyledger_aggregate_cache_evictions_total", ConstLabels: labels,
+					Help: "Aggregates dropped, least recently used first, to keep the cache within its budget."}, func() float64 { return float64(st.Evictions.Load()) }),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyledger_aggregate_cache_bytes", ConstLabels: labels,
+					Help: "Estimated size of the cached aggregates (the budget bounds it)."}, func() float64 { return float64(st.Bytes.Load()) }),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyledger_aggregate_cache_entries", ConstLabels: labels,
+					Help: "Aggregates in the cache."}, func() float64 { return float64(st.Entries.Load()) }))
+		}
+	}
 	return m
 }
 

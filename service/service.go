@@ -51,9 +51,12 @@ type Config struct {
 	// LastUsedEvery is how often the instance writes when its verifications last
 	// allowed each API key (default 30s; the times are to the minute).
 	LastUsedEvery time.Duration
-	Audit         AuditConfig
-	HTTP          httpapi.Config
-	Logger        *slog.Logger
+	// CacheBytes bounds the estimated size of the aggregates kept in memory, per
+	// kind (default commands.DefaultCacheBytes, 256 MiB).
+	CacheBytes int64
+	Audit      AuditConfig
+	HTTP       httpapi.Config
+	Logger     *slog.Logger
 }
 
 // AuditConfig configures the audit log's checkpoints.
@@ -225,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.trail = auditlog.Trail{Views: projections.Audit{Pool: pool}, Runner: s.audit, Log: store, Checkpointer: s.cps, Keys: keys,
 		Calls: store.Calls(cfg.Logger)}
 	s.app = commands.New(commands.Deps{
-		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper,
+		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool}, Pepper: cfg.Pepper, CacheBytes: cfg.CacheBytes,
 	})
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner, Log: store}, Verifier: s.index, Cluster: presence,

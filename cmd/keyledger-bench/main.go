@@ -49,6 +49,7 @@ var (
 	usageN      = flag.Int("usage", 100_000, "usage records ingested (in batches of 1,000)")
 	lagFor      = flag.Duration("lag-for", 10*time.Second, "how long the aggregation lag is measured")
 	queries     = flag.Int("queries", 200, "cost queries timed")
+	cacheN      = flag.Int("cache-workspaces", 100_000, "workspaces touched to measure the aggregate cache's memory")
 )
 
 func envOr(k, d string) string {
@@ -107,6 +108,10 @@ func run(ctx context.Context) error {
 	store, err := eventstore.Open(ctx, nc, eventstore.Config{})
 	if err != nil {
 		return err
+	}
+	if *only == "cache" {
+		fmt.Fprintf(os.Stderr, "aggregate cache:\n")
+		return benchCache(ctx, store, *cacheN)
 	}
 	if *only != "keys" {
 		fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
@@ -172,6 +177,10 @@ func run(ctx context.Context) error {
 	}
 	fmt.Fprintln(os.Stderr, "usage and costs:")
 	if err := benchUsage(ctx, svc, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "aggregate cache:\n")
+	if err := benchCache(ctx, store, *cacheN); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "cold load of an organization of %d events:\n", *coldN)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/service"
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,7 @@ type Config struct {
 	// stalled NATS answers 503 after them.
 	ReadTimeout, WriteTimeout time.Duration
 	UsageMaxAge               time.Duration // dev, serve: the oldest call /v1/usage takes
+	CacheMB                   int           // dev, serve: the aggregate cache's budget per kind
 	DataDir                   string        // dev (and verify, which reads the dev secrets there)
 	NATSPort                  int           // dev only
 	OrgName                   string        // bootstrap
@@ -197,6 +199,8 @@ func (c *Config) timeoutFlags(fs *flag.FlagSet) {
 func (c *Config) usageMaxAgeFlag(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UsageMaxAge, "usage-max-age", c.envDuration("KEYLEDGER_USAGE_MAX_AGE", 35*24*time.Hour),
 		"how old a call may be when a gateway reports its usage (KEYLEDGER_USAGE_MAX_AGE)")
+	fs.IntVar(&c.CacheMB, "aggregate-cache-mb", c.envInt("KEYLEDGER_AGGREGATE_CACHE_MB", commands.DefaultCacheBytes>>20),
+		"estimated MiB of workspaces, and as much of organizations, an instance keeps in memory (KEYLEDGER_AGGREGATE_CACHE_MB)")
 }
 
 func (c *Config) orgFlags(fs *flag.FlagSet) {
@@ -288,6 +292,9 @@ func (c *Config) Validate(n need) error {
 	}
 	if c.UsageMaxAge < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_USAGE_MAX_AGE must not be negative"))
+	}
+	if c.CacheMB < 0 {
+		errs = append(errs, errors.New("KEYLEDGER_AGGREGATE_CACHE_MB must not be negative"))
 	}
 	if c.ReadTimeout < 0 || c.WriteTimeout < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_NATS_READ_TIMEOUT and KEYLEDGER_NATS_WRITE_TIMEOUT must not be negative"))

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -42,7 +43,7 @@ type CacheStats struct {
 func newCache[A aggregate](budget int64) *cache[A] {
 	c := &cache[A]{budget: budget}
 	// The count bound is not the one that matters: the budget in bytes is.
-	c.lru, _ = simplelru.NewLRU[string, *entry[A]](1<<62, func(_ string, e *entry[A]) {
+	c.lru, _ = simplelru.NewLRU[string, *entry[A]](math.MaxInt, func(_ string, e *entry[A]) {
 		c.bytes -= e.bytes
 		if !c.dropping {
 			c.stats.Evictions.Add(1)
@@ -81,6 +82,7 @@ func (c *cache[A]) resize(id string, e *entry[A]) {
 	if cur, ok := c.lru.Peek(id); !ok || cur != e {
 		return // evicted meanwhile: no longer counted
 	}
+	c.lru.Get(id) // just used: the most recent
 	size := entryBytes + int64(e.snapshotSize) + eventBytes*int64(e.unsnapshotted)
 	c.bytes += size - e.bytes
 	e.bytes = size

@@ -36,17 +36,17 @@ func newFreshness(ask func(ctx context.Context, id string) (uint64, error)) *fre
 func (f *freshness) last(ctx context.Context, id string) (uint64, error) {
 	f.mu.Lock()
 	st, flying := f.state[id]
+	var a *answer
 	if !flying { // nothing in flight: ask now
 		f.state[id] = &askState{}
-		f.mu.Unlock()
-		a := &answer{done: make(chan struct{})}
-		f.fly(id, a)
-		return a.last, a.err
+		a = &answer{done: make(chan struct{})}
+		go f.fly(id, a)
+	} else {
+		if st.next == nil {
+			st.next = &answer{done: make(chan struct{})}
+		}
+		a = st.next
 	}
-	if st.next == nil {
-		st.next = &answer{done: make(chan struct{})}
-	}
-	a := st.next
 	f.mu.Unlock()
 	select {
 	case <-a.done:
@@ -56,22 +56,28 @@ func (f *freshness) last(ctx context.Context, id string) (uint64, error) {
 	}
 }
 
-// fly asks, answers a, then sends the question the readers who came meanwhile wait
-// for (in the background: a's reader goes on), or ends the flight.
+// fly asks, answers a, then asks the question the readers who came meanwhile wait
+// for, or ends the flight. When the log did not answer, they get the same error at
+// once (a 503 no later than the first), not a second wait.
 func (f *freshness) fly(id string, a *answer) {
-	// The question is the readers', not one request's: a reader that gives up
-	// must not fail the others. The store bounds the round trip itself.
-	a.last, a.err = f.ask(context.Background(), id)
-	close(a.done)
-	f.mu.Lock()
-	st := f.state[id]
-	next := st.next
-	st.next = nil
-	if next == nil {
-		delete(f.state, id)
-	}
-	f.mu.Unlock()
-	if next != nil {
-		go f.fly(id, next)
+	for a != nil {
+		// The question is the readers', not one request's: a reader that gives up
+		// must not fail the others. The store bounds the round trip itself.
+		a.last, a.err = f.ask(context.Background(), id)
+		close(a.done)
+		f.mu.Lock()
+		st := f.state[id]
+		next := st.next
+		st.next = nil
+		if next != nil && a.err != nil {
+			next.err = a.err
+			close(next.done)
+			next = nil
+		}
+		if next == nil {
+			delete(f.state, id)
+		}
+		f.mu.Unlock()
+		a = next
 	}
 }

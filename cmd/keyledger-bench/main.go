@@ -95,6 +95,11 @@ func run(ctx context.Context) error {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	if *only == "index" {
+		fmt.Fprintln(os.Stderr, "verification in process:")
+		benchVerifyInProcess()
+		return nil
+	}
 	if *only == "audit" {
 		fmt.Fprintf(os.Stderr, "audit history of %d events:\n", *auditN)
 		return benchAudit(ctx)

@@ -40,12 +40,6 @@ func (f flips) at(t time.Time) bool {
 	return i > 0 && f[i-1].on
 }
 
-type keyLife struct {
-	workspaceID string
-	product     domain.BusinessType
-	alive       flips // created, deleted
-}
-
 type accessKeyLife struct {
 	accountID, orgID string
 	alive, enabled   flips
@@ -57,9 +51,10 @@ type accountLife struct {
 	enabled flips
 }
 
-// history is what the index remembers over time. Guarded by Index.mu.
+// history is what the index remembers over time of access keys, accounts and
+// memberships (an API key's life, created then deleted for good, is kept in its
+// entry). Guarded by Index.mu.
 type history struct {
-	keys       map[string]*keyLife       // key id →
 	accessKeys map[string]*accessKeyLife // access key id →
 	accounts   map[string]*accountLife   // account id →
 	previous   map[string]string         // account id → the access key in its grace period
@@ -83,7 +78,7 @@ func (h history) authorizedAt(workspaceID, accountID string, t time.Time) bool {
 }
 
 func newHistory() history {
-	return history{keys: map[string]*keyLife{}, accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{}, previous: map[string]string{},
+	return history{accessKeys: map[string]*accessKeyLife{}, accounts: map[string]*accountLife{}, previous: map[string]string{},
 		members: map[[2]string]flips{}, viaRoles: map[[2]string]flips{}}
 }
 
@@ -146,14 +141,6 @@ func (h history) apply(r eventstore.Record) {
 		m := h.members[[2]string{r.Aggregate, e.AccountID}]
 		m.set(e.At, false)
 		h.members[[2]string{r.Aggregate, e.AccountID}] = m
-	case domain.APIKeyCreated:
-		k := &keyLife{workspaceID: r.Aggregate, product: e.BusinessType}
-		k.alive.set(e.At, true)
-		h.keys[e.KeyID] = k
-	case domain.APIKeyDeleted:
-		if k := h.keys[e.KeyID]; k != nil {
-			k.alive.set(e.At, false)
-		}
 	}
 }
 
@@ -190,9 +177,9 @@ const (
 func (x *Index) AttributeAt(credentialID, workspaceID string, product domain.BusinessType, t time.Time) (Attribution, string) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if k := x.history.keys[credentialID]; k != nil {
+	if k := x.keysByID[credentialID]; k != nil { // an API key's life is two times of its entry
 		switch {
-		case !k.alive.at(t):
+		case !k.aliveAt(t):
 			return Attribution{}, UsageCredentialNotActive
 		case k.workspaceID != workspaceID:
 			return Attribution{}, UsageWorkspaceMismatch

@@ -82,6 +82,15 @@ type keyEntry struct {
 	deleted                bool
 	limiter                *rate.Limiter // nil: unlimited
 	use                    *keyUse       // shared by the entry's copies
+	// createdAt and deletedAt (0 while alive), Unix nanoseconds, answer what the
+	// key could call at a past instant (usage attribution).
+	createdAt, deletedAt int64
+}
+
+// aliveAt: created at or before t, not deleted at or before t.
+func (k *keyEntry) aliveAt(t time.Time) bool {
+	n := t.UnixNano()
+	return k.createdAt <= n && (k.deletedAt == 0 || n < k.deletedAt)
 }
 
 // keyUse is the minute (Unix time / 60) a key was last allowed: a verification
@@ -479,7 +488,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			return
 		}
 		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
-			product: e.BusinessType, allow: allowlistOf(e.Allowlist), use: &keyUse{}}
+			product: e.BusinessType, allow: allowlistOf(e.Allowlist), use: &keyUse{}, createdAt: e.At.UnixNano()}
 		x.uses = append(x.uses, keyUseRef{keyID: e.KeyID, use: k.use})
 		if k.orgID == "" {
 			k.orgID = x.workspaces[r.Aggregate]
@@ -510,7 +519,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 	case domain.APIKeyDeleted:
 		if old := x.keysByID[e.KeyID]; old != nil {
 			k := *old
-			k.deleted, k.limiter = true, nil
+			k.deleted, k.limiter, k.deletedAt = true, nil, e.At.UnixNano()
 			x.keys[k.hash], x.keysByID[e.KeyID] = &k, &k
 		}
 	}

@@ -22,23 +22,7 @@ func (a *App) RotateAccessKey(ctx context.Context, cmd RotateAccessKey) (Created
 	if err := cmd.Caller.onAccessKey(cmd.AccountID, domain.ActionUpdate); err != nil {
 		return CreatedAccessKey{}, err
 	}
-	cred, err := domain.GenerateCredential(a.deps.Random, domain.KindAccessSecret)
-	if err != nil {
-		return CreatedAccessKey{}, err
-	}
-	out := CreatedAccessKey{Secret: cred.String()}
-	id := domain.NewAccessKeyID()
-	at := a.now()
-	hash := domain.HashCredential(a.deps.Pepper, cred)
-	out.Version, _, err = a.orgs.update(ctx, cmd.Caller.OrganizationID, cmd.Caller.metadata(""), func(o *domain.Organization) ([]domain.Event, error) {
+	return a.issueAccessKey(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization, id, hash string, at time.Time) ([]domain.Event, error) {
 		return o.RotateAccessKey(cmd.AccountID, id, hash, cmd.Grace, at)
-	}, func(o *domain.Organization) {
-		acc := a.accountResult(o, cmd.AccountID)
-		out.AccessKeyResult, out.ETag = *acc.AccessKey, acc.ETag
 	})
-	if err != nil {
-		return CreatedAccessKey{}, err
-	}
-	a.deps.Index.Remember(hash, cmd.Caller.OrganizationID)
-	return out, nil
 }

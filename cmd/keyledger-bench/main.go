@@ -115,6 +115,9 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if *only == "startup" {
+		return benchStartup(ctx, store, *startupN)
+	}
 	if *only == "cache" {
 		fmt.Fprintf(os.Stderr, "aggregate cache:\n")
 		return benchCache(ctx, store, *cacheN)

@@ -115,6 +115,9 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if *only == "catchup" {
+		return benchCatchUp(ctx, store)
+	}
 	if *only == "startup" {
 		return benchStartup(ctx, store, *startupN)
 	}

@@ -54,9 +54,15 @@ type Config struct {
 	// CacheBytes bounds the estimated size of the aggregates kept in memory, per
 	// kind (default commands.DefaultCacheBytes, 256 MiB).
 	CacheBytes int64
-	Audit      AuditConfig
-	HTTP       httpapi.Config
-	Logger     *slog.Logger
+	// IndexSnapshotEvery and IndexSnapshotEvents say when the instance saves its
+	// credential index's snapshot: after that many events, or that long if it moved
+	// at all (defaults 5m and 100,000). A starting instance restores the newest
+	// snapshot and applies only the log after it.
+	IndexSnapshotEvery  time.Duration
+	IndexSnapshotEvents uint64
+	Audit               AuditConfig
+	HTTP                httpapi.Config
+	Logger              *slog.Logger
 }
 
 // AuditConfig configures the audit log's checkpoints.
@@ -134,6 +140,9 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("service: no database URL"))
 	}
+	if c.IndexSnapshotEvery < 0 {
+		errs = append(errs, errors.New("service: the index snapshot interval must not be negative"))
+	}
 	if c.LastUsedEvery < 0 {
 		errs = append(errs, errors.New("service: the last-use flush interval must not be negative"))
 	}
@@ -162,7 +171,9 @@ type Service struct {
 	cps    *auditlog.Checkpointer
 	trail  auditlog.Trail
 	index  *credindex.Index
-	api    *httpapi.Server
+	// snapshots keep the index's snapshot for fast start-ups.
+	snapshots *credindex.SnapshotStore
+	api       *httpapi.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -180,6 +191,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.LastUsedEvery == 0 {
 		cfg.LastUsedEvery = 30 * time.Second
+	}
+	if cfg.IndexSnapshotEvery == 0 {
+		cfg.IndexSnapshotEvery = 5 * time.Minute
+	}
+	if cfg.IndexSnapshotEvents == 0 {
+		cfg.IndexSnapshotEvents = 100_000
 	}
 	streams, err := streamspec.AsyncAPI()
 	if err != nil {
@@ -209,6 +226,10 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{store: store, vault: vault, pool: pool}
 	s.index = credindex.New(store, credindex.Config{Pepper: cfg.Pepper, Logger: cfg.Logger, OnApply: presence.Applied})
+	if s.snapshots, err = credindex.OpenSnapshotStore(ctx, store.JetStream(), cfg.Replicas, cfg.Logger); err != nil {
+		return nil, err
+	}
+	s.snapshots.Load(ctx, s.index)
 	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
 	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,
@@ -256,10 +277,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.cancel = cancel
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
 	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
+	indexSnapshots := func(ctx context.Context) error {
+		return s.snapshots.Keep(ctx, s.index, cfg.IndexSnapshotEvents, cfg.IndexSnapshotEvery)
+	}
 	lastUsed := func(ctx context.Context) error {
 		return flushLastUsed(ctx, s.index, projections.APIKeys{Pool: pool}, cfg.LastUsedEvery, cfg.Logger)
 	}
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed} {
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed, indexSnapshots} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
@@ -317,6 +341,9 @@ func (s *Service) Pool() *pgxpool.Pool { return s.pool }
 
 // Index is the data plane's credential index.
 func (s *Service) Index() *credindex.Index { return s.index }
+
+// IndexSnapshots is where the credential index's snapshots are kept.
+func (s *Service) IndexSnapshots() *credindex.SnapshotStore { return s.snapshots }
 
 // Bootstrap creates an organization and waits until this instance authenticates
 // its primary access key, so the secret it returns works at once here.

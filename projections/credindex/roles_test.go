@@ -14,18 +14,30 @@ import (
 // accessKeyIndex is an index with one organization, workspaces ws_1 and ws_2 and
 // a sub-account acct_a whose access key it returns, events at t0 + i minutes.
 func accessKeyIndex(t *testing.T, clock *fakeClock, more ...domain.Event) (*credindex.Index, string, func(...domain.Event)) {
+	x, cred, apply, _ := accessKeyIndexTo(t, clock, more...)
+	return x, cred, apply
+}
+
+// accessKeyIndexTo is accessKeyIndex that also applies events to a workspace's
+// subject (memberships, keys), numbered after the others.
+func accessKeyIndexTo(t *testing.T, clock *fakeClock, more ...domain.Event) (*credindex.Index, string, func(...domain.Event), func(string, ...domain.Event)) {
 	t.Helper()
 	x := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
 	cred, _ := domain.GenerateCredential(rand.Reader, domain.KindAccessSecret)
 	seq := uint64(0)
-	apply := func(events ...domain.Event) {
+	applyTo := func(agg string, events ...domain.Event) {
 		for _, e := range events {
 			seq++
+			x.Apply(eventstore.Record{Sequence: seq, Aggregate: agg, Event: e})
+		}
+	}
+	apply := func(events ...domain.Event) {
+		for _, e := range events {
 			agg := "org_1"
 			if w, ok := e.(domain.WorkspaceCreated); ok {
 				agg = w.WorkspaceID
 			}
-			x.Apply(eventstore.Record{Sequence: seq, Aggregate: agg, Event: e})
+			applyTo(agg, e)
 		}
 	}
 	apply(domain.OrganizationCreated{OrganizationID: "org_1", PrimaryAccountID: "acct_p", At: t0},
@@ -34,7 +46,7 @@ func accessKeyIndex(t *testing.T, clock *fakeClock, more ...domain.Event) (*cred
 		domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", At: t0},
 		domain.WorkspaceCreated{WorkspaceID: "ws_2", OrganizationID: "org_1", At: t0})
 	apply(more...)
-	return x, cred.String(), apply
+	return x, cred.String(), apply, applyTo
 }
 
 var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)

@@ -1,0 +1,268 @@
+package credindex
+
+import (
+	"cmp"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// A snapshot is the whole index at a log position: a starting instance restores it
+// and applies only the log after it instead of the whole log. It holds what the
+// events hold (credential HMACs, never a secret) and is derived data: losing it, or
+// a corrupt or foreign one, costs only a full replay. Rate buckets start full, as
+// after any restart, and last-use minutes not yet written are not in it.
+
+// snapshotFormat versions the encoding; another format is ignored.
+const snapshotFormat = 1
+
+// ErrSnapshotFormat: a snapshot of another format (or none at all).
+var ErrSnapshotFormat = errors.New("credential index snapshot: unknown format")
+
+type snapFlip struct {
+	At int64
+	On bool
+}
+
+type snapKey struct {
+	ID, WorkspaceID, OrgID string
+	Hash                   [32]byte
+	Product                domain.BusinessType
+	Allowlist              []string
+	Deleted                bool
+	QPS                    domain.QPS
+	CreatedAt, DeletedAt   int64
+}
+
+type snapAccessKey struct {
+	ID, AccountID, OrgID string
+	Hash                 [32]byte
+	Disabled, Deleted    bool
+	Until                int64 // UnixNano, 0: no end
+}
+
+type snapAccount struct {
+	ID, OrgID         string
+	Disabled, Primary bool
+	Previous          string // the access key in its grace period
+}
+
+type snapRole struct {
+	ID                string
+	Users, Workspaces []string
+}
+
+type snapPair struct {
+	WorkspaceID, AccountID string
+	Flips                  []snapFlip // history only
+}
+
+type snapAccessKeyLife struct {
+	ID, AccountID, OrgID string
+	Alive, Enabled       []snapFlip
+}
+
+type snapAccountLife struct {
+	ID, OrgID string
+	Primary   bool
+	Enabled   []snapFlip
+}
+
+type indexSnapshot struct {
+	Format     int
+	Position   uint64
+	Keys       []snapKey
+	AccessKeys []snapAccessKey
+	Accounts   []snapAccount
+	Members    []snapPair
+	Roles      []snapRole
+	Workspaces [][2]string // workspace, organization
+	// History.
+	AccessKeyLives []snapAccessKeyLife
+	AccountLives   []snapAccountLife
+	MemberFlips    []snapPair
+	RoleFlips      []snapPair
+	Previous       [][2]string // account, access key
+}
+
+// WriteSnapshot encodes the index as it stands and returns the log position it
+// covers. The state is copied under the read lock (verifications go on), then
+// encoded without it. Every list is sorted: the same index always encodes the same.
+func (x *Index) WriteSnapshot(w io.Writer) (uint64, error) {
+	x.mu.RLock()
+	s := x.snapshotLocked()
+	x.mu.RUnlock()
+	return s.Position, gob.NewEncoder(w).Encode(s)
+}
+
+func (x *Index) snapshotLocked() *indexSnapshot {
+	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load()}
+	for _, k := range x.keysByID {
+		sk := snapKey{ID: k.id, WorkspaceID: k.workspaceID, OrgID: k.orgID, Hash: k.hash, Product: k.product, Allowlist: k.allow.Entries(),
+			Deleted: k.deleted, CreatedAt: k.createdAt, DeletedAt: k.deletedAt}
+		if k.limiter != nil {
+			sk.QPS = domain.QPS(k.limiter.Limit())
+		}
+		s.Keys = append(s.Keys, sk)
+	}
+	slices.SortFunc(s.Keys, func(a, b snapKey) int { return cmp.Compare(a.ID, b.ID) })
+	for _, ak := range x.accessKeys {
+		sa := snapAccessKey{ID: ak.id, AccountID: ak.accountID, OrgID: ak.orgID, Hash: ak.hash, Disabled: ak.disabled, Deleted: ak.deleted}
+		if !ak.until.IsZero() {
+			sa.Until = ak.until.UnixNano()
+		}
+		s.AccessKeys = append(s.AccessKeys, sa)
+	}
+	slices.SortFunc(s.AccessKeys, func(a, b snapAccessKey) int { return cmp.Compare(a.ID, b.ID) })
+	for _, id := range slices.Sorted(maps.Keys(x.accounts)) {
+		a := x.accounts[id]
+		sa := snapAccount{ID: id, OrgID: a.orgID, Disabled: a.disabled, Primary: a.primary}
+		if a.previous != nil {
+			sa.Previous = a.previous.id
+		}
+		s.Accounts = append(s.Accounts, sa)
+	}
+	for _, ws := range slices.Sorted(maps.Keys(x.members)) {
+		for _, acc := range slices.Sorted(maps.Keys(x.members[ws])) {
+			s.Members = append(s.Members, snapPair{WorkspaceID: ws, AccountID: acc})
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(x.roles.roles)) {
+		r := x.roles.roles[id]
+		s.Roles = append(s.Roles, snapRole{ID: id, Users: slices.Sorted(maps.Keys(r.users)), Workspaces: slices.Sorted(maps.Keys(r.workspaces))})
+	}
+	for _, ws := range slices.Sorted(maps.Keys(x.workspaces)) {
+		s.Workspaces = append(s.Workspaces, [2]string{ws, x.workspaces[ws]})
+	}
+	h := x.history
+	for _, id := range slices.Sorted(maps.Keys(h.accessKeys)) {
+		l := h.accessKeys[id]
+		s.AccessKeyLives = append(s.AccessKeyLives, snapAccessKeyLife{ID: id, AccountID: l.accountID, OrgID: l.orgID,
+			Alive: snapFlips(l.alive), Enabled: snapFlips(l.enabled)})
+	}
+	for _, id := range slices.Sorted(maps.Keys(h.accounts)) {
+		l := h.accounts[id]
+		s.AccountLives = append(s.AccountLives, snapAccountLife{ID: id, OrgID: l.orgID, Primary: l.primary, Enabled: snapFlips(l.enabled)})
+	}
+	s.MemberFlips, s.RoleFlips = snapPairs(h.members), snapPairs(h.viaRoles)
+	for _, acc := range slices.Sorted(maps.Keys(h.previous)) {
+		s.Previous = append(s.Previous, [2]string{acc, h.previous[acc]})
+	}
+	return s
+}
+
+func snapFlips(f flips) []snapFlip {
+	out := make([]snapFlip, len(f))
+	for i, x := range f {
+		out[i] = snapFlip{At: x.at.UnixNano(), On: x.on}
+	}
+	return out
+}
+
+func flipsOf(s []snapFlip) flips {
+	out := make(flips, len(s))
+	for i, x := range s {
+		out[i] = flip{at: time.Unix(0, x.At).UTC(), on: x.On}
+	}
+	return out
+}
+
+func snapPairs(m map[[2]string]flips) []snapPair {
+	out := make([]snapPair, 0, len(m))
+	for k, f := range m {
+		out = append(out, snapPair{WorkspaceID: k[0], AccountID: k[1], Flips: snapFlips(f)})
+	}
+	slices.SortFunc(out, func(a, b snapPair) int {
+		return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.AccountID, b.AccountID))
+	})
+	return out
+}
+
+// RestoreSnapshot replaces the state of an index that has applied nothing yet with a
+// snapshot's, and returns the position it covers; the index then follows the log
+// from there. Any error leaves the index empty, for a full replay.
+func (x *Index) RestoreSnapshot(r io.Reader) (uint64, error) {
+	var s indexSnapshot
+	if err := gob.NewDecoder(r).Decode(&s); err != nil {
+		return 0, fmt.Errorf("credential index snapshot: %w", err)
+	}
+	if s.Format != snapshotFormat {
+		return 0, ErrSnapshotFormat
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.position.Load() != 0 {
+		return 0, errors.New("credential index snapshot: the index has applied events already")
+	}
+	for _, k := range s.Keys {
+		e := &keyEntry{id: k.ID, workspaceID: k.WorkspaceID, orgID: k.OrgID, hash: k.Hash, product: k.Product, allow: allowlistOf(k.Allowlist),
+			deleted: k.Deleted, use: &keyUse{}, createdAt: k.CreatedAt, deletedAt: k.DeletedAt}
+		if k.QPS > 0 {
+			e.limiter = rate.NewLimiter(rate.Limit(k.QPS), burst(k.QPS))
+		}
+		x.keys[k.Hash], x.keysByID[k.ID] = e, e
+		x.uses = append(x.uses, keyUseRef{keyID: k.ID, use: e.use})
+	}
+	byID := map[string]*accessKeyEntry{}
+	for _, a := range s.AccessKeys {
+		e := &accessKeyEntry{id: a.ID, accountID: a.AccountID, orgID: a.OrgID, hash: a.Hash, disabled: a.Disabled, deleted: a.Deleted}
+		if a.Until != 0 {
+			e.until = time.Unix(0, a.Until).UTC()
+		}
+		x.accessKeys[a.Hash], byID[a.ID] = e, e
+		if !a.Deleted {
+			x.akByID[a.ID] = e
+		}
+	}
+	for _, a := range s.Accounts {
+		x.accounts[a.ID] = &accountEntry{orgID: a.OrgID, disabled: a.Disabled, primary: a.Primary, previous: byID[a.Previous]}
+	}
+	for _, m := range s.Members {
+		if x.members[m.WorkspaceID] == nil {
+			x.members[m.WorkspaceID] = map[string]struct{}{}
+		}
+		x.members[m.WorkspaceID][m.AccountID] = struct{}{}
+	}
+	for _, r := range s.Roles {
+		e := &roleEntry{users: map[string]struct{}{}, workspaces: map[string]struct{}{}}
+		for _, u := range r.Users {
+			e.users[u] = struct{}{}
+		}
+		for _, ws := range r.Workspaces {
+			e.workspaces[ws] = struct{}{}
+			for _, u := range r.Users {
+				x.roles.count[[2]string{ws, u}]++
+			}
+		}
+		x.roles.roles[r.ID] = e
+	}
+	for _, w := range s.Workspaces {
+		x.workspaces[w[0]] = w[1]
+	}
+	h := x.history
+	for _, l := range s.AccessKeyLives {
+		h.accessKeys[l.ID] = &accessKeyLife{accountID: l.AccountID, orgID: l.OrgID, alive: flipsOf(l.Alive), enabled: flipsOf(l.Enabled)}
+	}
+	for _, l := range s.AccountLives {
+		h.accounts[l.ID] = &accountLife{orgID: l.OrgID, primary: l.Primary, enabled: flipsOf(l.Enabled)}
+	}
+	for _, p := range s.MemberFlips {
+		h.members[[2]string{p.WorkspaceID, p.AccountID}] = flipsOf(p.Flips)
+	}
+	for _, p := range s.RoleFlips {
+		h.viaRoles[[2]string{p.WorkspaceID, p.AccountID}] = flipsOf(p.Flips)
+	}
+	for _, p := range s.Previous {
+		h.previous[p[0]] = p[1]
+	}
+	x.position.Advance(s.Position)
+	return s.Position, nil
+}

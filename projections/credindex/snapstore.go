@@ -1,0 +1,111 @@
+package credindex
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SnapshotBucket is the JetStream Object Store bucket of the credential index's
+// snapshots: one object, replaced by each newer snapshot. The store checks each
+// object's SHA-256 digest when it is read back.
+const SnapshotBucket = "KEYLEDGER_INDEX"
+
+const snapshotObject = "credential-index"
+
+// SnapshotStore saves and loads the index's snapshot. Safe for concurrent use.
+type SnapshotStore struct {
+	obs    jetstream.ObjectStore
+	logger *slog.Logger
+	// Refused counts snapshots found but not used (corrupt, of another format, or
+	// not readable): the index was rebuilt from the log instead.
+	Refused atomic.Uint64
+}
+
+// OpenSnapshotStore creates or binds the bucket.
+func OpenSnapshotStore(ctx context.Context, js jetstream.JetStream, replicas int, logger *slog.Logger) (*SnapshotStore, error) {
+	if replicas == 0 {
+		replicas = 1
+	}
+	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: SnapshotBucket, Storage: jetstream.FileStorage,
+		Replicas: replicas, Description: "keyledger credential index snapshots (derived data: losing them costs a full replay)"})
+	if err != nil {
+		return nil, fmt.Errorf("index snapshot bucket: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &SnapshotStore{obs: obs, logger: logger}, nil
+}
+
+// Save writes the index's snapshot, streamed, and returns the position it covers.
+func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
+	pr, pw := io.Pipe()
+	var pos uint64
+	go func() {
+		p, err := x.WriteSnapshot(pw)
+		pos = p
+		pw.CloseWithError(err)
+	}()
+	info, err := s.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject}, pr)
+	pr.CloseWithError(err) // stops the writer if Put gave up
+	if err != nil {
+		return 0, fmt.Errorf("save index snapshot: %w", err)
+	}
+	s.logger.Debug("credential index snapshot saved", "position", pos, "bytes", info.Size)
+	return pos, nil
+}
+
+// Load restores an index that has applied nothing yet from the newest snapshot and
+// returns the position it covers; ok is false when there is none or it is refused
+// (logged, counted in Refused), and the index is then to be built from the log.
+func (s *SnapshotStore) Load(ctx context.Context, x *Index) (pos uint64, ok bool) {
+	start := time.Now()
+	data, err := s.obs.GetBytes(ctx, snapshotObject) // the digest is checked here
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, false
+	}
+	if err == nil {
+		pos, err = x.RestoreSnapshot(bytes.NewReader(data))
+	}
+	if err != nil {
+		s.Refused.Add(1)
+		s.logger.Warn("credential index snapshot not used; rebuilding the index from the log", "err", err)
+		return 0, false
+	}
+	s.logger.Info("credential index restored from its snapshot", "position", pos, "bytes", len(data), "took", time.Since(start).Round(time.Millisecond))
+	return pos, true
+}
+
+// Keep saves a snapshot whenever the index has applied `events` more events than
+// the last one covers, or, if it moved at all, every `every`; until ctx ends.
+func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every time.Duration) error {
+	t := time.NewTicker(min(every, 10*time.Second))
+	defer t.Stop()
+	var last uint64
+	saved := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		pos := x.position.Load()
+		if !x.Ready() || pos <= last || pos-last < events && time.Since(saved) < every {
+			continue
+		}
+		if p, err := s.Save(ctx, x); err != nil {
+			s.logger.Warn("credential index snapshot not saved", "err", err)
+		} else {
+			last, saved = p, time.Now()
+		}
+	}
+}
+

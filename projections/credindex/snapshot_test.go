@@ -2,8 +2,8 @@ package credindex_test
 
 import (
 	"bytes"
-	"net/netip"
 	"crypto/rand"
+	"net/netip"
 	"testing"
 	"time"
 

@@ -108,4 +108,3 @@ func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every
 		}
 	}
 }
-

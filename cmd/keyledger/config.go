@@ -33,6 +33,7 @@ type Config struct {
 	ReadTimeout, WriteTimeout time.Duration
 	UsageMaxAge               time.Duration // dev, serve: the oldest call /v1/usage takes
 	CacheMB                   int           // dev, serve: the aggregate cache's budget per kind
+	IndexSnapshotEvery        time.Duration // dev, serve: how often the credential index's snapshot is saved
 	DataDir                   string        // dev (and verify, which reads the dev secrets there)
 	NATSPort                  int           // dev only
 	OrgName                   string        // bootstrap
@@ -201,6 +202,8 @@ func (c *Config) usageMaxAgeFlag(fs *flag.FlagSet) {
 		"how old a call may be when a gateway reports its usage (KEYLEDGER_USAGE_MAX_AGE)")
 	fs.IntVar(&c.CacheMB, "aggregate-cache-mb", c.envInt("KEYLEDGER_AGGREGATE_CACHE_MB", commands.DefaultCacheBytes>>20),
 		"estimated MiB of workspaces, and as much of organizations, an instance keeps in memory (KEYLEDGER_AGGREGATE_CACHE_MB)")
+	fs.DurationVar(&c.IndexSnapshotEvery, "index-snapshot-every", c.envDuration("KEYLEDGER_INDEX_SNAPSHOT_EVERY", 5*time.Minute),
+		"how often the credential index's snapshot is saved if it moved, besides every 100,000 events (KEYLEDGER_INDEX_SNAPSHOT_EVERY)")
 }
 
 func (c *Config) orgFlags(fs *flag.FlagSet) {
@@ -292,6 +295,9 @@ func (c *Config) Validate(n need) error {
 	}
 	if c.UsageMaxAge < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_USAGE_MAX_AGE must not be negative"))
+	}
+	if c.IndexSnapshotEvery < 0 {
+		errs = append(errs, errors.New("KEYLEDGER_INDEX_SNAPSHOT_EVERY must not be negative"))
 	}
 	if c.CacheMB < 0 {
 		errs = append(errs, errors.New("KEYLEDGER_AGGREGATE_CACHE_MB must not be negative"))

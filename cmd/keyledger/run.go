@@ -51,7 +51,7 @@ func serve(ctx context.Context, cfg Config, nc *nats.Conn, logger *slog.Logger, 
 	pepper, _ := cfg.pepper()
 	svc, err := service.Start(ctx, service.Config{NATS: nc, DatabaseURL: cfg.DatabaseURL, MasterKey: master, Pepper: pepper,
 		GatewayToken: cfg.GatewayToken, Replicas: cfg.Replicas, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
-		UsageMaxAge: cfg.UsageMaxAge, CacheBytes: int64(cfg.CacheMB) << 20, Audit: cfg.Audit.service(), Logger: logger})
+		UsageMaxAge: cfg.UsageMaxAge, CacheBytes: int64(cfg.CacheMB) << 20, IndexSnapshotEvery: cfg.IndexSnapshotEvery, Audit: cfg.Audit.service(), Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -153,8 +153,12 @@ type Index struct {
 	head     atomic.Uint64 // the log's end at start: ready once applied
 	minute   atomic.Int64  // the clock's minute (Unix / 60), kept by Run's ticker
 	uses     []keyUseRef   // every key's use, append-only: LastUsed scans it unlocked
-	ready    atomic.Bool
-	onApply  func(position uint64)
+	// snapshots asks the follower for a copy of the state between two batches, so
+	// that no writer waits on the copy and no verification waits on a writer.
+	snapshots chan chan *indexSnapshot
+	running   atomic.Bool
+	ready     atomic.Bool
+	onApply   func(position uint64)
 }
 
 // Config configures a Index.
@@ -190,7 +194,7 @@ func New(log Log, cfg Config) *Index {
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
-		roles: newRoleGrants(), history: newHistory(),
+		roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot),
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	x.minute.Store(x.clock().Unix() / 60)
@@ -394,6 +398,8 @@ func (x *Index) WaitFor(ctx context.Context, pos uint64) error { return x.positi
 // Run consumes the whole log from the beginning until ctx ends, resubscribing after
 // failures from where it stopped.
 func (x *Index) Run(ctx context.Context) error {
+	x.running.Store(true)
+	defer x.running.Store(false)
 	go x.tick(ctx)
 	if err := follow.Eventually(ctx, time.Second, x.logger, "credential index: reading the log's end", func(ctx context.Context) error {
 		head, err := x.log.Position(ctx)
@@ -409,6 +415,9 @@ func (x *Index) Run(ctx context.Context) error {
 	return follow.Retry(ctx, time.Second, x.logger, "credential index", func(ctx context.Context) error {
 		return follow.Follower{Log: x.log, Apply: func(_ context.Context, recs []eventstore.Record) error {
 			x.Apply(recs...)
+			return nil
+		}, Between: func(context.Context) error {
+			x.answerSnapshot()
 			return nil
 		}}.Run(ctx, x.position.Load())
 	})

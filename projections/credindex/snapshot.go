@@ -2,6 +2,7 @@ package credindex
 
 import (
 	"cmp"
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -94,13 +95,38 @@ type indexSnapshot struct {
 }
 
 // WriteSnapshot encodes the index as it stands and returns the log position it
-// covers. The state is copied under the read lock (verifications go on), then
-// encoded without it. Every list is sorted: the same index always encodes the same.
-func (x *Index) WriteSnapshot(w io.Writer) (uint64, error) {
-	x.mu.RLock()
-	s := x.snapshotLocked()
-	x.mu.RUnlock()
+// covers. While the index follows the log, its own follower copies the state
+// between two batches (under the read lock, with no writer waiting, so
+// verifications never wait); the copy is encoded outside. Every list is sorted: the
+// same index always encodes the same.
+func (x *Index) WriteSnapshot(ctx context.Context, w io.Writer) (uint64, error) {
+	var s *indexSnapshot
+	if x.running.Load() {
+		reply := make(chan *indexSnapshot, 1)
+		select {
+		case x.snapshots <- reply:
+			s = <-reply
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	} else {
+		x.mu.RLock()
+		s = x.snapshotLocked()
+		x.mu.RUnlock()
+	}
 	return s.Position, gob.NewEncoder(w).Encode(s)
+}
+
+// answerSnapshot copies the state for a waiting WriteSnapshot, if any; the
+// follower calls it between batches.
+func (x *Index) answerSnapshot() {
+	select {
+	case reply := <-x.snapshots:
+		x.mu.RLock()
+		reply <- x.snapshotLocked()
+		x.mu.RUnlock()
+	default:
+	}
 }
 
 func (x *Index) snapshotLocked() *indexSnapshot {

@@ -2,6 +2,7 @@ package credindex_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"net/netip"
 	"testing"
@@ -40,7 +41,7 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 		domain.APIKeyDeleted{KeyID: "key_gone", At: at(6)})
 
 	var first bytes.Buffer
-	pos, err := x.WriteSnapshot(&first)
+	pos, err := x.WriteSnapshot(context.Background(), &first)
 	if err != nil || pos == 0 {
 		t.Fatalf("snapshot at %d: %v", pos, err)
 	}
@@ -49,7 +50,7 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 		t.Fatalf("restore: %d %v", got, err)
 	}
 	var second bytes.Buffer
-	if _, err := y.WriteSnapshot(&second); err != nil || !bytes.Equal(first.Bytes(), second.Bytes()) {
+	if _, err := y.WriteSnapshot(context.Background(), &second); err != nil || !bytes.Equal(first.Bytes(), second.Bytes()) {
 		t.Fatalf("the restored index encodes differently (%v)", err)
 	}
 	for _, c := range []struct {

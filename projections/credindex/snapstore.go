@@ -50,7 +50,7 @@ func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
 	pr, pw := io.Pipe()
 	var pos uint64
 	go func() {
-		p, err := x.WriteSnapshot(pw)
+		p, err := x.WriteSnapshot(ctx, pw)
 		pos = p
 		pw.CloseWithError(err)
 	}()

@@ -229,7 +229,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if s.snapshots, err = credindex.OpenSnapshotStore(ctx, store.JetStream(), cfg.Replicas, cfg.Logger); err != nil {
 		return nil, err
 	}
-	s.snapshots.Load(ctx, s.index)
+	if end, err := store.Position(ctx); err == nil { // else the index replays the whole log
+		s.snapshots.Load(ctx, s.index, end)
+	}
 	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
 	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,

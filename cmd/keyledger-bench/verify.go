@@ -123,7 +123,11 @@ func benchStartup(ctx context.Context, store *eventstore.Store, n int) error {
 	fmt.Fprintf(os.Stderr, "  (snapshot saved in %v)\n", time.Since(saveStart).Round(time.Millisecond))
 	y := credindex.New(store, credindex.Config{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	start = time.Now()
-	if _, ok := snaps.Load(ctx, y); !ok {
+	end, err := store.Position(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := snaps.Load(ctx, y, end); !ok {
 		return fmt.Errorf("the snapshot was not restored")
 	}
 	go func() { _ = y.Run(rctx) }()

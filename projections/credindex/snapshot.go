@@ -214,14 +214,18 @@ func snapPairs(m map[[2]string]flips) []snapPair {
 
 // RestoreSnapshot replaces the state of an index that has applied nothing yet with a
 // snapshot's, and returns the position it covers; the index then follows the log
-// from there. Any error leaves the index empty, for a full replay.
-func (x *Index) RestoreSnapshot(r io.Reader) (uint64, error) {
+// from there. A snapshot past logEnd is of another log and refused. Any error
+// leaves the index empty, for a full replay.
+func (x *Index) RestoreSnapshot(r io.Reader, logEnd uint64) (uint64, error) {
 	var s indexSnapshot
 	if err := gob.NewDecoder(r).Decode(&s); err != nil {
 		return 0, fmt.Errorf("credential index snapshot: %w", err)
 	}
 	if s.Format != snapshotFormat {
 		return 0, ErrSnapshotFormat
+	}
+	if s.Position > logEnd {
+		return 0, fmt.Errorf("credential index snapshot: it covers position %d, the log ends at %d: another log's", s.Position, logEnd)
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -46,7 +46,7 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 		t.Fatalf("snapshot at %d: %v", pos, err)
 	}
 	y := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-	if got, err := y.RestoreSnapshot(bytes.NewReader(first.Bytes())); err != nil || got != pos {
+	if got, err := y.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos); err != nil || got != pos {
 		t.Fatalf("restore: %d %v", got, err)
 	}
 	var second bytes.Buffer
@@ -83,15 +83,19 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 
 	for _, bad := range [][]byte{first.Bytes()[:first.Len()/2], []byte("not a snapshot")} {
 		z := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-		if _, err := z.RestoreSnapshot(bytes.NewReader(bad)); err == nil {
+		if _, err := z.RestoreSnapshot(bytes.NewReader(bad), pos); err == nil {
 			t.Fatal("a corrupt snapshot was restored")
 		}
 		if c := verifyAs(z, live.String(), "ws_1", domain.BusinessSearch); c != credindex.CodeNotFound {
 			t.Fatalf("a refused snapshot left state: %s", c)
 		}
 	}
-	if _, err := x.RestoreSnapshot(bytes.NewReader(first.Bytes())); err == nil {
+	if _, err := x.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos); err == nil {
 		t.Fatal("a snapshot restored over applied events")
+	}
+	z := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
+	if _, err := z.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos-1); err == nil {
+		t.Fatal("a snapshot past the log's end (another log's) was restored")
 	}
 }
 

@@ -66,14 +66,15 @@ func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
 // Load restores an index that has applied nothing yet from the newest snapshot and
 // returns the position it covers; ok is false when there is none or it is refused
 // (logged, counted in Refused), and the index is then to be built from the log.
-func (s *SnapshotStore) Load(ctx context.Context, x *Index) (pos uint64, ok bool) {
+// logEnd is where the log ends: a snapshot past it is another log's.
+func (s *SnapshotStore) Load(ctx context.Context, x *Index, logEnd uint64) (pos uint64, ok bool) {
 	start := time.Now()
 	data, err := s.obs.GetBytes(ctx, snapshotObject) // the digest is checked here
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return 0, false
 	}
 	if err == nil {
-		pos, err = x.RestoreSnapshot(bytes.NewReader(data))
+		pos, err = x.RestoreSnapshot(bytes.NewReader(data), logEnd)
 	}
 	if err != nil {
 		s.Refused.Add(1)

@@ -446,6 +446,22 @@ func (s *Store) Position(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// HoldsEvent checks that the log holds the event with this id (ce-id) at this
+// position: with the position, the id tells this log from another one that has
+// grown as long (a snapshot of derived state names both).
+func (s *Store) HoldsEvent(ctx context.Context, seq uint64, id string) error {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return fmt.Errorf("event at %d: %w", seq, err)
+	}
+	if got := m.Header.Get(HeaderID); got != id {
+		return fmt.Errorf("the log holds event %s at %d, not %s", got, seq, id)
+	}
+	return nil
+}
+
 // CountSubjects is the number of aggregates of one kind in the log.
 func (s *Store) CountSubjects(ctx context.Context, kind string) (int, error) {
 	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+kind+".>"))

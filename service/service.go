@@ -229,9 +229,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if s.snapshots, err = credindex.OpenSnapshotStore(ctx, store.JetStream(), cfg.Replicas, cfg.Logger); err != nil {
 		return nil, err
 	}
-	if end, err := store.Position(ctx); err == nil { // else the index replays the whole log
-		s.snapshots.Load(ctx, s.index, end)
-	}
+	s.snapshots.Load(ctx, s.index, func(pos uint64, id string) error { return store.HoldsEvent(ctx, pos, id) })
 	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
 	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,

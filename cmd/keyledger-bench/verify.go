@@ -123,11 +123,7 @@ func benchStartup(ctx context.Context, store *eventstore.Store, n int) error {
 	fmt.Fprintf(os.Stderr, "  (snapshot saved in %v)\n", time.Since(saveStart).Round(time.Millisecond))
 	y := credindex.New(store, credindex.Config{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	start = time.Now()
-	end, err := store.Position(ctx)
-	if err != nil {
-		return err
-	}
-	if _, ok := snaps.Load(ctx, y, end); !ok {
+	if _, ok := snaps.Load(ctx, y, func(pos uint64, id string) error { return store.HoldsEvent(ctx, pos, id) }); !ok {
 		return fmt.Errorf("the snapshot was not restored")
 	}
 	go func() { _ = y.Run(rctx) }()

@@ -152,6 +152,7 @@ type Index struct {
 	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
 	minute   atomic.Int64  // the clock's minute (Unix / 60), kept by Run's ticker
+	lastID   string        // the id of the last event applied (guarded by mu)
 	uses     []keyUseRef   // every key's use, append-only: LastUsed scans it unlocked
 	// snapshots asks the follower for a copy of the state between two batches, so
 	// that no writer waits on the copy and no verification waits on a writer.
@@ -434,13 +435,16 @@ func (x *Index) Apply(recs ...eventstore.Record) {
 		}
 		x.apply(r, now)
 		x.history.apply(r)
+		x.lastID = r.ID
+	}
+	// The position moves with the state, under the lock: a snapshot never pairs a
+	// batch with the position before it.
+	if last := recs[len(recs)-1].Sequence; last > x.position.Load() {
+		x.position.Advance(last)
 	}
 	x.mu.Unlock()
 	if h := x.head.Load(); h != 0 && max(recs[len(recs)-1].Sequence, x.position.Load()) >= h {
 		x.ready.Store(true)
-	}
-	if last := recs[len(recs)-1].Sequence; last > x.position.Load() {
-		x.position.Advance(last)
 	}
 	if x.onApply != nil {
 		x.onApply(x.position.Load())

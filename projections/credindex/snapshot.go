@@ -78,8 +78,11 @@ type snapAccountLife struct {
 }
 
 type indexSnapshot struct {
-	Format     int
-	Position   uint64
+	Format   int
+	Position uint64
+	// PositionID is the id of the event at Position: a log that grew as long but
+	// has another event there is another log.
+	PositionID string
 	Keys       []snapKey
 	AccessKeys []snapAccessKey
 	Accounts   []snapAccount
@@ -130,7 +133,7 @@ func (x *Index) answerSnapshot() {
 }
 
 func (x *Index) snapshotLocked() *indexSnapshot {
-	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load()}
+	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load(), PositionID: x.lastID}
 	for _, k := range x.keysByID {
 		sk := snapKey{ID: k.id, WorkspaceID: k.workspaceID, OrgID: k.orgID, Hash: k.hash, Product: k.product, Allowlist: k.allow.Entries(),
 			Deleted: k.deleted, CreatedAt: k.createdAt, DeletedAt: k.deletedAt}
@@ -141,6 +144,9 @@ func (x *Index) snapshotLocked() *indexSnapshot {
 	}
 	slices.SortFunc(s.Keys, func(a, b snapKey) int { return cmp.Compare(a.ID, b.ID) })
 	for _, ak := range x.accessKeys {
+		if ak.id == "" {
+			continue // a key this instance created, known before its event: not state
+		}
 		sa := snapAccessKey{ID: ak.id, AccountID: ak.accountID, OrgID: ak.orgID, Hash: ak.hash, Disabled: ak.disabled, Deleted: ak.deleted}
 		if !ak.until.IsZero() {
 			sa.Until = ak.until.UnixNano()
@@ -212,11 +218,16 @@ func snapPairs(m map[[2]string]flips) []snapPair {
 	return out
 }
 
+// LogCheck says whether the log holds the event with this id at this position (an
+// error when it does not, or cannot tell).
+type LogCheck func(position uint64, eventID string) error
+
 // RestoreSnapshot replaces the state of an index that has applied nothing yet with a
 // snapshot's, and returns the position it covers; the index then follows the log
-// from there. A snapshot past logEnd is of another log and refused. Any error
-// leaves the index empty, for a full replay.
-func (x *Index) RestoreSnapshot(r io.Reader, logEnd uint64) (uint64, error) {
+// from there. A snapshot whose position the log does not hold, or holds another
+// event at, is another log's and refused. Any error leaves the index empty, for a
+// full replay.
+func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
 	var s indexSnapshot
 	if err := gob.NewDecoder(r).Decode(&s); err != nil {
 		return 0, fmt.Errorf("credential index snapshot: %w", err)
@@ -224,8 +235,10 @@ func (x *Index) RestoreSnapshot(r io.Reader, logEnd uint64) (uint64, error) {
 	if s.Format != snapshotFormat {
 		return 0, ErrSnapshotFormat
 	}
-	if s.Position > logEnd {
-		return 0, fmt.Errorf("credential index snapshot: it covers position %d, the log ends at %d: another log's", s.Position, logEnd)
+	if s.Position > 0 {
+		if err := check(s.Position, s.PositionID); err != nil {
+			return 0, fmt.Errorf("credential index snapshot: not of this log: %w", err)
+		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -253,7 +266,11 @@ func (x *Index) RestoreSnapshot(r io.Reader, logEnd uint64) (uint64, error) {
 		}
 	}
 	for _, a := range s.Accounts {
-		x.accounts[a.ID] = &accountEntry{orgID: a.OrgID, disabled: a.Disabled, primary: a.Primary, previous: byID[a.Previous]}
+		e := &accountEntry{orgID: a.OrgID, disabled: a.Disabled, primary: a.Primary}
+		if a.Previous != "" {
+			e.previous = byID[a.Previous]
+		}
+		x.accounts[a.ID] = e
 	}
 	for _, m := range s.Members {
 		if x.members[m.WorkspaceID] == nil {
@@ -293,6 +310,7 @@ func (x *Index) RestoreSnapshot(r io.Reader, logEnd uint64) (uint64, error) {
 	for _, p := range s.Previous {
 		h.previous[p[0]] = p[1]
 	}
+	x.lastID = s.PositionID
 	x.position.Advance(s.Position)
 	return s.Position, nil
 }

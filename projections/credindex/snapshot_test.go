@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -42,12 +43,19 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 
 	var first bytes.Buffer
 	pos, err := x.WriteSnapshot(context.Background(), &first)
+	// The snapshot names its position's event; the test's log gives events no id but
+	// its own: the check sees what the snapshot recorded.
+	var checked [2]any
+	sameLog := func(p uint64, id string) error { checked = [2]any{p, id}; return nil }
 	if err != nil || pos == 0 {
 		t.Fatalf("snapshot at %d: %v", pos, err)
 	}
 	y := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-	if got, err := y.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos); err != nil || got != pos {
+	if got, err := y.RestoreSnapshot(bytes.NewReader(first.Bytes()), sameLog); err != nil || got != pos {
 		t.Fatalf("restore: %d %v", got, err)
+	}
+	if checked[0] != pos {
+		t.Fatalf("the restore did not check the log at the snapshot's position: %v", checked)
 	}
 	var second bytes.Buffer
 	if _, err := y.WriteSnapshot(context.Background(), &second); err != nil || !bytes.Equal(first.Bytes(), second.Bytes()) {
@@ -83,19 +91,23 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 
 	for _, bad := range [][]byte{first.Bytes()[:first.Len()/2], []byte("not a snapshot")} {
 		z := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-		if _, err := z.RestoreSnapshot(bytes.NewReader(bad), pos); err == nil {
+		if _, err := z.RestoreSnapshot(bytes.NewReader(bad), sameLog); err == nil {
 			t.Fatal("a corrupt snapshot was restored")
 		}
 		if c := verifyAs(z, live.String(), "ws_1", domain.BusinessSearch); c != credindex.CodeNotFound {
 			t.Fatalf("a refused snapshot left state: %s", c)
 		}
 	}
-	if _, err := x.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos); err == nil {
+	if _, err := x.RestoreSnapshot(bytes.NewReader(first.Bytes()), sameLog); err == nil {
 		t.Fatal("a snapshot restored over applied events")
 	}
 	z := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-	if _, err := z.RestoreSnapshot(bytes.NewReader(first.Bytes()), pos-1); err == nil {
-		t.Fatal("a snapshot past the log's end (another log's) was restored")
+	otherLog := func(uint64, string) error { return errors.New("another event there") }
+	if _, err := z.RestoreSnapshot(bytes.NewReader(first.Bytes()), otherLog); err == nil {
+		t.Fatal("another log's snapshot was restored")
+	}
+	if c := verifyAs(z, live.String(), "ws_1", domain.BusinessSearch); c != credindex.CodeNotFound {
+		t.Fatalf("a refused snapshot left state: %s", c)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -66,15 +68,15 @@ func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
 // Load restores an index that has applied nothing yet from the newest snapshot and
 // returns the position it covers; ok is false when there is none or it is refused
 // (logged, counted in Refused), and the index is then to be built from the log.
-// logEnd is where the log ends: a snapshot past it is another log's.
-func (s *SnapshotStore) Load(ctx context.Context, x *Index, logEnd uint64) (pos uint64, ok bool) {
+// check tells whether the snapshot is of this log.
+func (s *SnapshotStore) Load(ctx context.Context, x *Index, check LogCheck) (pos uint64, ok bool) {
 	start := time.Now()
 	data, err := s.obs.GetBytes(ctx, snapshotObject) // the digest is checked here
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return 0, false
 	}
 	if err == nil {
-		pos, err = x.RestoreSnapshot(bytes.NewReader(data), logEnd)
+		pos, err = x.RestoreSnapshot(bytes.NewReader(data), check)
 	}
 	if err != nil {
 		s.Refused.Add(1)
@@ -86,26 +88,37 @@ func (s *SnapshotStore) Load(ctx context.Context, x *Index, logEnd uint64) (pos 
 }
 
 // Keep saves a snapshot whenever the index has applied `events` more events than
-// the last one covers, or, if it moved at all, every `every`; until ctx ends.
+// the last one covers, or, if it moved at all, every `every`; until ctx ends. Every
+// instance keeps the one snapshot: each waits a random part of its period and
+// skips a save when the stored snapshot is already as new (two saves at once
+// would leave the loser's chunks in the bucket until it is purged).
 func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every time.Duration) error {
-	t := time.NewTicker(min(every, 10*time.Second))
-	defer t.Stop()
+	period := min(every, 10*time.Second)
 	var last uint64
 	saved := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(period + rand.N(period)):
 		}
 		pos := x.position.Load()
 		if !x.Ready() || pos <= last || pos-last < events && time.Since(saved) < every {
 			continue
 		}
-		if p, err := s.Save(ctx, x); err != nil {
-			s.logger.Warn("credential index snapshot not saved", "err", err)
-		} else {
-			last, saved = p, time.Now()
+		if stored, err := s.obs.GetInfo(ctx, snapshotObject); err == nil {
+			if p, err := strconv.ParseUint(stored.Metadata["position"], 10, 64); err == nil && p >= pos {
+				last, saved = p, time.Now() // another instance saved it
+				continue
+			}
 		}
+		save, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		p, err := s.Save(save, x)
+		cancel()
+		if err != nil {
+			s.logger.Warn("credential index snapshot not saved", "err", err)
+			continue
+		}
+		last, saved = p, time.Now()
 	}
 }

@@ -153,7 +153,11 @@ type Index struct {
 	head     atomic.Uint64 // the log's end at start: ready once applied
 	minute   atomic.Int64  // the clock's minute (Unix / 60), kept by Run's ticker
 	lastID   string        // the id of the last event applied (guarded by mu)
-	uses     []keyUseRef   // every key's use, append-only: LastUsed scans it unlocked
+	// remembered are the access keys this instance created, by secret hash, until
+	// their event is applied: organization ids for authentication.
+	rememberedMu sync.Mutex
+	remembered   map[[32]byte]string
+	uses         []keyUseRef // every key's use, append-only: LastUsed scans it unlocked
 	// snapshots asks the follower for a copy of the state between two batches, so
 	// that no writer waits on the copy and no verification waits on a writer.
 	snapshots chan chan *indexSnapshot
@@ -195,7 +199,7 @@ func New(log Log, cfg Config) *Index {
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
-		roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot),
+		roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot), remembered: map[[32]byte]string{},
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	x.minute.Store(x.clock().Unix() / 60)
@@ -347,12 +351,15 @@ func (x *Index) OrganizationOf(secretHash string) (string, bool) {
 		return "", false
 	}
 	x.mu.RLock()
-	defer x.mu.RUnlock()
 	ak := x.accessKeys[h]
-	if ak == nil {
-		return "", false
+	x.mu.RUnlock()
+	if ak != nil {
+		return ak.orgID, true
 	}
-	return ak.orgID, true
+	x.rememberedMu.Lock()
+	defer x.rememberedMu.Unlock()
+	org, ok := x.remembered[h]
+	return org, ok
 }
 
 // Remember implements commands.AccessKeyIndex: a key this instance just created
@@ -362,11 +369,18 @@ func (x *Index) Remember(secretHash, orgID string) {
 	if !ok {
 		return
 	}
-	x.mu.Lock()
-	if x.accessKeys[h] == nil {
-		x.accessKeys[h] = &accessKeyEntry{hash: h, orgID: orgID, deleted: true} // management only, until the event
-	}
-	x.mu.Unlock()
+	// Management only, until the event: kept apart from the index's state and its
+	// lock, so that it never makes a verification wait.
+	x.rememberedMu.Lock()
+	x.remembered[h] = orgID
+	x.rememberedMu.Unlock()
+}
+
+// forget drops what Remember kept once the key's event is applied.
+func (x *Index) forget(h [32]byte) {
+	x.rememberedMu.Lock()
+	delete(x.remembered, h)
+	x.rememberedMu.Unlock()
 }
 
 func decodeHash(s string) ([32]byte, bool) {
@@ -467,6 +481,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 		}
 	case domain.AccessKeyCreated:
 		if h, ok := decodeHash(e.SecretHash); ok {
+			x.forget(h)
 			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: r.Aggregate, hash: h}
 			x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 		}
@@ -578,6 +593,7 @@ func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
 		}
 	}
 	if h, ok := decodeHash(e.SecretHash); ok {
+		x.forget(h)
 		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: orgID, hash: h, disabled: disabled}
 		x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 	}

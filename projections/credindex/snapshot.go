@@ -144,9 +144,6 @@ func (x *Index) snapshotLocked() *indexSnapshot {
 	}
 	slices.SortFunc(s.Keys, func(a, b snapKey) int { return cmp.Compare(a.ID, b.ID) })
 	for _, ak := range x.accessKeys {
-		if ak.id == "" {
-			continue // a key this instance created, known before its event: not state
-		}
 		sa := snapAccessKey{ID: ak.id, AccountID: ak.accountID, OrgID: ak.orgID, Hash: ak.hash, Disabled: ak.disabled, Deleted: ak.deleted}
 		if !ak.until.IsZero() {
 			sa.Until = ak.until.UnixNano()

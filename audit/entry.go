@@ -145,7 +145,7 @@ var hidden = []string{"secret_hash", "sealed"}
 // fields, whatever the event type (a new type carrying a secret hash, like a
 // rotation's, is covered without being listed); only a payload that names one is
 // parsed.
-func Changes(eventType string, data []byte) json.RawMessage {
+func Changes(data []byte) json.RawMessage {
 	if !slices.ContainsFunc(hidden, func(f string) bool { return bytes.Contains(data, []byte(`"`+f+`"`)) }) {
 		return data
 	}

@@ -14,12 +14,10 @@ import (
 type freshness struct {
 	ask func(ctx context.Context, id string) (uint64, error)
 
-	mu    sync.Mutex
-	state map[string]*askState
-}
-
-type askState struct {
-	next *answer // the question the readers who came during the flight wait for
+	mu sync.Mutex
+	// next has an entry for each aggregate with a question in flight: the question
+	// the readers who came during the flight wait for (nil while none came).
+	next map[string]*answer
 }
 
 type answer struct {
@@ -29,23 +27,21 @@ type answer struct {
 }
 
 func newFreshness(ask func(ctx context.Context, id string) (uint64, error)) *freshness {
-	return &freshness{ask: ask, state: map[string]*askState{}}
+	return &freshness{ask: ask, next: map[string]*answer{}}
 }
 
 // last is where the aggregate ends, asked of the log after this call began.
 func (f *freshness) last(ctx context.Context, id string) (uint64, error) {
 	f.mu.Lock()
-	st, flying := f.state[id]
-	var a *answer
-	if !flying { // nothing in flight: ask now
-		f.state[id] = &askState{}
+	a, flying := f.next[id]
+	switch {
+	case !flying: // nothing in flight: ask now
+		f.next[id] = nil
 		a = &answer{done: make(chan struct{})}
 		go f.fly(id, a)
-	} else {
-		if st.next == nil {
-			st.next = &answer{done: make(chan struct{})}
-		}
-		a = st.next
+	case a == nil:
+		a = &answer{done: make(chan struct{})}
+		f.next[id] = a
 	}
 	f.mu.Unlock()
 	select {
@@ -66,16 +62,16 @@ func (f *freshness) fly(id string, a *answer) {
 		a.last, a.err = f.ask(context.Background(), id)
 		close(a.done)
 		f.mu.Lock()
-		st := f.state[id]
-		next := st.next
-		st.next = nil
+		next := f.next[id]
 		if next != nil && a.err != nil {
 			next.err = a.err
 			close(next.done)
 			next = nil
 		}
 		if next == nil {
-			delete(f.state, id)
+			delete(f.next, id)
+		} else {
+			f.next[id] = nil // its flight starts: later readers wait for another
 		}
 		f.mu.Unlock()
 		a = next

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/keyledger/keyledger/domain"
@@ -34,24 +35,10 @@ func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	if err != nil {
 		return Me{}, err
 	}
-	out.Workspaces = []string{}
-	candidates := slices.Clone(memberOf)
-	for ws := range c.Grants { // what the caller's roles authorize, as it authenticated
-		if !slices.Contains(candidates, ws) {
-			candidates = append(candidates, ws)
-		}
-	}
+	// What the caller's roles authorize, as it authenticated, besides the view's.
+	candidates := slices.AppendSeq(slices.Clone(memberOf), maps.Keys(c.Grants))
 	slices.Sort(candidates)
-	for _, id := range candidates {
-		err := a.workspaces.read(ctx, id, func(w *domain.Workspace, _ uint64) error {
-			if ownWorkspace(c, w) == nil && c.authorizedOn(w) {
-				out.Workspaces = append(out.Workspaces, id)
-			}
-			return nil
-		})
-		if err != nil {
-			return Me{}, err
-		}
-	}
-	return out, nil
+	ws, err := a.MemberWorkspaces(ctx, c, slices.Compact(candidates))
+	out.Workspaces = append([]string{}, ws...)
+	return out, err
 }

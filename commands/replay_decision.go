@@ -103,7 +103,7 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 	}
 	out.Kind, out.AccessKeyID, out.AccountID, out.Primary = "access_key", q.CredentialID, acc.ID, acc.Primary
 	out.AccessKeyStatus, out.AccountStatus = status(acc.AccessKeyDisabled), status(acc.Disabled)
-	if q.CredentialID == acc.PreviousAccessKeyID && !q.At.Before(acc.PreviousUntil) { // its grace had ended
+	if q.CredentialID == acc.PreviousAccessKeyID && !acc.PreviousActiveAt(q.At) { // its grace had ended
 		out.Code, out.AccessKeyStatus = domain.CallDeleted, "deleted"
 		return out, nil
 	}

@@ -55,7 +55,8 @@ func (a *App) APIKeyAt(ctx context.Context, c Caller, wsID, keyID string, t time
 		return APIKeyResult{}, domain.ErrAPIKeyNotFound
 	}
 	keys := []APIKeyResult{a.apiKeyResult(wsID, k)}
-	return keys[0], a.nameActors(ctx, c.OrganizationID, keys)
+	err = a.nameActors(ctx, c.OrganizationID, keys) // before keys[0] is read
+	return keys[0], err
 }
 
 // MembersAt is the workspace's member set as it stood at t, with the accounts'

@@ -67,7 +67,7 @@ func (a *App) accountResultAt(o *domain.Organization, accountID string, at time.
 	if acc.AccessKeyID != "" {
 		r.AccessKey = &AccessKeyResult{AccessKeyID: acc.AccessKeyID, AccountID: acc.ID, Status: status(acc.AccessKeyDisabled), CreatedAt: acc.AccessKeyCreatedAt,
 			CreatedBy: actorOf(o, acc.AccessKeyCreatedBy), UpdatedBy: actorOf(o, acc.AccessKeyUpdatedBy)}
-		if acc.PreviousAccessKeyID != "" && at.Before(acc.PreviousUntil) {
+		if acc.PreviousActiveAt(at) {
 			r.AccessKey.PreviousAccessKeyID, r.AccessKey.PreviousUntil = acc.PreviousAccessKeyID, acc.PreviousUntil
 		}
 	}

@@ -37,7 +37,12 @@ func (a Account) Active() bool { return !a.Disabled && a.AccessKeyID != "" && !a
 // the account and its key are active, and the secret is the current one, or the
 // previous one within its grace period (whose end is its deletion).
 func (a Account) SecretActive(hash string, now time.Time) bool {
-	return a.Active() && (hash == a.SecretHash || hash == a.PreviousSecretHash && now.Before(a.PreviousUntil))
+	return a.Active() && (hash == a.SecretHash || hash == a.PreviousSecretHash && a.PreviousActiveAt(now))
+}
+
+// PreviousActiveAt reports whether a key a rotation replaced still worked at t.
+func (a Account) PreviousActiveAt(t time.Time) bool {
+	return a.PreviousAccessKeyID != "" && t.Before(a.PreviousUntil)
 }
 
 // KeyIDOf is the id of the account's access key whose secret has this HMAC.

@@ -77,12 +77,9 @@ func (o *Organization) Apply(events ...Event) {
 	}
 }
 
-// ApplyAt evolves the state by an event read from the log or just appended at a
-// position, which becomes the version of what it changes.
-func (o *Organization) ApplyAt(position uint64, e Event) { o.ApplyBy(position, "", e) }
-
-// ApplyBy is ApplyAt knowing the event's actor (ce-actor), who becomes the
-// creator or last editor of what it changes.
+// ApplyBy evolves the state by an event read from the log or just appended at a
+// position, which becomes the version of what it changes, by an actor (ce-actor),
+// who becomes the creator or last editor of what it changes.
 func (o *Organization) ApplyBy(position uint64, actor string, e Event) {
 	o.at, o.by = position, actor
 	o.apply(e)

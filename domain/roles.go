@@ -105,30 +105,24 @@ const MaxRoleWorkspaces = 1000
 // WorkspaceGrants says, for each workspace an account is authorized on through
 // roles, which roles (ids, in order) authorize it there.
 func (o *Organization) WorkspaceGrants(accountID string) map[string][]string {
-	out := map[string][]string{}
-	for _, id := range sortedKeys(o.roles) {
-		r := o.roles[id]
-		if !r.users[accountID] {
-			continue
-		}
-		for ws := range r.workspaces {
-			out[ws] = append(out[ws], id)
-		}
-	}
-	return out
+	return o.rolesBy(func(r *role) bool { return r.users[accountID] }, func(r *role) map[string]bool { return r.workspaces })
 }
 
 // RoleMembers says, for each account a role authorizes on a workspace, which roles
 // (ids, in order) do.
 func (o *Organization) RoleMembers(workspaceID string) map[string][]string {
+	return o.rolesBy(func(r *role) bool { return r.workspaces[workspaceID] }, func(r *role) map[string]bool { return r.users })
+}
+
+// rolesBy lists, for each key of the set of every role that matches, the roles
+// (ids, in order) whose set holds it.
+func (o *Organization) rolesBy(matches func(*role) bool, set func(*role) map[string]bool) map[string][]string {
 	out := map[string][]string{}
 	for _, id := range sortedKeys(o.roles) {
-		r := o.roles[id]
-		if !r.workspaces[workspaceID] {
-			continue
-		}
-		for account := range r.users {
-			out[account] = append(out[account], id)
+		if r := o.roles[id]; matches(r) {
+			for k := range set(r) {
+				out[k] = append(out[k], id)
+			}
 		}
 	}
 	return out

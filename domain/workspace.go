@@ -356,12 +356,9 @@ func (w *Workspace) Apply(events ...Event) {
 	}
 }
 
-// ApplyAt evolves the state by an event read from the log or just appended at a
-// position, which becomes the version of what it changes.
-func (w *Workspace) ApplyAt(position uint64, e Event) { w.ApplyBy(position, "", e) }
-
-// ApplyBy is ApplyAt knowing the event's actor (ce-actor), who becomes the
-// creator or last editor of what it changes.
+// ApplyBy evolves the state by an event read from the log or just appended at a
+// position, which becomes the version of what it changes, by an actor (ce-actor),
+// who becomes the creator or last editor of what it changes.
 func (w *Workspace) ApplyBy(position uint64, actor string, e Event) {
 	w.at, w.by = position, actor
 	w.apply(e)

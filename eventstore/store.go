@@ -330,12 +330,12 @@ func (s *Store) AppendMany(ctx context.Context, kind string, changes []domain.Ch
 		return nil, classify(Subject(kind, changes[0].ID), err)
 	}
 	// The batch is stored as one run of sequences ending at the ack's.
-	next := ack.Sequence - uint64(total) + 1
+	last := ack.Sequence - uint64(total)
 	for i, c := range changes {
 		versions[i] = c.Expected
-		if n := uint64(len(c.Events)); n > 0 {
-			next += n
-			versions[i] = next - 1
+		if len(c.Events) > 0 {
+			last += uint64(len(c.Events))
+			versions[i] = last
 		}
 	}
 	return versions, nil

@@ -156,18 +156,8 @@ func auditFilter(c echo.Context) (projections.AuditFilter, error) {
 	var verr domain.ValidationError
 	f := projections.AuditFilter{WorkspaceID: c.QueryParam("workspace_id"), ActorID: c.QueryParam("actor_id"),
 		TargetID: c.QueryParam("target_id"), Action: c.QueryParam("action")}
-	for _, p := range []struct {
-		name string
-		into *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := c.QueryParam(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				verr.Add(p.name, "invalid_time", "an RFC 3339 time such as 2026-12-01T00:00:00Z")
-			}
-			*p.into = t.UTC()
-		}
-	}
+	timeParam(c, "from", &f.From, &verr)
+	timeParam(c, "to", &f.To, &verr)
 	for _, v := range []struct{ name, value string }{{"workspace_id", f.WorkspaceID}, {"actor_id", f.ActorID}, {"target_id", f.TargetID}, {"action", f.Action}} {
 		if len(v.value) > 128 || !printableASCII(v.value) {
 			verr.Add(v.name, "invalid_filter", "at most 128 visible ASCII characters")

@@ -106,11 +106,7 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 	}
 	var verr domain.ValidationError
 	var from time.Time
-	if v := c.QueryParam("from"); v != "" {
-		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			verr.Add("from", "invalid_time", "an RFC 3339 time such as 2026-12-01T00:00:00Z")
-		}
-	}
+	timeParam(c, "from", &from, &verr)
 	limit := 100
 	if v := c.QueryParam("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {

@@ -60,18 +60,8 @@ func (s *Server) costRoutes() []route {
 func costQuery(c echo.Context, now time.Time) (projections.CostQuery, error) {
 	var verr domain.ValidationError
 	q := projections.CostQuery{To: now.UTC(), Granularity: "day", GroupBy: c.QueryParam("group_by"), Currency: c.QueryParam("currency")}
-	for _, p := range []struct {
-		name string
-		into *time.Time
-	}{{"to", &q.To}, {"from", &q.From}} {
-		if v := c.QueryParam(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				verr.Add(p.name, "invalid_time", "an RFC 3339 time such as 2026-12-01T00:00:00Z")
-			}
-			*p.into = t.UTC()
-		}
-	}
+	timeParam(c, "to", &q.To, &verr)
+	timeParam(c, "from", &q.From, &verr)
 	if q.From.IsZero() {
 		q.From = q.To.AddDate(0, 0, -30)
 	}

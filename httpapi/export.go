@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"encoding/csv"
+	"iter"
+	"maps"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -84,21 +87,32 @@ func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.Key
 // jsonFields are the JSON names of a struct's fields, in order.
 func jsonFields(t reflect.Type) []string {
 	var out []string
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			out = append(out, name)
-		}
+	for name := range jsonTyped(t) {
+		out = append(out, name)
 	}
 	return out
 }
 
+// jsonTyped yields a struct's fields by JSON name, in order, with their types.
+func jsonTyped(t reflect.Type) iter.Seq2[string, reflect.Type] {
+	return func(yield func(string, reflect.Type) bool) {
+		for i := range t.NumField() {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" && !yield(name, t.Field(i).Type) {
+				return
+			}
+		}
+	}
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
 // csvColumns are the columns of the selected fields: a field holding an object
 // (created_by) becomes one column per member ("created_by.id", "created_by.name").
 func csvColumns(t reflect.Type, fields []string) [][]string {
+	types := maps.Collect(jsonTyped(t))
 	var out [][]string
 	for _, name := range fields {
-		f, ok := fieldByJSON(t, name)
-		if ft := f.Type; ok && ft.Kind() == reflect.Struct && ft != reflect.TypeOf(APIKey{}.CreatedAt) {
+		if ft := types[name]; ft != nil && ft.Kind() == reflect.Struct && ft != timeType {
 			for _, sub := range jsonFields(ft) {
 				out = append(out, []string{name, sub})
 			}
@@ -107,15 +121,6 @@ func csvColumns(t reflect.Type, fields []string) [][]string {
 		out = append(out, []string{name})
 	}
 	return out
-}
-
-func fieldByJSON(t reflect.Type, name string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n == name {
-			return t.Field(i), true
-		}
-	}
-	return reflect.StructField{}, false
 }
 
 func lookup(m map[string]any, path []string) any {

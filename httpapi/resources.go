@@ -18,9 +18,6 @@ type AccountRef struct {
 	Name string `json:"name"`
 }
 
-func refOfActor(a commands.Actor) AccountRef     { return AccountRef{ID: a.ID, Name: a.Name} }
-func refOfRow(a projections.ActorRef) AccountRef { return AccountRef{ID: a.ID, Name: a.Name} }
-
 // Workspace is a workspace resource.
 type Workspace struct {
 	ID             string    `json:"id"`
@@ -86,7 +83,7 @@ type CreatedAccessKey struct {
 
 func accountOfResult(r commands.AccountResult) Account {
 	a := Account{ID: r.AccountID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: refOfActor(r.CreatedBy), UpdatedBy: refOfActor(r.UpdatedBy)}
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: AccountRef(r.CreatedBy), UpdatedBy: AccountRef(r.UpdatedBy)}
 	if r.AccessKey != nil {
 		k := accessKeyOfResult(*r.AccessKey)
 		a.AccessKey = &k
@@ -96,7 +93,7 @@ func accountOfResult(r commands.AccountResult) Account {
 
 func accessKeyOfResult(k commands.AccessKeyResult) AccessKey {
 	out := AccessKey{ID: k.AccessKeyID, AccountID: k.AccountID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
-		CreatedBy: refOfActor(k.CreatedBy), UpdatedBy: refOfActor(k.UpdatedBy)}
+		CreatedBy: AccountRef(k.CreatedBy), UpdatedBy: AccountRef(k.UpdatedBy)}
 	if k.PreviousAccessKeyID != "" {
 		out.Previous = &PreviousAccessKey{ID: k.PreviousAccessKeyID, EndsAt: k.PreviousUntil.UTC()}
 	}
@@ -105,10 +102,10 @@ func accessKeyOfResult(k commands.AccessKeyResult) AccessKey {
 
 func accountOfRow(r projections.AccountRow) Account {
 	a := Account{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Primary: r.Primary, Status: r.Status,
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: refOfRow(r.CreatedBy), UpdatedBy: refOfRow(r.UpdatedBy)}
+		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt.UTC(), CreatedBy: AccountRef(r.CreatedBy), UpdatedBy: AccountRef(r.UpdatedBy)}
 	if k := r.AccessKey; k != nil {
 		a.AccessKey = &AccessKey{ID: k.ID, AccountID: r.ID, Status: k.Status, CreatedAt: k.CreatedAt.UTC(),
-			CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
+			CreatedBy: AccountRef(k.CreatedBy), UpdatedBy: AccountRef(k.UpdatedBy)}
 		if k.PreviousID != nil && k.PreviousUntil != nil {
 			a.AccessKey.Previous = &PreviousAccessKey{ID: *k.PreviousID, EndsAt: k.PreviousUntil.UTC()}
 		}
@@ -148,7 +145,7 @@ type CreatedAPIKey struct {
 func apiKeyOfResult(k commands.APIKeyResult) APIKey {
 	out := APIKey{ID: k.KeyID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Allowlist: nonNil(k.Allowlist),
 		Note: k.Note, QPSLimit: k.QPSLimit, MaskedSecret: k.Masked, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
-		LastRevealedAt: utcPtr(k.LastRevealedAt), CreatedBy: refOfActor(k.CreatedBy), UpdatedBy: refOfActor(k.UpdatedBy)}
+		LastRevealedAt: utcPtr(k.LastRevealedAt), CreatedBy: AccountRef(k.CreatedBy), UpdatedBy: AccountRef(k.UpdatedBy)}
 	if k.Name != "" {
 		out.Name = &k.Name
 	}
@@ -161,7 +158,7 @@ func apiKeyOfResult(k commands.APIKeyResult) APIKey {
 func apiKeyOfRow(k projections.APIKeyRow) APIKey {
 	out := APIKey{ID: k.ID, WorkspaceID: k.WorkspaceID, BusinessType: k.BusinessType, Name: k.Name, Allowlist: nonNil(k.Allowlist),
 		Note: k.Note, MaskedSecret: k.MaskedSecret, BatchID: k.BatchID, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
-		LastRevealedAt: utcPtr(k.LastRevealedAt), LastUsedAt: utcPtr(k.LastUsedAt), CreatedBy: refOfRow(k.CreatedBy), UpdatedBy: refOfRow(k.UpdatedBy)}
+		LastRevealedAt: utcPtr(k.LastRevealedAt), LastUsedAt: utcPtr(k.LastUsedAt), CreatedBy: AccountRef(k.CreatedBy), UpdatedBy: AccountRef(k.UpdatedBy)}
 	if k.QPSLimit != nil {
 		q := int(*k.QPSLimit)
 		out.QPSLimit = &q
@@ -186,12 +183,12 @@ type Role struct {
 
 func roleOfResult(r commands.RoleResult) Role {
 	return Role{ID: r.RoleID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users), Workspaces: nonNil(r.Workspaces),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfActor(r.CreatedBy), UpdatedBy: refOfActor(r.UpdatedBy)}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: AccountRef(r.CreatedBy), UpdatedBy: AccountRef(r.UpdatedBy)}
 }
 
 func roleOfRow(r projections.RoleRow) Role {
 	return Role{ID: r.ID, Name: r.Name, Permissions: nonNil(r.Permissions), Users: nonNil(r.Users), Workspaces: nonNil(r.Workspaces),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: refOfRow(r.CreatedBy), UpdatedBy: refOfRow(r.UpdatedBy)}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: AccountRef(r.CreatedBy), UpdatedBy: AccountRef(r.UpdatedBy)}
 }
 
 // Member is an account authorized on a workspace: directly ("direct", since

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -55,6 +57,21 @@ func pathID(c echo.Context, name string, valid func(string) bool, notFound error
 		return "", notFound
 	}
 	return id, nil
+}
+
+// timeParam reads an optional RFC 3339 query parameter into into (left as it is
+// when absent), naming a bad one in verr.
+func timeParam(c echo.Context, name string, into *time.Time, verr *domain.ValidationError) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		verr.Add(name, "invalid_time", "an RFC 3339 time such as 2026-12-01T00:00:00Z")
+		return
+	}
+	*into = t.UTC()
 }
 
 func page(c echo.Context) (projections.Page, error) {

@@ -105,7 +105,7 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 	m := r.Metadata
 	b.Insert("audit_entries", auditEntryColumns, org, int64(index), int64(r.Sequence), r.ID, r.Type, audit.Action(r.Type), r.Time,
 		m.ActorID, m.CredentialID, m.SourceIP, m.RequestID, m.ClientRequestID, m.WorkspaceID, target.Kind, target.ID, target.AccountID,
-		string(audit.Changes(r.Raw.Type, r.Raw.Data)))
+		string(audit.Changes(r.Raw.Data)))
 	for _, n := range audit.NamesOf(r.Event, r.Aggregate) {
 		v.name(b, org, n)
 	}

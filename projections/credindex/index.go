@@ -289,6 +289,7 @@ func (x *Index) Verify(v Verification) Decision {
 type KeyUse struct {
 	KeyID string
 	At    time.Time
+	use   *keyUse
 }
 
 // LastUsed lists the keys allowed in a newer minute than the previous call listed
@@ -304,19 +305,18 @@ func (x *Index) LastUsed() []KeyUse {
 	for _, r := range refs {
 		if m := r.use.minute.Load(); m > r.use.flushed {
 			r.use.flushed = m
-			out = append(out, KeyUse{KeyID: r.keyID, At: time.Unix(m*60, 0).UTC()})
+			out = append(out, KeyUse{KeyID: r.keyID, At: time.Unix(m*60, 0).UTC(), use: r.use})
 		}
 	}
 	return out
 }
 
-// Unflushed hands uses back after a failed write, so the next call lists them again.
+// Unflushed hands uses back after a failed write, so the next call lists them
+// again. Like LastUsed, its caller's only.
 func (x *Index) Unflushed(uses []KeyUse) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
 	for _, u := range uses {
-		if k := x.keysByID[u.KeyID]; k != nil && k.use.flushed == u.At.Unix()/60 {
-			k.use.flushed = 0
+		if u.use != nil && u.use.flushed == u.At.Unix()/60 {
+			u.use.flushed = 0
 		}
 	}
 }
@@ -457,7 +457,7 @@ func (x *Index) Apply(recs ...eventstore.Record) {
 		x.position.Advance(last)
 	}
 	x.mu.Unlock()
-	if h := x.head.Load(); h != 0 && max(recs[len(recs)-1].Sequence, x.position.Load()) >= h {
+	if h := x.head.Load(); h != 0 && x.position.Load() >= h {
 		x.ready.Store(true)
 	}
 	if x.onApply != nil {

@@ -48,16 +48,25 @@ func OpenSnapshotStore(ctx context.Context, js jetstream.JetStream, replicas int
 }
 
 // Save writes the index's snapshot, streamed, and returns the position it covers.
+// The object records a position the snapshot covers at least, for Keep's check. The
+// writer ends with the save, even one still waiting for the index's follower.
 func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pr, pw := io.Pipe()
 	var pos uint64
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		p, err := x.WriteSnapshot(ctx, pw)
 		pos = p
 		pw.CloseWithError(err)
 	}()
-	info, err := s.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject}, pr)
+	info, err := s.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject,
+		Metadata: map[string]string{"position": strconv.FormatUint(x.position.Load(), 10)}}, pr)
 	pr.CloseWithError(err) // stops the writer if Put gave up
+	cancel()               // and a writer still waiting for the follower
+	<-written
 	if err != nil {
 		return 0, fmt.Errorf("save index snapshot: %w", err)
 	}

@@ -210,13 +210,17 @@ func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server
 
 // instanceOn starts an instance on a NATS connection of the test's choice (through a
 // natstest.Proxy, say).
-func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config) (*service.Service, *httptest.Server) {
+func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config, tune ...func(*service.Config)) (*service.Service, *httptest.Server) {
 	h.t.Helper()
-	svc, err := service.Start(context.Background(), service.Config{
+	cfg := service.Config{
 		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
 		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond,
 		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, t := range tune {
+		t(&cfg)
+	}
+	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -2,11 +2,18 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/credindex"
+	"github.com/keyledger/keyledger/service"
 )
 
 // TestAnInstanceStartsFromTheIndexSnapshot: a starting instance restores the
@@ -58,4 +65,49 @@ func TestAnInstanceStartsFromTheIndexSnapshot(t *testing.T) {
 	svc3, srv3 := h.instance(httpapi.Config{})
 	h.waitReady(svc3)
 	decisions("after a corrupt snapshot", svc3.IndexSnapshots(), 1, func(cred, product, ip string) response { return h.verify(srv3, cred, ws, product, ip) })
+}
+
+// TestOneInstanceAtATimeSavesTheIndexSnapshot: instances share one snapshot object,
+// and two saves at once would leave the loser's chunks in the bucket; a save holds
+// a lock across instances, and no instance saves while another holds it.
+func TestOneInstanceAtATimeSavesTheIndexSnapshot(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	keys := "/v1/workspaces/" + h.workspace("prod") + "/api-keys"
+	pool, err := pgxpool.New(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	lock, held, err := projections.TryLock(ctx, pool, service.IndexSnapshotLock)
+	if err != nil || !held {
+		t.Fatalf("lock: %v %v", held, err)
+	}
+	t.Cleanup(func() { lock.Release(ctx) })
+	svc2, _ := h.instanceOn(h.nats.Connect(t), httpapi.Config{}, func(c *service.Config) {
+		c.IndexSnapshotEvery, c.IndexSnapshotEvents = 20*time.Millisecond, 1
+	})
+	h.waitReady(svc2)
+	obs, err := h.svc.Store().JetStream().ObjectStore(ctx, credindex.SnapshotBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 { // some 50 periods of the eager instance, and events to save
+		h.as("POST", keys, map[string]any{"business_type": "maas"})
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := obs.GetInfo(ctx, "credential-index"); !errors.Is(err, jetstream.ErrObjectNotFound) {
+		t.Fatalf("a snapshot was saved while another instance held the lock: %v", err)
+	}
+	lock.Release(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := obs.GetInfo(ctx, "credential-index"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot saved once the lock was free")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

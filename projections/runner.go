@@ -115,21 +115,11 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) runOnce(ctx context.Context) error {
-	lockConn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
+	lock, locked, err := TryLock(ctx, r.pool, "keyledger.projector."+r.cfg.Name)
+	if err != nil || !locked {
+		return err // not locked: another instance projects; stand by
 	}
-	defer lockConn.Release()
-	var locked bool
-	if err := lockConn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "keyledger.projector."+r.cfg.Name).Scan(&locked); err != nil {
-		return err
-	}
-	if !locked {
-		return nil // another instance projects; stand by
-	}
-	defer func() {
-		_, _ = lockConn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, "keyledger.projector."+r.cfg.Name)
-	}()
+	defer lock.Release(ctx)
 	r.active.Store(true)
 	pos, err := r.readCheckpoint(ctx)
 	if err != nil {
@@ -150,7 +140,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 				return nil
 			}
 			lastPing = time.Now()
-			if err := lockConn.Ping(ctx); err != nil { // still holding the lock?
+			if err := lock.Ping(ctx); err != nil { // still holding the lock?
 				return fmt.Errorf("lock connection lost: %w", err)
 			}
 			return nil

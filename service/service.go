@@ -87,6 +87,10 @@ type AuditConfig struct {
 // Signer reads the signing key and the previous keys: the signer (nil when no
 // key is configured: checkpoints are off), and the verifier keys with the current
 // one first.
+// IndexSnapshotLock names the lock an instance holds while it saves the credential
+// index's snapshot: one saver at a time across instances.
+const IndexSnapshotLock = "keyledger.index-snapshot"
+
 func (c AuditConfig) Signer() (*audit.Signer, []string, error) {
 	if c.CheckpointEvery < 0 {
 		return nil, nil, errors.New("the audit checkpoint interval must not be negative")
@@ -278,7 +282,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	heartbeat := func(ctx context.Context) error { return presence.Run(ctx, s.index) }
 	purge := func(ctx context.Context) error { return idempotency.Store{Pool: pool}.Keep(ctx, time.Hour, cfg.Logger) }
 	indexSnapshots := func(ctx context.Context) error {
-		return s.snapshots.Keep(ctx, s.index, cfg.IndexSnapshotEvents, cfg.IndexSnapshotEvery)
+		return s.snapshots.Keep(ctx, s.index, cfg.IndexSnapshotEvents, cfg.IndexSnapshotEvery, func(ctx context.Context) (func(), bool, error) {
+			lock, held, err := projections.TryLock(ctx, pool, IndexSnapshotLock)
+			if err != nil || !held {
+				return nil, false, err
+			}
+			return func() { lock.Release(ctx) }, true, nil
+		})
 	}
 	lastUsed := func(ctx context.Context) error {
 		return flushLastUsed(ctx, s.index, projections.APIKeys{Pool: pool}, cfg.LastUsedEvery, cfg.Logger)

@@ -96,12 +96,16 @@ func (s *SnapshotStore) Load(ctx context.Context, x *Index, check LogCheck) (pos
 	return pos, true
 }
 
+// Lock takes a lock held by one caller at a time across instances, if it is free:
+// held is false when another holds it.
+type Lock func(ctx context.Context) (release func(), held bool, err error)
+
 // Keep saves a snapshot whenever the index has applied `events` more events than
 // the last one covers, or, if it moved at all, every `every`; until ctx ends. Every
-// instance keeps the one snapshot: each waits a random part of its period and
-// skips a save when the stored snapshot is already as new (two saves at once
-// would leave the loser's chunks in the bucket until it is purged).
-func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every time.Duration) error {
+// instance keeps the one snapshot: each waits a random part of its period, saves
+// only while it holds lock (two saves at once would leave the loser's chunks in
+// the bucket), and skips a save when the stored snapshot is already as new.
+func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every time.Duration, lock Lock) error {
 	period := min(every, 10*time.Second)
 	var last uint64
 	saved := time.Now()
@@ -115,19 +119,32 @@ func (s *SnapshotStore) Keep(ctx context.Context, x *Index, events uint64, every
 		if !x.Ready() || pos <= last || pos-last < events && time.Since(saved) < every {
 			continue
 		}
-		if stored, err := s.obs.GetInfo(ctx, snapshotObject); err == nil {
-			if p, err := strconv.ParseUint(stored.Metadata["position"], 10, 64); err == nil && p >= pos {
-				last, saved = p, time.Now() // another instance saved it
-				continue
-			}
-		}
-		save, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		p, err := s.Save(save, x)
-		cancel()
+		p, err := s.saveLocked(ctx, x, pos, lock)
 		if err != nil {
 			s.logger.Warn("credential index snapshot not saved", "err", err)
 			continue
 		}
-		last, saved = p, time.Now()
+		if p != 0 {
+			last, saved = p, time.Now()
+		}
 	}
+}
+
+// saveLocked saves unless another instance is saving or the stored snapshot covers
+// pos already. It returns the position the stored snapshot covers, 0 when it
+// cannot tell (another instance is saving).
+func (s *SnapshotStore) saveLocked(ctx context.Context, x *Index, pos uint64, lock Lock) (uint64, error) {
+	release, held, err := lock(ctx)
+	if err != nil || !held {
+		return 0, err
+	}
+	defer release()
+	if stored, err := s.obs.GetInfo(ctx, snapshotObject); err == nil {
+		if p, err := strconv.ParseUint(stored.Metadata["position"], 10, 64); err == nil && p >= pos {
+			return p, nil // another instance saved it
+		}
+	}
+	save, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return s.Save(save, x)
 }

@@ -1,0 +1,41 @@
+package projections
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Lock is a PostgreSQL session advisory lock held on its own connection: one holder
+// across every instance on the database, released when the holder releases it or
+// its connection ends (a crashed instance holds nothing).
+type Lock struct {
+	conn *pgxpool.Conn
+	name string
+}
+
+// TryLock takes the lock called name if no one holds it; held is false otherwise.
+func TryLock(ctx context.Context, pool *pgxpool.Pool, name string) (lock *Lock, held bool, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, name).Scan(&held); err != nil || !held {
+		conn.Release()
+		return nil, false, err
+	}
+	return &Lock{conn: conn, name: name}, true, nil
+}
+
+// Ping tells whether the lock is still held: its connection answers.
+func (l *Lock) Ping(ctx context.Context) error { return l.conn.Ping(ctx) }
+
+// Release gives the lock up and returns its connection to the pool; once.
+func (l *Lock) Release(ctx context.Context) {
+	if l.conn == nil {
+		return
+	}
+	_, _ = l.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, l.name)
+	l.conn.Release()
+	l.conn = nil
+}

@@ -15,6 +15,8 @@ import (
 	"hash"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +80,7 @@ type keyEntry struct {
 	id, workspaceID, orgID string
 	hash                   [32]byte
 	product                domain.BusinessType
-	allow                  domain.Allowlist
+	allow                  *allowed
 	deleted                bool
 	limiter                *rate.Limiter // nil: unlimited
 	use                    *keyUse       // shared by the entry's copies
@@ -147,7 +149,11 @@ type Index struct {
 	members    map[string]map[string]struct{} // workspace → accounts
 	roles      roleGrants                     // authorizations through roles
 	workspaces map[string]string              // workspace → organization
-	history    history                        // what each credential could call, over time
+	// allows are the distinct allowlists the keys share, each parsed once: by their
+	// entries, and in the order they came (append-only).
+	allows     map[string]*allowed
+	allowsList []*allowed
+	history    history // what each credential could call, over time
 
 	position follow.Position
 	head     atomic.Uint64 // the log's end at start: ready once applied
@@ -199,7 +205,7 @@ func New(log Log, cfg Config) *Index {
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
-		roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot), remembered: map[[32]byte]string{},
+		allows: map[string]*allowed{}, roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot), remembered: map[[32]byte]string{},
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	x.minute.Store(x.clock().Unix() / 60)
@@ -258,7 +264,7 @@ func (x *Index) Verify(v Verification) Decision {
 	}
 	// Fields of an entry change only under the write lock, as new entries.
 	d := Decision{WorkspaceID: k.workspaceID, KeyID: k.id, OrganizationID: k.orgID}
-	if d.Code = domain.KeyCallCode(k.deleted, k.workspaceID, k.product, k.allow, v.WorkspaceID, v.Product, v.SourceIP); d.Code == CodeValid {
+	if d.Code = domain.KeyCallCode(k.deleted, k.workspaceID, k.product, k.allow.list, v.WorkspaceID, v.Product, v.SourceIP); d.Code == CodeValid {
 		if k.limiter != nil {
 			// A token due within a microsecond is taken now, as if the call came that
 			// much later: the bucket's float arithmetic otherwise refuses an exactly
@@ -516,7 +522,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 			return
 		}
 		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
-			product: e.BusinessType, allow: allowlistOf(e.Allowlist), use: &keyUse{}, createdAt: e.At.UnixNano()}
+			product: e.BusinessType, allow: x.allowlist(e.Allowlist), use: &keyUse{}, createdAt: e.At.UnixNano()}
 		x.uses = append(x.uses, keyUseRef{keyID: e.KeyID, use: k.use})
 		if k.orgID == "" {
 			k.orgID = x.workspaces[r.Aggregate]
@@ -533,7 +539,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 		// A new entry (readers hold no lock while they use one); the bucket is kept,
 		// with its new rate, so what was consumed stays consumed.
 		k := *old
-		k.allow = allowlistOf(e.Allowlist)
+		k.allow = x.allowlist(e.Allowlist)
 		switch {
 		case e.QPSLimit == 0:
 			k.limiter = nil
@@ -603,6 +609,25 @@ func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
 // and over any second the count stays within a few percent of the limit.
 func burst(q domain.QPS) int {
 	return max(1, (int(q)+9)/10)
+}
+
+// allowed is an allowlist as keys share it: parsed once per distinct list.
+type allowed struct {
+	list    domain.Allowlist
+	entries []string // as the log has them
+	n       int      // its place in Index.allowsList
+}
+
+// allowlist is the shared allowlist of these entries. Caller holds the write lock.
+func (x *Index) allowlist(entries []string) *allowed {
+	key := strings.Join(entries, "\n")
+	if a := x.allows[key]; a != nil {
+		return a
+	}
+	a := &allowed{list: allowlistOf(entries), entries: slices.Clone(entries), n: len(x.allowsList)}
+	x.allows[key] = a
+	x.allowsList = append(x.allowsList, a)
+	return a
 }
 
 // allowlistOf parses a key's allowlist as the log has it. Entries were validated

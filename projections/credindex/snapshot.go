@@ -1,6 +1,7 @@
 package credindex
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/gob"
@@ -9,11 +10,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
-
-	"github.com/keyledger/keyledger/domain"
 )
 
 // A snapshot is the whole index at a log position: a starting instance restores it
@@ -23,7 +21,7 @@ import (
 // after any restart, and last-use minutes not yet written are not in it.
 
 // snapshotFormat versions the encoding; another format is ignored.
-const snapshotFormat = 1
+const snapshotFormat = 2
 
 // ErrSnapshotFormat: a snapshot of another format (or none at all).
 var ErrSnapshotFormat = errors.New("credential index snapshot: unknown format")
@@ -31,16 +29,6 @@ var ErrSnapshotFormat = errors.New("credential index snapshot: unknown format")
 type snapFlip struct {
 	At int64
 	On bool
-}
-
-type snapKey struct {
-	ID, WorkspaceID, OrgID string
-	Hash                   [32]byte
-	Product                domain.BusinessType
-	Allowlist              []string
-	Deleted                bool
-	QPS                    domain.QPS
-	CreatedAt, DeletedAt   int64
 }
 
 type snapAccessKey struct {
@@ -77,13 +65,15 @@ type snapAccountLife struct {
 	Enabled   []snapFlip
 }
 
+// indexSnapshot is the encoded snapshot's head (gob); the API keys follow it in
+// their own flat encoding (snapkeys.go), in chunks decoded in parallel.
 type indexSnapshot struct {
 	Format   int
 	Position uint64
 	// PositionID is the id of the event at Position: a log that grew as long but
 	// has another event there is another log.
 	PositionID string
-	Keys       []snapKey
+	Keys       keysHead
 	AccessKeys []snapAccessKey
 	Accounts   []snapAccount
 	Members    []snapPair
@@ -95,6 +85,9 @@ type indexSnapshot struct {
 	MemberFlips    []snapPair
 	RoleFlips      []snapPair
 	Previous       [][2]string // account, access key
+
+	keys   []*keyEntry // the copy's keys, written after the head
+	allows []*allowed
 }
 
 // WriteSnapshot encodes the index as it stands and returns the log position it
@@ -117,7 +110,22 @@ func (x *Index) WriteSnapshot(ctx context.Context, w io.Writer) (uint64, error) 
 		s = x.snapshotLocked()
 		x.mu.RUnlock()
 	}
-	return s.Position, gob.NewEncoder(w).Encode(s)
+	return s.Position, s.encode(w)
+}
+
+// encode writes the head, then the keys.
+func (s *indexSnapshot) encode(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	chunks := s.prepareKeys()
+	if err := gob.NewEncoder(bw).Encode(s); err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := writeChunk(bw, c); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // answerSnapshot copies the state for a waiting WriteSnapshot, if any; the
@@ -134,15 +142,10 @@ func (x *Index) answerSnapshot() {
 
 func (x *Index) snapshotLocked() *indexSnapshot {
 	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load(), PositionID: x.lastID}
-	for _, k := range x.keysByID {
-		sk := snapKey{ID: k.id, WorkspaceID: k.workspaceID, OrgID: k.orgID, Hash: k.hash, Product: k.product, Allowlist: k.allow.Entries(),
-			Deleted: k.deleted, CreatedAt: k.createdAt, DeletedAt: k.deletedAt}
-		if k.limiter != nil {
-			sk.QPS = domain.QPS(k.limiter.Limit())
-		}
-		s.Keys = append(s.Keys, sk)
-	}
-	slices.SortFunc(s.Keys, func(a, b snapKey) int { return cmp.Compare(a.ID, b.ID) })
+	// A key's entry is replaced, never changed, when its key changes (its limiter
+	// locks itself): the pointers are the copy. Both lists are sorted outside.
+	s.keys = slices.AppendSeq(make([]*keyEntry, 0, len(x.keysByID)), maps.Values(x.keysByID))
+	s.allows = slices.Clone(x.allowsList)
 	for _, ak := range x.accessKeys {
 		sa := snapAccessKey{ID: ak.id, AccountID: ak.accountID, OrgID: ak.orgID, Hash: ak.hash, Disabled: ak.disabled, Deleted: ak.deleted}
 		if !ak.until.IsZero() {
@@ -225,8 +228,9 @@ type LogCheck func(position uint64, eventID string) error
 // event at, is another log's and refused. Any error leaves the index empty, for a
 // full replay.
 func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
+	br := bufio.NewReaderSize(r, 1<<20) // a ByteReader: gob reads no further than its own
 	var s indexSnapshot
-	if err := gob.NewDecoder(r).Decode(&s); err != nil {
+	if err := gob.NewDecoder(br).Decode(&s); err != nil {
 		return 0, fmt.Errorf("credential index snapshot: %w", err)
 	}
 	if s.Format != snapshotFormat {
@@ -237,20 +241,31 @@ func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
 			return 0, fmt.Errorf("credential index snapshot: not of this log: %w", err)
 		}
 	}
+	keys, err := s.Keys.decode(br)
+	if err != nil {
+		return 0, fmt.Errorf("credential index snapshot: %w", err)
+	}
+	// The snapshot ends with its keys; reading to the end lets a checking reader
+	// (the store's digest) say whether all of it was right, before any state changes.
+	if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
+		return 0, fmt.Errorf("credential index snapshot: %d bytes after the keys: %w", n, err)
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.position.Load() != 0 {
 		return 0, errors.New("credential index snapshot: the index has applied events already")
 	}
-	for _, k := range s.Keys {
-		e := &keyEntry{id: k.ID, workspaceID: k.WorkspaceID, orgID: k.OrgID, hash: k.Hash, product: k.Product, allow: allowlistOf(k.Allowlist),
-			deleted: k.Deleted, use: &keyUse{}, createdAt: k.CreatedAt, deletedAt: k.DeletedAt}
-		if k.QPS > 0 {
-			e.limiter = rate.NewLimiter(rate.Limit(k.QPS), burst(k.QPS))
-		}
-		x.keys[k.Hash], x.keysByID[k.ID] = e, e
-		x.uses = append(x.uses, keyUseRef{keyID: k.ID, use: e.use})
+	x.keys, x.keysByID = make(map[[32]byte]*keyEntry, len(keys.entries)), make(map[string]*keyEntry, len(keys.entries))
+	x.uses = make([]keyUseRef, 0, len(keys.entries))
+	for i := range keys.entries {
+		e := &keys.entries[i]
+		x.keys[e.hash], x.keysByID[e.id] = e, e
+		x.uses = append(x.uses, keyUseRef{keyID: e.id, use: e.use})
 	}
+	for _, a := range keys.allows {
+		x.allows[strings.Join(a.entries, "\n")] = a
+	}
+	x.allowsList = keys.allows
 	byID := map[string]*accessKeyEntry{}
 	for _, a := range s.AccessKeys {
 		e := &accessKeyEntry{id: a.ID, accountID: a.AccountID, orgID: a.OrgID, hash: a.Hash, disabled: a.Disabled, deleted: a.Deleted}

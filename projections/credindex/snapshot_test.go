@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -89,9 +93,14 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 		t.Fatalf("a deletion after the snapshot: %s", c)
 	}
 
-	for _, bad := range [][]byte{first.Bytes()[:first.Len()/2], []byte("not a snapshot")} {
+	whole := first.Bytes()
+	for _, bad := range []io.Reader{
+		bytes.NewReader(whole[:len(whole)/2]), bytes.NewReader(whole[:len(whole)-1]), strings.NewReader("not a snapshot"),
+		io.MultiReader(bytes.NewReader(whole), strings.NewReader("x")),                          // more than the snapshot
+		io.MultiReader(bytes.NewReader(whole), iotest.ErrReader(errors.New("digest mismatch"))), // the store's check fails at the end
+	} {
 		z := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
-		if _, err := z.RestoreSnapshot(bytes.NewReader(bad), sameLog); err == nil {
+		if _, err := z.RestoreSnapshot(bad, sameLog); err == nil {
 			t.Fatal("a corrupt snapshot was restored")
 		}
 		if c := verifyAs(z, live.String(), "ws_1", domain.BusinessSearch); c != credindex.CodeNotFound {
@@ -113,4 +122,54 @@ func TestASnapshotRestoresTheSameIndex(t *testing.T) {
 
 func verifyAs(x *credindex.Index, cred, ws string, product domain.BusinessType) credindex.Code {
 	return x.Verify(credindex.Verification{Credential: cred, SourceIP: netip.MustParseAddr("10.0.0.5"), WorkspaceID: ws, Product: product}).Code
+}
+
+// TestASnapshotOfManyKeysRestoresThemAll: keys are written in chunks decoded in
+// parallel; a snapshot of more than two chunks restores every key, with its
+// workspace, allowlist, limit and deletion.
+func TestASnapshotOfManyKeysRestoresThemAll(t *testing.T) {
+	clock := &fakeClock{now: t0.Add(time.Hour)}
+	x := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
+	const n = 70_000
+	creds := make([]domain.Credential, 0, n)
+	seq := uint64(0)
+	apply := func(ws string, e domain.Event) {
+		seq++
+		x.Apply(eventstore.Record{Sequence: seq, Aggregate: ws, Event: e})
+	}
+	for w := range 7 {
+		apply(fmt.Sprintf("ws_%d", w), domain.WorkspaceCreated{WorkspaceID: fmt.Sprintf("ws_%d", w), OrganizationID: "org_1", At: t0})
+	}
+	for i := range n {
+		c, _ := domain.GenerateCredential(rand.Reader, domain.KindSearchKey)
+		creds = append(creds, c)
+		apply(fmt.Sprintf("ws_%d", i%7), domain.APIKeyCreated{KeyID: fmt.Sprintf("key_%06d", i), BusinessType: domain.BusinessSearch,
+			QPSLimit: domain.QPS(i % 3), Allowlist: []string{fmt.Sprintf("10.0.%d.0/24", i%5)}, SecretHash: domain.HashCredential(indexPepper, c), At: t0})
+		if i%11 == 0 {
+			apply(fmt.Sprintf("ws_%d", i%7), domain.APIKeyDeleted{KeyID: fmt.Sprintf("key_%06d", i), At: t0.Add(time.Minute)})
+		}
+	}
+	var snap bytes.Buffer
+	if _, err := x.WriteSnapshot(context.Background(), &snap); err != nil {
+		t.Fatal(err)
+	}
+	y := credindex.New(nil, credindex.Config{Pepper: indexPepper, Clock: clock.Now})
+	if _, err := y.RestoreSnapshot(bytes.NewReader(snap.Bytes()), func(uint64, string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range creds {
+		ws, ip := fmt.Sprintf("ws_%d", i%7), netip.MustParseAddr(fmt.Sprintf("10.0.%d.9", i%5))
+		want := credindex.CodeValid
+		if i%11 == 0 {
+			want = credindex.CodeDeleted
+		}
+		v := credindex.Verification{Credential: c.String(), SourceIP: ip, WorkspaceID: ws, Product: domain.BusinessSearch}
+		if got := y.Verify(v).Code; got != want {
+			t.Fatalf("key %d: %s restored, want %s", i, got, want)
+		}
+		v.SourceIP = netip.MustParseAddr(fmt.Sprintf("10.0.%d.9", (i+1)%5))
+		if got := y.Verify(v).Code; want == credindex.CodeValid && got != credindex.CodeIPNotAllowed {
+			t.Fatalf("key %d from another network: %s", i, got)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package credindex
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,19 +79,24 @@ func (s *SnapshotStore) Save(ctx context.Context, x *Index) (uint64, error) {
 // check tells whether the snapshot is of this log.
 func (s *SnapshotStore) Load(ctx context.Context, x *Index, check LogCheck) (pos uint64, ok bool) {
 	start := time.Now()
-	data, err := s.obs.GetBytes(ctx, snapshotObject) // the digest is checked here
+	obj, err := s.obs.Get(ctx, snapshotObject) // streamed: decoded as it arrives
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return 0, false
 	}
 	if err == nil {
-		pos, err = x.RestoreSnapshot(bytes.NewReader(data), check)
+		defer obj.Close()
+		pos, err = x.RestoreSnapshot(obj, check) // which reads to the end: the digest is checked there
 	}
 	if err != nil {
 		s.Refused.Add(1)
 		s.logger.Warn("credential index snapshot not used; rebuilding the index from the log", "err", err)
 		return 0, false
 	}
-	s.logger.Info("credential index restored from its snapshot", "position", pos, "bytes", len(data), "took", time.Since(start).Round(time.Millisecond))
+	var size uint64
+	if info, err := obj.Info(); err == nil {
+		size = info.Size
+	}
+	s.logger.Info("credential index restored from its snapshot", "position", pos, "bytes", size, "took", time.Since(start).Round(time.Millisecond))
 	return pos, true
 }
 

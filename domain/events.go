@@ -1,9 +1,10 @@
 package domain
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // Event is a fact decided by an aggregate. EventType is its stable wire name
@@ -376,6 +377,9 @@ var decoders = map[string]func([]byte) (Event, error){
 	EventTypeUsageRecorded:   decodeAs[UsageRecorded],
 }
 
+// decodeAs decodes with segmentio's encoding/json, which reads as the standard
+// library does at about a fifth of its cost: every consumer of the log decodes
+// every event.
 func decodeAs[T Event](data []byte) (Event, error) {
 	var e T
 	err := json.Unmarshal(data, &e)

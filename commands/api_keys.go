@@ -135,13 +135,16 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 			QPSLimit: s.qps, SecretHash: domain.HashCredential(a.deps.Pepper, cred), Masked: cred.Masked(),
 		}
 	}
-	sealed, err := a.deps.Vault.SealMany(ctx, ids, plaintexts)
+	sealed, wrapped, err := a.deps.Vault.Seal(ids, plaintexts)
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
 	for i := range keys {
 		keys[i].Sealed = sealed[i]
 	}
+	// The data keys are written while the keys are appended, and both are awaited:
+	// no answer before both are stored.
+	stored := a.deps.Vault.Store(ctx, ids, wrapped)
 	at := a.now()
 	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID, Keys: make([]APIKeyResult, len(keys))}
 	meta := c.metadata(workspaceID)
@@ -161,11 +164,39 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 			out.Keys[i].Secret = secrets[k.ID]
 		}
 	})
+	if serr := stored(); serr != nil && err == nil {
+		err = a.restoreDataKeys(ctx, workspaceID, ids, wrapped)
+	}
 	if err != nil {
 		return CreatedAPIKeys{}, err
 	}
 	out.Version = version
 	return out, nil
+}
+
+// restoreDataKeys writes again the data keys of keys just appended whose first
+// write failed (a timeout, or a data key an earlier attempt of the request left):
+// the log holds these keys' sealed values, so these are the data keys that open
+// them. A key deleted meanwhile (a deletion destroys after it appends) has its
+// data key destroyed again. If this fails too, the caller gets the error and the
+// data key check (RepairDataKey) deletes the keys once their creation is over.
+func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []string, wrapped [][]byte) error {
+	if err := a.deps.Vault.Restore(ctx, ids, wrapped); err != nil {
+		return err
+	}
+	var deleted []string
+	err := a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
+		for _, id := range ids {
+			if k, _ := w.Key(id); k.Deleted {
+				deleted = append(deleted, id)
+			}
+		}
+		return nil
+	})
+	for _, id := range deleted {
+		err = errors.Join(err, a.deps.Vault.Destroy(ctx, id))
+	}
+	return err
 }
 
 // replaySecrets fills the plaintexts of a replayed creation from the vault. The

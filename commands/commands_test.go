@@ -30,7 +30,7 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vault, err := eventstore.OpenVault(ctx, store.JetStream(), bytes.Repeat([]byte{1}, 32), 1)
+	vault, err := eventstore.OpenVault(ctx, store.JetStream(), bytes.Repeat([]byte{1}, 32), 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

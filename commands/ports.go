@@ -38,7 +38,18 @@ type Snapshots interface {
 
 // Vault seals API key plaintexts under per-key data keys kept outside the log.
 type Vault interface {
-	SealMany(ctx context.Context, ids []string, plaintexts [][]byte) ([][]byte, error)
+	// Seal seals each plaintext, in memory, under a new data key; wrapped are the
+	// data keys as the vault stores them (under its master key).
+	Seal(ids []string, plaintexts [][]byte) (sealed, wrapped [][]byte, err error)
+	// Store writes the data keys, all at once, each only where its id has none,
+	// and returns what waits for them: the caller appends meanwhile.
+	Store(ctx context.Context, ids []string, wrapped [][]byte) (wait func() error)
+	// Restore writes them over whatever the ids hold: the caller's events, which
+	// hold the sealed values, are in the log.
+	Restore(ctx context.Context, ids []string, wrapped [][]byte) error
+	// Lost tells whether sealed can no longer be opened (no data key for id, or
+	// another one); an error when the vault cannot tell.
+	Lost(ctx context.Context, id string, sealed []byte) (bool, error)
 	// Open fails with an error matching domain.ErrAPIKeyDeleted once Destroy ran.
 	Open(ctx context.Context, id string, sealed []byte) ([]byte, error)
 	Destroy(ctx context.Context, id string) error

@@ -27,7 +27,7 @@ func TestInstancesStartTogetherOnAFreshCluster(t *testing.T) {
 			defer wg.Done()
 			store, err := eventstore.Open(ctx, nc, eventstore.Config{Replicas: 3})
 			if err == nil {
-				_, err = eventstore.OpenVault(ctx, store.JetStream(), make([]byte, 32), 3)
+				_, err = eventstore.OpenVault(ctx, store.JetStream(), make([]byte, 32), 3, 0)
 			}
 			if err == nil {
 				_, err = eventstore.OpenSnapshots(ctx, store.JetStream(), 3)

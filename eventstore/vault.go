@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,11 @@ import (
 // purpose: purging an entry crypto-shreds the key's sealed plaintext in the log.
 const VaultBucket = "KEYLEDGER_DATA_KEYS"
 
+// errUnopened: a sealed value does not open under its id's data key (another key
+// sealed it). A data key the master key does not unwrap is another error: a wrong
+// master key says nothing about the keys.
+var errUnopened = errors.New("does not open")
+
 // ErrShredded: the data key was destroyed (the API key was deleted); the sealed
 // plaintext can never be opened again. It matches domain.ErrAPIKeyDeleted.
 var ErrShredded = fmt.Errorf("vault: data key destroyed: %w", domain.ErrAPIKeyDeleted)
@@ -26,18 +32,23 @@ var ErrShredded = fmt.Errorf("vault: data key destroyed: %w", domain.ErrAPIKeyDe
 // Vault seals API key plaintexts, each under its own AES-256-GCM data key; data keys
 // are stored wrapped by the master key. Safe for concurrent use.
 type Vault struct {
-	kv     jetstream.KeyValue
-	master cipher.AEAD
+	kv           jetstream.KeyValue
+	master       cipher.AEAD
+	writeTimeout time.Duration
 }
 
-// OpenVault creates or binds the bucket. masterKey must be 32 bytes.
-func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*Vault, error) {
+// OpenVault creates or binds the bucket. masterKey must be 32 bytes; writeTimeout
+// bounds one data key's write (default 5 s).
+func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int, writeTimeout time.Duration) (*Vault, error) {
 	master, err := newGCM(masterKey)
 	if err != nil {
 		return nil, fmt.Errorf("vault master key: %w", err)
 	}
 	if replicas == 0 {
 		replicas = 1
+	}
+	if writeTimeout == 0 {
+		writeTimeout = 5 * time.Second
 	}
 	kv, err := Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -51,48 +62,76 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault bucket: %w", err))
 	}
-	return &Vault{kv: kv, master: master}, nil
+	return &Vault{kv: kv, master: master, writeTimeout: writeTimeout}, nil
 }
 
-// SealMany creates a data key for each id and returns the plaintexts sealed under
-// them, in order. Data keys are written before the caller appends its events: a
-// failed append leaves orphan data keys that seal nothing anyone can reach. An id
-// that already has a data key (a retry of a request whose first attempt may be in
-// the log) keeps it, so whichever attempt's events are in the log can be opened.
-func (v *Vault) SealMany(ctx context.Context, ids []string, plaintexts [][]byte) ([][]byte, error) {
-	out := make([][]byte, len(ids))
+// Seal seals each plaintext, in memory, under a new data key, and returns the
+// sealed values with the data keys wrapped by the master key, as Store writes them.
+// The caller stores them (Store) while it appends the events that hold the sealed
+// values, and waits for both.
+func (v *Vault) Seal(ids []string, plaintexts [][]byte) (sealed, wrapped [][]byte, err error) {
+	sealed, wrapped = make([][]byte, len(ids)), make([][]byte, len(ids))
+	for i, id := range ids {
+		dk := make([]byte, 32)
+		if _, err := rand.Read(dk); err != nil {
+			return nil, nil, err
+		}
+		g, err := newGCM(dk)
+		if err != nil {
+			return nil, nil, err
+		}
+		wrapped[i], sealed[i] = sealWith(v.master, dk, []byte(id)), sealWith(g, plaintexts[i], []byte(id))
+	}
+	return sealed, wrapped, nil
+}
+
+// Store writes the wrapped data keys, all at once, each only where its id has none
+// (an earlier attempt of the same request may have written one), and returns what
+// waits for them: nil once every one is stored. If one fails and the caller's events
+// are in the log, the caller restores them.
+func (v *Vault) Store(ctx context.Context, ids []string, wrapped [][]byte) (wait func() error) {
+	return v.write(ctx, ids, wrapped, "store", func(ctx context.Context, id string, value []byte) error {
+		_, err := v.kv.Create(ctx, id, value)
+		return err
+	})
+}
+
+// Restore writes the wrapped data keys over whatever their ids hold: the caller's
+// events, which hold the values they sealed, are in the log.
+func (v *Vault) Restore(ctx context.Context, ids []string, wrapped [][]byte) error {
+	return v.write(ctx, ids, wrapped, "restore", func(ctx context.Context, id string, value []byte) error {
+		_, err := v.kv.Put(ctx, id, value)
+		return err
+	})()
+}
+
+func (v *Vault) write(ctx context.Context, ids []string, wrapped [][]byte, what string, put func(context.Context, string, []byte) error) func() error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	for i := range ids {
+	for i, id := range ids {
 		g.Go(func() error {
-			sealed, err := v.seal(ctx, ids[i], plaintexts[i])
-			out[i] = sealed
-			return err
+			wctx, cancel := context.WithTimeout(ctx, v.writeTimeout)
+			defer cancel()
+			if err := put(wctx, id, wrapped[i]); err != nil {
+				return fault.Unavailable(fmt.Errorf("vault %s data key %s: %w", what, id, err))
+			}
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return g.Wait
 }
 
-func (v *Vault) seal(ctx context.Context, id string, plaintext []byte) ([]byte, error) {
-	dk := make([]byte, 32)
-	if _, err := rand.Read(dk); err != nil {
-		return nil, err
+// Lost tells whether sealed can no longer be opened: the vault holds no data key
+// for id, or one that does not open it. An error: the vault could not tell.
+func (v *Vault) Lost(ctx context.Context, id string, sealed []byte) (bool, error) {
+	_, err := v.Open(ctx, id, sealed)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, ErrShredded), errors.Is(err, errUnopened):
+		return true, nil
 	}
-	_, err := v.kv.Create(ctx, id, sealWith(v.master, dk, []byte(id)))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		dk, err = v.dataKey(ctx, id)
-	}
-	if err != nil {
-		return nil, fault.Unavailable(fmt.Errorf("vault store data key %s: %w", id, err))
-	}
-	g, err := newGCM(dk)
-	if err != nil {
-		return nil, err
-	}
-	return sealWith(g, plaintext, []byte(id)), nil
+	return false, err
 }
 
 // dataKey loads and unwraps the data key of id; ErrShredded once Destroy ran.
@@ -106,7 +145,7 @@ func (v *Vault) dataKey(ctx context.Context, id string) ([]byte, error) {
 	}
 	dk, err := openWith(v.master, entry.Value(), []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("vault unwrap data key %s: %w", id, err)
+		return nil, fmt.Errorf("vault unwrap data key %s (is this the master key that wrapped it?): %w", id, err)
 	}
 	return dk, nil
 }
@@ -123,7 +162,7 @@ func (v *Vault) Open(ctx context.Context, id string, sealed []byte) ([]byte, err
 	}
 	pt, err := openWith(g, sealed, []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("vault open %s: %w", id, err)
+		return nil, fmt.Errorf("vault open %s: %w: %w", id, errUnopened, err)
 	}
 	return pt, nil
 }

@@ -148,8 +148,13 @@ func (r *Runner) runOnce(ctx context.Context) error {
 }
 
 func (r *Runner) readCheckpoint(ctx context.Context) (uint64, error) {
+	return Checkpoint(ctx, r.pool, r.cfg.Name)
+}
+
+// Checkpoint is how far the log's consumer called name has applied it (0: not at all).
+func Checkpoint(ctx context.Context, pool *pgxpool.Pool, name string) (uint64, error) {
 	var pos int64
-	err := r.pool.QueryRow(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, r.cfg.Name).Scan(&pos)
+	err := pool.QueryRow(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, name).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -158,6 +163,20 @@ func (r *Runner) readCheckpoint(ctx context.Context) (uint64, error) {
 	}
 	return uint64(pos), nil
 }
+
+// SaveCheckpoint records that the consumer called name has applied the log up to pos
+// (a consumer whose work is outside the database; the projector moves its own in
+// its transaction).
+func SaveCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string, pos uint64) error {
+	_, err := pool.Exec(ctx, checkpointUpsert, name, int64(pos))
+	if err != nil {
+		return fault.Unavailable(err)
+	}
+	return nil
+}
+
+const checkpointUpsert = `INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`
 
 // commit applies records past the checkpoint and moves it, in one transaction.
 func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
@@ -190,8 +209,7 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 	if last == uint64(checkpoint) {
 		return nil
 	}
-	b.Exec(`INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
-		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`, r.cfg.Name, int64(last))
+	b.Exec(checkpointUpsert, r.cfg.Name, int64(last))
 	if err := b.flush(ctx, tx); err != nil {
 		return err
 	}

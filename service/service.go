@@ -60,9 +60,12 @@ type Config struct {
 	// snapshot and applies only the log after it.
 	IndexSnapshotEvery  time.Duration
 	IndexSnapshotEvents uint64
-	Audit               AuditConfig
-	HTTP                httpapi.Config
-	Logger              *slog.Logger
+	// DataKeyGrace is how long after a key's creation event the data key check
+	// looks for its data key (default 1m): longer than any creation lasts.
+	DataKeyGrace time.Duration
+	Audit        AuditConfig
+	HTTP         httpapi.Config
+	Logger       *slog.Logger
 }
 
 // AuditConfig configures the audit log's checkpoints.
@@ -84,13 +87,13 @@ type AuditConfig struct {
 	Retention time.Duration
 }
 
-// Signer reads the signing key and the previous keys: the signer (nil when no
-// key is configured: checkpoints are off), and the verifier keys with the current
-// one first.
 // IndexSnapshotLock names the lock an instance holds while it saves the credential
 // index's snapshot: one saver at a time across instances.
 const IndexSnapshotLock = "keyledger.index-snapshot"
 
+// Signer reads the signing key and the previous keys: the signer (nil when no
+// key is configured: checkpoints are off), and the verifier keys with the current
+// one first.
 func (c AuditConfig) Signer() (*audit.Signer, []string, error) {
 	if c.CheckpointEvery < 0 {
 		return nil, nil, errors.New("the audit checkpoint interval must not be negative")
@@ -147,6 +150,9 @@ func (c Config) Validate() error {
 	if c.IndexSnapshotEvery < 0 {
 		errs = append(errs, errors.New("service: the index snapshot interval must not be negative"))
 	}
+	if c.DataKeyGrace < 0 {
+		errs = append(errs, errors.New("service: the data key grace must not be negative"))
+	}
 	if c.LastUsedEvery < 0 {
 		errs = append(errs, errors.New("service: the last-use flush interval must not be negative"))
 	}
@@ -202,6 +208,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.IndexSnapshotEvents == 0 {
 		cfg.IndexSnapshotEvents = 100_000
 	}
+	if cfg.DataKeyGrace == 0 {
+		cfg.DataKeyGrace = time.Minute
+	}
 	streams, err := streamspec.AsyncAPI()
 	if err != nil {
 		return nil, err
@@ -211,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	vault, err := eventstore.OpenVault(ctx, store.JetStream(), cfg.MasterKey, cfg.Replicas)
+	vault, err := eventstore.OpenVault(ctx, store.JetStream(), cfg.MasterKey, cfg.Replicas, cfg.WriteTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +302,19 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	lastUsed := func(ctx context.Context) error {
 		return flushLastUsed(ctx, s.index, projections.APIKeys{Pool: pool}, cfg.LastUsedEvery, cfg.Logger)
 	}
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed, indexSnapshots} {
+	dataKeys := func(ctx context.Context) error {
+		return checkDataKeys(ctx, pool, store, s.app, cfg.DataKeyGrace, cfg.Logger)
+	}
+	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed,
+		indexSnapshots, dataKeys} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}
 	return s, nil
 }
+
+// minPoolConns is the fewest connections an instance's pool may have.
+const minPoolConns = 12
 
 // openDatabase creates the database if missing, connects, and migrates the views and
 // the idempotency store.
@@ -306,7 +322,14 @@ func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err := projections.EnsureDatabase(ctx, url); err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	// Up to five connections hold locks for as long as their holder runs (the three
+	// projectors, the data key check, a snapshot's save): leave requests room.
+	cfg.MaxConns = max(cfg.MaxConns, minPoolConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// RepairDataKey deletes an API key whose plaintext can no longer be opened: the
+// vault holds no data key for it, or one that does not open it. Only a creation
+// whose instance died after its append and before its data keys were stored leaves
+// one (a live instance writes them again, restoreDataKeys); that creation was never
+// answered, so no one holds the secret. It is called once the creation is over
+// (the service's data key check follows the log), and decides nothing when the
+// vault cannot tell. The deletion is appended as the key's creator's, as if its
+// failed request had cleaned up after itself. deleted says whether it deleted.
+func (a *App) RepairDataKey(ctx context.Context, workspaceID, keyID string) (deleted bool, err error) {
+	var key domain.APIKey
+	var orgID string
+	err = a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
+		key, _ = w.Key(keyID)
+		orgID = w.OrganizationID()
+		return nil
+	})
+	if err != nil || key.ID == "" || key.Deleted {
+		return false, err
+	}
+	if lost, err := a.deps.Vault.Lost(ctx, keyID, key.Sealed); err != nil || !lost {
+		return false, err
+	}
+	meta := domain.Metadata{OrganizationID: orgID, WorkspaceID: workspaceID, ActorID: key.CreatedBy}
+	_, events, err := a.workspaces.update(ctx, workspaceID, meta, func(w *domain.Workspace) ([]domain.Event, error) {
+		if k, _ := w.Key(keyID); !bytes.Equal(k.Sealed, key.Sealed) {
+			return nil, nil // not the key that was checked
+		}
+		return w.DeleteAPIKey(keyID, a.now())
+	})
+	if errors.Is(err, domain.ErrAPIKeyDeleted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return len(events) > 0, a.deps.Vault.Destroy(ctx, keyID)
+}

@@ -1,0 +1,88 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/httpapi"
+)
+
+// TestADataKeyWriteThatFailsIsWrittenAgain: a key's data key is written while the
+// key is appended; when that write fails (here it never reaches the server) and the
+// append is in, the data key is written again before the creation answers, and the
+// secret it answered reveals.
+func TestADataKeyWriteThatFailsIsWrittenAgain(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy := h.nats.StartProxy(t)
+	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	h.waitReady(svc)
+	var writes atomic.Int32
+	proxy.Stall(func(subject string) bool {
+		return strings.HasPrefix(subject, "$KV."+eventstore.VaultBucket+".") && writes.Add(1) == 1
+	})
+	r := h.on(srv, h.admin.Secret, "POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(r, 201, "")
+	if writes.Load() != 2 {
+		t.Fatalf("%d data key writes, want the swallowed one and one again", writes.Load())
+	}
+	reveal := h.on(srv, h.admin.Secret, "POST", "/v1/workspaces/"+ws+"/api-keys/"+r.str("id")+"/reveal", nil)
+	h.expect(reveal, 200, "")
+	if reveal.str("secret") != r.str("secret") {
+		t.Fatal("the revealed secret is not the one the creation answered")
+	}
+}
+
+// TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance: an instance that dies
+// after a key's append and before its data key's write leaves a key no one can
+// reveal (and no one was given: the creation never answered). The next instance to
+// start finds it once the creation's grace is over and deletes it, as its creator's,
+// and leaves the keys whose data keys are there alone.
+func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	ws := h.workspace("prod")
+	healthy := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.applied(healthy)
+	store, err := eventstore.Open(ctx, h.nats.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Close()
+	// What the dead instance left: the key's event, sealed under a data key the vault never got.
+	cred, _ := domain.GenerateCredential(rand.Reader, domain.KindMaaSKey)
+	keyID := domain.NewAPIKeyID()
+	last, err := store.LastSequence(ctx, domain.AggregateWorkspace, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostAt, err := store.Append(ctx, domain.AggregateWorkspace, ws, last, []domain.Event{domain.APIKeyCreated{KeyID: keyID,
+		BusinessType: domain.BusinessMaaS, Allowlist: []string{}, SecretHash: domain.HashCredential(pepper, cred), Masked: cred.Masked(),
+		Sealed: []byte("sealed under a data key never stored"), At: time.Now().UTC()}},
+		domain.Metadata{OrganizationID: h.admin.OrganizationID, WorkspaceID: ws, ActorID: h.admin.AccountID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc2, srv2 := h.instance(httpapi.Config{})
+	h.waitReady(svc2)
+	h.decision(h.verify(srv2, cred.String(), ws, "maas", "10.0.0.1"), "VALID", true) // until the grace is over
+	deadline := time.Now().Add(15 * time.Second)
+	for h.verify(srv2, cred.String(), ws, "maas", "10.0.0.1").str("code") != "DELETED" {
+		if time.Now().After(deadline) {
+			t.Fatal("the key without its data key was not deleted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	recs, _, err := store.Load(ctx, domain.AggregateWorkspace, ws, lostAt)
+	if err != nil || len(recs) != 1 || recs[0].Type != domain.TypeAPIKeyDeleted || recs[0].Metadata.ActorID != h.admin.AccountID {
+		t.Fatalf("the repair's events: %+v %v", recs, err)
+	}
+	h.decision(h.verify(srv2, healthy.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
+	h.expect(h.on(srv2, h.admin.Secret, "POST", "/v1/workspaces/"+ws+"/api-keys/"+healthy.str("id")+"/reveal", nil), 200, "")
+}

@@ -1,11 +1,14 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
 )
 
 // APIKeyResult is one key as a write left it. Secret is the plaintext, present only
@@ -164,8 +167,10 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 			out.Keys[i].Secret = secrets[k.ID]
 		}
 	})
-	if serr := stored(); serr != nil && err == nil {
-		err = a.restoreDataKeys(ctx, workspaceID, ids, wrapped)
+	if serr := stored(); serr != nil && (err == nil || errors.Is(err, fault.ErrUnavailable)) {
+		// The keys may be in the log (for sure when err is nil), sealed under data
+		// keys whose write failed.
+		err = errors.Join(err, a.restoreDataKeys(ctx, workspaceID, ids, sealed, wrapped))
 	}
 	if err != nil {
 		return CreatedAPIKeys{}, err
@@ -174,29 +179,47 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	return out, nil
 }
 
-// restoreDataKeys writes again the data keys of keys just appended whose first
-// write failed (a timeout, or a data key an earlier attempt of the request left):
-// the log holds these keys' sealed values, so these are the data keys that open
-// them. A key deleted meanwhile (a deletion destroys after it appends) has its
-// data key destroyed again. If this fails too, the caller gets the error and the
-// data key check (RepairDataKey) deletes the keys once their creation is over.
-func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []string, wrapped [][]byte) error {
-	if err := a.deps.Vault.Restore(ctx, ids, wrapped); err != nil {
-		return err
-	}
-	var deleted []string
-	err := a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
-		for _, id := range ids {
-			if k, _ := w.Key(id); k.Deleted {
-				deleted = append(deleted, id)
+// restoreDataKeys writes again the data keys whose first write failed, for the keys
+// the log holds with these sealed values (so these data keys open them): a write
+// that timed out, or a data key an earlier attempt of the request left. A key
+// deleted meanwhile (a deletion destroys after it appends; the data key check may
+// have found it lost) has its data key destroyed again and fails the creation. Its
+// errors are the vault's or the log's: Unavailable, and the data key check deletes
+// a key still left without its data key once its creation is over.
+func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []string, sealed, wrapped [][]byte) error {
+	ctx = context.WithoutCancel(ctx) // the keys are in the log: finish
+	var ours, deleted []string
+	var ourKeys [][]byte
+	find := func() error {
+		ours, ourKeys, deleted = nil, nil, nil
+		return a.workspaces.read(ctx, workspaceID, func(w *domain.Workspace, _ uint64) error {
+			for i, id := range ids {
+				k, ok := w.Key(id)
+				switch {
+				case !ok || !bytes.Equal(k.Sealed, sealed[i]):
+				case k.Deleted:
+					deleted = append(deleted, id)
+				default:
+					ours, ourKeys = append(ours, id), append(ourKeys, wrapped[i])
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
+	if err := find(); err != nil {
+		return fault.Unavailable(err)
+	}
+	err := a.deps.Vault.Restore(ctx, ours, ourKeys)
+	if ferr := find(); ferr != nil { // what was deleted while the data keys were written
+		return fault.Unavailable(errors.Join(err, ferr))
+	}
 	for _, id := range deleted {
 		err = errors.Join(err, a.deps.Vault.Destroy(ctx, id))
 	}
-	return err
+	if err == nil && len(deleted) > 0 {
+		err = fmt.Errorf("%d of the keys were deleted while their data keys were written", len(deleted))
+	}
+	return fault.Unavailable(err)
 }
 
 // replaySecrets fills the plaintexts of a replayed creation from the vault. The

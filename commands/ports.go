@@ -41,8 +41,8 @@ type Vault interface {
 	// Seal seals each plaintext, in memory, under a new data key; wrapped are the
 	// data keys as the vault stores them (under its master key).
 	Seal(ids []string, plaintexts [][]byte) (sealed, wrapped [][]byte, err error)
-	// Store writes the data keys, all at once, each only where its id has none,
-	// and returns what waits for them: the caller appends meanwhile.
+	// Store starts writing the data keys, each only where its id has none, and
+	// returns what waits for them: the caller appends meanwhile.
 	Store(ctx context.Context, ids []string, wrapped [][]byte) (wait func() error)
 	// Restore writes them over whatever the ids hold: the caller's events, which
 	// hold the sealed values, are in the log.

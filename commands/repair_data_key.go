@@ -40,8 +40,15 @@ func (a *App) RepairDataKey(ctx context.Context, workspaceID, keyID string) (del
 	if errors.Is(err, domain.ErrAPIKeyDeleted) {
 		return false, nil
 	}
-	if err != nil {
+	if err != nil || len(events) == 0 {
 		return false, err
 	}
-	return len(events) > 0, a.deps.Vault.Destroy(ctx, keyID)
+	return true, a.deps.Vault.Destroy(ctx, keyID)
+}
+
+// ShredDeletedKey destroys a deleted key's data key again, once the deletion is
+// over: whatever wrote one after the deletion destroyed it (a creation restoring
+// its data keys at that moment) cannot bring the plaintext back. Idempotent.
+func (a *App) ShredDeletedKey(ctx context.Context, keyID string) error {
+	return a.deps.Vault.Destroy(ctx, keyID)
 }

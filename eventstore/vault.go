@@ -85,40 +85,50 @@ func (v *Vault) Seal(ids []string, plaintexts [][]byte) (sealed, wrapped [][]byt
 	return sealed, wrapped, nil
 }
 
-// Store writes the wrapped data keys, all at once, each only where its id has none
-// (an earlier attempt of the same request may have written one), and returns what
-// waits for them: nil once every one is stored. If one fails and the caller's events
-// are in the log, the caller restores them.
+// Store writes the wrapped data keys, each only where its id has none (an earlier
+// attempt of the same request may have written one), and returns at once what waits
+// for them: nil once every one is stored. The writes go on, within one write timeout
+// for all, whether or not ctx ends (a key appended meanwhile needs its data key). If
+// one fails and the caller's events are in the log, the caller restores them.
 func (v *Vault) Store(ctx context.Context, ids []string, wrapped [][]byte) (wait func() error) {
-	return v.write(ctx, ids, wrapped, "store", func(ctx context.Context, id string, value []byte) error {
-		_, err := v.kv.Create(ctx, id, value)
-		return err
-	})
+	done := make(chan error, 1)
+	go func() {
+		done <- v.write(ctx, ids, wrapped, "store", func(ctx context.Context, id string, value []byte) error {
+			_, err := v.kv.Create(ctx, id, value)
+			return err
+		})
+	}()
+	return func() error { return <-done }
 }
 
-// Restore writes the wrapped data keys over whatever their ids hold: the caller's
-// events, which hold the values they sealed, are in the log.
+// Restore writes the wrapped data keys over whatever their ids hold, within one
+// write timeout, whether or not ctx ends: the caller's events, which hold the values
+// they sealed, are in the log.
 func (v *Vault) Restore(ctx context.Context, ids []string, wrapped [][]byte) error {
 	return v.write(ctx, ids, wrapped, "restore", func(ctx context.Context, id string, value []byte) error {
 		_, err := v.kv.Put(ctx, id, value)
 		return err
-	})()
+	})
 }
 
-func (v *Vault) write(ctx context.Context, ids []string, wrapped [][]byte, what string, put func(context.Context, string, []byte) error) func() error {
-	g, ctx := errgroup.WithContext(ctx)
+// write puts every value, all within one write timeout; every write is tried, one
+// failure does not stop the others.
+func (v *Vault) write(ctx context.Context, ids []string, wrapped [][]byte, what string, put func(context.Context, string, []byte) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.writeTimeout)
+	defer cancel()
+	var g errgroup.Group
 	g.SetLimit(16)
+	errs := make([]error, len(ids))
 	for i, id := range ids {
 		g.Go(func() error {
-			wctx, cancel := context.WithTimeout(ctx, v.writeTimeout)
-			defer cancel()
-			if err := put(wctx, id, wrapped[i]); err != nil {
-				return fault.Unavailable(fmt.Errorf("vault %s data key %s: %w", what, id, err))
+			if err := put(ctx, id, wrapped[i]); err != nil {
+				errs[i] = fault.Unavailable(fmt.Errorf("vault %s data key %s: %w", what, id, err))
 			}
 			return nil
 		})
 	}
-	return g.Wait
+	_ = g.Wait()
+	return errors.Join(errs...)
 }
 
 // Lost tells whether sealed can no longer be opened: the vault holds no data key

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/projections"
 )
 
 // TestADataKeyWriteThatFailsIsWrittenAgain: a key's data key is written while the
@@ -43,7 +46,8 @@ func TestADataKeyWriteThatFailsIsWrittenAgain(t *testing.T) {
 // after a key's append and before its data key's write leaves a key no one can
 // reveal (and no one was given: the creation never answered). The next instance to
 // start finds it once the creation's grace is over and deletes it, as its creator's,
-// and leaves the keys whose data keys are there alone.
+// and leaves the keys whose data keys are there alone. A check with no checkpoint
+// (its first run) starts at the log's end and judges nothing before it.
 func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
@@ -55,20 +59,23 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.svc.Close()
-	// What the dead instance left: the key's event, sealed under a data key the vault never got.
-	cred, _ := domain.GenerateCredential(rand.Reader, domain.KindMaaSKey)
-	keyID := domain.NewAPIKeyID()
-	last, err := store.LastSequence(ctx, domain.AggregateWorkspace, ws)
-	if err != nil {
-		t.Fatal(err)
+	// What a dead instance leaves: the key's event, sealed under a data key the vault never got.
+	lostKey := func() (domain.Credential, uint64) {
+		cred, _ := domain.GenerateCredential(rand.Reader, domain.KindMaaSKey)
+		last, err := store.LastSequence(ctx, domain.AggregateWorkspace, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := store.Append(ctx, domain.AggregateWorkspace, ws, last, []domain.Event{domain.APIKeyCreated{KeyID: domain.NewAPIKeyID(),
+			BusinessType: domain.BusinessMaaS, Allowlist: []string{}, SecretHash: domain.HashCredential(pepper, cred), Masked: cred.Masked(),
+			Sealed: []byte("sealed under a data key never stored"), At: time.Now().UTC()}},
+			domain.Metadata{OrganizationID: h.admin.OrganizationID, WorkspaceID: ws, ActorID: h.admin.AccountID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred, at
 	}
-	lostAt, err := store.Append(ctx, domain.AggregateWorkspace, ws, last, []domain.Event{domain.APIKeyCreated{KeyID: keyID,
-		BusinessType: domain.BusinessMaaS, Allowlist: []string{}, SecretHash: domain.HashCredential(pepper, cred), Masked: cred.Masked(),
-		Sealed: []byte("sealed under a data key never stored"), At: time.Now().UTC()}},
-		domain.Metadata{OrganizationID: h.admin.OrganizationID, WorkspaceID: ws, ActorID: h.admin.AccountID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred, lostAt := lostKey()
 	svc2, srv2 := h.instance(httpapi.Config{})
 	h.waitReady(svc2)
 	h.decision(h.verify(srv2, cred.String(), ws, "maas", "10.0.0.1"), "VALID", true) // until the grace is over
@@ -85,4 +92,27 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	}
 	h.decision(h.verify(srv2, healthy.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
 	h.expect(h.on(srv2, h.admin.Secret, "POST", "/v1/workspaces/"+ws+"/api-keys/"+healthy.str("id")+"/reveal", nil), 200, "")
+
+	// A first run (no checkpoint: a new deployment, or one a migration reset) starts
+	// at the log's end: what is before it was created by instances that stored the
+	// data key first, or was checked already.
+	svc2.Close()
+	pool, err := pgxpool.New(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = 'data-keys'`); err != nil {
+		t.Fatal(err)
+	}
+	before, at := lostKey()
+	svc3, srv3 := h.instance(httpapi.Config{})
+	h.waitReady(svc3)
+	for seeded := uint64(0); seeded < at; time.Sleep(20 * time.Millisecond) {
+		if seeded, err = projections.Checkpoint(ctx, pool, "data-keys"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(5 * time.Second) // past the grace
+	h.decision(h.verify(srv3, before.String(), ws, "maas", "10.0.0.1"), "VALID", true)
 }

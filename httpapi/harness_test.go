@@ -214,7 +214,7 @@ func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config, tune ...func(*serv
 	h.t.Helper()
 	cfg := service.Config{
 		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
-		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond, DataKeyGrace: 2 * time.Second,
+		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond, DataKeyGrace: 4 * time.Second,
 		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, t := range tune {

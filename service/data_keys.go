@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,14 +18,20 @@ import (
 // dataKeyCheck names the data key check's lock and checkpoint.
 const dataKeyCheck = "data-keys"
 
-// checkDataKeys follows the log's key creations, one instance at a time, from where
-// the last check stopped, and has each key whose data key is lost deleted
-// (commands.RepairDataKey) once its creation is over: grace after its event. A key
-// creation writes its data keys while it appends, so an instance that dies between
-// the two can leave a key without its data key; the next check, on whichever
-// instance runs it, repairs that at its start. A vault or log that does not answer
-// stops the check, which starts again from its checkpoint: nothing is decided on a
-// guess.
+// checkDataKeys follows the log's key creations and deletions, one instance at a
+// time, from where the last check stopped, a grace after each event (longer than
+// any creation lasts). A creation writes its data keys while it appends, so an
+// instance that dies between the two can leave a key without its data key: the
+// check, on whichever instance runs it next, has it deleted (commands.RepairDataKey).
+// A deletion's data key is destroyed again (a restore at that moment cannot bring
+// it back).
+//
+// It never deletes on a guess: a vault or log that does not answer stops the check,
+// which starts again from its checkpoint; a first run starts at the log's end (keys
+// created before were answered only once their data keys were stored); a creation
+// older than dataKeyCheckMaxAge is not judged (the check was down that long); and
+// more lost keys in a row than one instance's creations could leave stop it, as a
+// vault that lost its data keys wholesale would.
 func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, app *commands.App, grace time.Duration, logger *slog.Logger) error {
 	logger = logger.With("check", "data keys")
 	return follow.Retry(ctx, 2*time.Second, logger, "data key check", func(ctx context.Context) error {
@@ -34,29 +41,43 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 		}
 		defer lock.Release(ctx)
 		from, err := projections.Checkpoint(ctx, pool, dataKeyCheck)
+		if err == nil && from == 0 {
+			if from, err = store.Position(ctx); err == nil {
+				err = projections.SaveCheckpoint(ctx, pool, dataKeyCheck, from)
+			}
+		}
 		if err != nil {
 			return err
 		}
+		lostInARow := 0
 		lastPing := time.Now()
 		return follow.Follower{Log: workspaceEvents{store}, BatchSize: 256,
 			Apply: func(ctx context.Context, recs []eventstore.Record) error {
 				for _, r := range recs {
-					created, ok := r.Event.(domain.APIKeyCreated)
-					if !ok {
-						continue
+					var err error
+					switch e := r.Event.(type) {
+					case domain.APIKeyCreated:
+						if err = after(ctx, r.Time.Add(grace)); err != nil || time.Since(r.Time) > dataKeyCheckMaxAge {
+							break
+						}
+						var deleted bool
+						if deleted, err = app.RepairDataKey(ctx, r.Aggregate, e.KeyID); deleted {
+							lostInARow++
+							logger.Warn("an API key whose data key was lost (its creation died before storing it) is deleted",
+								"workspace_id", r.Aggregate, "key_id", e.KeyID)
+						} else if err == nil {
+							lostInARow = 0
+						}
+						if lostInARow > maxLostInARow {
+							err = fmt.Errorf("%d API keys in a row had lost their data keys: stopped, the vault may have lost them wholesale", lostInARow)
+						}
+					case domain.APIKeyDeleted:
+						if err = after(ctx, r.Time.Add(grace)); err == nil {
+							err = app.ShredDeletedKey(ctx, e.KeyID)
+						}
 					}
-					select {
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-time.After(time.Until(r.Time.Add(grace))):
-					}
-					deleted, err := app.RepairDataKey(ctx, r.Aggregate, created.KeyID)
 					if err != nil {
 						return err
-					}
-					if deleted {
-						logger.Warn("an API key whose data key was lost (its creation died before storing it) is deleted",
-							"workspace_id", r.Aggregate, "key_id", created.KeyID)
 					}
 				}
 				return projections.SaveCheckpoint(ctx, pool, dataKeyCheck, recs[len(recs)-1].Sequence)
@@ -69,6 +90,23 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 				return lock.Ping(ctx)
 			}}.Run(ctx, from)
 	})
+}
+
+// dataKeyCheckMaxAge: a creation older than this when the check reaches it is not
+// judged.
+const dataKeyCheckMaxAge = time.Hour
+
+// maxLostInARow is more keys than the creations in flight on one instance hold.
+const maxLostInARow = 2 * domain.MaxEventsPerWrite
+
+// after waits until t, or ctx ends.
+func after(ctx context.Context, t time.Time) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(t)):
+		return nil
+	}
 }
 
 // workspaceEvents is the log as the data key check follows it: the workspaces'

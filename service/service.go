@@ -5,6 +5,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,8 +151,8 @@ func (c Config) Validate() error {
 	if c.IndexSnapshotEvery < 0 {
 		errs = append(errs, errors.New("service: the index snapshot interval must not be negative"))
 	}
-	if c.DataKeyGrace < 0 {
-		errs = append(errs, errors.New("service: the data key grace must not be negative"))
+	if write := cmp.Or(c.WriteTimeout, 5*time.Second); c.DataKeyGrace < 0 || c.DataKeyGrace != 0 && c.DataKeyGrace < 4*write {
+		errs = append(errs, fmt.Errorf("service: the data key grace must be at least four write timeouts (%v): a creation's append and data key writes end within them", 4*write))
 	}
 	if c.LastUsedEvery < 0 {
 		errs = append(errs, errors.New("service: the last-use flush interval must not be negative"))
@@ -233,7 +234,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := openDatabase(ctx, cfg.DatabaseURL)
+	pool, err := openDatabase(ctx, cfg.DatabaseURL, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -314,11 +315,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // minPoolConns is the fewest connections an instance's pool may have.
-const minPoolConns = 12
+const minPoolConns = 16
 
 // openDatabase creates the database if missing, connects, and migrates the views and
 // the idempotency store.
-func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func openDatabase(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, error) {
 	if err := projections.EnsureDatabase(ctx, url); err != nil {
 		return nil, err
 	}
@@ -327,8 +328,12 @@ func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	// Up to five connections hold locks for as long as their holder runs (the three
-	// projectors, the data key check, a snapshot's save): leave requests room.
-	cfg.MaxConns = max(cfg.MaxConns, minPoolConns)
+	// projectors, the data key check, a snapshot's save) and each projector commits
+	// on one more: leave requests room.
+	if cfg.MaxConns < minPoolConns {
+		logger.Info("database pool raised to its least size", "pool_max_conns", cfg.MaxConns, "now", minPoolConns)
+		cfg.MaxConns = minPoolConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -346,7 +351,7 @@ func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // Migrate creates the database if missing and applies every migration.
 func Migrate(ctx context.Context, url string) error {
-	pool, err := openDatabase(ctx, url)
+	pool, err := openDatabase(ctx, url, slog.Default())
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ const maxChunkBytes = keysPerChunk << 12
 
 const flagDeleted = 1
 
+// maxSnapshotKeys bounds the keys a snapshot's head may announce, before anything is
+// allocated for them.
+const maxSnapshotKeys = 1 << 28
+
 // keysHead describes the keys that follow the head.
 type keysHead struct {
 	Count, PerChunk int
@@ -103,7 +107,7 @@ type restoredKeys struct {
 
 // decode reads the chunks that follow the head and decodes them in parallel.
 func (h keysHead) decode(r *bufio.Reader) (restoredKeys, error) {
-	if h.Count < 0 || h.PerChunk <= 0 || h.PerChunk > keysPerChunk {
+	if h.Count < 0 || h.Count > maxSnapshotKeys || h.PerChunk <= 0 || h.PerChunk > keysPerChunk {
 		return restoredKeys{}, errors.New("keys: bad head")
 	}
 	out := restoredKeys{entries: make([]keyEntry, h.Count), allows: make([]*allowed, len(h.Allowlists))}
@@ -114,12 +118,13 @@ func (h keysHead) decode(r *bufio.Reader) (restoredKeys, error) {
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for start := 0; start < h.Count; start += h.PerChunk {
+		var chunk []byte
 		n, err := binary.ReadUvarint(r)
 		if err == nil && n > maxChunkBytes {
 			err = fmt.Errorf("a chunk of %d bytes", n)
 		}
-		chunk := make([]byte, n)
 		if err == nil {
+			chunk = make([]byte, n)
 			_, err = io.ReadFull(r, chunk)
 		}
 		if err != nil {
@@ -184,7 +189,7 @@ func (h keysHead) decodeChunk(b []byte, entries []keyEntry, uses []keyUse, allow
 			return bad
 		}
 		e.deleted, b = b[0]&flagDeleted != 0, b[1:]
-		if qps := domain.QPS(uvarint(1 << 31)); qps > 0 {
+		if qps := domain.QPS(uvarint(domain.MaxQPS + 1)); qps > 0 {
 			e.limiter = rate.NewLimiter(rate.Limit(qps), burst(qps))
 		}
 		e.createdAt, e.deletedAt = varint(), varint()

@@ -143,7 +143,8 @@ func (x *Index) answerSnapshot() {
 func (x *Index) snapshotLocked() *indexSnapshot {
 	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load(), PositionID: x.lastID}
 	// A key's entry is replaced, never changed, when its key changes (its limiter
-	// locks itself): the pointers are the copy. Both lists are sorted outside.
+	// locks itself): the pointers are the copy, sorted outside the lock. The
+	// allowlists keep the index's order (append-only: the same log, the same order).
 	s.keys = slices.AppendSeq(make([]*keyEntry, 0, len(x.keysByID)), maps.Values(x.keysByID))
 	s.allows = slices.Clone(x.allowsList)
 	for _, ak := range x.accessKeys {
@@ -247,8 +248,10 @@ func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
 	}
 	// The snapshot ends with its keys; reading to the end lets a checking reader
 	// (the store's digest) say whether all of it was right, before any state changes.
-	if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
-		return 0, fmt.Errorf("credential index snapshot: %d bytes after the keys: %w", n, err)
+	if n, err := io.Copy(io.Discard, br); err != nil {
+		return 0, fmt.Errorf("credential index snapshot: %w", err)
+	} else if n != 0 {
+		return 0, fmt.Errorf("credential index snapshot: %d bytes after the keys", n)
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()

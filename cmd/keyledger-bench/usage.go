@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -133,6 +134,14 @@ func rawUsagePublish(ctx context.Context, js jetstream.JetStream, ws, key string
 			return 0, err
 		}
 		f, err := js.PublishMsgAsync(m)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // 512 in flight for long: wait for them, as keyledger's intake would
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			f, err = js.PublishMsgAsync(m)
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -30,6 +30,9 @@ func (a *App) RepairDataKey(ctx context.Context, workspaceID, keyID string) (del
 	if lost, err := a.deps.Vault.Lost(ctx, keyID, key.Sealed); err != nil || !lost {
 		return false, err
 	}
+	if whole, err := a.deps.Vault.Whole(ctx); err != nil || !whole {
+		return false, errors.Join(err, ErrVaultNotWhole)
+	}
 	meta := domain.Metadata{OrganizationID: orgID, WorkspaceID: workspaceID, ActorID: key.CreatedBy}
 	_, events, err := a.workspaces.update(ctx, workspaceID, meta, func(w *domain.Workspace) ([]domain.Event, error) {
 		if k, _ := w.Key(keyID); !bytes.Equal(k.Sealed, key.Sealed) {
@@ -45,6 +48,14 @@ func (a *App) RepairDataKey(ctx context.Context, workspaceID, keyID string) (del
 	}
 	return true, a.deps.Vault.Destroy(ctx, keyID)
 }
+
+// ErrVaultNotWhole: the vault has lost its canary, so its data keys too; a key
+// whose data key is missing says nothing then, and none is deleted.
+var ErrVaultNotWhole = errors.New("the vault has lost the canary written beside its data keys (its bucket was emptied or recreated?): no key is judged by its data key")
+
+// PlantDataKeyCanary writes the vault's canary, which RepairDataKey asks for
+// before it deletes anything; the data key check plants it when it first runs.
+func (a *App) PlantDataKeyCanary(ctx context.Context) error { return a.deps.Vault.PlantCanary(ctx) }
 
 // ShredDeletedKey destroys a deleted key's data key again, once the deletion is
 // over: whatever wrote one after the deletion destroyed it (a creation restoring

@@ -131,6 +131,31 @@ func (v *Vault) write(ctx context.Context, ids []string, wrapped [][]byte, what 
 	return errors.Join(errs...)
 }
 
+// canary is the vault's own entry beside the data keys: a vault that has lost it
+// (its bucket recreated, say) has lost the data keys too, and says nothing about
+// any one key. No API key id is "canary".
+const canary = "canary"
+
+// PlantCanary writes the canary if it is not there.
+func (v *Vault) PlantCanary(ctx context.Context) error {
+	if _, err := v.kv.Create(ctx, canary, []byte("keyledger")); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fault.Unavailable(fmt.Errorf("vault canary: %w", err))
+	}
+	return nil
+}
+
+// Whole tells whether the vault still holds its canary.
+func (v *Vault) Whole(ctx context.Context) (bool, error) {
+	_, err := v.kv.Get(ctx, canary)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fault.Unavailable(fmt.Errorf("vault canary: %w", err))
+	}
+	return true, nil
+}
+
 // Lost tells whether sealed can no longer be opened: the vault holds no data key
 // for id, or one that does not open it. An error: the vault could not tell.
 func (v *Vault) Lost(ctx context.Context, id string, sealed []byte) (bool, error) {

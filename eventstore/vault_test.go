@@ -75,6 +75,25 @@ func TestVaultSealOpenDestroy(t *testing.T) {
 	if err := v.Destroy(ctx, "key_1"); err != nil {
 		t.Fatalf("destroy is idempotent: %v", err)
 	}
+	// The canary: absent until planted, planted once, and its loss is seen.
+	whole := func(want bool) {
+		t.Helper()
+		if got, err := v.Whole(ctx); err != nil || got != want {
+			t.Fatalf("whole: %v %v, want %v", got, err, want)
+		}
+	}
+	whole(false)
+	if err := v.PlantCanary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.PlantCanary(ctx); err != nil {
+		t.Fatalf("planting again: %v", err)
+	}
+	whole(true)
+	if err := v.Destroy(ctx, "canary"); err != nil {
+		t.Fatal(err)
+	}
+	whole(false)
 	// Another master key cannot unwrap the data keys, and that says nothing of them.
 	other, _ := eventstore.OpenVault(ctx, s.JetStream(), bytes.Repeat([]byte{8}, 32), 1, 0)
 	if _, err := other.Open(ctx, "key_2", first[1]); err == nil {

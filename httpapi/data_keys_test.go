@@ -47,7 +47,8 @@ func TestADataKeyWriteThatFailsIsWrittenAgain(t *testing.T) {
 // reveal (and no one was given: the creation never answered). The next instance to
 // start finds it once the creation's grace is over and deletes it, as its creator's,
 // and leaves the keys whose data keys are there alone. A check with no checkpoint
-// (its first run) starts at the log's end and judges nothing before it.
+// (its first run) starts at the log's end and judges nothing before it; a vault
+// that lost its canary stops the check.
 func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
@@ -114,4 +115,24 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	}
 	time.Sleep(5 * time.Second) // past the grace
 	h.decision(h.verify(srv3, before.String(), ws, "maas", "10.0.0.1"), "VALID", true)
+
+	// A vault that has lost the canary the check planted beside the data keys (its
+	// bucket emptied or recreated) has lost them all: the check stops, and deletes
+	// nothing.
+	kv, err := store.JetStream().KeyValue(ctx, eventstore.VaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "canary"); err != nil {
+		t.Fatal(err)
+	}
+	unjudged, _ := lostKey()
+	deadline = time.Now().Add(15 * time.Second)
+	for !strings.Contains(h.logs.String(), "the data key check stopped") {
+		if time.Now().After(deadline) {
+			t.Fatal("the check did not stop on a vault without its canary")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.decision(h.verify(srv3, unjudged.String(), ws, "maas", "10.0.0.1"), "VALID", true)
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,10 +29,11 @@ const dataKeyCheck = "data-keys"
 //
 // It never deletes on a guess: a vault or log that does not answer stops the check,
 // which starts again from its checkpoint; a first run starts at the log's end (keys
-// created before were answered only once their data keys were stored); a creation
-// older than dataKeyCheckMaxAge is not judged (the check was down that long); and
-// more lost keys in a row than one instance's creations could leave stop it, as a
-// vault that lost its data keys wholesale would.
+// created before were answered only once their data keys were stored) and plants a
+// canary in the vault; a vault without its canary (emptied or recreated) stops the
+// check for good, holding its lock, as do more lost keys in a row than one
+// instance's creations could leave; a creation older than dataKeyCheckMaxAge is not
+// judged (the check was down that long).
 func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, app *commands.App, grace time.Duration, logger *slog.Logger) error {
 	logger = logger.With("check", "data keys")
 	return follow.Retry(ctx, 2*time.Second, logger, "data key check", func(ctx context.Context) error {
@@ -42,8 +44,10 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 		defer lock.Release(ctx)
 		from, err := projections.Checkpoint(ctx, pool, dataKeyCheck)
 		if err == nil && from == 0 {
-			if from, err = store.Position(ctx); err == nil {
-				err = projections.SaveCheckpoint(ctx, pool, dataKeyCheck, from)
+			if err = app.PlantDataKeyCanary(ctx); err == nil {
+				if from, err = store.Position(ctx); err == nil {
+					err = projections.SaveCheckpoint(ctx, pool, dataKeyCheck, from)
+				}
 			}
 		}
 		if err != nil {
@@ -69,7 +73,14 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 							lostInARow = 0
 						}
 						if lostInARow > maxLostInARow {
-							err = fmt.Errorf("%d API keys in a row had lost their data keys: stopped, the vault may have lost them wholesale", lostInARow)
+							err = fmt.Errorf("%d API keys in a row had lost their data keys: %w", lostInARow, commands.ErrVaultNotWhole)
+						}
+						if errors.Is(err, commands.ErrVaultNotWhole) {
+							// Hold the lock, so that no other instance goes on; an operator
+							// looks, restores the vault, and restarts the instance.
+							logger.Error("the data key check stopped", "err", err)
+							<-ctx.Done()
+							return ctx.Err()
 						}
 					case domain.APIKeyDeleted:
 						if err = after(ctx, r.Time.Add(grace)); err == nil {

@@ -27,11 +27,10 @@ const (
 // expected-version check lets one write and makes the other retry. Guarded by its
 // repository's mutex.
 type cache[A aggregate] struct {
-	lru      *simplelru.LRU[string, *entry[A]]
-	bytes    int64
-	budget   int64
-	dropping bool // a removal, not an eviction
-	stats    CacheStats
+	lru    *simplelru.LRU[string, *entry[A]]
+	bytes  int64
+	budget int64
+	stats  CacheStats
 }
 
 // CacheStats counts one kind of aggregate's cache use; read them with Load.
@@ -43,12 +42,7 @@ type CacheStats struct {
 func newCache[A aggregate](budget int64) *cache[A] {
 	c := &cache[A]{budget: budget}
 	// The count bound is not the one that matters: the budget in bytes is.
-	c.lru, _ = simplelru.NewLRU[string, *entry[A]](math.MaxInt, func(_ string, e *entry[A]) {
-		c.bytes -= e.bytes
-		if !c.dropping {
-			c.stats.Evictions.Add(1)
-		}
-	})
+	c.lru, _ = simplelru.NewLRU[string, *entry[A]](math.MaxInt, func(_ string, e *entry[A]) { c.bytes -= e.bytes })
 	return c
 }
 
@@ -69,9 +63,7 @@ func (c *cache[A]) get(id string, empty func() *entry[A]) *entry[A] {
 // eviction.
 func (c *cache[A]) drop(id string, e *entry[A]) {
 	if cur, ok := c.lru.Peek(id); ok && cur == e {
-		c.dropping = true
 		c.lru.Remove(id)
-		c.dropping = false
 		c.publish()
 	}
 }
@@ -86,11 +78,9 @@ func (c *cache[A]) resize(id string, e *entry[A]) {
 	size := entryBytes + int64(e.snapshotSize) + eventBytes*int64(e.unsnapshotted)
 	c.bytes += size - e.bytes
 	e.bytes = size
-	for c.bytes > c.budget && c.lru.Len() > 1 {
-		if oldest, _, ok := c.lru.GetOldest(); ok && oldest == id {
-			break // never the entry in use
-		}
+	for c.bytes > c.budget && c.lru.Len() > 1 { // never the entry in use: the most recent
 		c.lru.RemoveOldest()
+		c.stats.Evictions.Add(1)
 	}
 	c.publish()
 }

@@ -190,21 +190,14 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		}
 		version, err := r.store.Append(ctx, r.kind, id, e.version, events, meta)
 		if err == nil {
-			// The events of one append are stored together, one after another.
-			for i, ev := range events {
-				e.agg.ApplyBy(version-uint64(len(events)-1-i), meta.ActorID, ev)
-			}
-			e.version = version
-			r.applied(id, e, len(events))
+			r.appended(id, e, version, events, meta.ActorID)
 			for _, v := range view {
 				v(e.agg)
 			}
 			return version, events, nil
 		}
 		if !errors.Is(err, domain.ErrConflict) {
-			// The append may have happened with its ack lost: reload next time.
-			e.loaded = false
-			e.agg, e.version = r.empty(id), 0
+			r.unknown(id, e)
 			return 0, nil, err
 		}
 		if attempt == maxAttempts {
@@ -215,6 +208,23 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 		}
 		fresh = true
 	}
+}
+
+// appended applies to an entry the events one append stored, together, one after
+// another, up to version. Caller holds e.mu.
+func (r *repository[A]) appended(id string, e *entry[A], version uint64, events []domain.Event, actor string) {
+	for i, ev := range events {
+		e.agg.ApplyBy(version-uint64(len(events)-1-i), actor, ev)
+	}
+	e.version = version
+	r.applied(id, e, len(events))
+}
+
+// unknown forgets an entry's state after a failed append, which may have happened
+// with its ack lost: it is loaded again next time. Caller holds e.mu.
+func (r *repository[A]) unknown(id string, e *entry[A]) {
+	e.loaded = false
+	e.agg, e.version = r.empty(id), 0
 }
 
 // updateMany is update for several aggregates at once: each is loaded current
@@ -257,20 +267,16 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 			continue
 		}
 		if err != nil {
-			for i, id := range ids { // the append may have happened with its ack lost
-				entries[i].loaded, entries[i].agg, entries[i].version = false, r.empty(id), 0
+			for i, id := range ids {
+				r.unknown(id, entries[i])
 			}
 			return 0, err
 		}
 		var last uint64
 		for i, c := range changes {
 			e := entries[i]
-			for j, ev := range c.Events {
-				e.agg.ApplyBy(versions[i]-uint64(len(c.Events)-1-j), meta.ActorID, ev)
-			}
 			if len(c.Events) > 0 {
-				e.version = versions[i]
-				r.applied(ids[i], e, len(c.Events))
+				r.appended(ids[i], e, versions[i], c.Events, meta.ActorID)
 			}
 			last = max(last, e.version)
 			if view != nil {

@@ -69,16 +69,16 @@ func (a *App) knownWorkspaces(ctx context.Context, c Caller, spec *domain.RoleSp
 	return err
 }
 
-// ownWorkspaces reads each listed workspace from the log and tells which are the
-// caller's organization's (workspaces are never deleted, so what it finds stays
-// true).
+// ownWorkspaces tells which of the listed workspaces are the caller's
+// organization's. Workspaces are never deleted nor moved: a cached one answers
+// without a round trip (peek), one not known yet is read from the log.
 func (a *App) ownWorkspaces(ctx context.Context, c Caller, ids []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	for _, id := range ids {
 		if _, seen := known[id]; seen || !domain.IsWorkspaceID(id) {
 			continue
 		}
-		err := a.workspaces.read(ctx, id, func(w *domain.Workspace, _ uint64) error {
+		err := a.workspaces.peek(ctx, id, func(w *domain.Workspace) error {
 			known[id] = ownWorkspace(c, w) == nil
 			return nil
 		})

@@ -87,7 +87,7 @@ func (o *Organization) rotate(a *Account, e AccessKeyRotated) {
 		delete(o.bySecret, a.PreviousSecretHash)
 	}
 	a.PreviousAccessKeyID, a.PreviousSecretHash, a.PreviousUntil = "", "", time.Time{}
-	if e.PreviousUntil.After(e.At) {
+	if e.HasGrace() {
 		a.PreviousAccessKeyID, a.PreviousSecretHash, a.PreviousUntil = a.AccessKeyID, a.SecretHash, e.PreviousUntil
 	} else {
 		delete(o.bySecret, a.SecretHash)

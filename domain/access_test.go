@@ -131,7 +131,8 @@ func TestEveryEventTypeDecodes(t *testing.T) {
 		domain.RoleCreated{}, domain.RoleRenamed{}, domain.RoleDeleted{}, domain.PermissionGranted{}, domain.PermissionRevoked{},
 		domain.RoleUserIncluded{}, domain.RoleUserExcluded{}, domain.WorkspaceCreated{}, domain.WorkspaceUpdated{},
 		domain.MemberAuthorized{}, domain.MemberRevoked{}, domain.APIKeyCreated{}, domain.APIKeyUpdated{}, domain.APIKeyDeleted{},
-		domain.APIKeyRevealed{},
+		domain.APIKeyRevealed{}, domain.AccessKeyRotated{}, domain.RoleWorkspaceAdded{}, domain.RoleWorkspaceRemoved{},
+		domain.APIKeysExported{},
 	}
 	seen := map[string]bool{}
 	for _, e := range events {

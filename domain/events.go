@@ -118,6 +118,9 @@ type AccessKeyRotated struct {
 	At                  time.Time `json:"at"`
 }
 
+// HasGrace tells whether the previous secret outlives the rotation.
+func (e AccessKeyRotated) HasGrace() bool { return e.PreviousUntil.After(e.At) }
+
 // AccountDisabled stops every credential of a sub-account at once.
 type AccountDisabled struct {
 	AccountID string    `json:"account_id"`

@@ -94,9 +94,12 @@ func (c *Config) defaults() {
 		c.ReadTimeout = 2 * time.Second
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 5 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 }
+
+// DefaultWriteTimeout bounds a write to NATS when no other is configured.
+const DefaultWriteTimeout = 5 * time.Second
 
 // read bounds one read round trip by ReadTimeout.
 func (s *Store) read(ctx context.Context) (context.Context, context.CancelFunc) {

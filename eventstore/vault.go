@@ -38,7 +38,7 @@ type Vault struct {
 }
 
 // OpenVault creates or binds the bucket. masterKey must be 32 bytes; writeTimeout
-// bounds one data key's write (default 5 s).
+// bounds each Store or Restore, all its writes (default DefaultWriteTimeout).
 func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int, writeTimeout time.Duration) (*Vault, error) {
 	master, err := newGCM(masterKey)
 	if err != nil {
@@ -48,7 +48,7 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 		replicas = 1
 	}
 	if writeTimeout == 0 {
-		writeTimeout = 5 * time.Second
+		writeTimeout = DefaultWriteTimeout
 	}
 	kv, err := Ensure(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -170,7 +171,9 @@ func (s *Server) rotateAccessKey(c echo.Context) error {
 		var grace time.Duration
 		if g := req.GraceSeconds; g != nil {
 			if *g < 0 || *g > int(domain.MaxRotationGrace/time.Second) {
-				return reply{}, invalidField("grace_seconds", "out_of_range", "from 0 to 86400 seconds (24 h)")
+				// Here, not only in the domain: a larger count overflows a Duration.
+				return reply{}, invalidField("grace_seconds", "out_of_range", fmt.Sprintf("from 0 to %d seconds (%d h)",
+					int(domain.MaxRotationGrace/time.Second), int(domain.MaxRotationGrace/time.Hour)))
 			}
 			grace = time.Duration(*g) * time.Second
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -233,6 +234,10 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	m := h.call("", "GET", "/metrics", nil)
 	if m.Status != 200 || !strings.Contains(string(m.Raw), `keyledger_http_request_duration_seconds_count{method="POST",route="/v1/workspaces",status="201"} 1`) {
 		t.Fatalf("metrics: %.2000s", m.Raw)
+	}
+	// The workspace was created through the command side's cache: one miss at least.
+	if !regexp.MustCompile(`(?m)^keyledger_aggregate_cache_misses_total\{aggregate="workspace"\} [1-9]`).Match(m.Raw) {
+		t.Fatalf("aggregate cache metrics: %.4000s", m.Raw)
 	}
 	r := h.call("", "GET", "/readyz", nil)
 	h.expect(r, 200, "")

@@ -203,9 +203,9 @@ func (h *harness) streamConforms(js jetstream.JetStream, name string) {
 }
 
 // instance starts one more keyledger instance on the harness's NATS and database.
-func (h *harness) instance(c httpapi.Config) (*service.Service, *httptest.Server) {
+func (h *harness) instance(c httpapi.Config, tune ...func(*service.Config)) (*service.Service, *httptest.Server) {
 	h.t.Helper()
-	return h.instanceOn(h.nats.Connect(h.t), c)
+	return h.instanceOn(h.nats.Connect(h.t), c, tune...)
 }
 
 // instanceOn starts an instance on a NATS connection of the test's choice (through a

@@ -122,11 +122,11 @@ func TestAccountWorkspacesAreSetAtOnce(t *testing.T) {
 	path := "/v1/accounts/" + alice + "/workspaces"
 	h.expect(h.as("PUT", "/v1/workspaces/"+w1+"/members", map[string]any{"account_ids": []string{alice}}), 200, "")
 
-	start := h.position()
+	logEnd := h.position()
 	r := h.as("PUT", path, map[string]any{"workspace_ids": []string{w3, w2}}, httpapi.HeaderConsistency, "all-instances")
 	h.expect(r, 200, "")
-	if h.position() != start+3 || r.Header.Get(httpapi.HeaderPosition) != fmt.Sprint(start+3) {
-		t.Fatalf("one revocation and two authorizations: %d → %d (%v)", start, h.position(), r.Header)
+	if h.position() != logEnd+3 || r.Header.Get(httpapi.HeaderPosition) != fmt.Sprint(logEnd+3) {
+		t.Fatalf("one revocation and two authorizations: %d → %d (%v)", logEnd, h.position(), r.Header)
 	}
 	if fmt.Sprint(r.Body["workspace_ids"]) != fmt.Sprint([]string{w2, w3}) {
 		t.Fatalf("put: %s", r.Raw)

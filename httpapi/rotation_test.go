@@ -32,6 +32,7 @@ func TestAccessKeyRotation(t *testing.T) {
 	for _, s := range []string{s1, s2} {
 		h.decision(h.verify(second, s, ws, "maas", "10.0.0.1"), "VALID", true)
 		h.expect(h.call(s, "GET", "/v1/me", nil), 200, "")
+		h.expect(h.on(second, s, "GET", "/v1/me", nil), 200, "")
 	}
 	acc := h.as("GET", "/v1/accounts/"+alice, nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
 	ak, _ := acc.Body["access_key"].(map[string]any)
@@ -50,6 +51,7 @@ func TestAccessKeyRotation(t *testing.T) {
 	for _, s := range []string{s1, s2} {
 		h.decision(h.verify(second, s, ws, "maas", "10.0.0.1"), "DELETED", false)
 		h.expect(h.call(s, "GET", "/v1/me", nil), 401, "unauthenticated")
+		h.expect(h.on(second, s, "GET", "/v1/me", nil), 401, "unauthenticated")
 	}
 	h.decision(h.verify(second, s3, ws, "maas", "10.0.0.1"), "VALID", true)
 
@@ -62,11 +64,16 @@ func TestAccessKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logEnd := h.position()
 	time.Sleep(time.Until(ends) + 50*time.Millisecond)
 	h.decision(h.verify(second, s3, ws, "maas", "10.0.0.1"), "DELETED", false)
 	h.decision(h.verify(nil, s3, ws, "maas", "10.0.0.1"), "DELETED", false)
 	h.expect(h.call(s3, "GET", "/v1/me", nil), 401, "unauthenticated")
+	h.expect(h.on(second, s3, "GET", "/v1/me", nil), 401, "unauthenticated")
 	h.expect(h.call(s4, "GET", "/v1/me", nil), 200, "")
+	if now := h.position(); now != logEnd {
+		t.Fatalf("the grace's end appended events: the log went from %d to %d", logEnd, now)
+	}
 	// One set of AK: disabling and enabling it again never brings an old secret back.
 	h.expect(h.as("PATCH", "/v1/accounts/"+alice+"/access-key", map[string]any{"status": "disabled"}, all...), 200, "")
 	h.decision(h.verify(second, s4, ws, "maas", "10.0.0.1"), "DISABLED", false)

@@ -333,29 +333,22 @@ func (s *Server) awaitIn(c echo.Context, waitFor func(context.Context, uint64) e
 	if err != nil {
 		return badRequest("invalid_position", HeaderPosition+" must be a log position returned by a write")
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
-	defer cancel()
-	if err := waitFor(ctx, pos); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return errPositionNotReached
-		}
-		return err
-	}
-	return nil
+	return s.bounded(c, func(ctx context.Context) error { return waitFor(ctx, pos) })
 }
 
 // awaitLogEnd makes a read wait until the views include the whole log as it stands
 // (a read that decides a write and must miss nothing), bounded like awaitPosition.
-func (s *Server) awaitLogEnd(c echo.Context) error {
+func (s *Server) awaitLogEnd(c echo.Context) error { return s.bounded(c, s.d.Views.CaughtUp) }
+
+// bounded waits for the views within PositionWait: longer is errPositionNotReached.
+func (s *Server) bounded(c echo.Context, wait func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
 	defer cancel()
-	if err := s.d.Views.CaughtUp(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return errPositionNotReached
-		}
-		return err
+	err := wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errPositionNotReached
 	}
-	return nil
+	return err
 }
 
 func jsonEncode(w io.Writer, v any) error {

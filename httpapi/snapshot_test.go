@@ -65,6 +65,33 @@ func TestAnInstanceStartsFromTheIndexSnapshot(t *testing.T) {
 	svc3, srv3 := h.instance(httpapi.Config{})
 	h.waitReady(svc3)
 	decisions("after a corrupt snapshot", svc3.IndexSnapshots(), 1, func(cred, product, ip string) response { return h.verify(srv3, cred, ws, product, ip) })
+
+	// A sound snapshot of another log, which holds another event at its position, is
+	// refused too: the log is asked.
+	at, err := h.svc.IndexSnapshots().Save(ctx, h.svc.Index())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := obs.GetBytes(ctx, "credential-index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := start(t)
+	for other.position() < at {
+		other.workspace("w")
+	}
+	otherObs, err := other.svc.Store().JetStream().ObjectStore(ctx, credindex.SnapshotBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := otherObs.PutBytes(ctx, "credential-index", foreign); err != nil {
+		t.Fatal(err)
+	}
+	svc4, _ := other.instance(httpapi.Config{})
+	other.waitReady(svc4)
+	if n := svc4.IndexSnapshots().Refused.Load(); n != 1 || !strings.Contains(other.logs.String(), "not of this log") {
+		t.Fatalf("another log's snapshot: %d refused", n)
+	}
 }
 
 // TestOneInstanceAtATimeSavesTheIndexSnapshot: instances share one snapshot object,
@@ -84,7 +111,7 @@ func TestOneInstanceAtATimeSavesTheIndexSnapshot(t *testing.T) {
 		t.Fatalf("lock: %v %v", held, err)
 	}
 	t.Cleanup(func() { lock.Release(ctx) })
-	svc2, _ := h.instanceOn(h.nats.Connect(t), httpapi.Config{}, func(c *service.Config) {
+	svc2, _ := h.instance(httpapi.Config{}, func(c *service.Config) {
 		c.IndexSnapshotEvery, c.IndexSnapshotEvents = 20*time.Millisecond, 1
 	})
 	h.waitReady(svc2)

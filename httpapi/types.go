@@ -17,24 +17,28 @@ type Allowlist []string
 // UnmarshalJSON implements json.Unmarshaler. The string form is checked as the
 // client wrote it (its length limit counts the raw text, separators included).
 func (a *Allowlist) UnmarshalJSON(b []byte) error {
+	return stringOrList(b, (*[]string)(a), func(s string) ([]string, error) {
+		l, err := domain.ParseAllowlistText(s)
+		return l.Entries(), err
+	})
+}
+
+// stringOrList decodes a JSON list of strings into out, or one string that split
+// turns into the list.
+func stringOrList(b []byte, out *[]string, split func(string) ([]string, error)) error {
 	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		l, err := domain.ParseAllowlistText(s)
+		l, err := split(s)
 		if err != nil {
 			return err
 		}
-		*a = l.Entries()
+		*out = l
 		return nil
 	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*a = l
-	return nil
+	return json.Unmarshal(b, out)
 }
 
 // NullableInt tells an absent field (Set false) from null (Set true, Value nil).
@@ -109,23 +113,13 @@ type NameList []string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *NameList) UnmarshalJSON(b []byte) error {
-	var l []string
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
+	return stringOrList(b, (*[]string)(n), func(s string) ([]string, error) {
+		var l []string
 		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
 			l = append(l, strings.TrimSpace(name))
 		}
-		*n = l
-		return nil
-	}
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*n = l
-	return nil
+		return l, nil
+	})
 }
 
 // BatchRateLimit is the QPS of a batch: "uniform" (qps) or "individual" (qps_list,

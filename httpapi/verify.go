@@ -112,7 +112,9 @@ func (s *Server) verifyBatch(c echo.Context) error {
 	vs := make([]credindex.Verification, len(req.Items))
 	for i, item := range req.Items {
 		v, err := verification(item)
-		verr.Merge("items["+strconv.Itoa(i)+"]", err)
+		if err != nil {
+			verr.Merge("items["+strconv.Itoa(i)+"]", err)
+		}
 		vs[i] = v
 	}
 	if err := verr.Err(); err != nil {

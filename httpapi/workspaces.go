@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -94,17 +95,9 @@ func workspaceList(rows []projections.WorkspaceRow, next string) WorkspaceList {
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
-	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
-	if err != nil {
-		return err
-	}
 	// A workspace's own fields need membership alone; its past (as_of) workspace:read.
-	if cl := caller(c); !cl.Primary {
-		if err := s.d.App.AuthorizeMember(c.Request().Context(), cl, ws); err != nil {
-			return err
-		}
-	}
-	if err := s.awaitPosition(c); err != nil {
+	ws, err := s.workspaceFor(c, s.d.App.AuthorizeMember)
+	if err != nil {
 		return err
 	}
 	if t, ok, err := asOf(c); ok || err != nil {
@@ -211,12 +204,19 @@ func (s *Server) putMembers(c echo.Context) error {
 // and, for a sub-account, authorizes p on the workspace as loaded from the log (for
 // the primary account the views' organization filter is the check).
 func (s *Server) readableWorkspace(c echo.Context, p domain.Permission) (string, error) {
+	return s.workspaceFor(c, func(ctx context.Context, cl commands.Caller, ws string) error {
+		return s.d.App.AuthorizeWorkspace(ctx, cl, ws, p)
+	})
+}
+
+// workspaceFor is readableWorkspace with the sub-account's check given.
+func (s *Server) workspaceFor(c echo.Context, authorize func(context.Context, commands.Caller, string) error) (string, error) {
 	ws, err := pathID(c, "ws", domain.IsWorkspaceID, domain.ErrWorkspaceNotFound)
 	if err != nil {
 		return "", err
 	}
 	if cl := caller(c); !cl.Primary {
-		if err := s.d.App.AuthorizeWorkspace(c.Request().Context(), cl, ws, p); err != nil {
+		if err := authorize(c.Request().Context(), cl, ws); err != nil {
 			return "", err
 		}
 	}

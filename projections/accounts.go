@@ -43,7 +43,7 @@ func applyAccounts(b *Batch, r eventstore.Record) {
 	case domain.AccessKeyRotated: // the new key keeps the account's key status
 		var prevID *string
 		var prevUntil *time.Time
-		if e.PreviousUntil.After(e.At) {
+		if e.HasGrace() {
 			prevID, prevUntil = &e.PreviousAccessKeyID, &e.PreviousUntil
 		}
 		b.Exec(`UPDATE accounts SET access_key_id = $2, access_key_created_at = $3, version = $4, access_key_created_by = $5,

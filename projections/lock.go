@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +31,22 @@ func TryLock(ctx context.Context, pool *pgxpool.Pool, name string) (lock *Lock, 
 
 // Ping tells whether the lock is still held: its connection answers.
 func (l *Lock) Ping(ctx context.Context) error { return l.conn.Ping(ctx) }
+
+// PingEvery is a follower's Between that tells, at most every d, whether the lock is
+// still held.
+func (l *Lock) PingEvery(d time.Duration) func(context.Context) error {
+	last := time.Now()
+	return func(ctx context.Context) error {
+		if time.Since(last) < d {
+			return nil
+		}
+		last = time.Now()
+		if err := l.Ping(ctx); err != nil {
+			return fmt.Errorf("lock connection lost: %w", err)
+		}
+		return nil
+	}
+}
 
 // Release gives the lock up and returns its connection to the pool; once.
 func (l *Lock) Release(ctx context.Context) {

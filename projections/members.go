@@ -9,7 +9,6 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/fault"
 )
 
 var memberColumns = []string{"workspace_id", "account_id", "authorized_at"}
@@ -50,47 +49,27 @@ func (q Members) List(ctx context.Context, orgID, workspaceID string) ([]MemberR
 	if _, err := (Workspaces{q.Pool}).Get(ctx, orgID, workspaceID); err != nil {
 		return nil, err
 	}
-	rows, err := q.Pool.Query(ctx, `WITH direct AS (SELECT account_id, authorized_at FROM workspace_members WHERE workspace_id = $1),
+	return queryAll(ctx, q.Pool, func(row pgx.CollectableRow) (MemberRow, error) {
+		var m MemberRow
+		err := row.Scan(&m.AccountID, &m.Name, &m.Primary, &m.AuthorizedAt, &m.RoleIDs, &m.RoleNames)
+		return m, err
+	}, `WITH direct AS (SELECT account_id, authorized_at FROM workspace_members WHERE workspace_id = $1),
 		via AS (SELECT ru.account_id, array_agg(r.id ORDER BY r.id) AS ids, array_agg(r.name ORDER BY r.id) AS names
 			FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id JOIN roles r ON r.id = rw.role_id
 			WHERE rw.workspace_id = $1 GROUP BY ru.account_id)
 		SELECT a.id, a.name, a.is_primary, d.authorized_at, COALESCE(v.ids, '{}'), COALESCE(v.names, '{}')
 		FROM accounts a LEFT JOIN direct d ON d.account_id = a.id LEFT JOIN via v ON v.account_id = a.id
 		WHERE a.organization_id = $2 AND (d.account_id IS NOT NULL OR v.account_id IS NOT NULL) ORDER BY a.id`, workspaceID, orgID)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (MemberRow, error) {
-		var m MemberRow
-		err := row.Scan(&m.AccountID, &m.Name, &m.Primary, &m.AuthorizedAt, &m.RoleIDs, &m.RoleNames)
-		return m, err
-	})
-	if out == nil {
-		out = []MemberRow{}
-	}
-	return out, fault.Unavailable(err)
 }
 
 // Candidates lists the organization's sub-accounts not authorized on the workspace
 // (neither directly nor through a role), in account order: the "Unauthorized
 // Accounts" beside the members.
 func (q Members) Candidates(ctx context.Context, orgID, workspaceID string) ([]CandidateRow, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT a.id, a.name FROM accounts a
-		WHERE a.organization_id = $1 AND NOT a.is_primary
-		AND NOT EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = $2 AND m.account_id = a.id)
-		AND NOT EXISTS (SELECT 1 FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id
-			WHERE rw.workspace_id = $2 AND ru.account_id = a.id)
-		ORDER BY a.id`, orgID, workspaceID)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CandidateRow, error) {
+	return queryAll(ctx, q.Pool, func(row pgx.CollectableRow) (CandidateRow, error) {
 		var c CandidateRow
 		err := row.Scan(&c.AccountID, &c.Name)
 		return c, err
-	})
-	if out == nil {
-		out = []CandidateRow{}
-	}
-	return out, fault.Unavailable(err)
+	}, `SELECT a.id, a.name FROM accounts a WHERE a.organization_id = $1 AND NOT a.is_primary
+		AND NOT `+authorizedOn("$2", "a.id")+` ORDER BY a.id`, orgID, workspaceID)
 }

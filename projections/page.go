@@ -58,6 +58,20 @@ func pageOf[T any](rows []T, p Page, id func(T) string) ([]T, string, error) {
 
 // queryPage runs a page query (one that fetches page.Limit+1 rows), scans the rows
 // and cuts the page.
+// queryAll runs a query and scans every row: an empty list, never nil, when there
+// is none.
+func queryAll[T any](ctx context.Context, pool *pgxpool.Pool, scan func(pgx.CollectableRow) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fault.Unavailable(err)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if out == nil {
+		out = []T{}
+	}
+	return out, fault.Unavailable(err)
+}
+
 func queryPage[T any](ctx context.Context, pool *pgxpool.Pool, page Page, scan func(pgx.Row) (T, error), id func(T) string, sql string, args ...any) ([]T, string, error) {
 	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {

@@ -13,19 +13,11 @@ type Queries struct {
 	Pool   *pgxpool.Pool
 	Runner *Runner
 	// Log tells where the log ends, for CaughtUp.
-	Log interface {
-		Position(ctx context.Context) (uint64, error)
-	}
+	Log LogEnd
 }
 
 // CaughtUp blocks until the views include the log as it stands now.
-func (q Queries) CaughtUp(ctx context.Context) error {
-	head, err := q.Log.Position(ctx)
-	if err != nil {
-		return err
-	}
-	return q.Runner.WaitFor(ctx, head)
-}
+func (q Queries) CaughtUp(ctx context.Context) error { return q.Runner.CaughtUp(ctx, q.Log) }
 
 // WaitFor blocks until the views include position pos, or ctx ends.
 func (q Queries) WaitFor(ctx context.Context, pos uint64) error { return q.Runner.WaitFor(ctx, pos) }

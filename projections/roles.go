@@ -88,15 +88,8 @@ func scanRole(row pgx.Row) (RoleRow, error) {
 
 // List returns the organization's roles by id.
 func (q Roles) List(ctx context.Context, orgID string) ([]RoleRow, error) {
-	rows, err := q.Pool.Query(ctx, roleSelect+`WHERE r.organization_id = $1 ORDER BY r.id`, orgID)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoleRow, error) { return scanRole(row) })
-	if out == nil {
-		out = []RoleRow{}
-	}
-	return out, fault.Unavailable(err)
+	return queryAll(ctx, q.Pool, func(row pgx.CollectableRow) (RoleRow, error) { return scanRole(row) },
+		roleSelect+`WHERE r.organization_id = $1 ORDER BY r.id`, orgID)
 }
 
 // Get returns one role of the organization, or domain.ErrRoleNotFound.

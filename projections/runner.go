@@ -121,7 +121,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	}
 	defer lock.Release(ctx)
 	r.active.Store(true)
-	pos, err := r.readCheckpoint(ctx)
+	pos, err := Checkpoint(ctx, r.pool, r.cfg.Name)
 	if err != nil {
 		return err
 	}
@@ -133,22 +133,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 			}
 		}
 	}
-	lastPing := time.Now()
-	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: r.commit,
-		Between: func(ctx context.Context) error {
-			if time.Since(lastPing) < 5*time.Second {
-				return nil
-			}
-			lastPing = time.Now()
-			if err := lock.Ping(ctx); err != nil { // still holding the lock?
-				return fmt.Errorf("lock connection lost: %w", err)
-			}
-			return nil
-		}}.Run(ctx, pos)
-}
-
-func (r *Runner) readCheckpoint(ctx context.Context) (uint64, error) {
-	return Checkpoint(ctx, r.pool, r.cfg.Name)
+	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: r.commit, Between: lock.PingEvery(5 * time.Second)}.Run(ctx, pos)
 }
 
 // Checkpoint is how far the log's consumer called name has applied it (0: not at all).
@@ -236,7 +221,7 @@ func (r *Runner) Lagging(ctx context.Context, log LogEnd) error {
 	if err != nil {
 		return err
 	}
-	cp, err := r.readCheckpoint(ctx)
+	cp, err := Checkpoint(ctx, r.pool, r.cfg.Name)
 	if err != nil {
 		return err
 	}
@@ -246,6 +231,15 @@ func (r *Runner) Lagging(ctx context.Context, log LogEnd) error {
 	return nil
 }
 
+// CaughtUp blocks until the views include the log as it stands now, or ctx ends.
+func (r *Runner) CaughtUp(ctx context.Context, log LogEnd) error {
+	head, err := log.Position(ctx)
+	if err != nil {
+		return err
+	}
+	return r.WaitFor(ctx, head)
+}
+
 // WaitFor blocks until the views include log position pos (read-your-writes), or ctx
 // ends. On a standby instance it polls the checkpoint.
 func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
@@ -253,6 +247,6 @@ func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
 		if r.active.Load() {
 			return r.position.Load(), nil
 		}
-		return r.readCheckpoint(ctx)
+		return Checkpoint(ctx, r.pool, r.cfg.Name)
 	})
 }

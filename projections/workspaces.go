@@ -76,41 +76,34 @@ func (q Workspaces) List(ctx context.Context, orgID string, page Page) ([]Worksp
 		workspaceSelect+`WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1)
 }
 
-// authorizedOn is the condition "account $n is authorized on workspaces.id":
-// directly, or through a role that includes it and carries the workspace.
-func authorizedOn(n string) string {
-	return `(EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspaces.id AND m.account_id = $` + n + `)
+// authorizedOn is the condition "account is authorized on workspace" (two SQL
+// expressions): directly, or through a role that includes it and carries the
+// workspace.
+func authorizedOn(workspace, account string) string {
+	return `(EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = ` + workspace + ` AND m.account_id = ` + account + `)
 		OR EXISTS (SELECT 1 FROM role_workspaces rw JOIN role_users ru ON ru.role_id = rw.role_id
-			WHERE rw.workspace_id = workspaces.id AND ru.account_id = $` + n + `))`
+			WHERE rw.workspace_id = ` + workspace + ` AND ru.account_id = ` + account + `))`
 }
 
 // ListForMember returns the organization's workspaces the account is authorized on
 // (directly or through a role), in creation order, after a cursor.
 func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, page Page) ([]WorkspaceRow, string, error) {
 	return queryPage(ctx, q.Pool, page, scanWorkspace, workspaceID, workspaceSelect+`WHERE organization_id = $1 AND id > $2
-		AND `+authorizedOn("4")+` ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
+		AND `+authorizedOn("workspaces.id", "$4")+` ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
 }
 
 // DirectMemberOf lists the ids of the organization's workspaces the account is a
 // direct member of, in id order.
 func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT w.id FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+	return queryAll(ctx, q.Pool, pgx.RowTo[string], `SELECT w.id FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
 		WHERE w.organization_id = $1 AND m.account_id = $2 ORDER BY w.id`, orgID, accountID)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if ids == nil {
-		ids = []string{}
-	}
-	return ids, fault.Unavailable(err)
 }
 
 // MemberOf lists the ids of the organization's workspaces the account is authorized
 // on, directly or through a role (all of them for the primary account).
 func (q Workspaces) MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error) {
 	rows, err := q.Pool.Query(ctx, `SELECT id FROM workspaces WHERE organization_id = $1
-		AND ($3 OR `+authorizedOn("2")+`) ORDER BY id`,
+		AND ($3 OR `+authorizedOn("workspaces.id", "$2")+`) ORDER BY id`,
 		orgID, accountID, primary)
 	if err != nil {
 		return nil, fault.Unavailable(err)

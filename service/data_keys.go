@@ -53,54 +53,63 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 		if err != nil {
 			return err
 		}
-		lostInARow := 0
-		lastPing := time.Now()
-		return follow.Follower{Log: workspaceEvents{store}, BatchSize: 256,
+		c := &dataKeyChecker{app: app, grace: grace, logger: logger}
+		err = follow.Follower{Log: store, BatchSize: 256, Filters: []string{eventstore.Subject(domain.AggregateWorkspace, "*")},
+			Between: lock.PingEvery(5 * time.Second),
 			Apply: func(ctx context.Context, recs []eventstore.Record) error {
 				for _, r := range recs {
-					var err error
-					switch e := r.Event.(type) {
-					case domain.APIKeyCreated:
-						if err = after(ctx, r.Time.Add(grace)); err != nil || time.Since(r.Time) > dataKeyCheckMaxAge {
-							break
-						}
-						var deleted bool
-						if deleted, err = app.RepairDataKey(ctx, r.Aggregate, e.KeyID); deleted {
-							lostInARow++
-							logger.Warn("an API key whose data key was lost (its creation died before storing it) is deleted",
-								"workspace_id", r.Aggregate, "key_id", e.KeyID)
-						} else if err == nil {
-							lostInARow = 0
-						}
-						if lostInARow > maxLostInARow {
-							err = fmt.Errorf("%d API keys in a row had lost their data keys: %w", lostInARow, commands.ErrVaultNotWhole)
-						}
-						if errors.Is(err, commands.ErrVaultNotWhole) {
-							// Hold the lock, so that no other instance goes on; an operator
-							// looks, restores the vault, and restarts the instance.
-							logger.Error("the data key check stopped", "err", err)
-							<-ctx.Done()
-							return ctx.Err()
-						}
-					case domain.APIKeyDeleted:
-						if err = after(ctx, r.Time.Add(grace)); err == nil {
-							err = app.ShredDeletedKey(ctx, e.KeyID)
-						}
-					}
-					if err != nil {
+					if err := c.check(ctx, r); err != nil {
 						return err
 					}
 				}
 				return projections.SaveCheckpoint(ctx, pool, dataKeyCheck, recs[len(recs)-1].Sequence)
-			},
-			Between: func(ctx context.Context) error {
-				if time.Since(lastPing) < 5*time.Second {
-					return nil
-				}
-				lastPing = time.Now()
-				return lock.Ping(ctx)
 			}}.Run(ctx, from)
+		if errors.Is(err, commands.ErrVaultNotWhole) {
+			// Hold the lock, so that no other instance goes on; an operator looks,
+			// restores the vault, and restarts the instance.
+			logger.Error("the data key check stopped", "err", err)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return err
 	})
+}
+
+// dataKeyChecker judges the key events of one run of the check.
+type dataKeyChecker struct {
+	app        *commands.App
+	grace      time.Duration
+	logger     *slog.Logger
+	lostInARow int
+}
+
+// check waits for the event's grace, then repairs a creation's key whose data key
+// is lost, or shreds a deletion's data key again.
+func (c *dataKeyChecker) check(ctx context.Context, r eventstore.Record) error {
+	switch e := r.Event.(type) {
+	case domain.APIKeyCreated:
+		if err := after(ctx, r.Time.Add(c.grace)); err != nil || time.Since(r.Time) > dataKeyCheckMaxAge {
+			return err
+		}
+		deleted, err := c.app.RepairDataKey(ctx, r.Aggregate, e.KeyID)
+		if err != nil || !deleted {
+			if err == nil {
+				c.lostInARow = 0
+			}
+			return err
+		}
+		c.logger.Warn("an API key whose data key was lost (its creation died before storing it) is deleted",
+			"workspace_id", r.Aggregate, "key_id", e.KeyID)
+		if c.lostInARow++; c.lostInARow > maxLostInARow {
+			return fmt.Errorf("%d API keys in a row had lost their data keys: %w", c.lostInARow, commands.ErrVaultNotWhole)
+		}
+	case domain.APIKeyDeleted:
+		if err := after(ctx, r.Time.Add(c.grace)); err != nil {
+			return err
+		}
+		return c.app.ShredDeletedKey(ctx, e.KeyID)
+	}
+	return nil
 }
 
 // dataKeyCheckMaxAge: a creation older than this when the check reaches it is not
@@ -118,12 +127,4 @@ func after(ctx context.Context, t time.Time) error {
 	case <-time.After(time.Until(t)):
 		return nil
 	}
-}
-
-// workspaceEvents is the log as the data key check follows it: the workspaces'
-// events only.
-type workspaceEvents struct{ store *eventstore.Store }
-
-func (w workspaceEvents) Subscribe(ctx context.Context, from uint64, _ ...string) (*eventstore.Subscription, error) {
-	return w.store.Subscribe(ctx, from, eventstore.Subject(domain.AggregateWorkspace, "*"))
 }

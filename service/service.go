@@ -151,7 +151,7 @@ func (c Config) Validate() error {
 	if c.IndexSnapshotEvery < 0 {
 		errs = append(errs, errors.New("service: the index snapshot interval must not be negative"))
 	}
-	if write := cmp.Or(c.WriteTimeout, 5*time.Second); c.DataKeyGrace < 0 || c.DataKeyGrace != 0 && c.DataKeyGrace < 4*write {
+	if write := cmp.Or(c.WriteTimeout, eventstore.DefaultWriteTimeout); c.DataKeyGrace < 0 || c.DataKeyGrace != 0 && c.DataKeyGrace < 4*write {
 		errs = append(errs, fmt.Errorf("service: the data key grace must be at least four write timeouts (%v): a creation's append and data key writes end within them", 4*write))
 	}
 	if c.LastUsedEvery < 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -133,15 +132,9 @@ func rawUsagePublish(ctx context.Context, js jetstream.JetStream, ws, key string
 		if err != nil {
 			return 0, err
 		}
-		f, err := js.PublishMsgAsync(m)
-		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) { // 512 in flight for long: wait for them, as keyledger's intake would
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
-			f, err = js.PublishMsgAsync(m)
-		}
+		// With 512 in flight it waits for room, as keyledger's intake does (which
+		// waits as long as its write timeout leaves).
+		f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
 			return 0, err
 		}

@@ -125,7 +125,7 @@ func (h history) apply(r eventstore.Record) {
 				end = e.At
 			}
 			old.alive.endAt(end)
-			if e.PreviousUntil.After(e.At) {
+			if e.HasGrace() {
 				h.previous[e.AccountID] = e.PreviousAccessKeyID
 			}
 		}

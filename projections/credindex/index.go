@@ -283,7 +283,7 @@ func (x *Index) Verify(v Verification) Decision {
 				return d
 			}
 		}
-		d.Allowed, d.Code, d.BillingKind, d.BillingID = true, CodeValid, "workspace", k.workspaceID
+		d.Allowed, d.BillingKind, d.BillingID = true, "workspace", k.workspaceID
 		if m := x.minute.Load(); k.use.minute.Load() < m {
 			k.use.minute.Store(m)
 		}
@@ -336,10 +336,13 @@ func (x *Index) verifyAccessKey(h [32]byte, v Verification) Decision {
 	}
 	d := Decision{AccessKeyID: ak.id, AccountID: ak.accountID, OrganizationID: ak.orgID}
 	acc := x.accounts[ak.accountID]
+	primary := acc != nil && acc.primary
+	// A primary account is authorized everywhere in its organization: no lookup.
+	member := primary || acc != nil && x.isMember(v.WorkspaceID, ak.accountID)
 	if d.Code = domain.AccessKeyCallCode(ak.endedAt(x.clock), ak.disabled || acc == nil || acc.disabled, x.workspaces[v.WorkspaceID] == ak.orgID,
-		acc != nil && acc.primary, x.isMember(v.WorkspaceID, ak.accountID)); d.Code == CodeValid {
+		primary, member); d.Code == CodeValid {
 		d.WorkspaceID = v.WorkspaceID
-		d.Allowed, d.Code, d.BillingKind, d.BillingID = true, CodeValid, "account", ak.accountID
+		d.Allowed, d.BillingKind, d.BillingID = true, "account", ak.accountID
 	}
 	return d
 }
@@ -592,7 +595,7 @@ func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
 	disabled := false
 	if old := x.akByID[e.PreviousAccessKeyID]; old != nil {
 		disabled = old.disabled
-		if e.PreviousUntil.After(e.At) {
+		if e.HasGrace() {
 			old.until, a.previous = e.PreviousUntil, old
 		} else {
 			x.end(old)
@@ -620,7 +623,7 @@ type allowed struct {
 
 // allowlist is the shared allowlist of these entries. Caller holds the write lock.
 func (x *Index) allowlist(entries []string) *allowed {
-	key := strings.Join(entries, "\n")
+	key := allowKey(entries)
 	if a := x.allows[key]; a != nil {
 		return a
 	}
@@ -629,6 +632,9 @@ func (x *Index) allowlist(entries []string) *allowed {
 	x.allowsList = append(x.allowsList, a)
 	return a
 }
+
+// allowKey is what the shared allowlists are found by: their entries.
+func allowKey(entries []string) string { return strings.Join(entries, "\n") }
 
 // allowlistOf parses a key's allowlist as the log has it. Entries were validated
 // when decided; should one ever not parse, the key fails closed.

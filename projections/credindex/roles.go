@@ -90,7 +90,7 @@ func (g roleGrants) add(workspaceID, accountID string, delta int, at time.Time, 
 	} else {
 		g.count[k] = after
 	}
-	if (before > 0) != (after > 0) && changed != nil {
+	if (before > 0) != (after > 0) {
 		changed(workspaceID, accountID, after > 0, at)
 	}
 }

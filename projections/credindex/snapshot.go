@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -23,8 +22,8 @@ import (
 // snapshotFormat versions the encoding; another format is ignored.
 const snapshotFormat = 2
 
-// ErrSnapshotFormat: a snapshot of another format (or none at all).
-var ErrSnapshotFormat = errors.New("credential index snapshot: unknown format")
+// errSnapshotFormat: a snapshot of another format (or none at all).
+var errSnapshotFormat = errors.New("credential index snapshot: unknown format")
 
 type snapFlip struct {
 	At int64
@@ -116,6 +115,7 @@ func (x *Index) WriteSnapshot(ctx context.Context, w io.Writer) (uint64, error) 
 // encode writes the head, then the keys.
 func (s *indexSnapshot) encode(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
+	s.sort()
 	chunks := s.prepareKeys()
 	if err := gob.NewEncoder(bw).Encode(s); err != nil {
 		return err
@@ -143,8 +143,9 @@ func (x *Index) answerSnapshot() {
 func (x *Index) snapshotLocked() *indexSnapshot {
 	s := &indexSnapshot{Format: snapshotFormat, Position: x.position.Load(), PositionID: x.lastID}
 	// A key's entry is replaced, never changed, when its key changes (its limiter
-	// locks itself): the pointers are the copy, sorted outside the lock. The
-	// allowlists keep the index's order (append-only: the same log, the same order).
+	// locks itself): the pointers are the copy. The allowlists keep the index's
+	// order (append-only: the same log, the same order). Every list is sorted
+	// outside the lock (sort), where no writer waits for it.
 	s.keys = slices.AppendSeq(make([]*keyEntry, 0, len(x.keysByID)), maps.Values(x.keysByID))
 	s.allows = slices.Clone(x.allowsList)
 	for _, ak := range x.accessKeys {
@@ -154,42 +155,60 @@ func (x *Index) snapshotLocked() *indexSnapshot {
 		}
 		s.AccessKeys = append(s.AccessKeys, sa)
 	}
-	slices.SortFunc(s.AccessKeys, func(a, b snapAccessKey) int { return cmp.Compare(a.ID, b.ID) })
-	for _, id := range slices.Sorted(maps.Keys(x.accounts)) {
-		a := x.accounts[id]
+	for id, a := range x.accounts {
 		sa := snapAccount{ID: id, OrgID: a.orgID, Disabled: a.disabled, Primary: a.primary}
 		if a.previous != nil {
 			sa.Previous = a.previous.id
 		}
 		s.Accounts = append(s.Accounts, sa)
 	}
-	for _, ws := range slices.Sorted(maps.Keys(x.members)) {
-		for _, acc := range slices.Sorted(maps.Keys(x.members[ws])) {
+	for ws, accounts := range x.members {
+		for acc := range accounts {
 			s.Members = append(s.Members, snapPair{WorkspaceID: ws, AccountID: acc})
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(x.roles.roles)) {
-		r := x.roles.roles[id]
-		s.Roles = append(s.Roles, snapRole{ID: id, Users: slices.Sorted(maps.Keys(r.users)), Workspaces: slices.Sorted(maps.Keys(r.workspaces))})
+	for id, r := range x.roles.roles {
+		s.Roles = append(s.Roles, snapRole{ID: id, Users: slices.Collect(maps.Keys(r.users)), Workspaces: slices.Collect(maps.Keys(r.workspaces))})
 	}
-	for _, ws := range slices.Sorted(maps.Keys(x.workspaces)) {
-		s.Workspaces = append(s.Workspaces, [2]string{ws, x.workspaces[ws]})
+	for ws, org := range x.workspaces {
+		s.Workspaces = append(s.Workspaces, [2]string{ws, org})
 	}
 	h := x.history
-	for _, id := range slices.Sorted(maps.Keys(h.accessKeys)) {
-		l := h.accessKeys[id]
+	for id, l := range h.accessKeys {
 		s.AccessKeyLives = append(s.AccessKeyLives, snapAccessKeyLife{ID: id, AccountID: l.accountID, OrgID: l.orgID,
 			Alive: snapFlips(l.alive), Enabled: snapFlips(l.enabled)})
 	}
-	for _, id := range slices.Sorted(maps.Keys(h.accounts)) {
-		l := h.accounts[id]
+	for id, l := range h.accounts {
 		s.AccountLives = append(s.AccountLives, snapAccountLife{ID: id, OrgID: l.orgID, Primary: l.primary, Enabled: snapFlips(l.enabled)})
 	}
 	s.MemberFlips, s.RoleFlips = snapPairs(h.members), snapPairs(h.viaRoles)
-	for _, acc := range slices.Sorted(maps.Keys(h.previous)) {
-		s.Previous = append(s.Previous, [2]string{acc, h.previous[acc]})
+	for acc, ak := range h.previous {
+		s.Previous = append(s.Previous, [2]string{acc, ak})
 	}
 	return s
+}
+
+// sort orders every list of the copy but the keys (prepareKeys sorts them): the
+// same index always encodes the same.
+func (s *indexSnapshot) sort() {
+	slices.SortFunc(s.AccessKeys, func(a, b snapAccessKey) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Accounts, func(a, b snapAccount) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Members, comparePairs)
+	for _, r := range s.Roles {
+		slices.Sort(r.Users)
+		slices.Sort(r.Workspaces)
+	}
+	slices.SortFunc(s.Roles, func(a, b snapRole) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Workspaces, func(a, b [2]string) int { return cmp.Compare(a[0], b[0]) })
+	slices.SortFunc(s.AccessKeyLives, func(a, b snapAccessKeyLife) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.AccountLives, func(a, b snapAccountLife) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.MemberFlips, comparePairs)
+	slices.SortFunc(s.RoleFlips, comparePairs)
+	slices.SortFunc(s.Previous, func(a, b [2]string) int { return cmp.Compare(a[0], b[0]) })
+}
+
+func comparePairs(a, b snapPair) int {
+	return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.AccountID, b.AccountID))
 }
 
 func snapFlips(f flips) []snapFlip {
@@ -213,9 +232,6 @@ func snapPairs(m map[[2]string]flips) []snapPair {
 	for k, f := range m {
 		out = append(out, snapPair{WorkspaceID: k[0], AccountID: k[1], Flips: snapFlips(f)})
 	}
-	slices.SortFunc(out, func(a, b snapPair) int {
-		return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.AccountID, b.AccountID))
-	})
 	return out
 }
 
@@ -235,7 +251,7 @@ func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
 		return 0, fmt.Errorf("credential index snapshot: %w", err)
 	}
 	if s.Format != snapshotFormat {
-		return 0, ErrSnapshotFormat
+		return 0, errSnapshotFormat
 	}
 	if s.Position > 0 {
 		if err := check(s.Position, s.PositionID); err != nil {
@@ -266,7 +282,7 @@ func (x *Index) RestoreSnapshot(r io.Reader, check LogCheck) (uint64, error) {
 		x.uses = append(x.uses, keyUseRef{keyID: e.id, use: e.use})
 	}
 	for _, a := range keys.allows {
-		x.allows[strings.Join(a.entries, "\n")] = a
+		x.allows[allowKey(a.entries)] = a
 	}
 	x.allowsList = keys.allows
 	byID := map[string]*accessKeyEntry{}

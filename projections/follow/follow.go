@@ -78,6 +78,8 @@ type Follower struct {
 	Log Log
 	// BatchSize is the most records handed on at once (default 4096).
 	BatchSize int
+	// Filters are the subjects followed (default: every event).
+	Filters []string
 	// Apply takes a batch in log order; an error ends Run.
 	Apply func(ctx context.Context, recs []eventstore.Record) error
 	// Between, when set, runs at least every second between batches; an error ends
@@ -91,7 +93,7 @@ func (f Follower) Run(ctx context.Context, from uint64) error {
 	if size == 0 {
 		size = 4096
 	}
-	sub, err := f.Log.Subscribe(ctx, from)
+	sub, err := f.Log.Subscribe(ctx, from, f.Filters...)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,9 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 			if !slices.Contains(keyFieldNames, name) {
 				return invalidField("fields", "unknown_field", "unknown field "+strconv.Quote(name))
 			}
-			fields = append(fields, name)
+			if !slices.Contains(fields, name) {
+				fields = append(fields, name)
+			}
 		}
 	}
 	if strings.Contains(c.Request().Header.Get("Accept"), "text/csv") {

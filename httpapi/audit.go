@@ -159,7 +159,7 @@ func auditFilter(c echo.Context) (projections.AuditFilter, error) {
 	timeParam(c, "from", &f.From, &verr)
 	timeParam(c, "to", &f.To, &verr)
 	for _, v := range []struct{ name, value string }{{"workspace_id", f.WorkspaceID}, {"actor_id", f.ActorID}, {"target_id", f.TargetID}, {"action", f.Action}} {
-		if len(v.value) > 128 || !printableASCII(v.value) {
+		if len(v.value) > 128 || !visibleASCII(v.value) {
 			verr.Add(v.name, "invalid_filter", "at most 128 visible ASCII characters")
 		}
 	}
@@ -210,21 +210,17 @@ func (s *Server) listAudit(c echo.Context) error {
 }
 
 // ndjsonStream is an NDJSON answer being written: lines are flushed in runs (every
-// 1000, and whenever the writer says a run ends), and each flush pushes the write
-// deadline on, so an export or a followed stream lasts as long as it flows.
+// 1000, and whenever the writer says a run ends).
 type ndjsonStream struct {
-	w   *echo.Response
-	rc  *http.ResponseController
+	streamed
 	enc *json.Encoder
 	n   int
 }
 
 // startNDJSON starts an NDJSON answer.
 func startNDJSON(c echo.Context) *ndjsonStream {
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, mimeNDJSON)
-	w.WriteHeader(http.StatusOK)
-	s := &ndjsonStream{w: w, rc: http.NewResponseController(w.Writer), enc: json.NewEncoder(w)}
+	c.Response().Header().Set(echo.HeaderContentType, mimeNDJSON)
+	s := &ndjsonStream{streamed: startStream(c), enc: json.NewEncoder(c.Response())}
 	_ = s.flush()
 	return s
 }
@@ -240,8 +236,7 @@ func (s *ndjsonStream) line(v any) error {
 }
 
 func (s *ndjsonStream) flush() error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
-	s.w.Flush()
+	s.streamed.flush()
 	return nil
 }
 
@@ -373,7 +368,7 @@ func (s *Server) auditInclusionProof(c echo.Context) error {
 		return err
 	}
 	id := c.QueryParam("event_id")
-	if id == "" || len(id) > 128 || !printableASCII(id) {
+	if id == "" || len(id) > 128 || !visibleASCII(id) {
 		return invalidField("event_id", "required", "the id of an event of the organization's history")
 	}
 	size, err := sizeParam(c, "size")

@@ -141,6 +141,12 @@ func TestAuditEntriesSayWhoDidWhatToWhich(t *testing.T) {
 	}
 	h.expect(h.as("GET", "/v1/audit?from=yesterday", nil), 400, "invalid_input")
 	h.expect(h.as("GET", "/v1/audit?cursor=%21%21", nil), 400, "invalid_cursor")
+	// Ids and actions hold no spaces: a filter with one is a mistake, not "nothing".
+	for _, q := range []string{"actor_id=acc%20x", "target_id=%20", "action=workspace.api_key_deleted%20", "workspace_id=ws%09x"} {
+		h.expect(h.as("GET", "/v1/audit?"+q, nil), 400, "invalid_input")
+	}
+	h.expect(h.as("GET", "/v1/audit/proof/inclusion?event_id=an%20event", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/audit/decision?credential_id=key%20x&workspace_id="+ws+"&at=2026-01-01T00:00:00Z", nil), 400, "invalid_input")
 }
 
 // exportOf is the organization's raw events as GET /v1/events gives them.

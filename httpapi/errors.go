@@ -139,7 +139,13 @@ func problemFor(err error) Problem {
 
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
-		return
+		// The status is sent: the answer can only be cut short (the connection
+		// closed, no orderly end), so that the client never takes the part it got
+		// for the whole answer.
+		if c.Request().Context().Err() == nil { // not a client that left
+			s.logger.Error("answer cut short", "request_id", requestID(c), "method", c.Request().Method, "path", c.Path(), "err", err)
+		}
+		panic(http.ErrAbortHandler)
 	}
 	p := problemFor(err)
 	p.Type = "https://keyledger.dev/problems/" + p.Code

@@ -4,8 +4,8 @@ import (
 	"encoding/csv"
 	"iter"
 	"maps"
-	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +22,8 @@ const exportPage = 500
 // exportAPIKeys answers the key list as CSV: every key the filter selects (not one
 // page), masked, with the selected fields (all when none), streamed page by page.
 // The export is recorded in the log before the first row; a failure before the
-// first row is an error answer, a failure after it cuts the answer short (no final
-// newline, the connection closed).
+// first row is an error answer, a failure after it cuts the answer short (as every
+// answer whose status is sent: handleError).
 func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.KeyFilter, fields []string) error {
 	ctx, cl := c.Request().Context(), caller(c)
 	version, err := s.d.App.ExportAPIKeys(ctx, commands.ExportAPIKeys{Caller: cl, WorkspaceID: ws,
@@ -38,15 +38,15 @@ func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.Key
 	}
 	if len(fields) == 0 {
 		fields = keyFieldNames
-	} else if fields[0] != "id" {
-		fields = append([]string{"id"}, fields...)
+	} else { // id first, once
+		fields = append([]string{"id"}, slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == "id" })...)
 	}
 	columns := csvColumns(reflect.TypeOf(APIKey{}), fields)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="api-keys-`+ws+`.csv"`)
 	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
-	c.Response().WriteHeader(http.StatusOK)
+	out := startStream(c)
 	w := csv.NewWriter(c.Response())
 	header := make([]string, len(columns))
 	for i, col := range columns {
@@ -73,13 +73,13 @@ func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.Key
 		if err := w.Error(); err != nil {
 			return err
 		}
-		c.Response().Flush()
+		out.flush()
 		if next == "" {
 			return nil
 		}
 		p.Cursor = next
 		if rows, next, err = s.d.Views.APIKeys(ctx, cl.OrganizationID, ws, filter, p); err != nil {
-			panic(http.ErrAbortHandler) // the status is sent: cut the answer short
+			return err
 		}
 	}
 }

@@ -1,13 +1,20 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 // TestKeyListExportsAsCSV: Accept: text/csv exports every key the filter selects
@@ -53,12 +60,15 @@ func TestKeyListExportsAsCSV(t *testing.T) {
 	if maas == nil || maas[2] != `'=HYPERLINK("x")` || maas[3] != "10.0.0.1,10.0.0.0/24" || maas[5] != "admin" {
 		t.Fatalf("the MaaS key's row: %q", maas)
 	}
+	if rows := export("?fields=name,id,name"); strings.Join(rows[0], " ") != "id name" {
+		t.Fatalf("id asked for after another field: header %v", rows[0])
+	}
 	rows = export("?business_type=maas")
 	if len(rows) != 2 || !strings.Contains(strings.Join(rows[0], ","), "masked_secret") {
 		t.Fatalf("filtered, all fields: %v", rows)
 	}
-	if n := h.countIn(ws, domain.APIKeysExported{}); n != 2 {
-		t.Fatalf("%d export events, want 2", n)
+	if n := h.countIn(ws, domain.APIKeysExported{}); n != 3 {
+		t.Fatalf("%d export events, want 3", n)
 	}
 
 	// Refused before anything is recorded.
@@ -107,5 +117,98 @@ func TestKeysShowWhenTheyWereLastUsed(t *testing.T) {
 	p := h.as("PATCH", keys+"/"+used.str("id"), map[string]any{"note": "n"})
 	if h.expect(p, 200, ""); p.Body["last_used_at"] != got.Body["last_used_at"] {
 		t.Fatalf("an edit answers the same last use: %s", p.Raw)
+	}
+}
+
+// TestAnExportThatFailsMidwayEndsBroken: once an export's status is sent, a read
+// that fails cuts the answer short (the connection closed, no orderly end), so that
+// a client never takes a partial export for a whole one: the CSV key export and the
+// NDJSON audit export alike. The last page's first row is made unreadable in the
+// views (a time PostgreSQL holds but Go cannot), so that the failure is certain and
+// comes after the first page.
+func TestAnExportThatFailsMidwayEndsBroken(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	var pos string
+	for _, prefix := range []string{"crawler", "indexer"} {
+		b := h.as("POST", keys+"/batch", map[string]any{"count": 600, "naming": map[string]any{"prefix": prefix}})
+		h.expect(b, 201, "")
+		pos = b.Header.Get("X-Keyledger-Position")
+	}
+	// Both views hold the batches before they are marred.
+	h.expect(h.as("GET", keys+"?limit=1", nil, "X-Keyledger-Position", pos), 200, "")
+	h.expect(h.as("GET", "/v1/audit?limit=1", nil, "X-Keyledger-Position", pos), 200, "")
+	ctx := context.Background()
+	for _, sql := range []string{
+		`UPDATE api_keys SET created_at = 'infinity' WHERE id = (SELECT min(id) FROM api_keys)`,
+		`UPDATE audit_entries SET at = 'infinity' WHERE leaf_index = (SELECT min(leaf_index) FROM audit_entries)`,
+	} {
+		if _, err := h.svc.Pool().Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ path, accept string }{{keys, "text/csv"}, {"/v1/audit", "application/x-ndjson"}} {
+		req, _ := http.NewRequest("GET", h.http.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+		req.Header.Set("Accept", c.accept)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || bytes.Count(body, []byte("\n")) < 500 {
+			t.Fatalf("%s: status %d, %d lines before the failure", c.accept, res.StatusCode, bytes.Count(body, []byte("\n")))
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s: the export failed midway and ended as if whole (read error %v)", c.accept, err)
+		}
+	}
+}
+
+// TestAnExportOutlastsTheWriteTimeout: a streamed answer moves the server's write
+// deadline on as it flows, so that an export slower than the write timeout is not
+// cut: here its first read waits on a lock for twice the timeout.
+func TestAnExportOutlastsTheWriteTimeout(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	r := h.as("POST", keys, map[string]any{"business_type": "maas"})
+	h.expect(r, 201, "")
+	h.expect(h.as("GET", "/v1/audit?limit=1", nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position")), 200, "")
+	const timeout = 300 * time.Millisecond
+	srv := httpapi.NewHTTPServer(h.svc.Handler(), httpapi.Timeouts{Write: timeout})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	ctx := context.Background()
+	for _, c := range []struct{ path, accept, table string }{{keys, "text/csv", "api_keys"}, {"/v1/audit", "application/x-ndjson", "audit_entries"}} {
+		lock, err := h.svc.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lock.Exec(ctx, "LOCK TABLE "+c.table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(2 * timeout)
+			_ = lock.Rollback(ctx)
+		}()
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+		req.Header.Set("Accept", c.accept)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.accept, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || err != nil || bytes.Count(body, []byte("\n")) < 2 {
+			t.Fatalf("%s: status %d, read error %v, %q", c.accept, res.StatusCode, err, body)
+		}
 	}
 }

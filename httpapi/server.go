@@ -160,9 +160,16 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // printableASCII reports whether s holds only visible ASCII and spaces.
-func printableASCII(s string) bool {
+func printableASCII(s string) bool { return asciiFrom(s, ' ') }
+
+// visibleASCII reports whether s holds only visible ASCII, no space (an id, an
+// action).
+func visibleASCII(s string) bool { return asciiFrom(s, '!') }
+
+// asciiFrom reports whether s holds only ASCII from lo to '~'.
+func asciiFrom(s string, lo byte) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
+		if s[i] < lo || s[i] > '~' {
 			return false
 		}
 	}
@@ -362,6 +369,30 @@ func respond(c echo.Context, status int, v any) error {
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	c.Response().WriteHeader(status)
 	return jsonEncode(c.Response(), v)
+}
+
+// streamed is a 200 answer written in runs (an export, a followed stream): each
+// flush sends what is written and gives the next run a minute of its own, whatever
+// the server's write timeout, so that a long answer lasts as long as it flows. A
+// failure after the start cuts the answer short (handleError).
+type streamed struct {
+	w  *echo.Response
+	rc *http.ResponseController
+}
+
+// startStream sends the status (with the headers set so far) and starts the first
+// run's minute.
+func startStream(c echo.Context) streamed {
+	s := streamed{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
+	s.w.WriteHeader(http.StatusOK)
+	return s
+}
+
+// flush sends the run written and starts the next one's minute.
+func (s streamed) flush() {
+	s.w.Flush()
+	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
 }
 
 // Timeouts of the HTTP server; zero fields take the defaults.

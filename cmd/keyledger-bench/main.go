@@ -407,7 +407,7 @@ func benchCatchUp(ctx context.Context, store *eventstore.Store) error {
 			e := domain.APIKeyCreated{KeyID: id, BusinessType: domain.BusinessSearch, Name: "k-" + strconv.Itoa(i), Allowlist: []string{"10.0.0.0/8"},
 				QPSLimit: 50, SecretHash: hex.EncodeToString(randBytes(32)), Masked: "kls_abcd…wxyz", Sealed: randBytes(81), At: at}
 			events = append(events, e)
-			rows = append(rows, []any{id, ws, "search", e.Name, e.Allowlist, "", int32(50), e.Masked, nil, at, at})
+			rows = append(rows, []any{id, ws, "search", e.Name, e.Allowlist, "", int32(50), e.Masked, nil, at, at, int64(w*perWorkspace + i + 1), "", ""})
 		}
 		if _, err := store.Append(ctx, domain.AggregateWorkspace, ws, 0, events, domain.Metadata{}); err != nil {
 			return err
@@ -441,7 +441,7 @@ func benchCatchUp(ctx context.Context, store *eventstore.Store) error {
 	}
 	start := time.Now()
 	if _, err := copyPool.CopyFrom(ctx, pgx.Identifier{"api_keys"}, []string{"id", "workspace_id", "business_type", "name", "allowlist", "note", "qps_limit",
-		"masked_secret", "batch_id", "created_at", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
+		"masked_secret", "batch_id", "created_at", "updated_at", "version", "created_by", "updated_by"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
 	copyRate := float64(len(rows)) / time.Since(start).Seconds()

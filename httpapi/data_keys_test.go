@@ -61,6 +61,17 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.svc.Close()
+	// The check's checkpoint as a first run on an empty log leaves it (a new
+	// deployment's first instance starts before the first event): at 0, which is
+	// a place in the log, not "no checkpoint".
+	pool, err := pgxpool.New(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := projections.SaveCheckpoint(ctx, pool, "data-keys", 0); err != nil {
+		t.Fatal(err)
+	}
 	// What a dead instance leaves: the key's event, sealed under a data key the vault never got.
 	lostKey := func() (domain.Credential, uint64) {
 		cred, _ := domain.GenerateCredential(rand.Reader, domain.KindMaaSKey)
@@ -102,11 +113,6 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	// at the log's end: what is before it was created by instances that stored the
 	// data key first, or was checked already.
 	svc2.Close()
-	pool, err := pgxpool.New(ctx, h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if _, err := pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = 'data-keys'`); err != nil {
 		t.Fatal(err)
 	}

@@ -138,15 +138,22 @@ func (r *Runner) runOnce(ctx context.Context) error {
 
 // Checkpoint is how far the log's consumer called name has applied it (0: not at all).
 func Checkpoint(ctx context.Context, pool *pgxpool.Pool, name string) (uint64, error) {
+	pos, _, err := CheckpointOf(ctx, pool, name)
+	return pos, err
+}
+
+// CheckpointOf is Checkpoint, and whether the consumer has one at all (a consumer
+// that starts somewhere else than the log's beginning when it has none).
+func CheckpointOf(ctx context.Context, pool *pgxpool.Pool, name string) (uint64, bool, error) {
 	var pos int64
 	err := pool.QueryRow(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, name).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, fault.Unavailable(err)
+		return 0, false, fault.Unavailable(err)
 	}
-	return uint64(pos), nil
+	return uint64(pos), true, nil
 }
 
 // SaveCheckpoint records that the consumer called name has applied the log up to pos

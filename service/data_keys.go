@@ -42,8 +42,8 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 			return err // not held: another instance checks
 		}
 		defer lock.Release(ctx)
-		from, err := projections.Checkpoint(ctx, pool, dataKeyCheck)
-		if err == nil && from == 0 {
+		from, seeded, err := projections.CheckpointOf(ctx, pool, dataKeyCheck)
+		if err == nil && !seeded {
 			if err = app.PlantDataKeyCanary(ctx); err == nil {
 				if from, err = store.Position(ctx); err == nil {
 					err = projections.SaveCheckpoint(ctx, pool, dataKeyCheck, from)

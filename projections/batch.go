@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Batch collects the view changes of a run of events, to be committed in one
-// transaction with the checkpoint. Consecutive inserts into one table become one
-// COPY; consecutive statements one pipelined round trip. Order between the kinds is
-// preserved. Deferred inserts are copied after them, then deferred statements
-// (keyed, last one wins) run at the end.
+// transaction with the checkpoint. A batch of a few rows is one pipelined round
+// trip, the checkpoint's guard and move included; in a larger one, consecutive
+// inserts into one table become one COPY and consecutive statements one pipelined
+// round trip. Order between the kinds is preserved. Deferred inserts come after
+// them, then deferred statements (keyed, last one wins) run at the end.
 type Batch struct {
 	ops      []op
 	lateRows []op
@@ -68,13 +72,91 @@ func (b *Batch) DeferBuild(key string, build func() (string, []any)) {
 	b.final[b.deferred[key]].build = build
 }
 
-func (b *Batch) flush(ctx context.Context, tx pgx.Tx) error {
+// pipelinedRows is the most rows a batch inserts one statement each, all its
+// statements and the checkpoint sent at once; a larger batch copies them.
+const pipelinedRows = 32
+
+// commit writes the batch and moves the checkpoint of the projector called name
+// from `from` to `to`, in one transaction that fails, changing nothing, unless the
+// checkpoint is still at `from`. A small batch is one round trip (one pipeline,
+// an implicit transaction); a larger one copies its runs of rows.
+func (b *Batch) commit(ctx context.Context, pool *pgxpool.Pool, name string, from, to uint64) error {
+	b.Exec(checkpointUpsert, name, int64(to))
+	ops := b.ordered()
+	if len(b.lateRows)+rowsIn(b.ops) <= pipelinedRows {
+		pb := &pgx.Batch{}
+		pb.Queue(checkpointGuard, name, int64(from))
+		for _, o := range ops {
+			if o.table != "" {
+				pb.Queue(insertSQL(o.table, o.columns), o.row...)
+			} else {
+				pb.Queue(o.sql, o.args...)
+			}
+		}
+		return pool.SendBatch(ctx, pb).Close()
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, checkpointGuard, name, int64(from)); err != nil {
+		return err
+	}
+	if err := flush(ctx, tx, ops); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// checkpointGuard fails (a division by zero) unless the projector's checkpoint is
+// at $2, and locks it for the rest of the transaction.
+const checkpointGuard = `SELECT 1 / (COALESCE((SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE), 0) = $2)::int`
+
+// ordered are the batch's operations in the order they run: inserts and
+// statements, then deferred rows, then deferred statements (built now).
+func (b *Batch) ordered() []op {
 	for i, o := range b.final {
 		if o.build != nil {
 			b.final[i].sql, b.final[i].args = o.build()
 		}
 	}
-	ops := append(append(b.ops, b.lateRows...), b.final...)
+	return append(append(b.ops, b.lateRows...), b.final...)
+}
+
+func rowsIn(ops []op) int {
+	n := 0
+	for _, o := range ops {
+		if o.table != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func insertSQL(table string, columns []string) string {
+	var sql strings.Builder
+	sql.WriteString("INSERT INTO " + pgx.Identifier{table}.Sanitize() + " (")
+	for i, c := range columns {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteString(pgx.Identifier{c}.Sanitize())
+	}
+	sql.WriteString(") VALUES (")
+	for i := range columns {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteString("$" + strconv.Itoa(i+1))
+	}
+	sql.WriteString(")")
+	return sql.String()
+}
+
+// flush runs ops in a transaction: each run of rows into one table is one COPY,
+// each run of statements one pipelined round trip.
+func flush(ctx context.Context, tx pgx.Tx, ops []op) error {
 	for i := 0; i < len(ops); {
 		j := i + 1
 		if ops[i].table != "" {

@@ -10,7 +10,7 @@ import (
 )
 
 // Redeliver feeds the log from position `from` into r's commit as a consumer that
-// lost its place would, for the redelivery test.
+// lost its place in the log (not its checkpoint) would, for the redelivery test.
 func Redeliver(ctx context.Context, r *Runner, log follow.Log, from uint64) error {
 	sub, err := log.Subscribe(ctx, from)
 	if err != nil {
@@ -31,5 +31,11 @@ func Redeliver(ctx context.Context, r *Runner, log follow.Log, from uint64) erro
 	if len(all) == 0 {
 		return errors.New("nothing redelivered")
 	}
+	// The runner starts from its checkpoint, as Run does.
+	pos, err := Checkpoint(ctx, r.pool, r.cfg.Name)
+	if err != nil {
+		return err
+	}
+	r.position.Advance(pos)
 	return r.commit(ctx, all)
 }

@@ -170,25 +170,14 @@ func SaveCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string, pos ui
 const checkpointUpsert = `INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
 		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`
 
-// commit applies records past the checkpoint and moves it, in one transaction.
+// commit applies records past the checkpoint and moves it, in one transaction. The
+// checkpoint is where this runner left it (it holds the lock, and started from it):
+// a record at or before it is a redelivery, skipped; a checkpoint found elsewhere
+// fails the transaction.
 func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var checkpoint int64
-	err = tx.QueryRow(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, r.cfg.Name).Scan(&checkpoint)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	if uint64(checkpoint) < r.position.Load() {
-		// The checkpoint moved back under this runner (a migration reset the views to
-		// rebuild them): stop, and start again from it.
-		return fmt.Errorf("projector %s: the checkpoint went back from %d to %d", r.cfg.Name, r.position.Load(), checkpoint)
-	}
+	from := r.position.Load()
 	var b Batch
-	last := uint64(checkpoint)
+	last := from
 	for _, rec := range recs {
 		if rec.Sequence <= last { // redelivered: already in the views
 			continue
@@ -198,14 +187,16 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 		}
 		last = rec.Sequence
 	}
-	if last == uint64(checkpoint) {
+	if last == from {
 		return nil
 	}
-	b.Exec(checkpointUpsert, r.cfg.Name, int64(last))
-	if err := b.flush(ctx, tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := b.commit(ctx, r.pool, r.cfg.Name, from, last); err != nil {
+		if cp, cerr := Checkpoint(ctx, r.pool, r.cfg.Name); cerr == nil && cp != from {
+			// It moved under this runner: back when a migration reset the views to
+			// rebuild them, on when another runner projected meanwhile. Start again
+			// from it.
+			return fmt.Errorf("projector %s: the checkpoint moved from %d to %d", r.cfg.Name, from, cp)
+		}
 		return err
 	}
 	r.position.Advance(last)

@@ -165,11 +165,16 @@ func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metad
 	}
 	for attempt := 1; ; attempt++ {
 		events, err := decide(e.agg)
-		if err != nil && !fresh {
-			// A refusal is never based on a stale cache: another instance may have
-			// written what makes this command valid.
+		if (err != nil || len(events) == 0) && !fresh {
+			// Neither a refusal nor "nothing to do" is based on a stale cache: another
+			// instance may have written what makes this command valid, or what it
+			// must undo (an append would have caught that by its expected version).
 			fresh = true
-			if last, lerr := r.store.LastSequence(ctx, r.kind, id); lerr == nil && last > e.version {
+			last, lerr := r.store.LastSequence(ctx, r.kind, id)
+			if lerr != nil {
+				return 0, nil, lerr
+			}
+			if last > e.version {
 				if err := r.catchUp(ctx, id, e, last); err != nil {
 					return 0, nil, err
 				}

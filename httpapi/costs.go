@@ -104,7 +104,7 @@ func answerCosts(c echo.Context, q projections.CostQuery, rows []projections.Cos
 		w := csv.NewWriter(c.Response())
 		_ = w.Write([]string{"period_start", "group", "currency", "cost_micros", "records"})
 		for _, r := range rows {
-			_ = w.Write([]string{r.PeriodStart.Format(time.RFC3339), r.Group, r.Currency, r.CostMicros, strconv.FormatInt(r.Records, 10)})
+			_ = w.Write([]string{r.PeriodStart.Format(time.RFC3339), csvCell(r.Group), r.Currency, r.CostMicros, strconv.FormatInt(r.Records, 10)})
 		}
 		w.Flush()
 		return w.Error()

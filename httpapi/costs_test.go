@@ -103,6 +103,18 @@ func TestCostsSumUsageExactly(t *testing.T) {
 	if csv.Status != 200 || !strings.HasPrefix(string(csv.Raw), "period_start,group,currency,cost_micros,records\n") || !strings.Contains(string(csv.Raw), ",USD,3,1") {
 		t.Fatalf("CSV: %d %s", csv.Status, csv.Raw)
 	}
+	// A resource a spreadsheet would run as a formula is text in the CSV.
+	r = h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{rec("c-6", key, "=1+2", "EUR", 1, now)}})
+	if r.Status != 200 || r.Body["accepted"] != float64(1) {
+		t.Fatalf("usage: %s", r.Raw)
+	}
+	if err := h.svc.CostsCaughtUp(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	csv = h.as("GET", "/v1/costs"+q+"&group_by=resource&currency=EUR", nil, "Accept", "text/csv")
+	if !strings.Contains(string(csv.Raw), ",'=1+2,EUR,1,1") {
+		t.Fatalf("CSV of a formula-like resource: %s", csv.Raw)
+	}
 	if empty := h.as("GET", "/v1/workspaces/"+other+"/costs"+q, nil); empty.Status != 200 || len(empty.items()) != 0 {
 		t.Fatalf("a workspace without usage: %s", empty.Raw)
 	}

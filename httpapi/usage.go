@@ -74,6 +74,9 @@ func (s *Server) reportUsage(c echo.Context) error {
 			Product: domain.BusinessType(r.Product), Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros,
 			Currency: r.Currency, At: r.At}
 	}
+	if !s.d.Verifier.Ready() { // whom a record bills is the index's to say
+		return errIndexNotReady
+	}
 	results, err := s.d.Usage.Take(c.Request().Context(), recs)
 	if err != nil {
 		return err

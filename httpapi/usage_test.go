@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -178,4 +179,43 @@ func TestCostLagNeverMakesTheInstanceUnready(t *testing.T) {
 	if r.Status != 200 || r.Body["allowed"] != true {
 		t.Fatalf("verify while costs lag: %d %s", r.Status, r.Raw)
 	}
+}
+
+// TestUsageIsNotRejectedForWhatTheIndexHasNotApplied: a record naming a key this
+// instance's index has not applied yet (its consumer is behind) is "unavailable", to
+// be sent again, never "unknown_credential", which a gateway drops; once the index
+// has the key, it is accepted. An instance whose index is not ready answers 503.
+func TestUsageIsNotRejectedForWhatTheIndexHasNotApplied(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy := h.nats.StartProxy(t)
+	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	h.waitReady(svc)
+	// This instance receives no key creation from now on.
+	proxy.LoseReplies(func(payload []byte) bool { return bytes.Contains(payload, []byte(`"business_type":"maas"`)) })
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(key, 201, "")
+	report := func() []string {
+		r := h.on(b, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("u-1", key.str("id"), ws, "maas", time.Now())}})
+		h.expect(r, 200, "")
+		return statuses(r)
+	}
+	if got := fmt.Sprint(report()); got != "[rejected:unavailable]" {
+		t.Fatalf("a key the index has not applied: %s", got)
+	}
+	proxy.LoseReplies(nil)
+	h.workspace("next") // an event after the lost ones: the consumer sees the gap
+	deadline := time.Now().Add(15 * time.Second)
+	for fmt.Sprint(report()) != "[accepted]" {
+		if time.Now().After(deadline) {
+			t.Fatalf("never accepted: %s", report())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.CONSUMER.CREATE.") })
+	_, c := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	r := h.on(c, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("u-2", key.str("id"), ws, "maas", time.Now())}})
+	h.expect(r, 503, "not_ready")
+	proxy.Stall(nil)
 }

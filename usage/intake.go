@@ -18,9 +18,12 @@ import (
 // MaxBatch is the most records one request carries.
 const MaxBatch = 1000
 
-// Attributor says whom a call was billed to at its time (the credential index).
+// Attributor says whom a call was billed to at its time (the credential index),
+// and catches up with the log: a credential it does not know may be one it has not
+// applied yet.
 type Attributor interface {
 	AttributeAt(credentialID, workspaceID string, product domain.BusinessType, at time.Time) (credindex.Attribution, string)
+	CaughtUp(ctx context.Context) error
 }
 
 // Publisher appends attributed records to the usage stream.
@@ -34,12 +37,16 @@ type Config struct {
 	MaxAge time.Duration
 	// Clock is the server's time (default time.Now).
 	Clock func() time.Time
+	// CatchUpWait bounds the wait for the attributor to catch up with the log before
+	// a record is rejected for whom it names (default 2s); a record still not
+	// attributable then is rejected as "unavailable", to be sent again.
+	CatchUpWait time.Duration
 }
 
 // Validate joins every problem.
 func (c Config) Validate() error {
-	if c.MaxAge < 0 {
-		return errors.New("usage: the maximum age must not be negative")
+	if c.MaxAge < 0 || c.CatchUpWait < 0 {
+		return errors.New("usage: the maximum age and the catch-up wait must not be negative")
 	}
 	return nil
 }
@@ -58,6 +65,9 @@ func New(cfg Config, a Attributor, p Publisher) *Intake {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.CatchUpWait == 0 {
+		cfg.CatchUpWait = 2 * time.Second
 	}
 	return &Intake{cfg: cfg, attribute: a, publish: p}
 }
@@ -88,6 +98,7 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 	var ready []domain.UsageRecorded
 	var at []int // index in recs of each ready record
 	seen := map[string]bool{}
+	var caughtUp, stale bool // the attributor has caught up since Take began; it could not
 	for i, r := range recs {
 		out[i].RecordID = r.RecordID
 		if err := domain.CheckUsage("records["+strconv.Itoa(i)+"]", r, now, in.cfg.MaxAge); err != nil {
@@ -97,6 +108,21 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			continue
 		}
 		a, reason := in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
+		if reason != "" && !caughtUp && !stale {
+			// Maybe a credential (or a membership) the attributor has not applied
+			// yet: it is rejected only once the attributor holds the log as it
+			// stood after the request came.
+			wait, cancel := context.WithTimeout(ctx, in.cfg.CatchUpWait)
+			stale = in.attribute.CaughtUp(wait) != nil
+			cancel()
+			if caughtUp = !stale; caughtUp {
+				a, reason = in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
+			}
+		}
+		if reason != "" && stale {
+			out[i].Status, out[i].Code = Rejected, "unavailable"
+			continue
+		}
 		if reason != "" {
 			out[i].Status, out[i].Code = Rejected, reason
 			continue

@@ -36,6 +36,9 @@ type App struct {
 	etagKey    []byte
 	workspaces *repository[*domain.Workspace]
 	orgs       *repository[*domain.Organization]
+	// logEnd asks where the log ends, one question in flight answering all who
+	// came before it was sent (the authentications of secrets the index lacks).
+	logEnd *freshness
 }
 
 // New wires the handlers.
@@ -54,6 +57,7 @@ func New(d Deps) *App {
 		etagKey:    etagKey(d.Pepper),
 		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace, d.CacheBytes),
 		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization, d.CacheBytes),
+		logEnd:     newFreshness(func(ctx context.Context, _ string) (uint64, error) { return d.Store.Position(ctx) }),
 	}
 }
 

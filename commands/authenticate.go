@@ -2,9 +2,16 @@ package commands
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
 )
+
+// indexCatchUpWait bounds the wait for the credential index to catch up with the
+// log before a secret it does not know is refused.
+const indexCatchUpWait = 2 * time.Second
 
 // Origin is where a request comes from, as the log records it.
 type Origin struct {
@@ -16,7 +23,8 @@ type Origin struct {
 // Authenticate turns a bearer secret into the calling account. Every failure is
 // ErrUnauthenticated, whatever the reason: malformed, unknown or revoked. The
 // organization is checked as loaded from the log, so a revocation applies to the
-// very next request.
+// very next request, and so does a key created on another instance: an unknown one
+// waits for the index to hold the log as it stood (a 503 when it cannot).
 func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (Caller, error) {
 	cred, err := domain.ParseCredential(secret)
 	if err != nil || cred.Kind() != domain.KindAccessSecret {
@@ -25,7 +33,21 @@ func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (C
 	hash := domain.HashCredential(a.deps.Pepper, cred)
 	orgID, ok := a.deps.Index.OrganizationOf(hash)
 	if !ok {
-		return Caller{}, ErrUnauthenticated
+		// Maybe a key another instance created or rotated in, which this index has
+		// not applied yet: unknown only once it holds the log as it stood when the
+		// request came.
+		wait, cancel := context.WithTimeout(ctx, indexCatchUpWait)
+		end, err := a.logEnd.last(wait, "")
+		if err == nil {
+			err = a.deps.Index.WaitFor(wait, end)
+		}
+		cancel()
+		if err != nil {
+			return Caller{}, fault.Unavailable(fmt.Errorf("authenticate: the credential index is behind the log: %w", err))
+		}
+		if orgID, ok = a.deps.Index.OrganizationOf(hash); !ok {
+			return Caller{}, ErrUnauthenticated
+		}
 	}
 	var caller Caller
 	err = a.orgs.read(ctx, orgID, func(o *domain.Organization, _ uint64) error {

@@ -25,6 +25,8 @@ type EventStore interface {
 	LoadEvents(ctx context.Context, kind, id string, after, end uint64) ([]domain.Recorded, uint64, error)
 	// LastSequence is the aggregate's current version, in one round trip.
 	LastSequence(ctx context.Context, kind, id string) (uint64, error)
+	// Position is where the log ends, in one round trip.
+	Position(ctx context.Context) (uint64, error)
 }
 
 // Snapshots keep the latest state of aggregates, so a cold load reads only the
@@ -64,6 +66,8 @@ type AccessKeyIndex interface {
 	OrganizationOf(secretHash string) (orgID string, ok bool)
 	// Remember adds a key this instance just created, so it works at once here.
 	Remember(secretHash, orgID string)
+	// WaitFor waits until the index has applied the log up to a position.
+	WaitFor(ctx context.Context, pos uint64) error
 }
 
 // IdempotencyStore remembers the requests sent with an Idempotency-Key.

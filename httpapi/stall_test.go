@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/httpapi"
 )
@@ -77,4 +79,30 @@ func TestAWriteIsNeverDecidedOnAStaleCache(t *testing.T) {
 	h.expect(patch, 503, "unavailable")
 	proxy.Stall(nil)
 	h.expect(h.on(a, h.admin.Secret, "PATCH", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), map[string]any{"note": "x"}), 200, "")
+}
+
+// TestAnAccessKeyNotYetAppliedHereIsNot401: an access key created on another instance
+// and used here before this instance's index has applied it is not refused as
+// unknown: the instance answers once its index holds the log as it stood when the
+// request came, and 503 while it cannot, never 401.
+func TestAnAccessKeyNotYetAppliedHereIsNot401(t *testing.T) {
+	h := start(t)
+	proxy := h.nats.StartProxy(t)
+	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	h.waitReady(svc)
+	// This instance receives no access key creation from now on.
+	proxy.LoseReplies(func(payload []byte) bool { return bytes.Contains(payload, []byte(`"access_key_id"`)) })
+	_, secret := h.subAccount("alice")
+	r := h.on(b, secret, "GET", "/v1/me", nil)
+	h.expect(r, 503, "")
+	proxy.LoseReplies(nil)
+	h.workspace("next") // an event after the lost ones: the consumer sees the gap
+	deadline := time.Now().Add(15 * time.Second)
+	for r.Status != 200 {
+		if time.Now().After(deadline) || r.Status == 401 {
+			t.Fatalf("the new access key on this instance: %d %s", r.Status, r.Raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+		r = h.on(b, secret, "GET", "/v1/me", nil)
+	}
 }

@@ -196,9 +196,10 @@ func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []str
 			for i, id := range ids {
 				k, ok := w.Key(id)
 				switch {
-				case !ok || !bytes.Equal(k.Sealed, sealed[i]):
-				case k.Deleted:
+				case !ok:
+				case k.Deleted: // its sealed value is gone with it; the id is this request's
 					deleted = append(deleted, id)
+				case !bytes.Equal(k.Sealed, sealed[i]):
 				default:
 					ours, ourKeys = append(ours, id), append(ourKeys, wrapped[i])
 				}

@@ -125,3 +125,40 @@ func TestIdempotencyUnderConcurrency(t *testing.T) {
 		t.Fatalf("other body: %v", err)
 	}
 }
+
+// TestARestoreDoesNotRaiseADeletedKeysDataKey: a creation whose data key write
+// failed writes it again; if the key was deleted meanwhile (its deletion destroyed
+// the data key), the data key is destroyed again and the creation fails, never
+// answered with a secret the log says is gone.
+func TestARestoreDoesNotRaiseADeletedKeysDataKey(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	app := commands.New(f.deps)
+	boot, err := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := caller(boot)
+	ws, err := app.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "maas"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := k.Keys[0].KeyID
+	sealed, wrapped, err := f.deps.Vault.Seal([]string{id}, [][]byte{[]byte(k.Keys[0].Secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.DeleteAPIKey(ctx, commands.DeleteAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, KeyID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.RestoreDataKeys(ctx, ws.WorkspaceID, []string{id}, sealed, wrapped); err == nil {
+		t.Fatal("a restore for a deleted key succeeded")
+	}
+	if _, err := f.deps.Vault.Open(ctx, id, sealed[0]); err == nil {
+		t.Fatal("the deleted key's data key opens its plaintext")
+	}
+}

@@ -152,14 +152,18 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	out := CreatedAPIKeys{WorkspaceID: workspaceID, BatchID: batchID, Keys: make([]APIKeyResult, len(keys))}
 	meta := c.metadata(workspaceID)
 	meta.EventID = name.eventIDs()
+	var refused error // the last decision's refusal: nothing of this attempt is in the log
 	version, _, err := a.workspaces.update(ctx, workspaceID, meta, func(w *domain.Workspace) ([]domain.Event, error) {
-		if err := check(w); err != nil {
-			return nil, err
+		if refused = check(w); refused != nil {
+			return nil, refused
 		}
 		if _, exists := w.Key(ids[0]); exists {
+			refused = nil
 			return nil, errAlreadyApplied
 		}
-		return w.CreateAPIKeys(keys, batchID, at)
+		events, err := w.CreateAPIKeys(keys, batchID, at)
+		refused = err
+		return events, err
 	}, func(w *domain.Workspace) {
 		for i, k := range keys {
 			key, _ := w.Key(k.ID)
@@ -167,7 +171,17 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 			out.Keys[i].Secret = secrets[k.ID]
 		}
 	})
-	if serr := stored(); serr != nil && (err == nil || errors.Is(err, fault.ErrUnavailable)) {
+	serr := stored()
+	switch {
+	case err != nil && refused != nil:
+		// Refused: no key of this request is in the log (an earlier attempt's would
+		// have been found), so the data keys written for them go.
+		for _, id := range ids {
+			if derr := a.deps.Vault.Destroy(context.WithoutCancel(ctx), id); derr != nil {
+				return CreatedAPIKeys{}, derr
+			}
+		}
+	case serr != nil && (err == nil || errors.Is(err, fault.ErrUnavailable)):
 		// The keys may be in the log (for sure when err is nil), sealed under data
 		// keys whose write failed.
 		err = errors.Join(err, a.restoreDataKeys(ctx, workspaceID, ids, sealed, wrapped))

@@ -148,3 +148,36 @@ func TestAKeyLeftWithoutItsDataKeyIsDeletedByTheNextInstance(t *testing.T) {
 	}
 	h.decision(h.verify(srv3, unjudged.String(), ws, "maas", "10.0.0.1"), "VALID", true)
 }
+
+// TestARefusedCreationLeavesNoDataKey: a creation's data keys are written while it
+// is decided; when the decision refuses (a batch naming a key that exists), they are
+// destroyed before the refusal is answered: bad input writes nothing.
+func TestARefusedCreationLeavesNoDataKey(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	h.expect(h.as("POST", keys, map[string]any{"business_type": "search", "name": "dup"}), 201, "")
+	kv, err := h.svc.Store().JetStream().KeyValue(ctx, eventstore.VaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		t.Helper()
+		lister, err := kv.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range lister.Keys() {
+			n++
+		}
+		return n
+	}
+	before := count()
+	r := h.as("POST", keys+"/batch", map[string]any{"count": 3, "naming": map[string]any{"names": []string{"fresh-1", "fresh-2", "dup"}}})
+	h.expect(r, 409, "name_taken")
+	if after := count(); after != before {
+		t.Fatalf("a refused creation left %d data keys", after-before)
+	}
+}

@@ -162,14 +162,20 @@ func (t Trail) Consistency(ctx context.Context, orgID string, from, to uint64) (
 	return p, nil
 }
 
-// Events exports the organization's raw events after a log position, with their
-// leaf indices, read from the log; the audit views give the first leaf index.
-func (t Trail) Events(ctx context.Context, r Range, emit func(audit.Event) error) error {
+// Reached waits until the audit views include log position after, or the log's end
+// when after is past it.
+func (t Trail) Reached(ctx context.Context, after uint64) error {
 	head, err := t.Log.Position(ctx)
 	if err != nil {
 		return err
 	}
-	if err := t.Runner.WaitFor(ctx, min(r.After, head)); err != nil { // a position past the log's end is not waited for
+	return t.Runner.WaitFor(ctx, min(after, head))
+}
+
+// Events exports the organization's raw events after a log position, with their
+// leaf indices, read from the log; the audit views give the first leaf index.
+func (t Trail) Events(ctx context.Context, r Range, emit func(audit.Event) error) error {
+	if err := t.Reached(ctx, r.After); err != nil {
 		return err
 	}
 	first, err := t.Views.LeavesThrough(ctx, r.OrganizationID, r.After)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -328,8 +329,11 @@ func (s *Server) signAuditCheckpoint(c echo.Context) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	cp, err := s.d.Audit.SignCheckpoint(c.Request().Context(), cl.OrganizationID)
-	if err != nil {
+	var cp projections.SignedCheckpoint
+	if err := s.bounded(c, func(ctx context.Context) (err error) {
+		cp, err = s.d.Audit.SignCheckpoint(ctx, cl.OrganizationID)
+		return err
+	}); err != nil {
 		return err
 	}
 	written(c, cp.Position, "")
@@ -423,6 +427,9 @@ func (s *Server) listEvents(c echo.Context) error {
 		r.Follow = true
 	default:
 		return invalidField("follow", "invalid_boolean", `"true" or "false"`)
+	}
+	if err := s.bounded(c, func(ctx context.Context) error { return s.d.Audit.Reached(ctx, r.After) }); err != nil {
+		return err
 	}
 	// The answer starts with the first event (or at once when following), so that
 	// a failure before it is an answer of its own (503).

@@ -90,7 +90,7 @@ func (s *Server) replayDecision(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.d.Audit.CaughtUp(ctx); err != nil {
+	if err := s.bounded(c, s.d.Audit.CaughtUp); err != nil {
 		return err
 	}
 	if domain.IsAPIKeyID(q.CredentialID) {

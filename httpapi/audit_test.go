@@ -404,3 +404,43 @@ func TestARotatedSigningKeyKeepsOldCheckpointsVerifiable(t *testing.T) {
 		t.Fatalf("the old checkpoint verified with the new key alone: %+v", rep)
 	}
 }
+
+// TestAuditWaitsAreBounded: the auditors' routes that wait for the audit views (a
+// decision replay, a checkpoint signed on demand, the events after a position)
+// answer 503 position_not_reached once the position wait is over, rather than hang
+// while the audit projector cannot commit (here its table is locked).
+func TestAuditWaitsAreBounded(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	svc, srv := h.instance(httpapi.Config{PositionWait: 300 * time.Millisecond})
+	h.waitReady(svc)
+	ctx := context.Background()
+	lock, err := h.svc.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, "LOCK TABLE audit_entries IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	h.workspace("after the lock")
+	pos := fmt.Sprint(h.position())
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/audit/decision?credential_id=" + h.admin.AccessKeyID + "&workspace_id=" + ws + "&product=maas&source_ip=10.0.0.1&at=" + url.QueryEscape(time.Now().Add(-time.Second).UTC().Format(time.RFC3339))},
+		{"POST", "/v1/audit/checkpoint"},
+		{"GET", "/v1/events?after=" + pos},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 503 || !strings.Contains(string(body), "position_not_reached") {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, res.StatusCode, body)
+		}
+	}
+}

@@ -59,6 +59,9 @@ type AuditTrail interface {
 	SignCheckpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error)
 	Inclusion(ctx context.Context, orgID, eventID string, size uint64) (auditlog.InclusionProof, error)
 	Consistency(ctx context.Context, orgID string, from, to uint64) (auditlog.ConsistencyProof, error)
+	// Reached waits until the audit views include a log position (or the log's
+	// end, when past it); Events waits for it first.
+	Reached(ctx context.Context, after uint64) error
 	Events(ctx context.Context, r auditlog.Range, emit func(audit.Event) error) error
 	// RecordCall keeps a refused call or a replayed answer (in the background);
 	// ReadCalls reads an organization's, oldest first.

@@ -78,9 +78,11 @@ func (l *CallLog) Record(e domain.Event, meta domain.Metadata) {
 // Dropped is how many records could not be kept since start.
 func (l *CallLog) Dropped() uint64 { return l.dropped.Load() }
 
-// Read returns the organization's records at or after from, oldest first, at most
-// limit of them.
-func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, limit int) ([]Record, error) {
+// Read returns the organization's records after stream sequence after (0: from
+// the first) that are at or after from, oldest first, at most limit of them. The
+// records up to the last one the stream holds are read or the read fails: a stall
+// is never taken for the end.
+func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after uint64, limit int) ([]Record, error) {
 	subject := AuditSubjectOf(orgID)
 	rctx, cancel := l.s.read(ctx)
 	st, err := l.s.js.Stream(rctx, AuditStream)
@@ -96,11 +98,14 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, limit 
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("audit stream: %w", err))
 	}
-	if last.Time.Before(from) {
+	if last.Sequence <= after || last.Time.Before(from) {
 		return []Record{}, nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !from.IsZero() {
+	switch {
+	case after > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	case !from.IsZero():
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
 	sub, err := l.s.subscribeWith(ctx, AuditStream, 0, cfg, false)
@@ -115,7 +120,7 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, limit 
 			return nil, err
 		}
 		if len(recs) == 0 {
-			return out, nil // nothing at or after from
+			return nil, fault.Unavailable(fmt.Errorf("audit stream: nothing read within %v before sequence %d", l.s.cfg.ReadTimeout, last.Sequence))
 		}
 		for _, r := range recs {
 			out = append(out, r)

@@ -41,15 +41,16 @@ type AuditCall struct {
 // AuditCallList is the refused calls and replayed answers, oldest first.
 type AuditCallList struct {
 	Items []AuditCall `json:"items"`
-	// Next is the time to ask from for the records after these ("" when none).
-	Next string `json:"next,omitempty"`
+	// NextCursor asks for the records after these ("" when none so far).
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 func (s *Server) auditCallRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/audit/calls", id: "listAuditCalls", auth: true, status: 200, response: AuditCallList{},
 			query: []param{{name: "from", description: "only records at or after this time, RFC 3339 (default: the retention's start)"},
-				{name: "limit", description: "at most this many, 1 to 1000 (default 100)", integer: true}},
+				{name: "limit", description: "at most this many, 1 to 1000 (default 100)", integer: true},
+				{name: "cursor", description: "the next_cursor of the page before: the records after it"}},
 			summary: "The organization's refused management calls (401/403) and replayed answers, oldest first (audit:read)", handler: s.listAuditCalls},
 	}
 }
@@ -113,10 +114,16 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 			verr.Add("limit", "out_of_range", "must be an integer between 1 and 1000")
 		}
 	}
+	var after uint64
+	if v := c.QueryParam("cursor"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil || after == 0 {
+			verr.Add("cursor", "invalid_cursor", "the next_cursor of an earlier page")
+		}
+	}
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	calls, err := s.d.Audit.ReadCalls(c.Request().Context(), cl.OrganizationID, from, limit)
+	calls, err := s.d.Audit.ReadCalls(c.Request().Context(), cl.OrganizationID, from, after, limit)
 	if err != nil {
 		return err
 	}
@@ -125,7 +132,7 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 		out.Items[i] = auditCall(k)
 	}
 	if len(calls) == limit {
-		out.Next = calls[len(calls)-1].At.Add(time.Nanosecond).Format(time.RFC3339Nano)
+		out.NextCursor = strconv.FormatUint(calls[len(calls)-1].Sequence, 10)
 	}
 	return respond(c, http.StatusOK, out)
 }

@@ -364,12 +364,30 @@ func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
 	if items[2]["route"] != "/v1/audit/calls" {
 		t.Fatalf("the refused read of the calls: %v", items[2])
 	}
+	// Page by page, one at a time: each record once, in order, then the end.
+	var paged []any
+	for q := "?limit=1"; len(paged) <= 3; {
+		r := h.as("GET", "/v1/audit/calls"+q, nil)
+		h.expect(r, 200, "")
+		for _, it := range r.items() {
+			paged = append(paged, it["event_id"])
+		}
+		next, _ := r.Body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		q = "?limit=1&cursor=" + next
+	}
+	if fmt.Sprint(paged) != fmt.Sprint([]any{items[0]["event_id"], items[1]["event_id"], items[2]["event_id"]}) {
+		t.Fatalf("paged: %v, whole: %v %v %v", paged, items[0]["event_id"], items[1]["event_id"], items[2]["event_id"])
+	}
 	// The two unauthenticated calls are not the organization's (they are filed
 	// under "anonymous"); nothing is later than now.
 	if next := h.as("GET", "/v1/audit/calls?from="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), nil); len(next.items()) != 0 {
 		t.Fatalf("records from the future: %s", next.Raw)
 	}
 	h.expect(h.as("GET", "/v1/audit/calls?limit=0", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/audit/calls?cursor=x", nil), 400, "invalid_input")
 }
 
 // TestARotatedSigningKeyKeepsOldCheckpointsVerifiable: after a rotation the

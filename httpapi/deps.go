@@ -66,7 +66,7 @@ type AuditTrail interface {
 	// RecordCall keeps a refused call or a replayed answer (in the background);
 	// ReadCalls reads an organization's, oldest first.
 	RecordCall(e domain.Event, meta domain.Metadata)
-	ReadCalls(ctx context.Context, orgID string, from time.Time, limit int) ([]auditlog.Call, error)
+	ReadCalls(ctx context.Context, orgID string, from time.Time, after uint64, limit int) ([]auditlog.Call, error)
 	// Origin is the origin of an organization's checkpoints.
 	Origin(orgID string) string
 	// PublicKeys are the checkpoints' verifier keys, the current one first.

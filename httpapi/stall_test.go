@@ -106,3 +106,28 @@ func TestAnAccessKeyNotYetAppliedHereIsNot401(t *testing.T) {
 		r = h.on(b, secret, "GET", "/v1/me", nil)
 	}
 }
+
+// TestAStalledAuditStreamIsNotAnEmptyPage: refused calls the audit stream holds but
+// that cannot be read (its consumer's pulls stall) are a 503, never a page without
+// them.
+func TestAStalledAuditStreamIsNotAnEmptyPage(t *testing.T) {
+	h := start(t)
+	_, bobSecret := h.subAccount("bob")
+	h.expect(h.call(bobSecret, "GET", "/v1/audit/calls", nil), 403, "forbidden")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.as("GET", "/v1/audit/calls", nil).items()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refusal was never kept")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy := h.nats.StartProxy(t)
+	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
+	h.waitReady(svc)
+	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER_AUDIT.") })
+	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit/calls", nil), 503, "unavailable")
+	proxy.Stall(nil)
+	if r := h.on(srv, h.admin.Secret, "GET", "/v1/audit/calls", nil); r.Status != 200 || len(r.items()) != 1 {
+		t.Fatalf("after the stall: %d %s", r.Status, r.Raw)
+	}
+}

@@ -79,6 +79,8 @@ type Verifier interface {
 	Verify(v credindex.Verification) credindex.Decision
 	Ready() bool
 	WaitFor(ctx context.Context, position uint64) error
+	// Owe makes the verifier unready until it has applied a position.
+	Owe(position uint64)
 }
 
 // Cluster lists the live instances and how far each has applied the log.

@@ -272,7 +272,8 @@ func replayed(c echo.Context, yes bool) {
 
 // revoked makes a write that narrows what a credential may do wait until this
 // instance's credential index has applied it, so that from the answer on this
-// instance refuses what the write forbids. Other instances follow within
+// instance refuses what the write forbids (an index that has not applied it within
+// PositionWait makes the instance unready until it has). Other instances follow within
 // milliseconds; /v1/cluster/applied tells when all have, and a client that sent
 // X-Keyledger-Consistency: all-instances gets its answer only once every live
 // instance has applied the write, or ConsistencyWait has passed (the write stands
@@ -284,7 +285,9 @@ func (s *Server) revoked(c echo.Context, version uint64) {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)
 	defer cancel()
 	if err := s.d.Verifier.WaitFor(ctx, version); err != nil {
-		s.logger.Warn("credential index did not apply a revocation in time", "position", version, "err", err)
+		// The write stands; this instance decides nothing until its index has it.
+		s.d.Verifier.Owe(version)
+		s.logger.Error("credential index did not apply a revocation in time: not ready until it does", "position", version, "err", err)
 	}
 	if c.Request().Header.Get(HeaderConsistency) == "" || s.d.Cluster == nil {
 		return

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -124,10 +125,47 @@ func TestAStalledAuditStreamIsNotAnEmptyPage(t *testing.T) {
 	proxy := h.nats.StartProxy(t)
 	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
 	h.waitReady(svc)
-	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER_AUDIT.") })
+	proxy.Stall(func(subject string) bool {
+		return strings.HasPrefix(subject, "$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER_AUDIT.")
+	})
 	h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/audit/calls", nil), 503, "unavailable")
 	proxy.Stall(nil)
 	if r := h.on(srv, h.admin.Secret, "GET", "/v1/audit/calls", nil); r.Status != 200 || len(r.items()) != 1 {
 		t.Fatalf("after the stall: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestARevocationNotAppliedHereStopsThisInstancesDecisions: an instance that
+// accepted a key's deletion but whose index does not apply it within the position
+// wait (its consumer gets nothing) answers verifications 503 until it has, never
+// VALID for the deleted key.
+func TestARevocationNotAppliedHereStopsThisInstancesDecisions(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy := h.nats.StartProxy(t)
+	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{PositionWait: 300 * time.Millisecond})
+	h.waitReady(svc)
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8"})
+	h.expect(key, 201, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := svc.Index().WaitFor(ctx, h.position()); err != nil {
+		t.Fatal(err)
+	}
+	h.decision(h.verify(b, key.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
+	// From now on this instance receives no deletion (nor anything after it).
+	proxy.LoseReplies(func(payload []byte) bool {
+		return bytes.Contains(payload, []byte(`"key_id"`)) && !bytes.Contains(payload, []byte(`"business_type"`))
+	})
+	h.expect(h.on(b, h.admin.Secret, "DELETE", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), nil), 204, "")
+	h.expect(h.verify(b, key.str("secret"), ws, "maas", "10.0.0.1"), 503, "not_ready")
+	proxy.LoseReplies(nil)
+	h.workspace("next") // an event after the lost one: the consumer sees the gap
+	deadline := time.Now().Add(15 * time.Second)
+	for r := h.verify(b, key.str("secret"), ws, "maas", "10.0.0.1"); r.Status != 200 || r.str("code") != "DELETED"; r = h.verify(b, key.str("secret"), ws, "maas", "10.0.0.1") {
+		if time.Now().After(deadline) || r.str("code") == "VALID" {
+			t.Fatalf("after the deletion: %d %s", r.Status, r.Raw)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -169,7 +169,10 @@ type Index struct {
 	snapshots chan chan *indexSnapshot
 	running   atomic.Bool
 	ready     atomic.Bool
-	onApply   func(position uint64)
+	// owed is a position this instance answered a revocation at without having
+	// applied it: the index decides nothing until it has.
+	owed    atomic.Uint64
+	onApply func(position uint64)
 }
 
 // Config configures a Index.
@@ -404,13 +407,26 @@ func decodeHash(s string) ([32]byte, bool) {
 // Position is the last log position applied.
 func (x *Index) Position() uint64 { return x.position.Load() }
 
-// Ready reports whether the index has caught up with the log as it was at start.
-func (x *Index) Ready() bool { return x.ready.Load() }
+// Ready reports whether the index has caught up with the log as it was at start,
+// and with every position it owes.
+func (x *Index) Ready() bool { return x.ready.Load() && x.position.Load() >= x.owed.Load() }
+
+// Owe makes the index unready until it has applied pos: a revocation this instance
+// answered but has not applied in time (its consumer stalls) must not be decided
+// around.
+func (x *Index) Owe(pos uint64) {
+	for {
+		owed := x.owed.Load()
+		if pos <= owed || x.owed.CompareAndSwap(owed, pos) {
+			return
+		}
+	}
+}
 
 // Caught is Ready as a readiness check: nil, or how far the index is.
 func (x *Index) Caught() error {
 	if !x.Ready() {
-		return fmt.Errorf("credential index catching up (at position %d of %d)", x.Position(), x.head.Load())
+		return fmt.Errorf("credential index catching up (at position %d of %d)", x.Position(), max(x.head.Load(), x.owed.Load()))
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func CheckUsage(prefix string, r UsageRecord, now time.Time, maxAge time.Duratio
 	if r.CostMicros < 0 || r.CostMicros > MaxUsageAmount {
 		verr.Add(f("cost_micros"), "out_of_range", fmt.Sprintf("from 0 to %d micro-units", int64(MaxUsageAmount)))
 	}
-	if len(r.Currency) != 3 || strings.ContainsFunc(r.Currency, func(c rune) bool { return c < 'A' || c > 'Z' }) {
+	if !ValidCurrency(r.Currency) {
 		verr.Add(f("currency"), "invalid_currency", "an ISO 4217 code such as USD or CNY")
 	}
 	switch {
@@ -117,4 +117,10 @@ func visibleASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidCurrency reports whether s has the form of an ISO 4217 code: three capital
+// ASCII letters.
+func ValidCurrency(s string) bool {
+	return len(s) == 3 && !strings.ContainsFunc(s, func(c rune) bool { return c < 'A' || c > 'Z' })
 }

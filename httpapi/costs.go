@@ -81,7 +81,7 @@ func costQuery(c echo.Context, now time.Time) (projections.CostQuery, error) {
 	default:
 		verr.Add("group_by", "invalid_group_by", `"key", "resource", "workspace" or "account"`)
 	}
-	if q.Currency != "" && (len(q.Currency) != 3 || strings.ToUpper(q.Currency) != q.Currency) {
+	if q.Currency != "" && !domain.ValidCurrency(q.Currency) {
 		verr.Add("currency", "invalid_currency", "an ISO 4217 code such as USD")
 	}
 	// Costs are kept by hour and by UTC day: the range covers whole ones.

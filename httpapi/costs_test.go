@@ -127,6 +127,9 @@ func TestCostsSumUsageExactly(t *testing.T) {
 	h.expect(h.call(aliceSecret, "GET", "/v1/workspaces/"+other+"/costs", nil), 403, "not_a_member")
 	h.expect(h.as("GET", "/v1/costs?granularity=week", nil), 400, "invalid_input")
 	h.expect(h.as("GET", "/v1/costs?from=yesterday", nil), 400, "invalid_input")
+	for _, c := range []string{"%00%00%00", "%FF%FF%FF", "US$", "123", "usd"} { // what no usage record holds
+		h.expect(h.as("GET", "/v1/costs?currency="+c, nil), 400, "invalid_input")
+	}
 	h.expect(h.call(h.bootstrap("rival").Secret, "GET", "/v1/workspaces/"+ws+"/costs", nil), 404, "workspace_not_found")
 }
 

@@ -70,8 +70,12 @@ func (s *Server) reportUsage(c echo.Context) error {
 	}
 	recs := make([]domain.UsageRecord, len(req.Records))
 	for i, r := range req.Records {
+		product := domain.BusinessType(r.Product) // refused as it is, if it does not parse
+		if p, err := domain.ParseBusinessType(r.Product); err == nil {
+			product = p // in the one case the stream and the index know
+		}
 		recs[i] = domain.UsageRecord{RecordID: r.RecordID, CredentialID: r.CredentialID, WorkspaceID: r.WorkspaceID,
-			Product: domain.BusinessType(r.Product), Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros,
+			Product: product, Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros,
 			Currency: r.Currency, At: r.At}
 	}
 	if !s.d.Verifier.Ready() { // whom a record bills is the index's to say

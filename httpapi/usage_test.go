@@ -56,8 +56,8 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 	h.waitReady(h.svc)
 
 	records := []any{
-		usageRecord("r-1", key.str("id"), ws, "maas", called),                    // accepted, billed to the workspace
-		usageRecord("r-2", aliceAK, ws, "maas", called),                          // accepted, billed to alice
+		usageRecord("r-1", key.str("id"), ws, "MaaS", called),                    // accepted, billed to the workspace (the product in any case)
+		usageRecord("r-2", aliceAK, ws, "MAAS", called),                          // accepted, billed to alice
 		usageRecord("r-1", key.str("id"), ws, "maas", called),                    // the same record again
 		usageRecord("r-3", key.str("id"), ws, "maas", before),                    // before the key existed
 		usageRecord("r-4", key.str("id"), ws, "maas", after),                     // after it was deleted
@@ -111,11 +111,15 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 			BillingKind    string `json:"billing_kind"`
 			BillingID      string `json:"billing_id"`
 			OrganizationID string `json:"organization_id"`
+			Product        string `json:"product"`
 		}
 		if err := json.Unmarshal(m.Data(), &rec); err != nil {
 			t.Fatal(err)
 		}
 		billed[rec.RecordID] = rec.BillingKind + ":" + rec.BillingID
+		if rec.Product != "maas" {
+			t.Fatalf("record %s stored with product %q, want \"maas\"", rec.RecordID, rec.Product)
+		}
 		if m.Headers().Get("Nats-Msg-Id") != rec.OrganizationID+":"+rec.RecordID || m.Subject() != "keyledger.usage."+rec.OrganizationID+"."+ws {
 			t.Fatalf("message %s on %s, %v", rec.RecordID, m.Subject(), m.Headers())
 		}

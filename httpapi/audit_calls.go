@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/projections"
 )
 
 // The audit stream: every refused management call (401, 403) and every answer
@@ -114,14 +115,14 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 			verr.Add("limit", "out_of_range", "must be an integer between 1 and 1000")
 		}
 	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
 	var after uint64
 	if v := c.QueryParam("cursor"); v != "" {
 		if after, err = strconv.ParseUint(v, 10, 64); err != nil || after == 0 {
-			verr.Add("cursor", "invalid_cursor", "the next_cursor of an earlier page")
+			return projections.ErrBadCursor // as every list answers it
 		}
-	}
-	if err := verr.Err(); err != nil {
-		return err
 	}
 	calls, err := s.d.Audit.ReadCalls(c.Request().Context(), cl.OrganizationID, from, after, limit)
 	if err != nil {

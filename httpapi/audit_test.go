@@ -387,7 +387,7 @@ func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
 		t.Fatalf("records from the future: %s", next.Raw)
 	}
 	h.expect(h.as("GET", "/v1/audit/calls?limit=0", nil), 400, "invalid_input")
-	h.expect(h.as("GET", "/v1/audit/calls?cursor=x", nil), 400, "invalid_input")
+	h.expect(h.as("GET", "/v1/audit/calls?cursor=x", nil), 400, "invalid_cursor")
 }
 
 // TestARotatedSigningKeyKeepsOldCheckpointsVerifiable: after a rotation the

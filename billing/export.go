@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -29,17 +30,19 @@ const (
 // Billable are the domain events billing receives besides usage records: those that
 // change who is billed for what.
 var Billable = map[string]bool{
-	domain.TypeWorkspaceCreated: true,
-	domain.TypeMemberAuthorized: true,
-	domain.TypeMemberRevoked:    true,
-	domain.TypeAPIKeyCreated:    true,
-	domain.TypeAPIKeyDeleted:    true,
-	domain.TypeAccountCreated:   true,
-	domain.TypeAccountDisabled:  true,
-	domain.TypeAccountEnabled:   true,
-	domain.TypeAccessKeyCreated: true,
-	domain.TypeAccessKeyDeleted: true,
-	domain.TypeAccessKeyRotated: true,
+	domain.TypeWorkspaceCreated:  true,
+	domain.TypeMemberAuthorized:  true,
+	domain.TypeMemberRevoked:     true,
+	domain.TypeAPIKeyCreated:     true,
+	domain.TypeAPIKeyDeleted:     true,
+	domain.TypeAccountCreated:    true,
+	domain.TypeAccountDisabled:   true,
+	domain.TypeAccountEnabled:    true,
+	domain.TypeAccessKeyCreated:  true,
+	domain.TypeAccessKeyDeleted:  true,
+	domain.TypeAccessKeyRotated:  true,
+	domain.TypeAccessKeyDisabled: true,
+	domain.TypeAccessKeyEnabled:  true,
 	// Roles authorize their users on workspaces: who may call where.
 	domain.TypeRoleDeleted:          true,
 	domain.TypeRoleUserIncluded:     true,
@@ -226,13 +229,15 @@ func ensureDeadLetters(ctx context.Context, nc *nats.Conn) error {
 }
 
 // cloudEvents reads a keyledger message into a Watermill message: its id is ce-id,
-// its metadata the CloudEvents headers.
+// its metadata the CloudEvents headers and nothing else (the headers of the write
+// that stored it, an expected sequence or an atomic batch's, would make the dead
+// letter's publish fail).
 type cloudEvents struct{}
 
 func (cloudEvents) Unmarshal(m jetstream.Msg) (*message.Message, error) {
 	wm := message.NewMessage(m.Headers().Get(eventstore.HeaderID), m.Data())
 	for k, v := range m.Headers() {
-		if k != jetstream.MsgIDHeader && len(v) > 0 {
+		if (strings.HasPrefix(k, "ce-") || k == eventstore.HeaderContentType) && len(v) > 0 {
 			wm.Metadata.Set(k, v[0])
 		}
 	}

@@ -115,6 +115,13 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	}, meta); err != nil {
 		t.Fatal(err)
 	}
+	// An access key stops and starts again being able to make billable calls.
+	if _, err := store.Append(ctx, domain.AggregateOrganization, org, 0, []domain.Event{
+		domain.AccessKeyDisabled{AccountID: "acct_1", AccessKeyID: "AK1", At: now},
+		domain.AccessKeyEnabled{AccountID: "acct_1", AccessKeyID: "AK1", At: now},
+	}, domain.Metadata{OrganizationID: org}); err != nil {
+		t.Fatal(err)
+	}
 	var recs []domain.UsageRecorded
 	for i := range 6 {
 		recs = append(recs, domain.UsageRecorded{RecordID: fmt.Sprintf("r-%d", i), OrganizationID: org, WorkspaceID: ws,
@@ -125,13 +132,15 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := readIDs(t, store.JetStream(), eventstore.EventsStream)
-	want := map[string]bool{events[0]: true, events[1]: true}
+	want := map[string]bool{events[0]: true, events[1]: true, events[3]: true, events[4]: true}
 	for _, r := range recs {
 		want[eventstore.UsageMsgID(org, r.RecordID)] = true
 	}
-	poisoned := eventstore.UsageMsgID(org, "r-3")
+	// Refused through every retry: a usage record, and a domain event (appended in
+	// an atomic batch, whose stored headers a dead letter must not carry).
+	poisoned, poisonedEvent := eventstore.UsageMsgID(org, "r-3"), events[1]
 
-	rcv := &receiver{t: t, failFirst: 2, stall: 2 * time.Second, refuse: map[string]bool{poisoned: true}, got: map[string][]byte{}}
+	rcv := &receiver{t: t, failFirst: 2, stall: 2 * time.Second, refuse: map[string]bool{poisoned: true, poisonedEvent: true}, got: map[string][]byte{}}
 	endpoint := httptest.NewServer(rcv)
 	t.Cleanup(endpoint.Close)
 	cfg := billing.Config{NATSURL: srv.ClientURL(), Endpoint: endpoint.URL, Secret: secret, Durable: "billing",
@@ -141,12 +150,12 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 
 	js := store.JetStream()
 	waitFor(t, func() bool {
-		return len(rcv.received()) == len(want)-1 && count(t, js, billing.DeadLetterStream) == 1 && settled(t, js, "billing")
+		return len(rcv.received()) == len(want)-2 && count(t, js, billing.DeadLetterStream) == 2 && settled(t, js, "billing")
 	})
 	stop()
 	got := rcv.received()
 	for id := range want {
-		if _, ok := got[id]; !ok && id != poisoned {
+		if _, ok := got[id]; !ok && id != poisoned && id != poisonedEvent {
 			t.Errorf("%s never delivered", id)
 		}
 	}
@@ -161,19 +170,26 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	if _, ok := got[poisoned]; ok {
 		t.Fatalf("the refused record was delivered")
 	}
+	if _, ok := got[poisonedEvent]; ok {
+		t.Fatalf("the refused event was delivered")
+	}
 
 	// The receiver takes it now: the replay delivers the dead letter, once.
 	rcv.mu.Lock()
 	delete(rcv.refuse, poisoned)
+	delete(rcv.refuse, poisonedEvent)
 	rcv.mu.Unlock()
 	nc := srv.Connect(t)
 	sent, err := billing.ReplayDeadLetters(ctx, nc, cfg)
-	if err != nil || sent != 1 {
+	if err != nil || sent != 2 {
 		t.Fatalf("replay: %d, %v", sent, err)
 	}
 	var env billing.Envelope
 	if err := json.Unmarshal(rcv.received()[poisoned], &env); err != nil || env.Type != domain.EventTypeUsageRecorded || env.OrgID != org {
 		t.Fatalf("replayed %s (%v)", rcv.received()[poisoned], err)
+	}
+	if err := json.Unmarshal(rcv.received()[poisonedEvent], &env); err != nil || env.Type != domain.TypeAPIKeyCreated {
+		t.Fatalf("replayed %s (%v)", rcv.received()[poisonedEvent], err)
 	}
 	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfg); err != nil || sent != 0 {
 		t.Fatalf("second replay: %d, %v", sent, err)

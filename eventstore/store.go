@@ -44,7 +44,9 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// UsageMaxAge is the retention of the usage stream (default 90 days).
 	UsageMaxAge time.Duration
-	// AuditMaxAge is the retention of the audit stream (default 365 days).
+	// AuditMaxAge is the retention of the audit stream. Unset, a new stream keeps
+	// 365 days and an existing one stays as the servers set it (a CLI command must
+	// not change it).
 	AuditMaxAge time.Duration
 	// Source is the ce-source of events this process writes (default "keyledger").
 	Source string
@@ -147,6 +149,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if nc.Opts.ReconnectBufSize >= 0 {
 		return nil, ErrBufferingConnection
 	}
+	keepAudit := cfg.AuditMaxAge == 0
 	cfg.defaults()
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		return nil, fmt.Errorf("%w: nats-server %s is too old, keyledger needs %s or newer (atomic batch publish)", ErrRefused, v, MinServerVersion)
@@ -186,7 +189,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 			MaxAge: cfg.AuditMaxAge},
 	} {
 		sc.Storage, sc.Replicas, sc.AllowDirect = jetstream.FileStorage, cfg.Replicas, true
-		if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) }); err != nil {
+		ensure := js.CreateOrUpdateStream
+		if sc.Name == AuditStream && keepAudit {
+			ensure = func(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+				st, err := js.CreateStream(ctx, sc)
+				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+					return js.Stream(ctx, sc.Name)
+				}
+				return st, err
+			}
+		}
+		if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensure(ctx, sc) }); err != nil {
 			return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", sc.Name, err))
 		}
 	}

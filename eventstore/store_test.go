@@ -290,3 +290,37 @@ func TestAppendManyIsAllOrNothing(t *testing.T) {
 		t.Fatalf("a refused batch wrote: %d → %d", before, after)
 	}
 }
+
+// TestAnUnsetRetentionLeavesTheAuditStreamAsItIs: a store opened without an audit
+// retention (a CLI command) neither shortens nor lengthens the one the servers set.
+func TestAnUnsetRetentionLeavesTheAuditStreamAsItIs(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	retention := func() time.Duration {
+		t.Helper()
+		st, err := jetstream.New(srv.Connect(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := st.Stream(ctx, eventstore.AuditStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxAge
+	}
+	if _, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{AuditMaxAge: 48 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := retention(); got != 48*time.Hour {
+		t.Fatalf("retention %v after a store opened without one, want 48h", got)
+	}
+	if _, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{AuditMaxAge: 72 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got := retention(); got != 72*time.Hour {
+		t.Fatalf("retention %v after a store set it, want 72h", got)
+	}
+}

@@ -84,7 +84,7 @@ type AuditConfig struct {
 	// CheckpointEvery is how often a grown tree gets a checkpoint (default 1m).
 	CheckpointEvery time.Duration
 	// Retention is how long the audit stream keeps refused calls and replayed
-	// answers (default 365 days).
+	// answers; unset, 365 days for a new stream, an existing one as it is.
 	Retention time.Duration
 }
 

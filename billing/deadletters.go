@@ -24,7 +24,7 @@ func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, err
 		return 0, err
 	}
 	cfg.defaults()
-	if err := ensureDeadLetters(ctx, nc); err != nil {
+	if err := ensureDeadLetters(ctx, nc, cfg.Replicas); err != nil {
 		return 0, err
 	}
 	js, err := jetstream.New(nc)

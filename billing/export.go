@@ -62,6 +62,8 @@ type Config struct {
 	// Durable names the export's consumers (<Durable>-usage, <Durable>-events); a
 	// restarted export continues where its consumers stand.
 	Durable string
+	// Replicas of the dead-letter stream, as the log's (default 1).
+	Replicas int
 	// MaxRetries, InitialInterval and MaxInterval shape the exponential backoff of a
 	// delivery; RequestTimeout bounds one attempt.
 	MaxRetries      int
@@ -83,7 +85,7 @@ func (c Config) Validate() error {
 	if len(c.Secret) < MinSecretLen {
 		errs = append(errs, fmt.Errorf("billing: the signing secret needs at least %d bytes", MinSecretLen))
 	}
-	if c.MaxRetries < 0 || c.InitialInterval < 0 || c.MaxInterval < 0 || c.RequestTimeout < 0 {
+	if c.MaxRetries < 0 || c.InitialInterval < 0 || c.MaxInterval < 0 || c.RequestTimeout < 0 || c.Replicas < 0 {
 		errs = append(errs, errors.New("billing: retries and intervals cannot be negative"))
 	}
 	return errors.Join(errs...)
@@ -104,6 +106,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 }
 
@@ -137,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Export, error) {
 	if err != nil {
 		return nil, fmt.Errorf("billing: nats: %w", err)
 	}
-	if err := ensureDeadLetters(ctx, nc); err != nil {
+	if err := ensureDeadLetters(ctx, nc, cfg.Replicas); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -213,14 +218,14 @@ func durable(cfg Config) wmjs.ResourceInitializer {
 	}
 }
 
-func ensureDeadLetters(ctx context.Context, nc *nats.Conn) error {
+func ensureDeadLetters(ctx context.Context, nc *nats.Conn, replicas int) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: DeadLetterStream, Description: "keyledger billing webhooks refused through every retry",
-		Subjects: []string{DeadLetterSubject}, Storage: jetstream.FileStorage,
+		Subjects: []string{DeadLetterSubject}, Storage: jetstream.FileStorage, Replicas: replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("billing: stream %s: %w", DeadLetterStream, err)

@@ -304,3 +304,29 @@ func readIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
 	}
 	return ids
 }
+
+// TestTheDeadLettersKeepTheConfiguredReplicas: the dead-letter stream is created with
+// the replicas the export is configured with (a dead letter is a billable event
+// already acknowledged on its own stream); a server that cannot keep them refuses
+// the export rather than keep one copy.
+func TestTheDeadLettersKeepTheConfiguredReplicas(t *testing.T) {
+	srv := natstest.Start(t)
+	if _, err := eventstore.Open(context.Background(), srv.Connect(t), eventstore.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := billing.Config{NATSURL: srv.ClientURL(), Endpoint: "http://127.0.0.1:1", Secret: secret, Durable: "billing", Replicas: 3,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if _, err := billing.New(context.Background(), cfg); err == nil {
+		t.Fatal("a single server took a dead-letter stream of 3 replicas")
+	}
+	cfg.Replicas = 1
+	runExport(t, cfg)
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), billing.DeadLetterStream)
+	if err != nil || st.CachedInfo().Config.Replicas != 1 {
+		t.Fatalf("dead letters: %v", err)
+	}
+}

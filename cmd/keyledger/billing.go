@@ -20,6 +20,7 @@ type BillingConfig struct {
 
 func (c *Config) billingFlags(fs *flag.FlagSet) {
 	c.natsURLFlag(fs)
+	c.replicasFlag(fs)
 	fs.StringVar(&c.Billing.Endpoint, "endpoint", env("KEYLEDGER_BILLING_ENDPOINT", ""), "the billing webhook URL (KEYLEDGER_BILLING_ENDPOINT)")
 	fs.Var(secret{&c.Billing.Secret}, "secret", fmt.Sprintf("webhook signing secret, at least %d bytes (KEYLEDGER_BILLING_SECRET or KEYLEDGER_BILLING_SECRET_FILE)", billing.MinSecretLen))
 	c.Billing.Secret = c.envSecret("KEYLEDGER_BILLING_SECRET", "KEYLEDGER_BILLING_SECRET_FILE")
@@ -32,14 +33,14 @@ func (c *Config) billingExportFlags(fs *flag.FlagSet) {
 }
 
 func (c Config) billingConfig(logger *slog.Logger) (billing.Config, error) {
-	if err := c.Validate(need{nats: true, replicasUnused: true}); err != nil {
+	if err := c.Validate(need{nats: true}); err != nil {
 		return billing.Config{}, err
 	}
 	durable := c.Billing.Durable
 	if durable == "" {
 		durable = "billing"
 	}
-	bc := billing.Config{NATSURL: c.NATSURL, Endpoint: c.Billing.Endpoint, Secret: []byte(c.Billing.Secret), Durable: durable, Logger: logger}
+	bc := billing.Config{NATSURL: c.NATSURL, Endpoint: c.Billing.Endpoint, Secret: []byte(c.Billing.Secret), Durable: durable, Replicas: c.Replicas, Logger: logger}
 	return bc, bc.Validate()
 }
 

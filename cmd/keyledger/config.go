@@ -250,9 +250,7 @@ func (c *Config) bootstrapFlags(fs *flag.FlagSet) {
 }
 
 // need lists what a subcommand requires.
-// need says what a command requires; replicasUnused: it connects to NATS but
-// creates no stream of keyledger's.
-type need struct{ nats, database, secrets, pepper, dev, replicasUnused bool }
+type need struct{ nats, database, secrets, pepper, dev bool }
 
 // Validate joins every problem, so an operator fixes them in one go.
 //
@@ -285,7 +283,7 @@ func (c *Config) Validate(n need) error {
 	}
 	// Replicas matter only on a NATS of one's own: dev fixes them at 1, since its
 	// one embedded server holds one replica.
-	if n.nats && !n.replicasUnused && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+	if n.nats && c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("KEYLEDGER_REPLICAS must be 1, 3 or 5, got %d", c.Replicas))
 	}
 	if !c.envIsBad("KEYLEDGER_AUDIT_SIGNING_KEY") {

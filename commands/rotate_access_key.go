@@ -14,6 +14,9 @@ type RotateAccessKey struct {
 	Caller    Caller
 	AccountID string
 	Grace     time.Duration
+	// IfMatch is checked against the account's entity tag (its access key is part
+	// of it).
+	IfMatch IfMatch
 }
 
 // RotateAccessKey handles the command: the primary rotates any account's key, a
@@ -23,6 +26,11 @@ func (a *App) RotateAccessKey(ctx context.Context, cmd RotateAccessKey) (Created
 		return CreatedAccessKey{}, err
 	}
 	return a.issueAccessKey(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization, id, hash string, at time.Time) ([]domain.Event, error) {
+		if acc, ok := o.Account(cmd.AccountID); ok {
+			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
+				return nil, err
+			}
+		}
 		return o.RotateAccessKey(cmd.AccountID, id, hash, cmd.Grace, at)
 	})
 }

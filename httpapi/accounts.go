@@ -35,7 +35,7 @@ func (s *Server) accountRoutes() []route {
 		{method: "GET", path: "/v1/accounts/:id/workspaces", id: "getAccountWorkspaces", summary: "The workspaces an account is a direct member of", auth: true,
 			status: 200, response: AccountWorkspaces{}, headers: readHeader, handler: s.getAccountWorkspaces},
 		{method: "PUT", path: "/v1/accounts/:id/workspaces", id: "putAccountWorkspaces", summary: "Replace the workspaces an account is a direct member of (all or nothing)", auth: true,
-			request: AccountWorkspacesRequest{}, status: 200, response: AccountWorkspaces{}, headers: revokeHdr, handler: s.putAccountWorkspaces},
+			request: AccountWorkspacesRequest{}, status: 200, response: AccountWorkspaces{}, headers: consistencyHdr, handler: s.putAccountWorkspaces},
 		{method: "GET", path: "/v1/me", id: "me", summary: "The caller, its organization, effective permissions and workspaces", auth: true,
 			status: 200, response: Me{}, headers: readHeader, handler: s.me},
 	}
@@ -177,7 +177,7 @@ func (s *Server) rotateAccessKey(c echo.Context) error {
 			}
 			grace = time.Duration(*g) * time.Second
 		}
-		r, err := s.d.App.RotateAccessKey(c.Request().Context(), commands.RotateAccessKey{Caller: caller(c), AccountID: id, Grace: grace})
+		r, err := s.d.App.RotateAccessKey(c.Request().Context(), commands.RotateAccessKey{Caller: caller(c), AccountID: id, Grace: grace, IfMatch: ifMatch(c)})
 		return reply{status: http.StatusOK, version: r.Version, etag: r.ETag, secret: true, revoking: true,
 			body: CreatedAccessKey{AccessKey: accessKeyOfResult(r.AccessKeyResult), Secret: r.Secret}}, err
 	})

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,11 @@ func TestAccessKeyRotation(t *testing.T) {
 	rotate := "/v1/accounts/" + alice + "/access-key/rotate"
 	all := []string{httpapi.HeaderConsistency, "all-instances"}
 
-	r := h.as("POST", rotate, map[string]any{"grace_seconds": 3600}, all...)
+	// A rotation based on an older version of the account is refused, and changes
+	// nothing; one based on the current version goes through.
+	current := h.as("GET", "/v1/accounts/"+alice, nil, httpapi.HeaderPosition, fmt.Sprint(h.position()))
+	h.expect(h.as("POST", rotate, map[string]any{"grace_seconds": 3600}, "If-Match", `"stale"`), 412, "precondition_failed")
+	r := h.as("POST", rotate, map[string]any{"grace_seconds": 3600}, append(all, "If-Match", current.Header.Get("ETag"))...)
 	h.expect(r, 200, "")
 	s2 := r.str("secret")
 	prev, _ := r.Body["previous"].(map[string]any)

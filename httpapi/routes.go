@@ -38,12 +38,13 @@ type param struct {
 var (
 	pageParams = []param{{name: "cursor", description: "opaque cursor from next_cursor"},
 		{name: "limit", description: "page size, 1 to 500 (default 50)", integer: true}}
-	readHeader = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
-	idemHeader = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account have one effect, and a retry gets what the first created"}}
-	matchHdr   = []param{{name: "If-Match", description: "the ETag of the version this change is based on; 412 otherwise"}}
+	readHeader     = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
+	idemHeader     = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account have one effect, and a retry gets what the first created"}}
+	matchHdr       = []param{{name: "If-Match", description: "the ETag of the version this change is based on; 412 otherwise"}}
+	consistencyHdr = []param{{name: HeaderConsistency,
+		description: `"all-instances": answer once every live instance has applied the write (bounded; the answer's headers say how many did)`}}
 	// revokeHdr are the headers of a write that narrows what a credential may do.
-	revokeHdr = append(matchHdr, param{name: HeaderConsistency,
-		description: `"all-instances": answer once every live instance has applied the write (bounded; the answer's headers say how many did)`})
+	revokeHdr = slices.Concat(matchHdr, consistencyHdr)
 )
 
 func (s *Server) routeTable() []route {

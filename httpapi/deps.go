@@ -21,8 +21,10 @@ type Views interface {
 	WaitFor(ctx context.Context, position uint64) error
 	// CaughtUp blocks until the views include the log as it stands now.
 	CaughtUp(ctx context.Context) error
-	// Position is the last log position this instance committed to the views.
+	// Position is the last log position this instance committed to the views;
+	// LogEnd is where the log ends.
 	Position() uint64
+	LogEnd(ctx context.Context) (uint64, error)
 	Workspace(ctx context.Context, orgID, id string) (projections.WorkspaceRow, error)
 	Workspaces(ctx context.Context, orgID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
 	WorkspacesOfMember(ctx context.Context, orgID, accountID string, page projections.Page) ([]projections.WorkspaceRow, string, error)

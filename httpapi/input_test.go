@@ -240,3 +240,15 @@ func TestInputAsPeopleTypeIt(t *testing.T) {
 		t.Fatal("a refused allowlist wrote to the log")
 	}
 }
+
+// TestAPositionPastTheLogsEndIsRefused: a read asked to wait for a position the log
+// has not reached (another deployment's, or made up) is a 400 once the wait is
+// over, not a 503 to retry forever.
+func TestAPositionPastTheLogsEndIsRefused(t *testing.T) {
+	h := start(t)
+	svc, srv := h.instance(httpapi.Config{PositionWait: 200 * time.Millisecond})
+	h.waitReady(svc)
+	for _, pos := range []string{fmt.Sprint(h.position() + 1000), "18446744073709551615"} {
+		h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/workspaces", nil, httpapi.HeaderPosition, pos), 400, "invalid_position")
+	}
+}

@@ -343,7 +343,15 @@ func (s *Server) awaitIn(c echo.Context, waitFor func(context.Context, uint64) e
 	if err != nil {
 		return badRequest("invalid_position", HeaderPosition+" must be a log position returned by a write")
 	}
-	return s.bounded(c, func(ctx context.Context) error { return waitFor(ctx, pos) })
+	err = s.bounded(c, func(ctx context.Context) error { return waitFor(ctx, pos) })
+	if errors.Is(err, errPositionNotReached) {
+		// A position the log has not reached is the client's mistake (another
+		// deployment's, or made up), not a wait to try again.
+		if end, lerr := s.d.Views.LogEnd(c.Request().Context()); lerr == nil && pos > end {
+			return badRequest("invalid_position", HeaderPosition+" is past the log's end: give a position a write to this deployment returned")
+		}
+	}
+	return err
 }
 
 // awaitLogEnd makes a read wait until the views include the whole log as it stands

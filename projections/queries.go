@@ -19,6 +19,9 @@ type Queries struct {
 // CaughtUp blocks until the views include the log as it stands now.
 func (q Queries) CaughtUp(ctx context.Context) error { return q.Runner.CaughtUp(ctx, q.Log) }
 
+// LogEnd is where the log ends.
+func (q Queries) LogEnd(ctx context.Context) (uint64, error) { return q.Log.Position(ctx) }
+
 // WaitFor blocks until the views include position pos, or ctx ends.
 func (q Queries) WaitFor(ctx context.Context, pos uint64) error { return q.Runner.WaitFor(ctx, pos) }
 

@@ -12,7 +12,7 @@ import (
 type Queries struct {
 	Pool   *pgxpool.Pool
 	Runner *Runner
-	// Log tells where the log ends, for CaughtUp.
+	// Log tells where the log ends, for CaughtUp and LogEnd.
 	Log LogEnd
 }
 

@@ -161,11 +161,15 @@ func TestAccountNamesAreUniqueIgnoringCase(t *testing.T) {
 		{"\u00c9COLE", domain.ErrAccountNameTaken}, // É, and é written e + U+0301
 		{"ΣΟΦΟΣ", domain.ErrAccountNameTaken},      // final sigma folds to σ
 		{"ecole", nil},
+		{"alice\ufe0f", domain.ErrAccountNameTaken}, // a variation selector shows nothing
+		{"team\u00a0a", domain.ErrAccountNameTaken}, // any space is a space
+		{"team   a", domain.ErrAccountNameTaken},    // a run of them, one
 	}
 	o := org(t)
 	o.Apply(must(t)(o.CreateAccount("acct_s", "straße", at))...)
 	o.Apply(must(t)(o.CreateAccount("acct_e", "e\u0301cole", at))...)
 	o.Apply(must(t)(o.CreateAccount("acct_g", "σοφος", at))...)
+	o.Apply(must(t)(o.CreateAccount("acct_t", "team a", at))...)
 	for _, c := range cases {
 		if _, err := o.CreateAccount("acct_new", c.name, at); !errors.Is(err, c.err) {
 			t.Errorf("%q: got %v, want %v", c.name, err, c.err)

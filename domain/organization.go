@@ -3,7 +3,9 @@ package domain
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -167,9 +169,18 @@ func (o *Organization) apply(e Event) {
 
 // nameKey is the form under which two names are the same name: the canonical
 // caseless match of Unicode (NFD(toCasefold(NFD(s)))), so that "alice", "ALICE" and
-// "Alice" clash, as do "straße" and "STRASSE", "é" and "e\u0301", "ς" and "Σ".
+// "Alice" clash, as do "straße" and "STRASSE", "é" and "e\u0301", "ς" and "Σ"; with
+// variation selectors dropped and any run of white space one space ("team a" and
+// "team\u00a0 a" clash).
 // cases.Fold does the full Unicode case folding that strings.ToLower does not.
 func nameKey(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Variation_Selector, r) { // shows as nothing of its own
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.FieldsFunc(s, unicode.IsSpace), " ") // any run of spaces is one
 	return norm.NFD.String(cases.Fold().String(norm.NFD.String(s)))
 }
 

@@ -154,10 +154,12 @@ func isPlainSpace(r rune) bool {
 }
 
 // notInName: controls (Cc), format characters (Cf: bidirectional controls, zero-width
-// characters, word joiner, invisible operators, byte order mark, soft hyphen, tags)
-// and line and paragraph separators.
+// characters, word joiner, invisible operators, byte order mark, soft hyphen, tags),
+// line and paragraph separators, and the other characters shown as nothing (Hangul
+// fillers, the combining grapheme joiner: a name of them looks blank). Variation
+// selectors stay (an emoji's presentation); names are compared without them.
 func notInName(r rune) bool {
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // notInText: controls but newline and tab, bidirectional controls (U+061C, U+200E,

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits of a usage record. Amounts are bounded so that sums of many records in an
@@ -27,9 +29,21 @@ type UsageRecord struct {
 	Product      BusinessType
 	Resource     string // a model or a search application
 	Units        map[string]int64
-	CostMicros   int64
+	CostMicros   *int64 // required: a free call says 0
 	Currency     string // ISO 4217, three capital letters
 	At           time.Time
+}
+
+// Normalized is the record in the one form it is counted under: its resource
+// trimmed of surrounding white space and in NFC (one model, one line of the
+// costs), its product in lower case (a product that does not parse is kept as sent,
+// to be refused as such).
+func (r UsageRecord) Normalized() UsageRecord {
+	r.Resource = strings.TrimSpace(norm.NFC.String(r.Resource))
+	if p, err := ParseBusinessType(string(r.Product)); err == nil {
+		r.Product = p
+	}
+	return r
 }
 
 // UsageRecorded is a usage record as the usage stream keeps it: the gateway's
@@ -93,7 +107,10 @@ func CheckUsage(prefix string, r UsageRecord, now time.Time, maxAge time.Duratio
 			verr.Add(f("units."+name), "out_of_range", fmt.Sprintf("from 0 to %d", int64(MaxUsageAmount)))
 		}
 	}
-	if r.CostMicros < 0 || r.CostMicros > MaxUsageAmount {
+	switch {
+	case r.CostMicros == nil:
+		verr.Add(f("cost_micros"), "required", "the call's cost in micro-units (0 for a free call)")
+	case *r.CostMicros < 0 || *r.CostMicros > MaxUsageAmount:
 		verr.Add(f("cost_micros"), "out_of_range", fmt.Sprintf("from 0 to %d micro-units", int64(MaxUsageAmount)))
 	}
 	if !ValidCurrency(r.Currency) {

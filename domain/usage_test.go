@@ -12,7 +12,7 @@ func TestCheckUsage(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	ok := domain.UsageRecord{RecordID: "gw-1:42", CredentialID: domain.NewAPIKeyID(), WorkspaceID: domain.NewWorkspaceID(),
 		Product: domain.BusinessMaaS, Resource: "qwen-max", Units: map[string]int64{"input_tokens": 1200, "output_tokens": 300},
-		CostMicros: 4200, Currency: "CNY", At: now.Add(-time.Hour)}
+		CostMicros: cost(4200), Currency: "CNY", At: now.Add(-time.Hour)}
 	if err := domain.CheckUsage("records[0]", ok, now, 35*24*time.Hour); err != nil {
 		t.Fatalf("a valid record: %v", err)
 	}
@@ -28,8 +28,9 @@ func TestCheckUsage(t *testing.T) {
 		"no resource":                    {func(r *domain.UsageRecord) { r.Resource = "" }, "resource"},
 		"negative units":                 {func(r *domain.UsageRecord) { r.Units = map[string]int64{"calls": -1} }, "units.calls"},
 		"huge units":                     {func(r *domain.UsageRecord) { r.Units = map[string]int64{"calls": domain.MaxUsageAmount + 1} }, "units.calls"},
-		"negative cost":                  {func(r *domain.UsageRecord) { r.CostMicros = -1 }, "cost_micros"},
-		"cost that could overflow a sum": {func(r *domain.UsageRecord) { r.CostMicros = 1 << 62 }, "cost_micros"},
+		"no cost":                        {func(r *domain.UsageRecord) { r.CostMicros = nil }, "cost_micros"},
+		"negative cost":                  {func(r *domain.UsageRecord) { r.CostMicros = cost(-1) }, "cost_micros"},
+		"cost that could overflow a sum": {func(r *domain.UsageRecord) { r.CostMicros = cost(1 << 62) }, "cost_micros"},
 		"lower-case currency":            {func(r *domain.UsageRecord) { r.Currency = "usd" }, "currency"},
 		"no time":                        {func(r *domain.UsageRecord) { r.At = time.Time{} }, "at"},
 		"in the future":                  {func(r *domain.UsageRecord) { r.At = now.Add(10 * time.Minute) }, "at"},
@@ -43,5 +44,19 @@ func TestCheckUsage(t *testing.T) {
 		if !isVE || ve.Fields[0].Field != "records[0]."+c.field {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+func cost(micros int64) *int64 { return &micros }
+
+// TestAUsageRecordIsCountedUnderOneForm: the resource is trimmed and in NFC and the
+// product in lower case, so that one model is one line of the costs.
+func TestAUsageRecordIsCountedUnderOneForm(t *testing.T) {
+	r := domain.UsageRecord{Product: "MaaS", Resource: " qwe\u0301n-max\t"}.Normalized()
+	if r.Product != domain.BusinessMaaS || r.Resource != "qw\u00e9n-max" {
+		t.Fatalf("normalized: %q %q", r.Product, r.Resource)
+	}
+	if r := (domain.UsageRecord{Product: "gpu"}).Normalized(); r.Product != "gpu" {
+		t.Fatalf("a product that does not parse is kept, to be refused as sent: %q", r.Product)
 	}
 }

@@ -26,7 +26,7 @@ type UsageRecord struct {
 	Product      string           `json:"product" enum:"maas,search"`
 	Resource     string           `json:"resource"`
 	Units        map[string]int64 `json:"units,omitempty"`
-	CostMicros   int64            `json:"cost_micros"`
+	CostMicros   *int64           `json:"cost_micros"`
 	Currency     string           `json:"currency"`
 	At           time.Time        `json:"at"`
 }
@@ -70,13 +70,9 @@ func (s *Server) reportUsage(c echo.Context) error {
 	}
 	recs := make([]domain.UsageRecord, len(req.Records))
 	for i, r := range req.Records {
-		product := domain.BusinessType(r.Product) // refused as it is, if it does not parse
-		if p, err := domain.ParseBusinessType(r.Product); err == nil {
-			product = p // in the one case the stream and the index know
-		}
 		recs[i] = domain.UsageRecord{RecordID: r.RecordID, CredentialID: r.CredentialID, WorkspaceID: r.WorkspaceID,
-			Product: product, Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros,
-			Currency: r.Currency, At: r.At}
+			Product: domain.BusinessType(r.Product), Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros,
+			Currency: r.Currency, At: r.At}.Normalized()
 	}
 	if !s.d.Verifier.Ready() { // whom a record bills is the index's to say
 		return errIndexNotReady

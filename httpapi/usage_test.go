@@ -66,11 +66,13 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 		usageRecord("r-7", "key_01JD0000000000000000000000", ws, "maas", called), // never issued
 		map[string]any{"record_id": "r-8", "credential_id": key.str("id"), "workspace_id": ws, "product": "maas",
 			"resource": "qwen-max", "cost_micros": -5, "currency": "CNY", "at": called.UTC().Format(time.RFC3339Nano)},
+		map[string]any{"record_id": "r-9", "credential_id": key.str("id"), "workspace_id": ws, "product": "maas", // no cost: not free
+			"resource": "qwen-max", "currency": "CNY", "at": called.UTC().Format(time.RFC3339Nano)},
 	}
 	r := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": records})
 	h.expect(r, 200, "")
 	want := []string{"accepted", "accepted", "duplicate", "rejected:credential_not_active", "rejected:credential_not_active",
-		"rejected:not_authorized_on_workspace", "rejected:product_mismatch", "rejected:unknown_credential", "rejected:invalid_input"}
+		"rejected:not_authorized_on_workspace", "rejected:product_mismatch", "rejected:unknown_credential", "rejected:invalid_input", "rejected:invalid_input"}
 	if got := statuses(r); len(got) != len(want) {
 		t.Fatalf("statuses %v, want %v", got, want)
 	} else {
@@ -80,7 +82,7 @@ func TestUsageIsAttributedAsTheLogStoodAtTheCall(t *testing.T) {
 			}
 		}
 	}
-	if r.Body["accepted"] != float64(2) || r.Body["duplicates"] != float64(1) || r.Body["rejected"] != float64(6) {
+	if r.Body["accepted"] != float64(2) || r.Body["duplicates"] != float64(1) || r.Body["rejected"] != float64(7) {
 		t.Fatalf("counts: %s", r.Raw)
 	}
 	// Sent again later: a duplicate, nothing stored twice.

@@ -137,7 +137,7 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 		}
 		ready = append(ready, domain.UsageRecorded{
 			RecordID: r.RecordID, OrganizationID: a.OrganizationID, WorkspaceID: r.WorkspaceID, CredentialID: r.CredentialID,
-			Product: r.Product, Resource: r.Resource, Units: r.Units, CostMicros: r.CostMicros, Currency: r.Currency,
+			Product: r.Product, Resource: r.Resource, Units: r.Units, CostMicros: *r.CostMicros, Currency: r.Currency,
 			At: r.At.UTC(), BillingKind: a.BillingKind, BillingID: a.BillingID, AccountID: a.AccountID,
 		})
 		at = append(at, i)

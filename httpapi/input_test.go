@@ -252,3 +252,26 @@ func TestAPositionPastTheLogsEndIsRefused(t *testing.T) {
 		h.expect(h.on(srv, h.admin.Secret, "GET", "/v1/workspaces", nil, httpapi.HeaderPosition, pos), 400, "invalid_position")
 	}
 }
+
+// TestAnUnknownOrRepeatedQueryParameterIsRefused: a misspelt filter is a 400 naming
+// it, not an answer silently wider than asked (every key, the whole history); so is
+// a parameter given twice. Authentication comes first.
+func TestAnUnknownOrRepeatedQueryParameterIsRefused(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	for _, path := range []string{
+		"/v1/workspaces/" + ws + "/api-keys?businesstype=search",
+		"/v1/workspaces/" + ws + "/api-keys?as_of=2025-01-01T00:00:00Z",
+		"/v1/audit?actor=acct_x",
+		"/v1/costs?groupby=resource",
+		"/v1/workspaces?limit=1&limit=2",
+	} {
+		r := h.as("GET", path, nil)
+		h.expect(r, 400, "invalid_input")
+		if !strings.Contains(string(r.Raw), "unknown_parameter") && !strings.Contains(string(r.Raw), "repeated") {
+			t.Fatalf("%s: %s", path, r.Raw)
+		}
+	}
+	h.expect(h.as("GET", "/v1/workspaces/"+ws+"/api-keys?business_type=search&limit=5", nil, httpapi.HeaderPosition, fmt.Sprint(h.position())), 200, "")
+	h.expect(h.call("", "GET", "/v1/audit?actor=acct_x", nil), 401, "unauthenticated")
+}

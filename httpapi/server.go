@@ -115,7 +115,7 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = s.routeTable()
 	s.management = map[string]bool{}
 	for _, r := range s.routes {
-		h := r.handler
+		h := knownQuery(r.query, r.handler) // after the authentication: 401 first
 		switch {
 		case r.auth:
 			s.management[r.path] = true
@@ -155,6 +155,26 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 			return badRequest("malformed_query", "the query string does not parse: separate parameters with &, percent-encode the rest")
 		}
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)
+		return next(c)
+	}
+}
+
+// knownQuery refuses a query parameter the route does not take, or one given twice:
+// a misspelt filter would otherwise widen the answer silently.
+func knownQuery(params []param, next echo.HandlerFunc) echo.HandlerFunc {
+	known := map[string]bool{}
+	for _, p := range params {
+		known[p.name] = true
+	}
+	return func(c echo.Context) error {
+		for name, values := range c.QueryParams() {
+			switch {
+			case !known[name]:
+				return invalidField(name, "unknown_parameter", "not a parameter of this route")
+			case len(values) > 1:
+				return invalidField(name, "repeated", "give it once")
+			}
+		}
 		return next(c)
 	}
 }

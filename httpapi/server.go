@@ -167,6 +167,9 @@ func knownQuery(params []param, next echo.HandlerFunc) echo.HandlerFunc {
 		known[p.name] = true
 	}
 	return func(c echo.Context) error {
+		if c.Request().URL.RawQuery == "" { // the data plane's calls: nothing to parse
+			return next(c)
+		}
 		for name, values := range c.QueryParams() {
 			switch {
 			case !known[name]:

@@ -173,11 +173,9 @@ func (t Trail) Reached(ctx context.Context, after uint64) error {
 }
 
 // Events exports the organization's raw events after a log position, with their
-// leaf indices, read from the log; the audit views give the first leaf index.
+// leaf indices, read from the log; the audit views give the first leaf index, once
+// they have Reached the position (the caller waits for that first, bounded).
 func (t Trail) Events(ctx context.Context, r Range, emit func(audit.Event) error) error {
-	if err := t.Reached(ctx, r.After); err != nil {
-		return err
-	}
 	first, err := t.Views.LeavesThrough(ctx, r.OrganizationID, r.After)
 	if err != nil {
 		return err

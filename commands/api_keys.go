@@ -154,12 +154,12 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	meta.EventID = name.eventIDs()
 	var refused error // the last decision's refusal: nothing of this attempt is in the log
 	version, _, err := a.workspaces.update(ctx, workspaceID, meta, func(w *domain.Workspace) ([]domain.Event, error) {
+		refused = nil
+		if _, exists := w.Key(ids[0]); exists { // its replay checks the caller again
+			return nil, errAlreadyApplied
+		}
 		if refused = check(w); refused != nil {
 			return nil, refused
-		}
-		if _, exists := w.Key(ids[0]); exists {
-			refused = nil
-			return nil, errAlreadyApplied
 		}
 		events, err := w.CreateAPIKeys(keys, batchID, at)
 		refused = err

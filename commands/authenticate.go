@@ -10,8 +10,25 @@ import (
 )
 
 // indexCatchUpWait bounds the wait for the credential index to catch up with the
-// log before a secret it does not know is refused.
+// log before what it does not know is refused.
 const indexCatchUpWait = 2 * time.Second
+
+// IndexCurrent waits until the credential index holds the log as it stands now, at
+// most indexCatchUpWait (else fault.ErrUnavailable): what it does not know then, the
+// log did not hold when IndexCurrent was called. The question of where the log ends
+// is shared by the callers waiting (freshness).
+func (a *App) IndexCurrent(ctx context.Context) error {
+	wait, cancel := context.WithTimeout(ctx, indexCatchUpWait)
+	defer cancel()
+	end, err := a.logEnd.last(wait, "")
+	if err == nil {
+		err = a.deps.Index.WaitFor(wait, end)
+	}
+	if err != nil {
+		return fault.Unavailable(fmt.Errorf("the credential index is behind the log: %w", err))
+	}
+	return nil
+}
 
 // Origin is where a request comes from, as the log records it.
 type Origin struct {
@@ -36,14 +53,8 @@ func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (C
 		// Maybe a key another instance created or rotated in, which this index has
 		// not applied yet: unknown only once it holds the log as it stood when the
 		// request came.
-		wait, cancel := context.WithTimeout(ctx, indexCatchUpWait)
-		end, err := a.logEnd.last(wait, "")
-		if err == nil {
-			err = a.deps.Index.WaitFor(wait, end)
-		}
-		cancel()
-		if err != nil {
-			return Caller{}, fault.Unavailable(fmt.Errorf("authenticate: the credential index is behind the log: %w", err))
+		if err := a.IndexCurrent(ctx); err != nil {
+			return Caller{}, err
 		}
 		if orgID, ok = a.deps.Index.OrganizationOf(hash); !ok {
 			return Caller{}, ErrUnauthenticated

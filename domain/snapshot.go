@@ -9,7 +9,7 @@ import (
 // SnapshotFormat is the version of the snapshot encoding; a snapshot of another
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
-const SnapshotFormat = 3
+const SnapshotFormat = 4 // 4: names keyed without variation selectors, white space runs as one
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It

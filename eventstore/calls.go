@@ -78,8 +78,9 @@ func (l *CallLog) Record(e domain.Event, meta domain.Metadata) {
 // Dropped is how many records could not be kept since start.
 func (l *CallLog) Dropped() uint64 { return l.dropped.Load() }
 
-// Read returns the organization's records after stream sequence after (0: from
-// the first) that are at or after from, oldest first, at most limit of them. The
+// Read returns the organization's records oldest first, at most limit of them:
+// those after stream sequence after (a page's cursor), or else those at or after
+// from (the first page). The
 // records up to the last one the stream holds are read or the read fails: a stall
 // is never taken for the end.
 func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after uint64, limit int) ([]Record, error) {

@@ -62,7 +62,7 @@ type AuditTrail interface {
 	Inclusion(ctx context.Context, orgID, eventID string, size uint64) (auditlog.InclusionProof, error)
 	Consistency(ctx context.Context, orgID string, from, to uint64) (auditlog.ConsistencyProof, error)
 	// Reached waits until the audit views include a log position (or the log's
-	// end, when past it); Events waits for it first.
+	// end, when past it); Events needs them to have reached its After.
 	Reached(ctx context.Context, after uint64) error
 	Events(ctx context.Context, r auditlog.Range, emit func(audit.Event) error) error
 	// RecordCall keeps a refused call or a replayed answer (in the background);

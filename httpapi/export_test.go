@@ -165,6 +165,11 @@ func TestAnExportThatFailsMidwayEndsBroken(t *testing.T) {
 			t.Fatalf("%s: the export failed midway and ended as if whole (read error %v)", c.accept, err)
 		}
 	}
+	// Answers cut short are counted like any other.
+	m := string(h.call("", "GET", "/metrics", nil).Raw)
+	if !strings.Contains(m, `keyledger_http_request_duration_seconds_count{method="GET",route="/v1/audit",status="200"}`) {
+		t.Fatal("the cut-short audit export is not in the request metrics")
+	}
 }
 
 // TestAnExportOutlastsTheWriteTimeout: a streamed answer moves the server's write

@@ -56,15 +56,16 @@ func newMetrics(d Deps) *metrics {
 func (m *metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
+		defer func() { // also for an answer cut short (handleError panics)
+			route := c.Path()
+			if route == "" || route == "/*" {
+				route = "unmatched"
+			}
+			m.requests.WithLabelValues(route, methodLabel(c.Request().Method), statusLabel(c.Response().Status)).Observe(time.Since(start).Seconds())
+		}()
+		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		route := c.Path()
-		if route == "" || route == "/*" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(route, methodLabel(c.Request().Method), statusLabel(c.Response().Status)).Observe(time.Since(start).Seconds())
 		return nil
 	}
 }

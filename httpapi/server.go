@@ -423,8 +423,10 @@ func startStream(c echo.Context) streamed {
 	return s
 }
 
-// flush sends the run written and starts the next one's minute.
+// flush sends the run written (within a minute from now: a followed stream may have
+// been quiet for longer) and starts the next one's minute.
 func (s streamed) flush() {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
 	s.w.Flush()
 	_ = s.rc.SetWriteDeadline(time.Now().Add(time.Minute))
 }

@@ -268,7 +268,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner, Log: store}, Verifier: s.index, Cluster: presence,
 		Audit:        s.trail,
-		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, store),
+		Usage:        usage.New(usage.Config{MaxAge: cfg.UsageMaxAge}, s.index, s.app.IndexCurrent, store),
 		GatewayToken: cfg.GatewayToken, Logger: cfg.Logger, StreamsDocument: streams,
 		Ready: map[string]func(context.Context) error{
 			"nats": func(context.Context) error {

@@ -18,13 +18,15 @@ import (
 // MaxBatch is the most records one request carries.
 const MaxBatch = 1000
 
-// Attributor says whom a call was billed to at its time (the credential index),
-// and catches up with the log: a credential it does not know may be one it has not
-// applied yet.
+// Attributor says whom a call was billed to at its time (the credential index).
 type Attributor interface {
 	AttributeAt(credentialID, workspaceID string, product domain.BusinessType, at time.Time) (credindex.Attribution, string)
-	CaughtUp(ctx context.Context) error
 }
+
+// Current waits until the attributor holds the log as it stands now (bounded; an
+// error when it cannot): a credential it does not know may be one it has not
+// applied yet.
+type Current func(ctx context.Context) error
 
 // Publisher appends attributed records to the usage stream.
 type Publisher interface {
@@ -37,16 +39,12 @@ type Config struct {
 	MaxAge time.Duration
 	// Clock is the server's time (default time.Now).
 	Clock func() time.Time
-	// CatchUpWait bounds the wait for the attributor to catch up with the log before
-	// a record is rejected for whom it names (default 2s); a record still not
-	// attributable then is rejected as "unavailable", to be sent again.
-	CatchUpWait time.Duration
 }
 
 // Validate joins every problem.
 func (c Config) Validate() error {
-	if c.MaxAge < 0 || c.CatchUpWait < 0 {
-		return errors.New("usage: the maximum age and the catch-up wait must not be negative")
+	if c.MaxAge < 0 {
+		return errors.New("usage: the maximum age must not be negative")
 	}
 	return nil
 }
@@ -55,21 +53,19 @@ func (c Config) Validate() error {
 type Intake struct {
 	cfg       Config
 	attribute Attributor
+	current   Current
 	publish   Publisher
 }
 
 // New returns an intake.
-func New(cfg Config, a Attributor, p Publisher) *Intake {
+func New(cfg Config, a Attributor, current Current, p Publisher) *Intake {
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 35 * 24 * time.Hour
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.CatchUpWait == 0 {
-		cfg.CatchUpWait = 2 * time.Second
-	}
-	return &Intake{cfg: cfg, attribute: a, publish: p}
+	return &Intake{cfg: cfg, attribute: a, current: current, publish: p}
 }
 
 // Status of one record.
@@ -112,9 +108,7 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			// Maybe a credential (or a membership) the attributor has not applied
 			// yet: it is rejected only once the attributor holds the log as it
 			// stood after the request came.
-			wait, cancel := context.WithTimeout(ctx, in.cfg.CatchUpWait)
-			stale = in.attribute.CaughtUp(wait) != nil
-			cancel()
+			stale = in.current(ctx) != nil
 			if caughtUp = !stale; caughtUp {
 				a, reason = in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
 			}

@@ -435,16 +435,6 @@ func (x *Index) Caught() error {
 // that accepted a revocation waits for it before answering.
 func (x *Index) WaitFor(ctx context.Context, pos uint64) error { return x.position.WaitFor(ctx, pos) }
 
-// CaughtUp blocks until the index has applied the log as it stands now, or ctx ends:
-// what it does not know then, the log did not hold when CaughtUp was called.
-func (x *Index) CaughtUp(ctx context.Context) error {
-	head, err := x.log.Position(ctx)
-	if err != nil {
-		return err
-	}
-	return x.WaitFor(ctx, head)
-}
-
 // Run consumes the whole log from the beginning until ctx ends, resubscribing after
 // failures from where it stopped.
 func (x *Index) Run(ctx context.Context) error {

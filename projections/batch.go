@@ -86,13 +86,13 @@ func (b *Batch) commit(ctx context.Context, pool *pgxpool.Pool, name string, fro
 	if len(b.lateRows)+rowsIn(b.ops) <= pipelinedRows {
 		pb := &pgx.Batch{}
 		pb.Queue(checkpointGuard, name, int64(from))
-		for _, o := range ops {
-			if o.table != "" {
-				pb.Queue(insertSQL(o.table, o.columns), o.row...)
-			} else {
-				pb.Queue(o.sql, o.args...)
+		eachRun(ops, func(rows []op) { // a run of rows: one INSERT of them all
+			var args []any
+			for _, o := range rows {
+				args = append(args, o.row...)
 			}
-		}
+			pb.Queue(insertSQL(rows[0].table, rows[0].columns, len(rows)), args...)
+		}, func(o op) { pb.Queue(o.sql, o.args...) })
 		return pool.SendBatch(ctx, pb).Close()
 	}
 	tx, err := pool.Begin(ctx)
@@ -134,7 +134,8 @@ func rowsIn(ops []op) int {
 	return n
 }
 
-func insertSQL(table string, columns []string) string {
+// insertSQL inserts n rows into table.
+func insertSQL(table string, columns []string, n int) string {
 	var sql strings.Builder
 	sql.WriteString("INSERT INTO " + pgx.Identifier{table}.Sanitize() + " (")
 	for i, c := range columns {
@@ -143,46 +144,70 @@ func insertSQL(table string, columns []string) string {
 		}
 		sql.WriteString(pgx.Identifier{c}.Sanitize())
 	}
-	sql.WriteString(") VALUES (")
-	for i := range columns {
-		if i > 0 {
+	sql.WriteString(") VALUES ")
+	for r := range n {
+		if r > 0 {
 			sql.WriteString(", ")
 		}
-		sql.WriteString("$" + strconv.Itoa(i+1))
+		sql.WriteString("(")
+		for i := range columns {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			sql.WriteString("$" + strconv.Itoa(r*len(columns)+i+1))
+		}
+		sql.WriteString(")")
 	}
-	sql.WriteString(")")
 	return sql.String()
+}
+
+// eachRun hands on ops in order: each run of consecutive rows into one table with
+// the same columns together, each statement alone.
+func eachRun(ops []op, rows func([]op), statement func(op)) {
+	for i := 0; i < len(ops); {
+		j := i + 1
+		if ops[i].table == "" {
+			statement(ops[i])
+			i = j
+			continue
+		}
+		for j < len(ops) && ops[j].table == ops[i].table && slices.Equal(ops[j].columns, ops[i].columns) {
+			j++
+		}
+		rows(ops[i:j])
+		i = j
+	}
 }
 
 // flush runs ops in a transaction: each run of rows into one table is one COPY,
 // each run of statements one pipelined round trip.
 func flush(ctx context.Context, tx pgx.Tx, ops []op) error {
-	for i := 0; i < len(ops); {
-		j := i + 1
-		if ops[i].table != "" {
-			for j < len(ops) && ops[j].table == ops[i].table && slices.Equal(ops[j].columns, ops[i].columns) {
-				j++
+	var err error
+	pb := &pgx.Batch{}
+	send := func() {
+		if err == nil && pb.Len() > 0 {
+			if err = tx.SendBatch(ctx, pb).Close(); err != nil {
+				err = fmt.Errorf("view statements: %w", err)
 			}
-			rows := make([][]any, 0, j-i)
-			for _, o := range ops[i:j] {
-				rows = append(rows, o.row)
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{ops[i].table}, ops[i].columns, pgx.CopyFromRows(rows)); err != nil {
-				return fmt.Errorf("copy into %s: %w", ops[i].table, err)
-			}
-		} else {
-			for j < len(ops) && ops[j].table == "" {
-				j++
-			}
-			pb := &pgx.Batch{}
-			for _, o := range ops[i:j] {
-				pb.Queue(o.sql, o.args...)
-			}
-			if err := tx.SendBatch(ctx, pb).Close(); err != nil {
-				return fmt.Errorf("view statements: %w", err)
-			}
+			pb = &pgx.Batch{}
 		}
-		i = j
 	}
-	return nil
+	eachRun(ops, func(run []op) {
+		if send(); err != nil {
+			return
+		}
+		rows := make([][]any, len(run))
+		for i, o := range run {
+			rows[i] = o.row
+		}
+		if _, cerr := tx.CopyFrom(ctx, pgx.Identifier{run[0].table}, run[0].columns, pgx.CopyFromRows(rows)); cerr != nil {
+			err = fmt.Errorf("copy into %s: %w", run[0].table, cerr)
+		}
+	}, func(o op) {
+		if err == nil {
+			pb.Queue(o.sql, o.args...)
+		}
+	})
+	send()
+	return err
 }

@@ -169,8 +169,10 @@ func TestARefusedCreationLeavesNoDataKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := 0
-		for range lister.Keys() {
-			n++
+		for k := range lister.Keys() {
+			if domain.IsAPIKeyID(k) { // not the check's canary, planted when it first runs
+				n++
+			}
 		}
 		return n
 	}

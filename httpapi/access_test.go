@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -135,6 +136,12 @@ func TestRolesAndMe(t *testing.T) {
 	h.expect(h.as("POST", "/v1/roles", map[string]any{"name": "readers"}), 409, "name_taken")
 	h.expect(h.as("POST", "/v1/roles", map[string]any{"name": "bad", "permissions": []string{"api_key:fly", "billing:read", "organization:admin"}}), 400, "invalid_input")
 	h.expect(h.as("POST", "/v1/roles", map[string]any{"name": "bad", "users": []string{"acct_nobody"}}), 400, "invalid_input")
+	// A permission listed twice is refused, as a user or a workspace listed twice is.
+	dup := h.as("POST", "/v1/roles", map[string]any{"name": "twice", "permissions": []string{"api_key:read", "api_key:read"}})
+	h.expect(dup, 400, "invalid_input")
+	if !strings.Contains(string(dup.Raw), `"field":"permissions[1]","code":"duplicate_entry"`) {
+		t.Fatalf("a permission twice: %s", dup.Raw)
+	}
 	writers := h.role("writers", []string{"api_key:create", "api_key:read"}, alice)
 
 	r = h.call(secret, "GET", "/v1/me", nil, "X-Keyledger-Position", fmt.Sprint(h.position()))

@@ -173,7 +173,7 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	})
 	serr := stored()
 	switch {
-	case err != nil && refused != nil:
+	case refused != nil && err == refused: // not a log that failed after a stale refusal
 		// Refused: no key of this request is in the log (an earlier attempt's would
 		// have been found), so the data keys written for them go.
 		for _, id := range ids {

@@ -21,10 +21,8 @@ func (a *App) DeleteAccessKey(ctx context.Context, cmd DeleteAccessKey) (uint64,
 		return 0, err
 	}
 	r, err := a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
-		if acc, ok := o.Account(cmd.AccountID); ok {
-			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
-				return nil, err
-			}
+		if err := a.accountPrecondition(o, cmd.AccountID, cmd.IfMatch); err != nil {
+			return nil, err
 		}
 		return o.DeleteAccessKey(cmd.AccountID, a.now())
 	})

@@ -48,3 +48,13 @@ func (a *App) precondition(m IfMatch, resourceID string, version uint64) error {
 	}
 	return domain.ErrVersionMismatch
 }
+
+// accountPrecondition checks If-Match against an account's entity tag (its access
+// key is part of it); an account that does not exist is the decision's to refuse.
+func (a *App) accountPrecondition(o *domain.Organization, accountID string, m IfMatch) error {
+	acc, ok := o.Account(accountID)
+	if !ok {
+		return nil
+	}
+	return a.precondition(m, acc.ID, acc.Version)
+}

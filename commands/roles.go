@@ -2,8 +2,6 @@ package commands
 
 import (
 	"context"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -48,14 +46,11 @@ func (in RoleInput) validate() (domain.RoleSpec, error) {
 		perms := make([]domain.Permission, 0, len(*in.Permissions))
 		for i, s := range *in.Permissions {
 			p, err := domain.ParsePermission(s)
-			switch {
-			case err != nil:
+			if err != nil {
 				verr.Add("permissions["+itoa(i)+"]", "invalid_permission", err.Error())
-			case slices.Contains(perms, p): // as a list of users or workspaces answers it
-				verr.Add("permissions["+itoa(i)+"]", "duplicate_entry", strconv.Quote(s)+" is listed twice")
-			default:
-				perms = append(perms, p)
+				continue
 			}
+			perms = append(perms, p)
 		}
 		spec.Permissions = &perms
 	}

@@ -26,10 +26,8 @@ func (a *App) RotateAccessKey(ctx context.Context, cmd RotateAccessKey) (Created
 		return CreatedAccessKey{}, err
 	}
 	return a.issueAccessKey(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization, id, hash string, at time.Time) ([]domain.Event, error) {
-		if acc, ok := o.Account(cmd.AccountID); ok {
-			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
-				return nil, err
-			}
+		if err := a.accountPrecondition(o, cmd.AccountID, cmd.IfMatch); err != nil {
+			return nil, err
 		}
 		return o.RotateAccessKey(cmd.AccountID, id, hash, cmd.Grace, at)
 	})

@@ -28,10 +28,8 @@ func (a *App) UpdateAccount(ctx context.Context, cmd UpdateAccount) (AccountResu
 		return AccountResult{}, err
 	}
 	return a.changeAccount(ctx, cmd.Caller, cmd.AccountID, func(o *domain.Organization) ([]domain.Event, error) {
-		if acc, ok := o.Account(cmd.AccountID); ok {
-			if err := a.precondition(cmd.IfMatch, acc.ID, acc.Version); err != nil {
-				return nil, err
-			}
+		if err := a.accountPrecondition(o, cmd.AccountID, cmd.IfMatch); err != nil {
+			return nil, err
 		}
 		return o.SetAccountDisabled(cmd.AccountID, status == domain.StatusDisabled, a.now())
 	})

@@ -176,7 +176,10 @@ func (o *Organization) roleChanges(r *role, spec RoleSpec, at time.Time) ([]Even
 	var events []Event
 	if spec.Permissions != nil {
 		want := map[Permission]bool{}
-		for _, p := range *spec.Permissions {
+		for i, p := range *spec.Permissions {
+			if want[p] {
+				verr.Add("permissions["+strconv.Itoa(i)+"]", "duplicate_entry", fmt.Sprintf("%s is listed twice", quoteInput(p.String())))
+			}
 			want[p] = true
 		}
 		for _, p := range sortedPermissions(r.permissions) {

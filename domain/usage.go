@@ -81,7 +81,7 @@ func (UsageRecorded) EventType() string { return EventTypeUsageRecorded }
 func CheckUsage(prefix string, r UsageRecord, now time.Time, maxAge time.Duration) error {
 	var verr ValidationError
 	f := func(name string) string { return prefix + "." + name }
-	if r.RecordID == "" || len(r.RecordID) > MaxUsageRecordIDLen || !visibleASCII(r.RecordID) {
+	if r.RecordID == "" || len(r.RecordID) > MaxUsageRecordIDLen || !VisibleASCII(r.RecordID) {
 		verr.Add(f("record_id"), "invalid_record_id", fmt.Sprintf("1 to %d visible ASCII characters", MaxUsageRecordIDLen))
 	}
 	if !IsAPIKeyID(r.CredentialID) && !ValidID(prefixAccessKey, r.CredentialID) {
@@ -100,7 +100,7 @@ func CheckUsage(prefix string, r UsageRecord, now time.Time, maxAge time.Duratio
 		verr.Add(f("units"), "too_many", fmt.Sprintf("at most %d kinds of units", MaxUsageUnits))
 	}
 	for name, n := range r.Units {
-		if name == "" || len(name) > 64 || !visibleASCII(name) {
+		if name == "" || len(name) > 64 || !VisibleASCII(name) {
 			verr.Add(f("units"), "invalid_unit", "unit names are 1 to 64 visible ASCII characters")
 		}
 		if n < 0 || n > MaxUsageAmount {
@@ -127,7 +127,9 @@ func CheckUsage(prefix string, r UsageRecord, now time.Time, maxAge time.Duratio
 	return verr.Err()
 }
 
-func visibleASCII(s string) bool {
+// VisibleASCII reports whether s holds only visible ASCII, no space (an id, an
+// action, a unit's name).
+func VisibleASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= 0x20 || s[i] >= 0x7f {
 			return false

@@ -158,8 +158,15 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	createOrOpen := func(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+		st, err := js.CreateStream(ctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.Stream(ctx, sc.Name)
+		}
+		return st, err
+	}
 	stream, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) {
-		return js.CreateStream(ctx, jetstream.StreamConfig{
+		return createOrOpen(ctx, jetstream.StreamConfig{
 			Name:               EventsStream,
 			Description:        "keyledger domain events: the source of truth, append-only",
 			Subjects:           []string{EventsSubject},
@@ -172,9 +179,6 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 			AllowDirect:        true,
 		})
 	})
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		stream, err = Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, EventsStream) })
-	}
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", EventsStream, err))
 	}
@@ -191,13 +195,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		sc.Storage, sc.Replicas, sc.AllowDirect = jetstream.FileStorage, cfg.Replicas, true
 		ensure := js.CreateOrUpdateStream
 		if sc.Name == AuditStream && keepAudit {
-			ensure = func(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
-				st, err := js.CreateStream(ctx, sc)
-				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-					return js.Stream(ctx, sc.Name)
-				}
-				return st, err
-			}
+			ensure = createOrOpen
 		}
 		if _, err := Ensure(ctx, func(ctx context.Context) (jetstream.Stream, error) { return ensure(ctx, sc) }); err != nil {
 			return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", sc.Name, err))

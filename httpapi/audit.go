@@ -160,7 +160,7 @@ func auditFilter(c echo.Context) (projections.AuditFilter, error) {
 	timeParam(c, "from", &f.From, &verr)
 	timeParam(c, "to", &f.To, &verr)
 	for _, v := range []struct{ name, value string }{{"workspace_id", f.WorkspaceID}, {"actor_id", f.ActorID}, {"target_id", f.TargetID}, {"action", f.Action}} {
-		if len(v.value) > 128 || !visibleASCII(v.value) {
+		if len(v.value) > 128 || !domain.VisibleASCII(v.value) {
 			verr.Add(v.name, "invalid_filter", "at most 128 visible ASCII characters")
 		}
 	}
@@ -372,7 +372,7 @@ func (s *Server) auditInclusionProof(c echo.Context) error {
 		return err
 	}
 	id := c.QueryParam("event_id")
-	if id == "" || len(id) > 128 || !visibleASCII(id) {
+	if id == "" || len(id) > 128 || !domain.VisibleASCII(id) {
 		return invalidField("event_id", "required", "the id of an event of the organization's history")
 	}
 	size, err := sizeParam(c, "size")

@@ -70,7 +70,7 @@ func (s *Server) replayDecision(c echo.Context) error {
 	}
 	var verr domain.ValidationError
 	q := commands.ReplayDecision{Caller: cl, CredentialID: c.QueryParam("credential_id"), WorkspaceID: c.QueryParam("workspace_id")}
-	if q.CredentialID == "" || len(q.CredentialID) > 128 || !visibleASCII(q.CredentialID) {
+	if q.CredentialID == "" || len(q.CredentialID) > 128 || !domain.VisibleASCII(q.CredentialID) {
 		verr.Add("credential_id", "required", "an API key id or an access key id")
 	}
 	if !domain.IsWorkspaceID(q.WorkspaceID) {

@@ -24,9 +24,7 @@ import (
 func TestADataKeyWriteThatFailsIsWrittenAgain(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, srv := h.proxied(httpapi.Config{})
 	var writes atomic.Int32
 	proxy.Stall(func(subject string) bool {
 		return strings.HasPrefix(subject, "$KV."+eventstore.VaultBucket+".") && writes.Add(1) == 1

@@ -23,9 +23,7 @@ func (h *harness) keysIn(ws string) int { return h.countIn(ws, domain.APIKeyCrea
 func TestIdempotencyKeyHasOneEffectWhenTheOutcomeIsUnknown(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, srv := h.proxied(httpapi.Config{})
 
 	for _, tc := range []struct {
 		name, path string

@@ -230,6 +230,16 @@ func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config, tune ...func(*serv
 	return svc, srv
 }
 
+// proxied starts a ready instance whose NATS connection goes through a proxy the
+// test controls (to stall or lose what it chooses).
+func (h *harness) proxied(c httpapi.Config) (*natstest.Proxy, *service.Service, *httptest.Server) {
+	h.t.Helper()
+	proxy := h.nats.StartProxy(h.t)
+	svc, srv := h.instanceOn(proxy.Connect(h.t), c)
+	h.waitReady(svc)
+	return proxy, svc, srv
+}
+
 // waitReady waits until an instance's credential index has caught up.
 func (h *harness) waitReady(svc *service.Service) {
 	h.t.Helper()

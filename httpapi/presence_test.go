@@ -61,9 +61,7 @@ func TestConsistencyAllInstances(t *testing.T) {
 	// 200 ms): the silenced instance is still live when the write gives up on it.
 	h := start(t, httpapi.Config{ConsistencyWait: 300 * time.Millisecond})
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	second, srv2 := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(second)
+	proxy, _, srv2 := h.proxied(httpapi.Config{})
 	waitLive(h, 2)
 	keys := "/v1/workspaces/" + ws + "/api-keys"
 	for range 20 {

@@ -183,16 +183,9 @@ func knownQuery(params []param, next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // printableASCII reports whether s holds only visible ASCII and spaces.
-func printableASCII(s string) bool { return asciiFrom(s, ' ') }
-
-// visibleASCII reports whether s holds only visible ASCII, no space (an id, an
-// action).
-func visibleASCII(s string) bool { return asciiFrom(s, '!') }
-
-// asciiFrom reports whether s holds only ASCII from lo to '~'.
-func asciiFrom(s string, lo byte) bool {
+func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < lo || s[i] > '~' {
+		if s[i] < ' ' || s[i] > '~' {
 			return false
 		}
 	}

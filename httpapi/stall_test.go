@@ -16,9 +16,7 @@ import (
 func TestAStalledLogIsA503NeverAWrongAnswer(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, srv := h.proxied(httpapi.Config{})
 	proxy.Stall(func(subject string) bool { return subject == "$JS.API.DIRECT.GET.KEYLEDGER_EVENTS" })
 	for _, path := range []string{"/v1/me", "/v1/workspaces/" + ws} {
 		r := h.on(srv, h.admin.Secret, "GET", path, nil)
@@ -56,9 +54,7 @@ func TestAWriteIsNeverDecidedOnAStaleCache(t *testing.T) {
 	ws := h.workspace("prod")
 	u1, _ := h.subAccount("u1")
 	u2, _ := h.subAccount("u2")
-	proxy := h.nats.StartProxy(t)
-	svc, a := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, a := h.proxied(httpapi.Config{})
 	members := "/v1/workspaces/" + ws + "/members"
 	h.expect(h.on(a, h.admin.Secret, "PUT", members, map[string]any{"account_ids": []string{u1}}), 200, "")
 	h.expect(h.as("PUT", members, map[string]any{"account_ids": []string{u1, u2}}), 200, "")
@@ -88,9 +84,7 @@ func TestAWriteIsNeverDecidedOnAStaleCache(t *testing.T) {
 // request came, and 503 while it cannot, never 401.
 func TestAnAccessKeyNotYetAppliedHereIsNot401(t *testing.T) {
 	h := start(t)
-	proxy := h.nats.StartProxy(t)
-	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, b := h.proxied(httpapi.Config{})
 	// This instance receives no access key creation from now on.
 	proxy.LoseReplies(func(payload []byte) bool { return bytes.Contains(payload, []byte(`"access_key_id"`)) })
 	_, secret := h.subAccount("alice")
@@ -122,9 +116,7 @@ func TestAStalledAuditStreamIsNotAnEmptyPage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	proxy := h.nats.StartProxy(t)
-	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, srv := h.proxied(httpapi.Config{})
 	proxy.Stall(func(subject string) bool {
 		return strings.HasPrefix(subject, "$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER_AUDIT.")
 	})
@@ -142,9 +134,7 @@ func TestAStalledAuditStreamIsNotAnEmptyPage(t *testing.T) {
 func TestARevocationNotAppliedHereStopsThisInstancesDecisions(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{PositionWait: 300 * time.Millisecond})
-	h.waitReady(svc)
+	proxy, svc, b := h.proxied(httpapi.Config{PositionWait: 300 * time.Millisecond})
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas", "allowlist": "10.0.0.0/8"})
 	h.expect(key, 201, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -194,9 +194,7 @@ func TestCostLagNeverMakesTheInstanceUnready(t *testing.T) {
 func TestUsageIsNotRejectedForWhatTheIndexHasNotApplied(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
-	proxy := h.nats.StartProxy(t)
-	svc, b := h.instanceOn(proxy.Connect(t), httpapi.Config{})
-	h.waitReady(svc)
+	proxy, _, b := h.proxied(httpapi.Config{})
 	// This instance receives no key creation from now on.
 	proxy.LoseReplies(func(payload []byte) bool { return bytes.Contains(payload, []byte(`"business_type":"maas"`)) })
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,16 +84,20 @@ const pipelinedRows = 32
 func (b *Batch) commit(ctx context.Context, pool *pgxpool.Pool, name string, from, to uint64) error {
 	b.Exec(checkpointUpsert, name, int64(to))
 	ops := b.ordered()
-	if len(b.lateRows)+rowsIn(b.ops) <= pipelinedRows {
+	if rowsIn(ops) <= pipelinedRows {
 		pb := &pgx.Batch{}
 		pb.Queue(checkpointGuard, name, int64(from))
-		eachRun(ops, func(rows []op) { // a run of rows: one INSERT of them all
-			var args []any
-			for _, o := range rows {
+		for run := range runs(ops) {
+			if run[0].table == "" {
+				pb.Queue(run[0].sql, run[0].args...)
+				continue
+			}
+			var args []any // a run of rows: one INSERT of them all
+			for _, o := range run {
 				args = append(args, o.row...)
 			}
-			pb.Queue(insertSQL(rows[0].table, rows[0].columns, len(rows)), args...)
-		}, func(o op) { pb.Queue(o.sql, o.args...) })
+			pb.Queue(insertSQL(run[0].table, run[0].columns, len(run)), args...)
+		}
 		return pool.SendBatch(ctx, pb).Close()
 	}
 	tx, err := pool.Begin(ctx)
@@ -161,53 +166,52 @@ func insertSQL(table string, columns []string, n int) string {
 	return sql.String()
 }
 
-// eachRun hands on ops in order: each run of consecutive rows into one table with
-// the same columns together, each statement alone.
-func eachRun(ops []op, rows func([]op), statement func(op)) {
-	for i := 0; i < len(ops); {
-		j := i + 1
-		if ops[i].table == "" {
-			statement(ops[i])
+// runs yields ops in order: each run of consecutive rows into one table with the
+// same columns together, each statement alone.
+func runs(ops []op) iter.Seq[[]op] {
+	return func(yield func([]op) bool) {
+		for i := 0; i < len(ops); {
+			j := i + 1
+			for ops[i].table != "" && j < len(ops) && ops[j].table == ops[i].table && slices.Equal(ops[j].columns, ops[i].columns) {
+				j++
+			}
+			if !yield(ops[i:j]) {
+				return
+			}
 			i = j
-			continue
 		}
-		for j < len(ops) && ops[j].table == ops[i].table && slices.Equal(ops[j].columns, ops[i].columns) {
-			j++
-		}
-		rows(ops[i:j])
-		i = j
 	}
 }
 
 // flush runs ops in a transaction: each run of rows into one table is one COPY,
 // each run of statements one pipelined round trip.
 func flush(ctx context.Context, tx pgx.Tx, ops []op) error {
-	var err error
 	pb := &pgx.Batch{}
-	send := func() {
-		if err == nil && pb.Len() > 0 {
-			if err = tx.SendBatch(ctx, pb).Close(); err != nil {
-				err = fmt.Errorf("view statements: %w", err)
-			}
-			pb = &pgx.Batch{}
+	send := func() error {
+		if pb.Len() == 0 {
+			return nil
 		}
+		defer func() { pb = &pgx.Batch{} }()
+		if err := tx.SendBatch(ctx, pb).Close(); err != nil {
+			return fmt.Errorf("view statements: %w", err)
+		}
+		return nil
 	}
-	eachRun(ops, func(run []op) {
-		if send(); err != nil {
-			return
+	for run := range runs(ops) {
+		if run[0].table == "" {
+			pb.Queue(run[0].sql, run[0].args...)
+			continue
+		}
+		if err := send(); err != nil {
+			return err
 		}
 		rows := make([][]any, len(run))
 		for i, o := range run {
 			rows[i] = o.row
 		}
-		if _, cerr := tx.CopyFrom(ctx, pgx.Identifier{run[0].table}, run[0].columns, pgx.CopyFromRows(rows)); cerr != nil {
-			err = fmt.Errorf("copy into %s: %w", run[0].table, cerr)
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{run[0].table}, run[0].columns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy into %s: %w", run[0].table, err)
 		}
-	}, func(o op) {
-		if err == nil {
-			pb.Queue(o.sql, o.args...)
-		}
-	})
-	send()
-	return err
+	}
+	return send()
 }

@@ -94,7 +94,7 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 	var ready []domain.UsageRecorded
 	var at []int // index in recs of each ready record
 	seen := map[string]bool{}
-	var caughtUp, stale bool // the attributor has caught up since Take began; it could not
+	var waited, stale bool // the attributor was brought up to the log; it could not be
 	for i, r := range recs {
 		out[i].RecordID = r.RecordID
 		if err := domain.CheckUsage("records["+strconv.Itoa(i)+"]", r, now, in.cfg.MaxAge); err != nil {
@@ -104,20 +104,19 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			continue
 		}
 		a, reason := in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
-		if reason != "" && !caughtUp && !stale {
+		if reason != "" && !waited {
 			// Maybe a credential (or a membership) the attributor has not applied
 			// yet: it is rejected only once the attributor holds the log as it
 			// stood after the request came.
-			stale = in.current(ctx) != nil
-			if caughtUp = !stale; caughtUp {
+			waited, stale = true, in.current(ctx) != nil
+			if !stale {
 				a, reason = in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
 			}
 		}
-		if reason != "" && stale {
-			out[i].Status, out[i].Code = Rejected, "unavailable"
-			continue
-		}
 		if reason != "" {
+			if stale { // not known to be wrong: to be sent again
+				reason = "unavailable"
+			}
 			out[i].Status, out[i].Code = Rejected, reason
 			continue
 		}

@@ -91,7 +91,7 @@ func (c *dataKeyChecker) check(ctx context.Context, r eventstore.Record) error {
 		if err := after(ctx, r.Time.Add(c.grace)); err != nil || time.Since(r.Time) > dataKeyCheckMaxAge {
 			return err
 		}
-		deleted, err := c.app.RepairDataKey(ctx, r.Aggregate, e.KeyID)
+		deleted, err := c.app.RepairDataKey(ctx, r.Aggregate, e.KeyID, e.Sealed)
 		if err != nil || !deleted {
 			if err == nil {
 				c.lostInARow = 0

@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/fault"
 )
 
 // CostViews is the view of the usage stream: costs by hour, counted once per record.
@@ -93,20 +92,12 @@ func (q Costs) of(ctx context.Context, scope string, args []any, cq CostQuery) (
 	sql := fmt.Sprintf(`SELECT %s AS period, %s AS grp, currency, SUM(cost_micros)::text, SUM(records)::bigint
 		FROM %s WHERE %s AND %s >= $%d AND %s < $%d AND ($%d = '' OR currency = $%d)
 		GROUP BY period, grp, currency ORDER BY period, grp, currency`, g.period, group, g.table, scope, g.column, n+1, g.column, n+2, n+3, n+3)
-	rows, err := q.Pool.Query(ctx, sql, append(args, cq.From, cq.To, cq.Currency)...)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CostRow, error) {
+	return queryAll(ctx, q.Pool, func(row pgx.CollectableRow) (CostRow, error) {
 		var c CostRow
 		err := row.Scan(&c.PeriodStart, &c.Group, &c.Currency, &c.CostMicros, &c.Records)
 		c.PeriodStart = c.PeriodStart.UTC()
 		return c, err
-	})
-	if out == nil {
-		out = []CostRow{}
-	}
-	return out, fault.Unavailable(err)
+	}, sql, append(args, cq.From, cq.To, cq.Currency)...)
 }
 
 // OfWorkspace sums a workspace's costs: its API keys' calls and its members'

@@ -56,8 +56,6 @@ func pageOf[T any](rows []T, p Page, id func(T) string) ([]T, string, error) {
 	return rows, encodeCursor(id(rows[len(rows)-1])), nil
 }
 
-// queryPage runs a page query (one that fetches page.Limit+1 rows), scans the rows
-// and cuts the page.
 // queryAll runs a query and scans every row: an empty list, never nil, when there
 // is none.
 func queryAll[T any](ctx context.Context, pool *pgxpool.Pool, scan func(pgx.CollectableRow) (T, error), sql string, args ...any) ([]T, error) {
@@ -72,6 +70,8 @@ func queryAll[T any](ctx context.Context, pool *pgxpool.Pool, scan func(pgx.Coll
 	return out, fault.Unavailable(err)
 }
 
+// queryPage runs a page query (one that fetches page.Limit+1 rows), scans the rows
+// and cuts the page.
 func queryPage[T any](ctx context.Context, pool *pgxpool.Pool, page Page, scan func(pgx.Row) (T, error), id func(T) string, sql string, args ...any) ([]T, string, error) {
 	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {

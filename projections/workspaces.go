@@ -102,12 +102,6 @@ func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string)
 // MemberOf lists the ids of the organization's workspaces the account is authorized
 // on, directly or through a role (all of them for the primary account).
 func (q Workspaces) MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT id FROM workspaces WHERE organization_id = $1
-		AND ($3 OR `+authorizedOn("workspaces.id", "$2")+`) ORDER BY id`,
-		orgID, accountID, primary)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return ids, fault.Unavailable(err)
+	return queryAll(ctx, q.Pool, pgx.RowTo[string], `SELECT id FROM workspaces WHERE organization_id = $1
+		AND ($3 OR `+authorizedOn("workspaces.id", "$2")+`) ORDER BY id`, orgID, accountID, primary)
 }

@@ -107,7 +107,8 @@ func benchStartup(ctx context.Context, store *eventstore.Store, n int) error {
 	xctx, stopX := context.WithCancel(ctx)
 	defer stopX()
 	start := time.Now()
-	go func() { _ = x.Run(xctx) }()
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = x.Run(xctx) }()
 	for !x.Ready() {
 		time.Sleep(time.Millisecond)
 	}
@@ -125,6 +126,7 @@ func benchStartup(ctx context.Context, store *eventstore.Store, n int) error {
 	// A starting instance has no other index in memory: the first one goes before
 	// the second starts.
 	stopX()
+	<-ran // its goroutine holds it until it returns
 	x = nil
 	runtime.GC()
 	rctx, cancel := context.WithCancel(ctx)

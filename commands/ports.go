@@ -51,9 +51,8 @@ type Vault interface {
 	Restore(ctx context.Context, ids []string, wrapped [][]byte) error
 	// Lost tells whether sealed can no longer be opened (no data key for id, or
 	// another one); an error when the vault cannot tell. Whole tells whether the
-	// vault still holds the canary PlantCanary wrote beside the data keys.
+	// vault still holds the canary the data key check planted beside the data keys.
 	Lost(ctx context.Context, id string, sealed []byte) (bool, error)
-	PlantCanary(ctx context.Context) error
 	Whole(ctx context.Context) (bool, error)
 	// Open fails with an error matching domain.ErrAPIKeyDeleted once Destroy ran.
 	Open(ctx context.Context, id string, sealed []byte) ([]byte, error)

@@ -58,14 +58,3 @@ func (a *App) RepairDataKey(ctx context.Context, workspaceID, keyID string, seal
 // ErrVaultNotWhole: the vault has lost its canary, so its data keys too; a key
 // whose data key is missing says nothing then, and none is deleted.
 var ErrVaultNotWhole = errors.New("the vault has lost the canary written beside its data keys (its bucket was emptied or recreated?): no key is judged by its data key")
-
-// PlantDataKeyCanary writes the vault's canary, which RepairDataKey asks for
-// before it deletes anything; the data key check plants it when it first runs.
-func (a *App) PlantDataKeyCanary(ctx context.Context) error { return a.deps.Vault.PlantCanary(ctx) }
-
-// ShredDeletedKey destroys a deleted key's data key again, once the deletion is
-// over: whatever wrote one after the deletion destroyed it (a creation restoring
-// its data keys at that moment) cannot bring the plaintext back. Idempotent.
-func (a *App) ShredDeletedKey(ctx context.Context, keyID string) error {
-	return a.deps.Vault.Destroy(ctx, keyID)
-}

@@ -212,7 +212,7 @@ func bearer(c echo.Context) (string, bool) {
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if s.d.Verifier != nil && !s.d.Verifier.Ready() { // a miss in the index would be a wrong 401
+		if s.d.Verifier != nil && !s.d.Verifier.Ready() { // replaying, or owing a revocation: 503 at once, no wait on each miss
 			return errIndexNotReady
 		}
 		secret, ok := bearer(c)

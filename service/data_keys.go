@@ -34,7 +34,7 @@ const dataKeyCheck = "data-keys"
 // check for good, holding its lock, as do more lost keys in a row than one
 // instance's creations could leave; a creation older than dataKeyCheckMaxAge is not
 // judged (the check was down that long).
-func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, app *commands.App, grace time.Duration, logger *slog.Logger) error {
+func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, vault *eventstore.Vault, app *commands.App, grace time.Duration, logger *slog.Logger) error {
 	logger = logger.With("check", "data keys")
 	return follow.Retry(ctx, 2*time.Second, logger, "data key check", func(ctx context.Context) error {
 		lock, held, err := projections.TryLock(ctx, pool, "keyledger."+dataKeyCheck)
@@ -44,7 +44,7 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 		defer lock.Release(ctx)
 		from, seeded, err := projections.CheckpointOf(ctx, pool, dataKeyCheck)
 		if err == nil && !seeded {
-			if err = app.PlantDataKeyCanary(ctx); err == nil {
+			if err = vault.PlantCanary(ctx); err == nil {
 				if from, err = store.Position(ctx); err == nil {
 					err = projections.SaveCheckpoint(ctx, pool, dataKeyCheck, from)
 				}
@@ -53,7 +53,7 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 		if err != nil {
 			return err
 		}
-		c := &dataKeyChecker{app: app, grace: grace, logger: logger}
+		c := &dataKeyChecker{app: app, vault: vault, grace: grace, logger: logger}
 		err = follow.Follower{Log: store, BatchSize: 256, Filters: []string{eventstore.Subject(domain.AggregateWorkspace, "*")},
 			Between: lock.PingEvery(5 * time.Second),
 			Apply: func(ctx context.Context, recs []eventstore.Record) error {
@@ -78,6 +78,7 @@ func checkDataKeys(ctx context.Context, pool *pgxpool.Pool, store *eventstore.St
 // dataKeyChecker judges the key events of one run of the check.
 type dataKeyChecker struct {
 	app        *commands.App
+	vault      *eventstore.Vault
 	grace      time.Duration
 	logger     *slog.Logger
 	lostInARow int
@@ -107,7 +108,9 @@ func (c *dataKeyChecker) check(ctx context.Context, r eventstore.Record) error {
 		if err := after(ctx, r.Time.Add(c.grace)); err != nil {
 			return err
 		}
-		return c.app.ShredDeletedKey(ctx, e.KeyID)
+		// Whatever wrote its data key after the deletion destroyed it (a creation
+		// restoring its data keys at that moment) cannot bring the plaintext back.
+		return c.vault.Destroy(ctx, e.KeyID)
 	}
 	return nil
 }

@@ -304,7 +304,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return flushLastUsed(ctx, s.index, projections.APIKeys{Pool: pool}, cfg.LastUsedEvery, cfg.Logger)
 	}
 	dataKeys := func(ctx context.Context) error {
-		return checkDataKeys(ctx, pool, store, s.app, cfg.DataKeyGrace, cfg.Logger)
+		return checkDataKeys(ctx, pool, store, vault, s.app, cfg.DataKeyGrace, cfg.Logger)
 	}
 	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed,
 		indexSnapshots, dataKeys} {

@@ -149,17 +149,9 @@ func TestAnExportThatFailsMidwayEndsBroken(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ path, accept string }{{keys, "text/csv"}, {"/v1/audit", "application/x-ndjson"}} {
-		req, _ := http.NewRequest("GET", h.http.URL+c.path, nil)
-		req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
-		req.Header.Set("Accept", c.accept)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || bytes.Count(body, []byte("\n")) < 500 {
-			t.Fatalf("%s: status %d, %d lines before the failure", c.accept, res.StatusCode, bytes.Count(body, []byte("\n")))
+		status, body, err := h.export(h.http.URL+c.path, c.accept)
+		if status != 200 || bytes.Count(body, []byte("\n")) < 500 {
+			t.Fatalf("%s: status %d, %d lines before the failure", c.accept, status, bytes.Count(body, []byte("\n")))
 		}
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("%s: the export failed midway and ended as if whole (read error %v)", c.accept, err)
@@ -206,17 +198,25 @@ func TestAnExportOutlastsTheWriteTimeout(t *testing.T) {
 			time.Sleep(2 * timeout)
 			_ = lock.Rollback(ctx)
 		}()
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+c.path, nil)
-		req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
-		req.Header.Set("Accept", c.accept)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", c.accept, err)
-		}
-		body, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || err != nil || bytes.Count(body, []byte("\n")) < 2 {
-			t.Fatalf("%s: status %d, read error %v, %q", c.accept, res.StatusCode, err, body)
+		status, body, err := h.export("http://"+ln.Addr().String()+c.path, c.accept)
+		if status != 200 || err != nil || bytes.Count(body, []byte("\n")) < 2 {
+			t.Fatalf("%s: status %d, read error %v, %q", c.accept, status, err, body)
 		}
 	}
+}
+
+// export GETs a streamed answer as the first organization's primary account: its
+// status, what arrived, and how reading it ended (nil: an orderly end).
+func (h *harness) export(url, accept string) (int, []byte, error) {
+	h.t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+	req.Header.Set("Accept", accept)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return res.StatusCode, body, err
 }

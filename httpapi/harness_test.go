@@ -240,6 +240,18 @@ func (h *harness) proxied(c httpapi.Config) (*natstest.Proxy, *service.Service, 
 	return proxy, svc, srv
 }
 
+// eventually polls cond until it holds, failing the test after 15 s.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s: not after 15 s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitReady waits until an instance's credential index has caught up.
 func (h *harness) waitReady(svc *service.Service) {
 	h.t.Helper()

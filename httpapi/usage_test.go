@@ -209,13 +209,7 @@ func TestUsageIsNotRejectedForWhatTheIndexHasNotApplied(t *testing.T) {
 	}
 	proxy.LoseReplies(nil)
 	h.workspace("next") // an event after the lost ones: the consumer sees the gap
-	deadline := time.Now().Add(15 * time.Second)
-	for fmt.Sprint(report()) != "[accepted]" {
-		if time.Now().After(deadline) {
-			t.Fatalf("never accepted: %s", report())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	h.eventually("the record accepted once the index has the key", func() bool { return fmt.Sprint(report()) == "[accepted]" })
 
 	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.CONSUMER.CREATE.") })
 	_, c := h.instanceOn(proxy.Connect(t), httpapi.Config{})

@@ -138,7 +138,8 @@ func (sub *Subscription) Next(ctx context.Context, max int, wait time.Duration) 
 		if !ok {
 			return nil, sub.closedErr()
 		}
-		out = append(out, r)
+		out = make([]Record, 1, min(max, 1+len(sub.recs))) // what is decoded already, once
+		out[0] = r
 	case <-timer.C:
 		return nil, nil
 	case <-ctx.Done():

@@ -176,7 +176,7 @@ const checkpointUpsert = `INSERT INTO projection_checkpoints (name, position, up
 // fails the transaction.
 func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 	from := r.position.Load()
-	var b Batch
+	b := Batch{ops: make([]op, 0, len(recs))} // most events are one operation
 	last := from
 	for _, rec := range recs {
 		if rec.Sequence <= last { // redelivered: already in the views

@@ -21,6 +21,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/domain"
 )
 
 // Header names of the contract (DESIGN §6).
@@ -253,7 +254,7 @@ func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
 	if key == "" {
 		return commands.Idempotency{}, nil
 	}
-	if len(key) > 255 || !printableASCII(key) {
+	if len(key) > 255 || !domain.VisibleASCII(key) {
 		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is 1 to 255 visible ASCII characters")
 	}
 	b, _ := json.Marshal(body)

@@ -172,10 +172,11 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 		}
 	})
 	serr := stored()
+	// Refused (not a log that failed after a stale refusal), or still conflicting
+	// when the retries ran out: no key of this request is in the log (an earlier
+	// attempt's would have been found), so the data keys written for them go.
 	switch {
-	case refused != nil && err == refused: // not a log that failed after a stale refusal
-		// Refused: no key of this request is in the log (an earlier attempt's would
-		// have been found), so the data keys written for them go.
+	case refused != nil && err == refused, refused == nil && errors.Is(err, domain.ErrConflict):
 		for _, id := range ids {
 			if derr := a.deps.Vault.Destroy(context.WithoutCancel(ctx), id); derr != nil {
 				return CreatedAPIKeys{}, derr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -160,5 +161,66 @@ func TestARestoreDoesNotRaiseADeletedKeysDataKey(t *testing.T) {
 	}
 	if _, err := f.deps.Vault.Open(ctx, id, sealed[0]); err == nil {
 		t.Fatal("the deleted key's data key opens its plaintext")
+	}
+}
+
+// interfering is the real log with another writer that always gets there first:
+// before each append to a workspace, the other instance changes that workspace.
+type interfering struct {
+	*eventstore.Store
+	before  func(ctx context.Context, id string)
+	created []domain.APIKeyCreated
+}
+
+func (s *interfering) Append(ctx context.Context, kind, id string, expected uint64, events []domain.Event, meta domain.Metadata) (uint64, error) {
+	if kind == domain.AggregateWorkspace && s.before != nil {
+		for _, e := range events {
+			if c, ok := e.(domain.APIKeyCreated); ok {
+				s.created = append(s.created, c)
+			}
+		}
+		s.before(ctx, id)
+	}
+	return s.Store.Append(ctx, kind, id, expected, events, meta)
+}
+
+// TestACreationThatKeepsConflictingDestroysItsDataKeys: a creation that gives up
+// after its last conflict has put nothing in the log, so the data keys it wrote
+// for its keys go, as a refused creation's do.
+func TestACreationThatKeepsConflictingDestroysItsDataKeys(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	other := commands.New(f.deps)
+	log := &interfering{Store: f.store}
+	deps := f.deps
+	deps.Store = log
+	app := commands.New(deps)
+	boot, err := other.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := caller(boot)
+	ws, err := other.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	log.before = func(ctx context.Context, id string) {
+		n++
+		desc := strconv.Itoa(n)
+		if _, err := other.UpdateWorkspace(ctx, commands.UpdateWorkspace{Caller: c, WorkspaceID: id, Description: &desc}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "maas"}); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("a creation that always conflicts: %v", err)
+	}
+	if len(log.created) == 0 {
+		t.Fatal("no key creation was appended")
+	}
+	for _, e := range log.created {
+		if lost, err := f.deps.Vault.Lost(ctx, e.KeyID, e.Sealed); err != nil || !lost {
+			t.Errorf("key %s that is not in the log keeps its data key (lost %v, %v)", e.KeyID, lost, err)
+		}
 	}
 }

@@ -81,12 +81,18 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 	return out, nil
 }
 
-// Each reads the usage stream from its start to its end as it is now, record by
-// record, until fn returns false.
-func (u UsageLog) Each(ctx context.Context, fn func(domain.UsageRecorded) bool) error {
-	end, err := u.Position(ctx)
-	if err != nil || end == 0 {
+// Each reads the usage stream from its start up to position end, record by record,
+// until fn returns false.
+func (u UsageLog) Each(ctx context.Context, end uint64, fn func(domain.UsageRecorded) bool) error {
+	if end == 0 {
+		return nil
+	}
+	last, err := u.Position(ctx)
+	if err != nil {
 		return err
+	}
+	if last < end {
+		return fmt.Errorf("usage stream: it ends at %d, before %d", last, end)
 	}
 	sub, err := u.Subscribe(ctx, 0)
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 )
 
+// CostsProjector names the projector of CostViews (its checkpoint and lock).
+const CostsProjector = "costs"
+
 // CostViews is the view of the usage stream: costs by hour, counted once per record.
 func CostViews() []View { return []View{ViewFunc(applyCosts)} }
 

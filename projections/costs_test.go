@@ -42,7 +42,7 @@ func TestCostsStayExactThroughCrashesAndRedelivery(t *testing.T) {
 		t.Fatalf("usage stream end %d (%v)", end, err)
 	}
 	run := func() (*projections.Runner, func()) {
-		r := projections.NewRunner(e.pool, e.store.Usage(), projections.RunnerConfig{Name: "costs", BatchSize: 100}, projections.CostViews()...)
+		r := projections.NewRunner(e.pool, e.store.Usage(), projections.RunnerConfig{Name: projections.CostsProjector, BatchSize: 100}, projections.CostViews()...)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = r.Run(ctx) }()
@@ -60,7 +60,7 @@ func TestCostsStayExactThroughCrashesAndRedelivery(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = 'costs'`); err != nil {
 		t.Fatal(err)
 	}
-	r2 := projections.NewRunner(e.pool, e.store.Usage(), projections.RunnerConfig{Name: "costs"}, projections.CostViews()...)
+	r2 := projections.NewRunner(e.pool, e.store.Usage(), projections.RunnerConfig{Name: projections.CostsProjector}, projections.CostViews()...)
 	if err := projections.Redeliver(ctx, r2, e.store.Usage(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +78,55 @@ func TestCostsStayExactThroughCrashesAndRedelivery(t *testing.T) {
 			t.Errorf("%s: %s micros in %d records, want %s in 1000", row.PeriodStart, row.CostMicros, row.Records, w)
 		}
 	}
-	diffs, err := projections.Costs{Pool: e.pool}.Reconcile(ctx, now.Add(-48*time.Hour), now.Add(time.Hour), func(yield func(domain.UsageRecorded) bool) error {
-		return e.store.Usage().Each(ctx, yield)
+	diffs, err := projections.Costs{Pool: e.pool}.Reconcile(ctx, now.Add(-48*time.Hour), now.Add(time.Hour), func(upTo uint64, yield func(domain.UsageRecorded) bool) error {
+		return e.store.Usage().Each(ctx, upTo, yield)
 	})
 	if err != nil || len(diffs) != 0 {
 		t.Fatalf("reconcile: %v %+v", err, diffs)
+	}
+}
+
+// TestReconcileMeetsTheViewsWhereTheyStand: records the cost projector has not
+// applied yet are no difference (traffic goes on while reconcile runs); the
+// stream is read up to the views' checkpoint, read with them.
+func TestReconcileMeetsTheViewsWhereTheyStand(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Hour)
+	publish := func(from, n int) {
+		var recs []domain.UsageRecorded
+		for i := from; i < from+n; i++ {
+			recs = append(recs, domain.UsageRecorded{RecordID: fmt.Sprintf("r-%d", i), OrganizationID: "org_1", WorkspaceID: "ws_1",
+				CredentialID: "key_1", Product: domain.BusinessMaaS, Resource: "qwen-max", Units: map[string]int64{"calls": 1},
+				CostMicros: 7, Currency: "CNY", At: now, BillingKind: "workspace", BillingID: "ws_1"})
+		}
+		if _, err := e.store.PublishUsage(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(0, 10)
+	r := projections.NewRunner(e.pool, e.store.Usage(), projections.RunnerConfig{Name: projections.CostsProjector}, projections.CostViews()...)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(rctx) }()
+	wait(t, r, 10)
+	cancel()
+	<-done
+	publish(10, 5) // not in the views yet
+	diffs, err := projections.Costs{Pool: e.pool}.Reconcile(ctx, now, now.Add(time.Hour), func(upTo uint64, yield func(domain.UsageRecorded) bool) error {
+		return e.store.Usage().Each(ctx, upTo, yield)
+	})
+	if err != nil || len(diffs) != 0 {
+		t.Fatalf("reconcile while records wait for the projector: %v %+v", err, diffs)
+	}
+	// A difference within what the views hold is still found.
+	if _, err := e.pool.Exec(ctx, `UPDATE costs_hourly SET cost_micros = cost_micros + 1`); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err = projections.Costs{Pool: e.pool}.Reconcile(ctx, now, now.Add(time.Hour), func(upTo uint64, yield func(domain.UsageRecorded) bool) error {
+		return e.store.Usage().Each(ctx, upTo, yield)
+	})
+	if err != nil || len(diffs) != 1 || diffs[0].Stream != "70" || diffs[0].View != "71" {
+		t.Fatalf("reconcile after a change: %v %+v", err, diffs)
 	}
 }

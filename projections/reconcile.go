@@ -34,16 +34,22 @@ var grains = []struct{ name, table, column string }{
 // Reconcile recomputes the costs of the calls made in the whole UTC days covering
 // [from, to) from the usage stream (each record once, by organization and id, as the
 // projector counts) and compares them with the cost views by hour and by day, cell by
-// cell. recs yields the stream from its start.
-func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yield func(domain.UsageRecorded) bool) error) ([]CostDifference, error) {
+// cell. The views are read with the cost projector's checkpoint, in one snapshot,
+// and recs yields the stream from its start up to that checkpoint: records that
+// arrive meanwhile are no difference.
+func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(upTo uint64, yield func(domain.UsageRecorded) bool) error) ([]CostDifference, error) {
 	const day = 24 * time.Hour
 	from = from.UTC().Truncate(day)
 	if t := to.UTC().Truncate(day); t.Before(to) {
 		to = t.Add(day)
 	}
+	view, checkpoint, err := q.costCells(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
 	stream := map[costCell]*big.Int{}
 	seen := map[[2]string]bool{}
-	err := recs(func(u domain.UsageRecorded) bool {
+	err = recs(checkpoint, func(u domain.UsageRecorded) bool {
 		if u.At.Before(from) || !u.At.Before(to) || seen[[2]string{u.OrganizationID, u.RecordID}] {
 			return true
 		}
@@ -62,28 +68,6 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yiel
 	})
 	if err != nil {
 		return nil, err
-	}
-	view := map[costCell]*big.Int{}
-	for _, g := range grains {
-		rows, err := q.Pool.Query(ctx, fmt.Sprintf(`SELECT workspace_id, credential_id, resource, currency, %[1]s, cost_micros::text
-			FROM %[2]s WHERE %[1]s >= $1 AND %[1]s < $2`, g.column, g.table), from, to)
-		if err != nil {
-			return nil, err
-		}
-		c := costCell{grain: g.name}
-		var sum string
-		_, err = pgx.ForEachRow(rows, []any{&c.workspace, &c.credential, &c.resource, &c.currency, &c.period, &sum}, func() error {
-			c.period = c.period.UTC()
-			v, ok := new(big.Int).SetString(sum, 10)
-			if !ok {
-				return fmt.Errorf("reconcile: cost %q is not an integer", sum)
-			}
-			view[c] = v
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
 	}
 	var diffs []CostDifference
 	add := func(c costCell, s, v *big.Int) {
@@ -106,4 +90,41 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(yiel
 		}
 	}
 	return diffs, nil
+}
+
+// costCells reads the cost views' cells in [from, to) and the cost projector's
+// checkpoint, in one read-only snapshot: the views as of that position of the
+// usage stream.
+func (q Costs) costCells(ctx context.Context, from, to time.Time) (map[costCell]*big.Int, uint64, error) {
+	view := map[costCell]*big.Int{}
+	var checkpoint int64
+	err := pgx.BeginTxFunc(ctx, q.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT position FROM projection_checkpoints WHERE name = $1), 0)`, CostsProjector).Scan(&checkpoint)
+		if err != nil {
+			return err
+		}
+		for _, g := range grains {
+			rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT workspace_id, credential_id, resource, currency, %[1]s, cost_micros::text
+				FROM %[2]s WHERE %[1]s >= $1 AND %[1]s < $2`, g.column, g.table), from, to)
+			if err != nil {
+				return err
+			}
+			c := costCell{grain: g.name}
+			var sum string
+			_, err = pgx.ForEachRow(rows, []any{&c.workspace, &c.credential, &c.resource, &c.currency, &c.period, &sum}, func() error {
+				c.period = c.period.UTC()
+				v, ok := new(big.Int).SetString(sum, 10)
+				if !ok {
+					return fmt.Errorf("reconcile: cost %q is not an integer", sum)
+				}
+				view[c] = v
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return view, uint64(checkpoint), err
 }

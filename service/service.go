@@ -246,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.snapshots.Load(ctx, s.index, func(pos uint64, id string) error { return store.HoldsEvent(ctx, pos, id) })
 	s.runner = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "views", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.Views()...)
-	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: "costs", Logger: cfg.Logger,
+	s.costs = projections.NewRunner(pool, store.Usage(), projections.RunnerConfig{Name: projections.CostsProjector, Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.CostViews()...)
 	s.audit = projections.NewRunner(pool, store, projections.RunnerConfig{Name: "audit", Logger: cfg.Logger,
 		MaxLag: cfg.HTTP.MaxProjectionLag}, projections.NewAuditView())

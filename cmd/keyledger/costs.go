@@ -60,8 +60,8 @@ func runReconcile(ctx context.Context, cfg Config, _ *slog.Logger, out io.Writer
 		return err
 	}
 	defer pool.Close()
-	diffs, err := projections.Costs{Pool: pool}.Reconcile(ctx, from, to, func(yield func(domain.UsageRecorded) bool) error {
-		return store.Usage().Each(ctx, yield)
+	diffs, err := projections.Costs{Pool: pool}.Reconcile(ctx, from, to, func(upTo uint64, yield func(domain.UsageRecorded) bool) error {
+		return store.Usage().Each(ctx, upTo, yield)
 	})
 	if err != nil {
 		return err

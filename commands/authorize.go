@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -73,6 +75,20 @@ func (a *App) AuthorizeMember(ctx context.Context, c Caller, workspaceID string)
 		}
 		return nil
 	})
+}
+
+// AuthorizedWorkspaces are the workspaces the caller is authorized on. memberOf is
+// what the views list for it: for the primary, every workspace of its organization,
+// taken as listed (it is authorized on each, and a workspace never leaves its
+// organization); for a sub-account, its memberships, which with its roles' workspaces
+// as it authenticated are each confirmed against the log.
+func (a *App) AuthorizedWorkspaces(ctx context.Context, c Caller, memberOf []string) ([]string, error) {
+	if c.Primary {
+		return memberOf, nil
+	}
+	candidates := slices.AppendSeq(slices.Clone(memberOf), maps.Keys(c.Grants))
+	slices.Sort(candidates)
+	return a.MemberWorkspaces(ctx, c, slices.Compact(candidates))
 }
 
 // MemberWorkspaces keeps the ids of workspaces the caller is authorized on, checked

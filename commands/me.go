@@ -2,8 +2,6 @@ package commands
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -17,9 +15,8 @@ type Me struct {
 	Workspaces       []string
 }
 
-// Me answers GET /v1/me; memberOf lists candidate workspace ids (from a view), each
-// confirmed against the log (a direct membership, or a role of the caller as it
-// authenticated).
+// Me answers GET /v1/me; memberOf lists the caller's workspaces as a view has them
+// (see AuthorizedWorkspaces).
 func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	var out Me
 	err := a.orgs.read(ctx, c.OrganizationID, func(o *domain.Organization, version uint64) error {
@@ -35,10 +32,7 @@ func (a *App) Me(ctx context.Context, c Caller, memberOf []string) (Me, error) {
 	if err != nil {
 		return Me{}, err
 	}
-	// What the caller's roles authorize, as it authenticated, besides the view's.
-	candidates := slices.AppendSeq(slices.Clone(memberOf), maps.Keys(c.Grants))
-	slices.Sort(candidates)
-	ws, err := a.MemberWorkspaces(ctx, c, slices.Compact(candidates))
+	ws, err := a.AuthorizedWorkspaces(ctx, c, memberOf)
 	out.Workspaces = append([]string{}, ws...)
 	return out, err
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -230,7 +231,25 @@ func (s *Server) getAccountWorkspaces(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !cl.Primary { // a sub-account sees none of the workspaces it is not on
+		seen, err := s.authorizedWorkspaces(c)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(w string) bool { return !slices.Contains(seen, w) })
+	}
 	return respond(c, 200, AccountWorkspaces{AccountID: id, WorkspaceIDs: ids})
+}
+
+// authorizedWorkspaces are the workspaces the caller is authorized on (every one
+// of its organization for the primary).
+func (s *Server) authorizedWorkspaces(c echo.Context) ([]string, error) {
+	cl := caller(c)
+	ids, err := s.d.Views.MemberOf(c.Request().Context(), cl.OrganizationID, cl.AccountID, cl.Primary)
+	if err != nil {
+		return nil, err
+	}
+	return s.d.App.AuthorizedWorkspaces(c.Request().Context(), cl, ids)
 }
 
 // putAccountWorkspaces reads the account's current direct memberships from the

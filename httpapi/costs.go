@@ -49,9 +49,9 @@ func (s *Server) costRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/workspaces/:ws/costs", id: "workspaceCosts", summary: "A workspace's costs (cost:read and membership)", auth: true,
 			status: 200, response: CostList{}, csv: true, query: costParams, handler: s.workspaceCosts},
-		{method: "GET", path: "/v1/accounts/:id/costs", id: "accountCosts", summary: "An account's costs: its access key's calls (cost:read)", auth: true,
+		{method: "GET", path: "/v1/accounts/:id/costs", id: "accountCosts", summary: "An account's costs: its access key's calls (cost:read; another account's also account:read)", auth: true,
 			status: 200, response: CostList{}, csv: true, query: costParams, handler: s.accountCosts},
-		{method: "GET", path: "/v1/costs", id: "organizationCosts", summary: "The organization's costs (cost:read)", auth: true,
+		{method: "GET", path: "/v1/costs", id: "organizationCosts", summary: "The organization's costs (cost:read; a sub-account's cover the workspaces it is authorized on)", auth: true,
 			status: 200, response: CostList{}, csv: true, query: costParams, handler: s.organizationCosts},
 	}
 }
@@ -94,6 +94,19 @@ func costQuery(c echo.Context, now time.Time) (projections.CostQuery, error) {
 		q.To = t.Add(unit)
 	}
 	return q, verr.Err()
+}
+
+// costQuery is the request's cost query, narrowed for a sub-account to the
+// workspaces it is authorized on: it never sees the costs of another (an account's
+// costs included).
+func (s *Server) costQuery(c echo.Context) (projections.CostQuery, error) {
+	q, err := costQuery(c, time.Now())
+	if err != nil || caller(c).Primary {
+		return q, err
+	}
+	ws, err := s.authorizedWorkspaces(c)
+	q.Workspaces = nonNil(ws)
+	return q, err
 }
 
 // answerCosts writes the costs as JSON, or as CSV when the client accepts text/csv.
@@ -149,10 +162,13 @@ func (s *Server) accountCosts(c echo.Context) error {
 	if err := cl.Can(commands.PermCostRead); err != nil {
 		return err
 	}
+	if err := readsAccount(cl, id); err != nil {
+		return err
+	}
 	if _, err := s.d.Views.Account(ctx, cl.OrganizationID, id); err != nil {
 		return err
 	}
-	q, err := costQuery(c, time.Now())
+	q, err := s.costQuery(c)
 	if err != nil {
 		return err
 	}
@@ -168,7 +184,7 @@ func (s *Server) organizationCosts(c echo.Context) error {
 	if err := cl.Can(commands.PermCostRead); err != nil {
 		return err
 	}
-	q, err := costQuery(c, time.Now())
+	q, err := s.costQuery(c)
 	if err != nil {
 		return err
 	}

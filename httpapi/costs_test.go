@@ -181,3 +181,63 @@ func TestCostsSumBeyondSixtyFourBits(t *testing.T) {
 		t.Fatalf("CSV: %s", csv.Raw)
 	}
 }
+
+// TestCostsShowASubAccountOnlyWhatItMaySee: with cost:read, a sub-account reads
+// the organization's costs on the workspaces it is authorized on, its own account's,
+// and another account's only with account:read, never a workspace it is not on;
+// nor does another account's workspace list show one. The primary sees everything.
+func TestCostsShowASubAccountOnlyWhatItMaySee(t *testing.T) {
+	h := start(t)
+	ws, hidden := h.workspace("shared"), h.workspace("hidden")
+	alice, aliceSecret := h.subAccount("alice")
+	bob, _ := h.subAccount("bob")
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{alice, bob}}), 200, "")
+	h.expect(h.as("PUT", "/v1/workspaces/"+hidden+"/members", map[string]any{"account_ids": []string{bob}}), 200, "")
+	shared := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"}).str("id")
+	secret := h.as("POST", "/v1/workspaces/"+hidden+"/api-keys", map[string]any{"business_type": "maas"}).str("id")
+	bobAK := h.as("GET", "/v1/accounts/"+bob, nil, "X-Keyledger-Position", h.positionHeader()).Body["access_key"].(map[string]any)["id"].(string)
+	h.waitReady(h.svc)
+	now := time.Now().UTC()
+	rec := func(id, credential, workspace string) map[string]any { return usageRecord(id, credential, workspace, "maas", now) }
+	r := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{
+		rec("s-1", shared, ws), rec("h-1", secret, hidden), rec("b-1", bobAK, ws), rec("b-2", bobAK, hidden)}})
+	if r.Status != 200 || r.Body["accepted"] != float64(4) {
+		t.Fatalf("usage: %s", r.Raw)
+	}
+	if err := h.svc.CostsCaughtUp(context.Background(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf("?from=%s&to=%s&granularity=month&group_by=workspace", now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	groups := func(r response) []string {
+		h.t.Helper()
+		h.expect(r, 200, "")
+		var out []string
+		for _, it := range r.items() {
+			out = append(out, fmt.Sprintf("%s:%v", it["group"], it["cost_micros"]))
+		}
+		return out
+	}
+	if got := fmt.Sprint(groups(h.as("GET", "/v1/costs"+q, nil))); !strings.Contains(got, hidden+":8400") || !strings.Contains(got, ws+":8400") {
+		t.Fatalf("the primary's organization costs: %s", got)
+	}
+	h.role("finance", []string{"cost:read"}, alice)
+	if got := fmt.Sprint(groups(h.call(aliceSecret, "GET", "/v1/costs"+q, nil))); got != fmt.Sprint([]string{ws + ":8400"}) {
+		t.Fatalf("a sub-account's organization costs: %s, want only %s's", got, ws)
+	}
+	h.expect(h.call(aliceSecret, "GET", "/v1/accounts/"+alice+"/costs"+q, nil), 200, "")
+	h.expect(h.call(aliceSecret, "GET", "/v1/accounts/"+bob+"/costs"+q, nil), 403, "forbidden")
+
+	h.role("directory", []string{"account:read"}, alice)
+	if got := fmt.Sprint(groups(h.call(aliceSecret, "GET", "/v1/accounts/"+bob+"/costs"+q, nil))); got != fmt.Sprint([]string{ws + ":4200"}) {
+		t.Fatalf("another account's costs, read with account:read: %s, want only %s's", got, ws)
+	}
+	r = h.call(aliceSecret, "GET", "/v1/accounts/"+bob+"/workspaces", nil, "X-Keyledger-Position", h.positionHeader())
+	h.expect(r, 200, "")
+	if got := fmt.Sprint(r.Body["workspace_ids"]); got != fmt.Sprint([]any{ws}) {
+		t.Fatalf("bob's workspaces as alice sees them: %s, want only %s", got, ws)
+	}
+	r = h.as("GET", "/v1/accounts/"+bob+"/workspaces", nil)
+	if got := r.Body["workspace_ids"].([]any); len(got) != 2 {
+		t.Fatalf("bob's workspaces as the primary sees them: %v", got)
+	}
+}

@@ -53,6 +53,9 @@ type CostQuery struct {
 	Granularity string
 	GroupBy     string
 	Currency    string
+	// Workspaces, when not nil, narrows the costs to the calls made on these
+	// workspaces (those a sub-account is authorized on); empty, to none.
+	Workspaces []string
 }
 
 // CostRow is one period (and group) of costs in one currency.
@@ -94,13 +97,14 @@ func (q Costs) of(ctx context.Context, scope string, args []any, cq CostQuery) (
 	n := len(args)
 	sql := fmt.Sprintf(`SELECT %s AS period, %s AS grp, currency, SUM(cost_micros)::text, SUM(records)::bigint
 		FROM %s WHERE %s AND %s >= $%d AND %s < $%d AND ($%d = '' OR currency = $%d)
-		GROUP BY period, grp, currency ORDER BY period, grp, currency`, g.period, group, g.table, scope, g.column, n+1, g.column, n+2, n+3, n+3)
+			AND ($%d::text[] IS NULL OR workspace_id = ANY($%d))
+		GROUP BY period, grp, currency ORDER BY period, grp, currency`, g.period, group, g.table, scope, g.column, n+1, g.column, n+2, n+3, n+3, n+4, n+4)
 	return queryAll(ctx, q.Pool, func(row pgx.CollectableRow) (CostRow, error) {
 		var c CostRow
 		err := row.Scan(&c.PeriodStart, &c.Group, &c.Currency, &c.CostMicros, &c.Records)
 		c.PeriodStart = c.PeriodStart.UTC()
 		return c, err
-	}, sql, append(args, cq.From, cq.To, cq.Currency)...)
+	}, sql, append(args, cq.From, cq.To, cq.Currency, cq.Workspaces)...)
 }
 
 // OfWorkspace sums a workspace's costs: its API keys' calls and its members'

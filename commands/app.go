@@ -93,9 +93,9 @@ type idempotentCommand[R any] struct {
 	// log has it now (without what the log never holds, such as secrets), or found
 	// false. A replay of a completed request answers through it too.
 	find func(id identity) (r R, found bool, err error)
-	// replay rebuilds what a result never holds (secrets) for an answer given again,
-	// and records it (a plaintext leaving the service is a reveal); nil when nothing
-	// is to be rebuilt.
+	// replay checks that the caller may still see a result given again, rebuilds
+	// what a result never holds (secrets) and records it (a plaintext leaving the
+	// service is a reveal); nil when there is nothing to check or rebuild.
 	replay func(*R) error
 }
 

@@ -47,6 +47,8 @@ func (a *App) CreateWorkspace(ctx context.Context, cmd CreateWorkspace) (Workspa
 			})
 			return out, out.WorkspaceID != "", err
 		},
+		// Answered again only to an account still authorized on it, as a GET is.
+		replay: func(r *WorkspaceResult) error { return a.AuthorizeMember(ctx, cmd.Caller, r.WorkspaceID) },
 	})
 	r.Replayed = replayed
 	return r, err

@@ -96,6 +96,20 @@ func TestIdempotencyReplayNeedsTheSameAuthorizedAccount(t *testing.T) {
 	if strings.Contains(string(r.Raw), "klm_") || h.reveals(ws) != revealed+1 {
 		t.Fatalf("a refused replay revealed a secret: %s", r.Raw)
 	}
+
+	// A workspace's creation replayed by an account taken off it since shows nothing
+	// of what the workspace became: 403, as a GET of it is.
+	h.role("creators", []string{"workspace:create"}, bob)
+	created := h.call(bobSecret, "POST", "/v1/workspaces", map[string]any{"name": "mine"}, "Idempotency-Key", "idem-ws")
+	h.expect(created, 201, "")
+	wsID := created.str("id")
+	h.expect(h.as("PUT", "/v1/workspaces/"+wsID+"/members", map[string]any{"account_ids": []string{}}), 200, "")
+	h.expect(h.as("PATCH", "/v1/workspaces/"+wsID, map[string]any{"name": "acquisition"}), 200, "")
+	r = h.call(bobSecret, "POST", "/v1/workspaces", map[string]any{"name": "mine"}, "Idempotency-Key", "idem-ws")
+	h.expect(r, 403, "not_a_member")
+	if strings.Contains(string(r.Raw), "acquisition") {
+		t.Fatalf("a refused replay showed the workspace: %s", r.Raw)
+	}
 }
 
 // TestAccessKeyCreationNeverReplaysASecret: an access key secret is shown once; a

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -45,6 +46,8 @@ type Record struct {
 	// Raw is the event as stored, for those who must reproduce its exact bytes (the
 	// audit log's Merkle tree, the export).
 	Raw Raw
+	// midAppend: a later record of the same atomic append follows this one.
+	midAppend bool
 }
 
 // Raw is what the log stores of an event beyond what Record decodes: its ce-source,
@@ -112,6 +115,8 @@ func decodeRaw(seq uint64, subject string, h nats.Header, data []byte) Record {
 	raw := Raw{Source: h.Get(HeaderSource), Type: h.Get(HeaderType), Time: h.Get(HeaderTime), Data: data}
 	at, _ := time.Parse(time.RFC3339Nano, raw.Time)
 	return Record{
+		// An atomic batch's records carry its id; its last one, the commit.
+		midAppend: h.Get(jetstreamext.BatchIDHeader) != "" && h.Get(jetstreamext.BatchCommitHeader) == "",
 		Sequence:  seq,
 		Subject:   subject,
 		ID:        h.Get(HeaderID),

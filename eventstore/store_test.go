@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +323,46 @@ func TestAnUnsetRetentionLeavesTheAuditStreamAsItIs(t *testing.T) {
 	}
 	if got := retention(); got != 72*time.Hour {
 		t.Fatalf("retention %v after a store set it, want 72h", got)
+	}
+}
+
+// TestASubscriptionHandsOverAppendsWhole: a consumer never sees part of an atomic
+// append (a role's new user before the workspace it loses, which together
+// authorize nothing): a batch of records ends at the end of an append, beyond the
+// size asked for if need be, whatever the subject filter.
+func TestASubscriptionHandsOverAppendsWhole(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	if _, err := s.Append(ctx, "workspace", "ws_1", 0, []domain.Event{member("a"), member("b"), member("c")}, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendMany(ctx, "workspace", []domain.Change{{ID: "ws_2", Events: []domain.Event{member("d")}},
+		{ID: "ws_3", Events: []domain.Event{member("e"), member("f")}}}, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "workspace", "ws_4", 0, []domain.Event{member("g")}, meta); err != nil {
+		t.Fatal(err)
+	}
+	for _, filters := range [][]string{nil, {eventstore.Subject("workspace", "*")}} {
+		sub, err := s.Subscribe(ctx, 0, filters...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < 3 {
+			recs, err := sub.Next(ctx, 1, 5*time.Second)
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("next: %v %v", recs, err)
+			}
+			var ids string
+			for _, r := range recs {
+				ids += r.Event.(domain.MemberAuthorized).AccountID
+			}
+			got = append(got, ids)
+		}
+		sub.Stop()
+		if fmt.Sprint(got) != "[abc def g]" {
+			t.Errorf("batches handed over (filters %v): %v, want [abc def g]", filters, got)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,7 +20,8 @@ type Subscription struct {
 	raw  bool // records as stored, without their Event
 	it   jetstream.MessagesContext
 	recs chan Record
-	err  error // set before recs is closed
+	held []Record // the start of an append whose rest was late, for the next Next
+	err  error    // set before recs is closed
 	done chan struct{}
 }
 
@@ -126,37 +128,69 @@ func (sub *Subscription) pump() {
 	}
 }
 
-// Next returns up to max records: it waits up to wait for the first one, then takes
-// whatever else is already decoded without waiting. An empty result means nothing
-// arrived in time.
+// Next returns up to max records, and never part of an atomic append: it waits up
+// to wait for the first one, takes whatever else is already decoded without
+// waiting, then, within wait, the rest of an append it took the start of (beyond
+// max if need be). An append still open then is kept for the next call. An empty
+// result means nothing (whole) arrived in time.
 func (sub *Subscription) Next(ctx context.Context, max int, wait time.Duration) ([]Record, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	var out []Record
-	select {
-	case r, ok := <-sub.recs:
-		if !ok {
-			return nil, sub.closedErr()
-		}
-		out = make([]Record, 1, min(max, 1+len(sub.recs))) // what is decoded already, once
-		out[0] = r
-	case <-timer.C:
-		return nil, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	for len(out) < max {
+	out := sub.held
+	sub.held = nil
+	if len(out) == 0 {
 		select {
 		case r, ok := <-sub.recs:
 			if !ok {
-				return out, nil // the error, if any, comes with the next call
+				return nil, sub.closedErr()
 			}
-			out = append(out, r)
-		default:
-			return out, nil
+			out = make([]Record, 1, min(max, 1+len(sub.recs))) // what is decoded already, once
+			out[0] = r
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	return out, nil
+	closed := false
+	for len(out) < max || out[len(out)-1].midAppend {
+		r, ok, more := Record{}, false, true
+		if out[len(out)-1].midAppend { // the rest of an append is worth waiting for
+			select {
+			case r, ok = <-sub.recs:
+			case <-timer.C:
+				more = false
+			case <-ctx.Done():
+				sub.held = out
+				return nil, ctx.Err()
+			}
+		} else {
+			select {
+			case r, ok = <-sub.recs:
+			default:
+				more = false
+			}
+		}
+		if !more {
+			break
+		}
+		if !ok { // the error, if any, comes with the next call
+			closed = true
+			break
+		}
+		out = append(out, r)
+	}
+	whole := len(out)
+	for whole > 0 && out[whole-1].midAppend {
+		whole--
+	}
+	if whole < len(out) {
+		sub.held = slices.Clone(out[whole:])
+	}
+	if whole == 0 && closed {
+		return nil, sub.closedErr()
+	}
+	return out[:whole], nil
 }
 
 func (sub *Subscription) closedErr() error {

@@ -115,3 +115,28 @@ func waitLive(h *harness, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestAnInstanceCutOffFromTheLogStopsDeciding: an instance that can no longer read
+// the log stops answering verifications before its presence entry expires, so a
+// revocation the remaining instances all applied is never decided around by it.
+func TestAnInstanceCutOffFromTheLogStopsDeciding(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy, _, srv2 := h.proxied(httpapi.Config{})
+	waitLive(h, 2)
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	k := h.as("POST", keys, map[string]any{"business_type": "maas"})
+	h.expect(k, 201, "")
+	waitApplied(h, k.Header.Get("X-Keyledger-Position"))
+	h.decision(h.verify(srv2, k.str("secret"), ws, "maas", "10.0.0.1"), "VALID", true)
+
+	proxy.Stall(func(string) bool { return true })
+	proxy.LoseReplies(func([]byte) bool { return true })
+	waitLive(h, 1) // its entry expired: the cluster no longer waits for it
+	r := h.as("DELETE", keys+"/"+k.str("id"), nil, "X-Keyledger-Consistency", "all-instances")
+	h.expect(r, 204, "")
+	if r.Header.Get("X-Keyledger-Applied-Instances") != "1/1" {
+		t.Fatalf("consistency headers: %v", r.Header)
+	}
+	h.expect(h.verify(srv2, k.str("secret"), ws, "maas", "10.0.0.1"), 503, "not_ready")
+}

@@ -239,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: store, vault: vault, pool: pool}
-	s.index = credindex.New(store, credindex.Config{Pepper: cfg.Pepper, Logger: cfg.Logger, OnApply: presence.Applied})
+	s.index = credindex.New(store, credindex.Config{Pepper: cfg.Pepper, Logger: cfg.Logger, OnApply: presence.Applied, Lease: presence.Lease()})
 	if s.snapshots, err = credindex.OpenSnapshotStore(ctx, store.JetStream(), cfg.Replicas, cfg.Logger); err != nil {
 		return nil, err
 	}

@@ -173,6 +173,12 @@ type Index struct {
 	// applied it: the index decides nothing until it has.
 	owed    atomic.Uint64
 	onApply func(position uint64)
+	// The lease: shown is when (since born, monotonic) the index last held the log
+	// as it stood, probe the last question to the log not yet answered by it.
+	lease time.Duration
+	born  time.Time
+	shown atomic.Int64
+	probe atomic.Pointer[probe]
 }
 
 // Config configures a Index.
@@ -183,6 +189,12 @@ type Config struct {
 	Clock func() time.Time
 	// OnApply, if set, is called after each applied batch with the new position.
 	OnApply func(position uint64)
+	// Lease is how long the index keeps deciding after it last showed that it held
+	// the log as it stood (default 3s); it asks where the log ends every third of
+	// it. An instance cut off from the log, or stuck on it, stops deciding within
+	// the lease: the service keeps it shorter than the life of its presence entry,
+	// so an instance the cluster no longer waits for has stopped.
+	Lease time.Duration
 }
 
 // Validate joins every problem.
@@ -203,8 +215,11 @@ func New(log Log, cfg Config) *Index {
 		cfg.Logger = slog.Default()
 	}
 	pepper := cfg.Pepper
+	if cfg.Lease == 0 {
+		cfg.Lease = 3 * time.Second
+	}
 	x := &Index{
-		log: log, logger: cfg.Logger, clock: cfg.Clock, onApply: cfg.OnApply,
+		log: log, logger: cfg.Logger, clock: cfg.Clock, onApply: cfg.OnApply, lease: cfg.Lease, born: time.Now(),
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
 		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
@@ -212,7 +227,61 @@ func New(log Log, cfg Config) *Index {
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
 	x.minute.Store(x.clock().Unix() / 60)
+	x.shown.Store(-int64(x.lease) - 1)
 	return x
+}
+
+// probe is a question the index asked the log: where it ended at a moment.
+type probe struct {
+	at   time.Duration // since the index was made (monotonic)
+	head uint64
+}
+
+// ask records where the log ended at the moment at, and confirms the lease at once
+// when the index already holds it.
+func (x *Index) ask(at time.Duration, head uint64) {
+	x.probe.Store(&probe{at: at, head: head})
+	x.settle()
+}
+
+// settle confirms the lease when the index holds the log as it stood at the last
+// probe: from the moment the probe was sent, the index is known to have been
+// current.
+func (x *Index) settle() {
+	p := x.probe.Load()
+	if p == nil || x.position.Load() < p.head {
+		return
+	}
+	for {
+		shown := x.shown.Load()
+		if int64(p.at) <= shown || x.shown.CompareAndSwap(shown, int64(p.at)) {
+			return
+		}
+	}
+}
+
+// current says whether the lease holds.
+func (x *Index) current() bool { return time.Since(x.born)-time.Duration(x.shown.Load()) <= x.lease }
+
+// renew asks where the log ends every third of the lease, until ctx ends.
+func (x *Index) renew(ctx context.Context) {
+	every := x.lease / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		at := time.Since(x.born)
+		pctx, cancel := context.WithTimeout(ctx, every)
+		head, err := x.log.Position(pctx)
+		cancel()
+		if err == nil {
+			x.ask(at, head)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // tick keeps the minute the verifications stamp on the keys they allow: a load
@@ -409,7 +478,9 @@ func (x *Index) Position() uint64 { return x.position.Load() }
 
 // Ready reports whether the index has caught up with the log as it was at start,
 // and with every position it owes.
-func (x *Index) Ready() bool { return x.ready.Load() && x.position.Load() >= x.owed.Load() }
+func (x *Index) Ready() bool {
+	return x.ready.Load() && x.position.Load() >= x.owed.Load() && x.current()
+}
 
 // Owe makes the index unready until it has applied pos: a revocation this instance
 // answered but has not applied in time (its consumer stalls) must not be decided
@@ -425,6 +496,9 @@ func (x *Index) Owe(pos uint64) {
 
 // Caught is Ready as a readiness check: nil, or how far the index is.
 func (x *Index) Caught() error {
+	if !x.current() {
+		return fmt.Errorf("credential index: not shown to hold the log for %s", (time.Since(x.born) - time.Duration(x.shown.Load())).Round(time.Millisecond))
+	}
 	if !x.Ready() {
 		return fmt.Errorf("credential index catching up (at position %d of %d)", x.Position(), max(x.head.Load(), x.owed.Load()))
 	}
@@ -442,16 +516,19 @@ func (x *Index) Run(ctx context.Context) error {
 	defer x.running.Store(false)
 	go x.tick(ctx)
 	if err := follow.Eventually(ctx, time.Second, x.logger, "credential index: reading the log's end", func(ctx context.Context) error {
+		at := time.Since(x.born)
 		head, err := x.log.Position(ctx)
 		if err != nil {
 			return err
 		}
 		x.head.Store(head)
 		x.ready.Store(head <= x.position.Load())
+		x.ask(at, head)
 		return nil
 	}); err != nil {
 		return err
 	}
+	go x.renew(ctx)
 	return follow.Retry(ctx, time.Second, x.logger, "credential index", func(ctx context.Context) error {
 		return follow.Follower{Log: x.log, Apply: func(_ context.Context, recs []eventstore.Record) error {
 			x.Apply(recs...)
@@ -485,6 +562,7 @@ func (x *Index) Apply(recs ...eventstore.Record) {
 	if h := x.head.Load(); h != 0 && x.position.Load() >= h {
 		x.ready.Store(true)
 	}
+	x.settle()
 	if x.onApply != nil {
 		x.onApply(x.position.Load())
 	}

@@ -194,6 +194,11 @@ func (p *Presence) bucket(ctx context.Context, fresh bool) (jetstream.KeyValue, 
 	return kv, nil
 }
 
+// Lease is how long this instance's index may decide without showing that it holds
+// the log (the index's Config.Lease): three heartbeats, two fewer than its entry
+// lives, so that it has stopped before the other instances stop waiting for it.
+func (p *Presence) Lease() time.Duration { return 3 * p.cfg.Every }
+
 // Healthy says whether this instance's presence was stored within three heartbeats:
 // without it, other instances and /v1/cluster/applied cannot see this one.
 func (p *Presence) Healthy(context.Context) error {

@@ -93,7 +93,7 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 	out := make([]Result, len(recs))
 	var ready []domain.UsageRecorded
 	var at []int // index in recs of each ready record
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{} // organization, record id: what a record is one of
 	var waited, stale bool // the attributor was brought up to the log; it could not be
 	for i, r := range recs {
 		out[i].RecordID = r.RecordID
@@ -120,11 +120,11 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			out[i].Status, out[i].Code = Rejected, reason
 			continue
 		}
-		if seen[r.RecordID] { // the same record twice in one batch
+		if seen[[2]string{a.OrganizationID, r.RecordID}] { // the same record twice in one batch
 			out[i].Status = Duplicate
 			continue
 		}
-		seen[r.RecordID] = true
+		seen[[2]string{a.OrganizationID, r.RecordID}] = true
 		if r.Units == nil { // the stream's contract: units is always an object
 			r.Units = map[string]int64{}
 		}

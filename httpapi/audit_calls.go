@@ -51,7 +51,7 @@ func (s *Server) auditCallRoutes() []route {
 		{method: "GET", path: "/v1/audit/calls", id: "listAuditCalls", auth: true, status: 200, response: AuditCallList{},
 			query: []param{{name: "from", description: "only records at or after this time, RFC 3339 (default: the retention's start)"},
 				{name: "limit", description: "at most this many, 1 to 1000 (default 100)", integer: true},
-				{name: "cursor", description: "the next_cursor of the page before: the records after it"}},
+				{name: "cursor", description: "the next_cursor of the page before: the records after it", blank: true}},
 			summary: "The organization's refused management calls (401/403) and replayed answers, oldest first (audit:read)", handler: s.listAuditCalls},
 	}
 }

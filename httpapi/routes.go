@@ -33,10 +33,13 @@ type param struct {
 	integer           bool     // an integer, not a string
 	enum              []string // a closed set of values
 	list              bool     // comma-separated values of the set
+	// blank: given empty, it is as if left out (a cursor: the first page, for the
+	// clients that loop with cursor= the last next_cursor); any other is refused.
+	blank bool
 }
 
 var (
-	pageParams = []param{{name: "cursor", description: "opaque cursor from next_cursor"},
+	pageParams = []param{{name: "cursor", description: "opaque cursor from next_cursor", blank: true},
 		{name: "limit", description: "page size, 1 to 500 (default 50)", integer: true}}
 	readHeader     = []param{{name: HeaderPosition, description: "wait until the views include this log position (read-your-writes)"}}
 	idemHeader     = []param{{name: HeaderIdempotency, description: "retry-safe key: the same key and body from the same account have one effect, and a retry gets what the first created"}}

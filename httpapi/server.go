@@ -160,23 +160,27 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// knownQuery refuses a query parameter the route does not take, or one given twice:
-// a misspelt filter would otherwise widen the answer silently.
+// knownQuery refuses a query parameter the route does not take, one given twice,
+// or one given empty: a misspelt filter, or one a client built without its value,
+// would otherwise widen the answer silently.
 func knownQuery(params []param, next echo.HandlerFunc) echo.HandlerFunc {
-	known := map[string]bool{}
+	known := map[string]param{}
 	for _, p := range params {
-		known[p.name] = true
+		known[p.name] = p
 	}
 	return func(c echo.Context) error {
 		if c.Request().URL.RawQuery == "" { // the data plane's calls: nothing to parse
 			return next(c)
 		}
 		for name, values := range c.QueryParams() {
+			p, ok := known[name]
 			switch {
-			case !known[name]:
+			case !ok:
 				return invalidField(name, "unknown_parameter", "not a parameter of this route")
 			case len(values) > 1:
 				return invalidField(name, "repeated", "give it once")
+			case values[0] == "" && !p.blank:
+				return invalidField(name, "empty", "give it a value, or leave it out")
 			}
 		}
 		return next(c)

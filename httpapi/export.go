@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"iter"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -16,6 +17,13 @@ import (
 	"github.com/keyledger/keyledger/projections"
 )
 
+// csvAttachment sets the headers of a workspace's key export.
+func csvAttachment(c echo.Context, ws string) {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="api-keys-`+ws+`.csv"`)
+}
+
 // exportPage is how many keys the export reads from the views at a time.
 const exportPage = 500
 
@@ -23,9 +31,13 @@ const exportPage = 500
 // page), masked, with the selected fields (all when none), streamed page by page.
 // The export is recorded in the log before the first row; a failure before the
 // first row is an error answer, a failure after it cuts the answer short (as every
-// answer whose status is sent: handleError).
+// answer whose status is sent: handleError). A HEAD gets the headers only.
 func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.KeyFilter, fields []string) error {
 	ctx, cl := c.Request().Context(), caller(c)
+	if c.Request().Method == http.MethodHead { // nothing leaves: no export to record, no row to read
+		csvAttachment(c, ws)
+		return c.NoContent(http.StatusOK)
+	}
 	version, err := s.d.App.ExportAPIKeys(ctx, commands.ExportAPIKeys{Caller: cl, WorkspaceID: ws,
 		BusinessType: filter.BusinessType, BatchID: filter.BatchID, Fields: fields})
 	if err != nil {
@@ -42,10 +54,8 @@ func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.Key
 		fields = append([]string{"id"}, slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == "id" })...)
 	}
 	columns := csvColumns(reflect.TypeOf(APIKey{}), fields)
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="api-keys-`+ws+`.csv"`)
-	h.Set(HeaderPosition, strconv.FormatUint(version, 10))
+	csvAttachment(c, ws)
+	c.Response().Header().Set(HeaderPosition, strconv.FormatUint(version, 10))
 	out := startStream(c)
 	w := csv.NewWriter(c.Response())
 	header := make([]string, len(columns))

@@ -79,6 +79,12 @@ func TestKeyListExportsAsCSV(t *testing.T) {
 	if h.position() != before {
 		t.Fatal("a refused export wrote to the log")
 	}
+	// A HEAD exports nothing: it answers the headers, records no export, reads no row.
+	head := h.as("HEAD", keys, nil, "Accept", "text/csv")
+	h.expect(head, 200, "")
+	if !strings.HasPrefix(head.Header.Get("Content-Type"), "text/csv") || h.position() != before {
+		t.Fatalf("a HEAD of the export: %v, position %d (was %d)", head.Header, h.position(), before)
+	}
 }
 
 // TestKeysShowWhenTheyWereLastUsed: an allowed verification stamps the key's

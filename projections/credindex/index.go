@@ -263,14 +263,15 @@ func (x *Index) settle() {
 // current says whether the lease holds.
 func (x *Index) current() bool { return time.Since(x.born)-time.Duration(x.shown.Load()) <= x.lease }
 
-// renew asks where the log ends every third of the lease, until ctx ends.
+// renew asks where the log ends every third of the lease, until ctx ends. A slow
+// answer still counts, from when the question was sent; one slower than the lease
+// could not keep it.
 func (x *Index) renew(ctx context.Context) {
-	every := x.lease / 3
-	t := time.NewTicker(every)
+	t := time.NewTicker(x.lease / 3)
 	defer t.Stop()
 	for {
 		at := time.Since(x.born)
-		pctx, cancel := context.WithTimeout(ctx, every)
+		pctx, cancel := context.WithTimeout(ctx, x.lease)
 		head, err := x.log.Position(pctx)
 		cancel()
 		if err == nil {

@@ -12,7 +12,8 @@ type CreateAPIKey struct {
 	Idempotency  Idempotency
 	WorkspaceID  string
 	BusinessType string
-	// Name applies to Search keys; empty gets a default ("search-key-N").
+	// Name applies to Search keys; nil gets a default ("search-key-N"), an empty
+	// one is refused (required).
 	Name      *string
 	Allowlist []string
 	Note      *string

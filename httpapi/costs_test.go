@@ -198,7 +198,9 @@ func TestCostsShowASubAccountOnlyWhatItMaySee(t *testing.T) {
 	bobAK := h.as("GET", "/v1/accounts/"+bob, nil, "X-Keyledger-Position", h.positionHeader()).Body["access_key"].(map[string]any)["id"].(string)
 	h.waitReady(h.svc)
 	now := time.Now().UTC()
-	rec := func(id, credential, workspace string) map[string]any { return usageRecord(id, credential, workspace, "maas", now) }
+	rec := func(id, credential, workspace string) map[string]any {
+		return usageRecord(id, credential, workspace, "maas", now)
+	}
 	r := h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{
 		rec("s-1", shared, ws), rec("h-1", secret, hidden), rec("b-1", bobAK, ws), rec("b-2", bobAK, hidden)}})
 	if r.Status != 200 || r.Body["accepted"] != float64(4) {

@@ -92,9 +92,9 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 	now := in.cfg.Clock()
 	out := make([]Result, len(recs))
 	var ready []domain.UsageRecorded
-	var at []int // index in recs of each ready record
+	var at []int                 // index in recs of each ready record
 	seen := map[[2]string]bool{} // organization, record id: what a record is one of
-	var waited, stale bool // the attributor was brought up to the log; it could not be
+	var waited, stale bool       // the attributor was brought up to the log; it could not be
 	for i, r := range recs {
 		out[i].RecordID = r.RecordID
 		if err := domain.CheckUsage("records["+strconv.Itoa(i)+"]", r, now, in.cfg.MaxAge); err != nil {

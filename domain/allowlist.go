@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go4.org/netipx"
 )
@@ -40,9 +41,9 @@ type allowEntry struct {
 // ideographic comma "、" separate too, as a Chinese keyboard types them. Errors name
 // a piece by its index among the pieces; the error on the whole text has the field "".
 func ParseAllowlistText(raw string) (Allowlist, error) {
-	if len(raw) > MaxAllowlistChars {
+	if n := utf8.RuneCountInString(raw); n > MaxAllowlistChars {
 		return Allowlist{}, invalid("", "allowlist_too_long",
-			fmt.Sprintf("at most %d characters, got %d", MaxAllowlistChars, len(raw)))
+			fmt.Sprintf("at most %d characters, got %d", MaxAllowlistChars, n))
 	}
 	return ParseAllowlist(strings.FieldsFunc(raw, func(r rune) bool {
 		return r == ',' || r == ';' || r == '，' || r == '、' || unicode.IsSpace(r)
@@ -59,7 +60,7 @@ func ParseAllowlistText(raw string) (Allowlist, error) {
 // entry it repeats; overlapping but different entries are allowed, and so are an empty or blank entry and an address
 // with a zone ("fe80::1%eth0"). Every problem of an entry is reported with its index
 // ("[2]"); a list with more than MaxAllowlistEntries entries or more than
-// MaxAllowlistChars bytes in all (blank entries count for both) is refused as a
+// MaxAllowlistChars characters in all (blank entries count for both) is refused as a
 // whole, with the field "", before any entry is parsed.
 func ParseAllowlist(entries []string) (Allowlist, error) {
 	var verr ValidationError
@@ -69,7 +70,7 @@ func ParseAllowlist(entries []string) (Allowlist, error) {
 	}
 	total := 0
 	for _, raw := range entries {
-		total += len(raw)
+		total += utf8.RuneCountInString(raw)
 	}
 	if total > MaxAllowlistChars {
 		verr.Add("", "allowlist_too_long", fmt.Sprintf("at most %d characters in all, got %d", MaxAllowlistChars, total))

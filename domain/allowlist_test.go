@@ -90,6 +90,8 @@ func TestParseAllowlistTextLimitsTheRawInput(t *testing.T) {
 		{"commas only after an address", "1.2.3.4" + strings.Repeat(",", 100000), nil, "", "allowlist_too_long"},
 		{"spaces only", strings.Repeat(" ", domain.MaxAllowlistChars+1), nil, "", "allowlist_too_long"},
 		{"at the limit", "1.2.3.4" + strings.Repeat(";", domain.MaxAllowlistChars-7), []string{"1.2.3.4"}, "", ""},
+		{"characters, not bytes", "1.2.3.4" + strings.Repeat("、", domain.MaxAllowlistChars-7), []string{"1.2.3.4"}, "", ""},
+		{"one character over", "1.2.3.4" + strings.Repeat("、", domain.MaxAllowlistChars-6), nil, "", "allowlist_too_long"},
 		{"any whitespace separates", "1.2.3.4\u00a010.0.0.0/8\v2001:db8::1\f::1\u30008.8.8.8", []string{"1.2.3.4", "10.0.0.0/8", "2001:db8::1", "::1", "8.8.8.8"}, "", ""},
 		{"semicolons", "1.2.3.4;;5.6.7.8", []string{"1.2.3.4", "5.6.7.8"}, "", ""},
 		{"zone", "1.2.3.4, fe80::1%eth0", nil, "[1]", "invalid_ip"},

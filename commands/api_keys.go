@@ -240,11 +240,12 @@ func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []str
 
 // replaySecrets fills the plaintexts of a replayed creation from the vault. The
 // reveal events are in the log before any plaintext is opened, in one append under
-// the caller's own check. A key deleted since has no plaintext any more: the first
-// response cannot be given again (ErrIdempotentResultGone).
+// the caller's own check; the answer shows the keys as that append left them, at
+// its position. A key deleted since has no plaintext any more: the first response
+// cannot be given again (ErrIdempotentResultGone).
 func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) error {
 	sealed := map[string][]byte{}
-	_, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
+	version, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
 		if err := c.onWorkspace(w, permKeyCreate); err != nil {
 			return nil, err
 		}
@@ -264,10 +265,16 @@ func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) er
 			events = append(events, revealed...)
 		}
 		return events, nil
+	}, func(w *domain.Workspace) { // the keys as they are now, this reveal included
+		for i, k := range r.Keys {
+			key, _ := w.Key(k.KeyID)
+			r.Keys[i] = a.apiKeyResult(r.WorkspaceID, key)
+		}
 	})
 	if err != nil {
 		return err
 	}
+	r.Version = version
 	for i, k := range r.Keys {
 		s, ok := sealed[k.KeyID]
 		if !ok {

@@ -35,6 +35,9 @@ const exportPage = 500
 func (s *Server) exportAPIKeys(c echo.Context, ws string, filter projections.KeyFilter, fields []string) error {
 	ctx, cl := c.Request().Context(), caller(c)
 	if c.Request().Method == http.MethodHead { // nothing leaves: no export to record, no row to read
+		if err := s.d.App.AuthorizeWorkspace(ctx, cl, ws, commands.PermAPIKeyRead); err != nil {
+			return err // as the export would refuse it (another organization's: 404)
+		}
 		csvAttachment(c, ws)
 		return c.NoContent(http.StatusOK)
 	}

@@ -85,6 +85,7 @@ func TestKeyListExportsAsCSV(t *testing.T) {
 	if !strings.HasPrefix(head.Header.Get("Content-Type"), "text/csv") || h.position() != before {
 		t.Fatalf("a HEAD of the export: %v, position %d (was %d)", head.Header, h.position(), before)
 	}
+	h.expect(h.as("HEAD", "/v1/workspaces/"+domain.NewWorkspaceID()+"/api-keys", nil, "Accept", "text/csv"), 404, "")
 }
 
 // TestKeysShowWhenTheyWereLastUsed: an allowed verification stamps the key's

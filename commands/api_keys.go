@@ -172,15 +172,19 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 		}
 	})
 	serr := stored()
-	// Refused (not a log that failed after a stale refusal), or still conflicting
-	// when the retries ran out: no key of this request is in the log (an earlier
-	// attempt's would have been found), so the data keys written for them go.
 	switch {
-	case refused != nil && err == refused, refused == nil && errors.Is(err, domain.ErrConflict):
-		for _, id := range ids {
-			if derr := a.deps.Vault.Destroy(context.WithoutCancel(ctx), id); derr != nil {
-				return CreatedAPIKeys{}, derr
-			}
+	case refused != nil && err == refused: // not a log that failed after a stale refusal
+		// Refused: no key of this request is in the log (an earlier attempt's would
+		// have been found), so the data keys written for them go.
+		if derr := a.destroyDataKeys(ctx, ids); derr != nil {
+			return CreatedAPIKeys{}, derr
+		}
+	case refused == nil && errors.Is(err, domain.ErrConflict):
+		// Still conflicting when the retries ran out. The last conflict may be an
+		// earlier attempt's copy of these very events landing (a duplicate), so the
+		// data keys go only for the keys the log does not hold.
+		if derr := a.destroyUnlogged(ctx, workspaceID, ids); derr != nil {
+			return CreatedAPIKeys{}, errors.Join(err, derr)
 		}
 	case serr != nil && (err == nil || errors.Is(err, fault.ErrUnavailable)):
 		// The keys may be in the log (for sure when err is nil), sealed under data
@@ -192,6 +196,34 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	}
 	out.Version = version
 	return out, nil
+}
+
+// destroyDataKeys destroys the data keys of keys that are not in the log.
+func (a *App) destroyDataKeys(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		if err := a.deps.Vault.Destroy(context.WithoutCancel(ctx), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destroyUnlogged destroys the data keys of those of ids the workspace, as the log
+// has it now, does not hold.
+func (a *App) destroyUnlogged(ctx context.Context, workspaceID string, ids []string) error {
+	var absent []string
+	err := a.workspaces.read(context.WithoutCancel(ctx), workspaceID, func(w *domain.Workspace, _ uint64) error {
+		for _, id := range ids {
+			if _, ok := w.Key(id); !ok {
+				absent = append(absent, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fault.Unavailable(err)
+	}
+	return a.destroyDataKeys(ctx, absent)
 }
 
 // restoreDataKeys writes again the data keys whose first write failed, for the keys

@@ -174,11 +174,12 @@ type Index struct {
 	owed    atomic.Uint64
 	onApply func(position uint64)
 	// The lease: shown is when (since born, monotonic) the index last held the log
-	// as it stood, probe the last question to the log not yet answered by it.
-	lease time.Duration
-	born  time.Time
-	shown atomic.Int64
-	probe atomic.Pointer[probe]
+	// as it stood; probes are the questions to the log it has not reached yet.
+	lease   time.Duration
+	born    time.Time
+	shown   atomic.Int64
+	probeMu sync.Mutex
+	probes  []probe // sent, not yet reached, oldest first
 }
 
 // Config configures a Index.
@@ -237,24 +238,45 @@ type probe struct {
 	head uint64
 }
 
+// pendingProbes bounds the probes kept until the index reaches them: an index
+// more than that many heartbeats behind lets its lease lapse.
+const pendingProbes = 8
+
 // ask records where the log ended at the moment at, and confirms the lease at once
 // when the index already holds it.
 func (x *Index) ask(at time.Duration, head uint64) {
-	x.probe.Store(&probe{at: at, head: head})
+	x.probeMu.Lock()
+	if len(x.probes) == pendingProbes {
+		x.probes = x.probes[1:]
+	}
+	x.probes = append(x.probes, probe{at: at, head: head})
+	x.probeMu.Unlock()
 	x.settle()
 }
 
-// settle confirms the lease when the index holds the log as it stood at the last
-// probe: from the moment the probe was sent, the index is known to have been
-// current.
+// settle confirms the lease as of the latest probe the index has reached: from the
+// moment that probe was sent, the index is known to have been current. Probes are
+// kept in the order they were sent, so an index that lags (but follows) renews its
+// lease with an older one.
 func (x *Index) settle() {
-	p := x.probe.Load()
-	if p == nil || x.position.Load() < p.head {
+	pos := x.position.Load()
+	x.probeMu.Lock()
+	reached := -1
+	for i, p := range x.probes {
+		if p.head <= pos {
+			reached = i
+		}
+	}
+	if reached < 0 {
+		x.probeMu.Unlock()
 		return
 	}
+	at := x.probes[reached].at
+	x.probes = x.probes[reached+1:]
+	x.probeMu.Unlock()
 	for {
 		shown := x.shown.Load()
-		if int64(p.at) <= shown || x.shown.CompareAndSwap(shown, int64(p.at)) {
+		if int64(at) <= shown || x.shown.CompareAndSwap(shown, int64(at)) {
 			return
 		}
 	}
@@ -264,8 +286,8 @@ func (x *Index) settle() {
 func (x *Index) current() bool { return time.Since(x.born)-time.Duration(x.shown.Load()) <= x.lease }
 
 // renew asks where the log ends every third of the lease, until ctx ends. A slow
-// answer still counts, from when the question was sent; one slower than the lease
-// could not keep it.
+// answer still counts, from when the question was sent (the log's read bound cuts
+// it at ReadTimeout, 2 s by default).
 func (x *Index) renew(ctx context.Context) {
 	t := time.NewTicker(x.lease / 3)
 	defer t.Stop()

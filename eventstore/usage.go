@@ -108,10 +108,13 @@ func (u UsageLog) Each(ctx context.Context, end uint64, fn func(domain.UsageReco
 			return fault.Unavailable(fmt.Errorf("usage stream: nothing read before its end %d", end))
 		}
 		for _, r := range recs {
+			if r.Sequence > end { // the one at end is gone (retention): stop before what follows it
+				return nil
+			}
 			if rec, ok := r.Event.(domain.UsageRecorded); ok && !fn(rec) {
 				return nil
 			}
-			if r.Sequence >= end {
+			if r.Sequence == end {
 				return nil
 			}
 		}

@@ -268,7 +268,7 @@ func TestAnUnknownOrRepeatedQueryParameterIsRefused(t *testing.T) {
 		"/v1/workspaces?limit=1&limit=2",
 		"/v1/workspaces/" + ws + "/api-keys?batch_id=", // a console's ?batch_id=${id} with no id
 		"/v1/workspaces/" + ws + "/api-keys?business_type=&limit=5",
-		"/v1/audit?actor=",
+		"/v1/audit?actor_id=",
 	} {
 		r := h.as("GET", path, nil)
 		h.expect(r, 400, "invalid_input")

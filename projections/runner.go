@@ -46,7 +46,8 @@ type RunnerConfig struct {
 	// Name is the projector's checkpoint and lock name; never change it, or the
 	// views are rebuilt from the beginning of the log.
 	Name string
-	// BatchSize is the most events committed in one transaction (default 5000).
+	// BatchSize is the most events committed in one transaction (default 5000),
+	// save the rest of an atomic append begun within it (up to 999 more).
 	BatchSize int
 	// StandbyRetry is how often a standby instance tries to take the lock (default 2s).
 	StandbyRetry time.Duration

@@ -76,7 +76,8 @@ type Log interface {
 // Follower reads the log in order and hands each batch to Apply.
 type Follower struct {
 	Log Log
-	// BatchSize is the most records handed on at once (default 4096).
+	// BatchSize is the most records handed on at once (default 4096), save the
+	// rest of an atomic append begun within it: an append is handed on whole.
 	BatchSize int
 	// Filters are the subjects followed (default: every event).
 	Filters []string

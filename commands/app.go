@@ -145,8 +145,10 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 	id := newIdentity(scope, idem.Key, claim.CreatedAt)
 	done := func(r R, replayed bool) (R, bool, error) {
 		if replayed {
-			if err := replay(cmd, &r); errors.Is(err, ErrIdempotentResultGone) {
-				_ = a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key) // it did complete
+			var refused *domain.ForbiddenError
+			if err := replay(cmd, &r); errors.Is(err, ErrIdempotentResultGone) || errors.As(err, &refused) {
+				// It did complete: gone since, or not to be shown to this caller any more.
+				_ = a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key)
 				return zero, false, err
 			} else if err != nil {
 				return zero, false, a.unknown(ctx, scope, idem.Key, err)

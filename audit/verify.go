@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 
@@ -27,6 +28,7 @@ const (
 	BreakEventsMissing      = "events_missing"        // a checkpoint covers more events than the export holds
 	BreakOriginMismatch     = "origin_mismatch"       // a checkpoint of another log
 	BreakOrganizationMixed  = "organization_mismatch" // an event of another organization
+	BreakNotFromStart       = "not_from_start"        // a whole export whose first leaf is not the tree's first
 )
 
 // Break is one place where an export departs from what its checkpoints sign.
@@ -62,6 +64,7 @@ func (r Report) OK() bool { return len(r.Breaks) == 0 }
 // verification is the state of one pass over an export.
 type verification struct {
 	known      note.Verifiers
+	partial    bool // the export may start after the tree's first leaf
 	report     Report
 	line       int
 	position   uint64
@@ -83,14 +86,24 @@ type pendingCheckpoint struct {
 	cp       Checkpoint
 }
 
-// Verify checks an export (NDJSON lines as FromRecord writes them, the
-// organization's checkpoints among its events) against the verifier keys, entirely
-// offline: every checkpoint's signature and chain, that the events reproduce each
-// checkpoint's root (so each later checkpoint is consistent with the earlier ones),
-// that positions increase and leaf indices follow each other. It reports every
-// break with its line and position; an error is only a reading failure.
-func Verify(r io.Reader, known note.Verifiers) (Report, error) {
-	v := &verification{known: known, bySize: map[uint64][]byte{}, rangeState: &rangeState{r: Ranges.NewEmptyRange(0)}, report: Report{Breaks: []Break{}}}
+// Verify checks a whole export (NDJSON lines as FromRecord writes them, the
+// organization's checkpoints among its events, from its tree's first leaf) against
+// the verifier keys, entirely offline: every checkpoint's signature and chain, that
+// the events reproduce each checkpoint's root (so each later checkpoint is
+// consistent with the earlier ones), that positions increase and leaf indices
+// follow each other. It reports every break with its line and position; an error
+// is only a reading failure. Each line is read strictly: a member given twice, or
+// in another case, or unknown, is a malformed line (readers would differ on it).
+func Verify(r io.Reader, known note.Verifiers) (Report, error) { return verify(r, known, false) }
+
+// VerifyPartial is Verify for an export that starts after a position: its roots
+// cannot be rebuilt, so it checks order, signatures and chaining only. A whole
+// export passed off as a partial one (its leaf indices shifted) verifies here: an
+// auditor who exported the whole history uses Verify.
+func VerifyPartial(r io.Reader, known note.Verifiers) (Report, error) { return verify(r, known, true) }
+
+func verify(r io.Reader, known note.Verifiers, partial bool) (Report, error) {
+	v := &verification{known: known, partial: partial, bySize: map[uint64][]byte{}, rangeState: &rangeState{r: Ranges.NewEmptyRange(0)}, report: Report{Breaks: []Break{}}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
@@ -99,7 +112,7 @@ func Verify(r io.Reader, known note.Verifiers) (Report, error) {
 			continue
 		}
 		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		if err := jsonv2.Unmarshal(sc.Bytes(), &e, jsonv2.RejectUnknownMembers(true)); err != nil {
 			v.fail(Break{Kind: BreakMalformed, Detail: err.Error()})
 			continue
 		}
@@ -154,6 +167,10 @@ func (v *verification) leaf(e Event) {
 	if v.first == nil {
 		first := *e.LeafIndex
 		v.first = &first
+		if first != 0 && !v.partial {
+			v.fail(Break{Kind: BreakNotFromStart, Position: e.Position, From: 0, To: first,
+				Detail: fmt.Sprintf("the first event is leaf %d: the roots cannot be rebuilt without the leaves before it (verify a partial export as one)", first)})
+		}
 	} else if want := *v.first + v.leaves; *e.LeafIndex != want {
 		v.fail(Break{Kind: BreakLeafGap, Position: e.Position, From: min(want, *e.LeafIndex), To: max(want, *e.LeafIndex),
 			Detail: fmt.Sprintf("leaf index %d where %d was due", *e.LeafIndex, want)})

@@ -280,6 +280,22 @@ func TestEveryCorruptionIsDetectedWhereItIs(t *testing.T) {
 			},
 			kind: audit.BreakEventsMissing, line: func(es []audit.Event) int { return len(es) }, from: 35, to: 40,
 		},
+		{
+			// Passed off as a partial export, whose roots cannot be rebuilt.
+			name: "every leaf index shifted by one and a payload changed",
+			corrupt: func(es []audit.Event) []audit.Event {
+				for k := range es {
+					if es[k].LeafIndex != nil {
+						n := *es[k].LeafIndex + 1
+						es[k].LeafIndex = &n
+					}
+				}
+				i := lineOf(t, es, ev(14)) - 1
+				es[i].Data = json.RawMessage(strings.Replace(string(es[i].Data), "n14", "n15", 1))
+				return es
+			},
+			kind: audit.BreakNotFromStart, line: func(es []audit.Event) int { return 1 }, from: 0, to: 1,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -296,6 +312,36 @@ func TestEveryCorruptionIsDetectedWhereItIs(t *testing.T) {
 				t.Fatalf("break at position %d, line %d holds position %d", b.Position, b.Line, es[b.Line-1].Position)
 			}
 		})
+	}
+}
+
+// TestALineSaysOneThing: a line whose member is given twice, or in another case
+// ("Data" beside "data"), which readers would take differently, is malformed.
+func TestALineSaysOneThing(t *testing.T) {
+	signer, known := newSigner(t, "keyledger.test")
+	export := ndjson(t, exportOf(t, signer, 10, 10))
+	lines := strings.SplitAfter(string(export), "\n")
+	for _, extra := range []string{`,"data":{"x":1}}`, `,"Data":{"x":1}}`} {
+		changed := strings.TrimSuffix(strings.TrimSuffix(lines[2], "\n"), "}") + extra + "\n"
+		doctored := strings.Join(append(append(append([]string{}, lines[:2]...), changed), lines[3:]...), "")
+		rep := verify(t, []byte(doctored), known)
+		if rep.OK() || rep.Breaks[0].Kind != audit.BreakMalformed || rep.Breaks[0].Line != 3 {
+			t.Fatalf("a line with %s: breaks %v", extra, rep.Breaks)
+		}
+	}
+}
+
+// TestAPartialExportVerifiesAsOne: an export from a later position checks order,
+// signatures and chaining when it is declared partial; verified whole, it is a break.
+func TestAPartialExportVerifiesAsOne(t *testing.T) {
+	signer, known := newSigner(t, "keyledger.test")
+	es := exportOf(t, signer, 40, 10)
+	tail := ndjson(t, es[lineOf(t, es, "checkpoint-20"):])
+	if rep, err := audit.VerifyPartial(bytes.NewReader(tail), known); err != nil || !rep.OK() || rep.Events != 20 {
+		t.Fatalf("the tail verified as partial: %+v %v", rep, err)
+	}
+	if rep := verify(t, tail, known); rep.OK() || rep.Breaks[0].Kind != audit.BreakNotFromStart {
+		t.Fatalf("the tail verified as whole: %+v", rep)
 	}
 }
 

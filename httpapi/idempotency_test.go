@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -130,4 +133,40 @@ func TestAccessKeyCreationNeverReplaysASecret(t *testing.T) {
 	if again.Status < 400 || strings.Contains(string(again.Raw), "kla_") {
 		t.Fatalf("access key retry: %d %s", again.Status, again.Raw)
 	}
+}
+
+// TestAStalledIdempotencyStoreIsA503: the store of Idempotency-Keys (PostgreSQL) is
+// bounded as the log is: a request whose claim cannot be taken (the table locked)
+// is a 503 within the write timeout, not an answer that never comes.
+func TestAStalledIdempotencyStoreIsA503(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	done := make(chan response, 1)
+	go func() {
+		done <- h.as("POST", "/v1/workspaces", map[string]any{"name": "w"}, "Idempotency-Key", "stalled")
+	}()
+	select {
+	case r := <-done:
+		h.expect(r, 503, "")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("no Retry-After: %v", r.Header)
+		}
+	case <-time.After(10 * time.Second):
+		_ = tx.Rollback(ctx)
+		t.Fatalf("no answer after %v", time.Since(started))
+	}
+	_ = tx.Rollback(ctx)
 }

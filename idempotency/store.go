@@ -35,11 +35,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // Store keeps requests by (scope, Idempotency-Key) for 24 hours. A claim whose
 // attempt ended with an unknown outcome, or whose holder died (no completion after
 // a minute), is taken over by the next attempt with the same request, which looks in
-// the log first. Safe for concurrent use.
-type Store struct{ Pool *pgxpool.Pool }
+// the log first. Each call is bounded by Timeout (default 5s): a stalled PostgreSQL
+// is fault.ErrUnavailable, a 503, never a request that is not answered. Safe for
+// concurrent use.
+type Store struct {
+	Pool    *pgxpool.Pool
+	Timeout time.Duration
+}
+
+// bound is ctx cut at the store's timeout.
+func (s Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.Timeout == 0 {
+		s.Timeout = 5 * time.Second
+	}
+	return context.WithTimeout(ctx, s.Timeout)
+}
 
 // Claim implements commands.IdempotencyStore.
 func (s Store) Claim(ctx context.Context, scope, key, fingerprint string) (commands.Claim, *commands.IdempotencyRecord, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if _, err := s.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2
 		AND created_at < now() - interval '24 hours'`, scope, key); err != nil {
 		return commands.Claim{}, nil, fault.Unavailable(err)
@@ -74,18 +89,24 @@ func (s Store) Claim(ctx context.Context, scope, key, fingerprint string) (comma
 
 // Complete implements commands.IdempotencyStore.
 func (s Store) Complete(ctx context.Context, scope, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done' WHERE scope = $1 AND key = $2`, scope, key)
 	return fault.Unavailable(err)
 }
 
 // Release implements commands.IdempotencyStore.
 func (s Store) Release(ctx context.Context, scope, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state <> 'done'`, scope, key)
 	return fault.Unavailable(err)
 }
 
 // Unknown implements commands.IdempotencyStore.
 func (s Store) Unknown(ctx context.Context, scope, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'unknown' WHERE scope = $1 AND key = $2 AND state <> 'done'`, scope, key)
 	return fault.Unavailable(err)
 }

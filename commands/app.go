@@ -27,6 +27,10 @@ type Deps struct {
 	// CacheBytes bounds the estimated size of the aggregates kept in memory, per
 	// kind (default DefaultCacheBytes).
 	CacheBytes int64
+	// LockWait bounds the wait for an aggregate another command of this instance
+	// holds (default 5s, the log's write timeout): behind a write the log stalls,
+	// the commands queued give up as it does, each within its own bound.
+	LockWait time.Duration
 }
 
 // App lists every command handler; cmd/keyledger wires it once. Safe for concurrent
@@ -52,11 +56,14 @@ func New(d Deps) *App {
 	if d.CacheBytes <= 0 {
 		d.CacheBytes = DefaultCacheBytes
 	}
+	if d.LockWait <= 0 {
+		d.LockWait = 5 * time.Second
+	}
 	return &App{
 		deps:       d,
 		etagKey:    etagKey(d.Pepper),
-		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace, d.CacheBytes),
-		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization, d.CacheBytes),
+		workspaces: newRepository(d.Store, d.Snapshots, domain.AggregateWorkspace, domain.NewEmptyWorkspace, domain.RestoreWorkspace, d.CacheBytes, d.LockWait),
+		orgs:       newRepository(d.Store, d.Snapshots, domain.AggregateOrganization, domain.NewEmptyOrganization, domain.RestoreOrganization, d.CacheBytes, d.LockWait),
 		logEnd:     newFreshness(func(ctx context.Context, _ string) (uint64, error) { return d.Store.Position(ctx) }),
 	}
 }

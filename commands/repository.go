@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
 )
 
 // maxAttempts bounds the optimistic-concurrency retries of one command.
@@ -43,10 +44,12 @@ type repository[A aggregate] struct {
 	entries *cache[A]
 	// fresh shares the freshness checks of concurrent reads of an aggregate.
 	fresh *freshness
+	// lockWait bounds the wait for an entry's lock.
+	lockWait time.Duration
 }
 
 type entry[A aggregate] struct {
-	mu      sync.Mutex
+	mu      lock
 	agg     A
 	version uint64
 	loaded  bool
@@ -57,8 +60,8 @@ type entry[A aggregate] struct {
 	bytes int64
 }
 
-func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error), cacheBytes int64) *repository[A] {
-	r := &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: newCache[A](cacheBytes)}
+func newRepository[A aggregate](store EventStore, snapshots Snapshots, kind string, empty func(string) A, restore func([]byte) (A, error), cacheBytes int64, lockWait time.Duration) *repository[A] {
+	r := &repository[A]{store: store, snapshots: snapshots, kind: kind, empty: empty, restore: restore, entries: newCache[A](cacheBytes), lockWait: lockWait}
 	r.fresh = newFreshness(func(ctx context.Context, id string) (uint64, error) { return store.LastSequence(ctx, kind, id) })
 	return r
 }
@@ -102,7 +105,7 @@ func (r *repository[A]) applied(id string, e *entry[A], n int) {
 func (r *repository[A]) entry(id string) *entry[A] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.entries.get(id, func() *entry[A] { return &entry[A]{agg: r.empty(id)} })
+	return r.entries.get(id, func() *entry[A] { return &entry[A]{mu: make(lock, 1), agg: r.empty(id)} })
 }
 
 // resize counts an entry's new size in the cache, which may evict others. Caller
@@ -111,6 +114,12 @@ func (r *repository[A]) resize(id string, e *entry[A]) {
 	r.mu.Lock()
 	r.entries.resize(id, e)
 	r.mu.Unlock()
+}
+
+// unlock forgets the entry if its aggregate does not exist, and releases it.
+func (r *repository[A]) unlock(id string, e *entry[A]) {
+	r.forget(id, e)
+	e.mu.release()
 }
 
 // forget drops an entry of an aggregate that does not exist, so lookups of random
@@ -154,9 +163,10 @@ func (r *repository[A]) catchUp(ctx context.Context, id string, e *entry[A], end
 // when set, sees the state right after the events are applied, under the lock.
 func (r *repository[A]) update(ctx context.Context, id string, meta domain.Metadata, decide func(A) ([]domain.Event, error), view ...func(A)) (uint64, []domain.Event, error) {
 	e := r.entry(id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	defer r.forget(id, e)
+	if err := e.mu.acquire(ctx, r.lockWait, r.kind, id); err != nil {
+		return 0, nil, err
+	}
+	defer r.unlock(id, e)
 	fresh := !e.loaded
 	if fresh {
 		if err := r.refresh(ctx, id, e); err != nil {
@@ -244,9 +254,10 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 	entries := make([]*entry[A], len(ids))
 	for i, id := range ids {
 		e := r.entry(id)
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		defer r.forget(id, e)
+		if err := e.mu.acquire(ctx, r.lockWait, r.kind, id); err != nil {
+			return 0, err
+		}
+		defer r.unlock(id, e)
 		entries[i] = e
 	}
 	for attempt := 1; ; attempt++ {
@@ -302,9 +313,10 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 		return err
 	}
 	e := r.entry(id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	defer r.forget(id, e)
+	if err := e.mu.acquire(ctx, r.lockWait, r.kind, id); err != nil {
+		return err
+	}
+	defer r.unlock(id, e)
 	if !e.loaded || last > e.version {
 		if err := r.catchUp(ctx, id, e, last); err != nil {
 			return err
@@ -346,9 +358,10 @@ func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe 
 // that never change once written, such as which organization owns a workspace.
 func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) error {
 	e := r.entry(id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	defer r.forget(id, e)
+	if err := e.mu.acquire(ctx, r.lockWait, r.kind, id); err != nil {
+		return err
+	}
+	defer r.unlock(id, e)
 	if !e.loaded || e.version == 0 { // never cache "does not exist"
 		if err := r.refresh(ctx, id, e); err != nil {
 			return err
@@ -356,3 +369,28 @@ func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) e
 	}
 	return fn(e.agg)
 }
+
+// lock is an aggregate's mutex, whose wait is bounded: a command holds it for up to
+// the log's write timeout when the log stalls, and those queued behind it give up
+// within their own bound (503), not one write timeout after another.
+type lock chan struct{}
+
+func (l lock) acquire(ctx context.Context, within time.Duration, kind, id string) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fault.Unavailable(fmt.Errorf("%s %s: another command has held it for %s (the log stalls)", kind, id, within))
+	}
+}
+
+func (l lock) release() { <-l }

@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/httpapi"
 )
 
@@ -157,4 +160,30 @@ func TestARevocationNotAppliedHereStopsThisInstancesDecisions(t *testing.T) {
 		}
 		return r.Status == 200 && r.str("code") == "DELETED"
 	})
+}
+
+// TestWritesQueuedBehindAStalledOneGiveUpInTime: while the log does not take a
+// workspace's appends, the writes queued for that workspace answer 503 within the
+// write timeout of their own, not one write timeout after another.
+func TestWritesQueuedBehindAStalledOneGiveUpInTime(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy, _, srv := h.proxied(httpapi.Config{})
+	h.expect(h.on(srv, h.admin.Secret, "PATCH", "/v1/workspaces/"+ws, map[string]any{"description": "loaded"}), 200, "")
+	proxy.Stall(func(subject string) bool { return subject == eventstore.Subject(domain.AggregateWorkspace, ws) })
+	defer proxy.Stall(nil)
+	const writes = 12 // one write timeout (1 s) each, one after another, would take 12 s
+	started := time.Now()
+	answers := make(chan response, writes)
+	for i := range writes {
+		go func() {
+			answers <- h.on(srv, h.admin.Secret, "PATCH", "/v1/workspaces/"+ws, map[string]any{"description": fmt.Sprint("d", i)})
+		}()
+	}
+	for range writes {
+		h.expect(<-answers, 503, "")
+	}
+	if took := time.Since(started); took > 6*time.Second {
+		t.Fatalf("%d writes queued behind a stalled one answered after %v", writes, took)
+	}
 }

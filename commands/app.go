@@ -150,13 +150,17 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 		return r, true, replay(cmd, &r)
 	}
 	id := newIdentity(scope, idem.Key, claim.CreatedAt)
+	// completed: the request did complete, and its result cannot be given (gone
+	// since, or not to this caller any more).
+	completed := func(err error) (R, bool, error) {
+		_ = a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key)
+		return zero, false, err
+	}
 	done := func(r R, replayed bool) (R, bool, error) {
 		if replayed {
 			var refused *domain.ForbiddenError
 			if err := replay(cmd, &r); errors.Is(err, ErrIdempotentResultGone) || errors.As(err, &refused) {
-				// It did complete: gone since, or not to be shown to this caller any more.
-				_ = a.deps.Idempotency.Complete(context.WithoutCancel(ctx), scope, idem.Key)
-				return zero, false, err
+				return completed(err)
 			} else if err != nil {
 				return zero, false, a.unknown(ctx, scope, idem.Key, err)
 			}
@@ -168,6 +172,9 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 	}
 	if claim.TakeOver { // an earlier attempt may have written: look first
 		r, found, err := cmd.find(id)
+		if errors.Is(err, ErrIdempotentResultGone) {
+			return completed(err)
+		}
 		if err != nil {
 			return zero, false, a.unknown(ctx, scope, idem.Key, err)
 		}
@@ -180,6 +187,9 @@ func idempotent[R any](ctx context.Context, a *App, c Caller, idem Idempotency, 
 		var found bool
 		if r, found, err = cmd.find(id); err == nil && !found {
 			err = fmt.Errorf("idempotency: the log holds part of an earlier attempt: %w", errAlreadyApplied)
+		}
+		if errors.Is(err, ErrIdempotentResultGone) {
+			return completed(err)
 		}
 		if err == nil {
 			return done(r, true)

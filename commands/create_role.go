@@ -34,7 +34,7 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 			meta := cmd.Caller.metadata("")
 			meta.EventID = name.eventIDs()
 			return a.changeRoleWith(ctx, meta, id, func(o *domain.Organization) ([]domain.Event, error) {
-				if _, exists := o.RoleByID(id); exists && name.set {
+				if _, exists := o.RoleByID(id); (exists || o.RoleWasDeleted(id)) && name.set {
 					return nil, errAlreadyApplied
 				}
 				return o.CreateRole(id, spec, a.now())
@@ -44,6 +44,9 @@ func (a *App) CreateRole(ctx context.Context, cmd CreateRole) (RoleResult, error
 			var out RoleResult
 			id := domain.RoleIDOf(name.ulid("role", 0))
 			err := a.orgs.read(ctx, cmd.Caller.OrganizationID, func(o *domain.Organization, version uint64) error {
+				if o.RoleWasDeleted(id) {
+					return ErrIdempotentResultGone // created, then deleted: never again
+				}
 				if r, ok := o.RoleByID(id); ok {
 					out = a.roleResult(o, r)
 					out.Version = version

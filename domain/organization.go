@@ -22,6 +22,7 @@ type Organization struct {
 	accountNames map[string]string // nameKey of an account name → account id
 	bySecret     map[string]string // access key secret hash → account id
 	roles        map[string]*role
+	deletedRoles map[string]bool   // ids of the roles deleted: never to be created again
 	roleNames    map[string]string // nameKey of a role name → role id
 	at           uint64            // the position of the event being applied
 	by           string            // the actor of the event being applied
@@ -30,8 +31,12 @@ type Organization struct {
 // NewEmptyOrganization is the state before the first event of organization id.
 func NewEmptyOrganization(id string) *Organization {
 	return &Organization{id: id, accounts: map[string]*Account{}, accountNames: map[string]string{},
-		bySecret: map[string]string{}, roles: map[string]*role{}, roleNames: map[string]string{}}
+		bySecret: map[string]string{}, roles: map[string]*role{}, deletedRoles: map[string]bool{}, roleNames: map[string]string{}}
 }
+
+// RoleWasDeleted tells whether the role id existed and was deleted (a role's id is
+// never given again: an idempotent retry of its creation finds it gone).
+func (o *Organization) RoleWasDeleted(id string) bool { return o.deletedRoles[id] }
 
 // ID is the organization id.
 func (o *Organization) ID() string { return o.id }
@@ -133,6 +138,7 @@ func (o *Organization) apply(e Event) {
 			o.roleNames[nameKey(e.Name)] = r.id
 		})
 	case RoleDeleted:
+		o.deletedRoles[e.RoleID] = true
 		if r := o.roles[e.RoleID]; r != nil {
 			delete(o.roles, e.RoleID)
 			o.unindexRole(r)

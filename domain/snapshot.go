@@ -3,13 +3,14 @@ package domain
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"time"
 )
 
 // SnapshotFormat is the version of the snapshot encoding; a snapshot of another
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
-const SnapshotFormat = 4 // 4: names keyed without variation selectors, white space runs as one
+const SnapshotFormat = 5 // 5: the deleted roles' ids; 4: names keyed without variation selectors, white space runs as one
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It
@@ -78,13 +79,15 @@ type organizationSnapshot struct {
 	AccountNames map[string]string       `json:"account_names"`
 	BySecret     map[string]string       `json:"by_secret"`
 	Roles        map[string]roleSnapshot `json:"roles"`
+	DeletedRoles []string                `json:"deleted_roles"`
 	RoleNames    map[string]string       `json:"role_names"`
 }
 
 // Snapshot encodes the organization's state.
 func (o *Organization) Snapshot() ([]byte, error) {
 	s := organizationSnapshot{Format: SnapshotFormat, ID: o.id, Name: o.name, PrimaryID: o.primaryID, Accounts: o.accounts,
-		AccountNames: o.accountNames, BySecret: o.bySecret, Roles: make(map[string]roleSnapshot, len(o.roles)), RoleNames: o.roleNames}
+		AccountNames: o.accountNames, BySecret: o.bySecret, Roles: make(map[string]roleSnapshot, len(o.roles)), RoleNames: o.roleNames,
+		DeletedRoles: slices.Sorted(maps.Keys(o.deletedRoles))}
 	for id, r := range o.roles {
 		s.Roles[id] = roleSnapshot{Name: r.name, Permissions: sortedPermissions(r.permissions), Users: r.users, Workspaces: r.workspaces,
 			CreatedAt: r.createdAt, UpdatedAt: r.updatedAt, Version: r.version, CreatedBy: r.createdBy, UpdatedBy: r.updatedBy}
@@ -107,6 +110,9 @@ func RestoreOrganization(b []byte) (*Organization, error) {
 	maps.Copy(o.accountNames, s.AccountNames)
 	maps.Copy(o.bySecret, s.BySecret)
 	maps.Copy(o.roleNames, s.RoleNames)
+	for _, id := range s.DeletedRoles {
+		o.deletedRoles[id] = true
+	}
 	for id, r := range s.Roles {
 		perms := make(map[Permission]bool, len(r.Permissions))
 		for _, p := range r.Permissions {

@@ -66,6 +66,9 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 	applyAt(o, &pos, must(t)(o.CreateRole("role_1", domain.RoleSpec{Name: &name, Permissions: perms("api_key:read"), Users: &users,
 		Workspaces: &[]string{"ws_1"}, IsWorkspace: func(string) bool { return true }}, at)))
 	applyAt(o, &pos, must(t)(o.SetAccountDisabled("acct_b", true, at)))
+	gone := "gone"
+	applyAt(o, &pos, must(t)(o.CreateRole("role_2", domain.RoleSpec{Name: &gone, Permissions: perms("api_key:read"), IsWorkspace: func(string) bool { return true }}, at)))
+	applyAt(o, &pos, must(t)(o.DeleteRole("role_2", at)))
 	snap, err = o.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +87,15 @@ func TestSnapshotsRestoreTheWholeState(t *testing.T) {
 	if _, err := ro.CreateAccount("acct_c", "ALICE", at); err == nil {
 		t.Fatal("the restored organization forgot the account names")
 	}
+	if !ro.RoleWasDeleted("role_2") {
+		t.Fatal("the restored organization forgot a deleted role")
+	}
 
 	// A field added to an aggregate's state must be added to its snapshot (and the
 	// format bumped): these counts fail first.
 	for typ, want := range map[reflect.Type]int{
 		reflect.TypeOf(domain.Workspace{}):    14, // with at and by, of the event being applied
-		reflect.TypeOf(domain.Organization{}): 10, // likewise
+		reflect.TypeOf(domain.Organization{}): 11, // likewise
 		reflect.TypeOf(domain.APIKey{}):       17,
 		reflect.TypeOf(domain.Account{}):      17,
 	} {

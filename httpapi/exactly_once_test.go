@@ -74,3 +74,26 @@ func TestIdempotencyKeyHasOneEffectWhenTheOutcomeIsUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestARoleDeletedBeforeTheRetryIsNotCreatedAgain: a role creation whose outcome
+// was unknown, retried after the role was deleted, is gone (410): the retry neither
+// brings the deleted role back nor creates a second one.
+func TestARoleDeletedBeforeTheRetryIsNotCreatedAgain(t *testing.T) {
+	h := start(t)
+	proxy, _, srv := h.proxied(httpapi.Config{})
+	body := map[string]any{"name": "auditors", "permissions": []string{"api_key:read"}}
+	proxy.LoseReplies(eventsAcks)
+	h.expect(h.on(srv, h.admin.Secret, "POST", "/v1/roles", body, "Idempotency-Key", "lost-role"), 503, "unavailable")
+	proxy.LoseReplies(nil)
+	roles := h.as("GET", "/v1/roles", nil, "X-Keyledger-Position", h.positionHeader()).items()
+	if len(roles) != 1 {
+		t.Fatalf("roles after the lost acknowledgement: %v", roles)
+	}
+	h.expect(h.as("DELETE", "/v1/roles/"+roles[0]["id"].(string), nil), 204, "")
+	for range 2 {
+		h.expect(h.on(srv, h.admin.Secret, "POST", "/v1/roles", body, "Idempotency-Key", "lost-role"), 410, "idempotent_result_gone")
+	}
+	if roles := h.as("GET", "/v1/roles", nil, "X-Keyledger-Position", h.positionHeader()).items(); len(roles) != 0 {
+		t.Fatalf("roles after the retries: %v", roles)
+	}
+}

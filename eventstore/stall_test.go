@@ -128,3 +128,55 @@ func TestSlowUsageAcknowledgementsWithinTheWriteTimeoutLoseNothing(t *testing.T)
 		t.Fatalf("%d of %d records refused while the server was slow within the write timeout: %v", failed, len(recs), out[len(out)-1].Err)
 	}
 }
+
+// TestCurrentAnswersComeFromTheStreamLeader: where an aggregate ends and whether a
+// data key is there are asked of the stream's leader, never by a direct get, which
+// any replica answers (one that lags would say an aggregate has not moved, or a
+// data key is not there: a stale authentication, a live key taken for lost). With
+// every direct get stalled, both still answer.
+func TestCurrentAnswersComeFromTheStreamLeader(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	proxy := srv.StartProxy(t)
+	s, err := eventstore.Open(ctx, proxy.Connect(t), eventstore.Config{Source: "test", Clock: func() time.Time { return now }, ReadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault, err := eventstore.OpenVault(ctx, s.JetStream(), make([]byte, 32), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "workspace", "ws_1", 0, []domain.Event{member("a"), member("b")}, meta); err != nil {
+		t.Fatal(err)
+	}
+	sealed, wrapped, err := vault.Seal([]string{"key_1"}, [][]byte{[]byte("secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vault.Store(ctx, []string{"key_1"}, wrapped)(); err != nil {
+		t.Fatal(err)
+	}
+	if err := vault.PlantCanary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.DIRECT.GET.") })
+	defer proxy.Stall(nil)
+	if last, err := s.LastSequence(ctx, "workspace", "ws_1"); err != nil || last != 2 {
+		t.Fatalf("last sequence with direct gets stalled: %d %v", last, err)
+	}
+	if last, err := s.LastSequence(ctx, "workspace", "ws_none"); err != nil || last != 0 {
+		t.Fatalf("last sequence of no aggregate: %d %v", last, err)
+	}
+	if lost, err := vault.Lost(ctx, "key_1", sealed[0]); err != nil || lost {
+		t.Fatalf("a stored data key with direct gets stalled: lost %v, %v", lost, err)
+	}
+	if whole, err := vault.Whole(ctx); err != nil || !whole {
+		t.Fatalf("the canary with direct gets stalled: %v %v", whole, err)
+	}
+	if err := vault.Destroy(ctx, "key_1"); err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := vault.Lost(ctx, "key_1", sealed[0]); err != nil || !lost {
+		t.Fatalf("a destroyed data key: lost %v, %v", lost, err)
+	}
+}

@@ -435,12 +435,13 @@ func (s *Store) loadBatch(ctx context.Context, subject string, seq uint64, add f
 }
 
 // LastSequence is the sequence of the aggregate's last event (0 if it has none):
-// one round trip, for checking a cached aggregate is current.
+// one round trip, for checking a cached aggregate is current, to the stream's
+// leader (lastFromLeader).
 func (s *Store) LastSequence(ctx context.Context, kind, id string) (uint64, error) {
 	ctx, cancel := s.read(ctx)
 	defer cancel()
-	m, err := s.stream.GetLastMsgForSubject(ctx, Subject(kind, id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := lastFromLeader(ctx, s.js, EventsStream, Subject(kind, id))
+	if errors.Is(err, errNoMessage) {
 		return 0, nil
 	}
 	if err != nil {

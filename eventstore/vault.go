@@ -32,6 +32,7 @@ var ErrShredded = fmt.Errorf("vault: data key destroyed: %w", domain.ErrAPIKeyDe
 // Vault seals API key plaintexts, each under its own AES-256-GCM data key; data keys
 // are stored wrapped by the master key. Safe for concurrent use.
 type Vault struct {
+	js           jetstream.JetStream
 	kv           jetstream.KeyValue
 	master       cipher.AEAD
 	writeTimeout time.Duration
@@ -62,7 +63,7 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault bucket: %w", err))
 	}
-	return &Vault{kv: kv, master: master, writeTimeout: writeTimeout}, nil
+	return &Vault{js: js, kv: kv, master: master, writeTimeout: writeTimeout}, nil
 }
 
 // Seal seals each plaintext, in memory, under a new data key, and returns the
@@ -146,8 +147,8 @@ func (v *Vault) PlantCanary(ctx context.Context) error {
 
 // Whole tells whether the vault still holds its canary.
 func (v *Vault) Whole(ctx context.Context) (bool, error) {
-	_, err := v.kv.Get(ctx, canary)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	_, err := v.get(ctx, canary)
+	if errors.Is(err, errNoMessage) {
 		return false, nil
 	}
 	if err != nil {
@@ -169,16 +170,30 @@ func (v *Vault) Lost(ctx context.Context, id string, sealed []byte) (bool, error
 	return false, err
 }
 
+// get reads the value of a key from the bucket's leader (lastFromLeader: a replica
+// that lags would say a data key just written is not there); errNoMessage when the
+// key has none, or was deleted or purged.
+func (v *Vault) get(ctx context.Context, key string) ([]byte, error) {
+	m, err := lastFromLeader(ctx, v.js, "KV_"+VaultBucket, "$KV."+VaultBucket+"."+key)
+	if err != nil {
+		return nil, err
+	}
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return nil, errNoMessage
+	}
+	return m.Data, nil
+}
+
 // dataKey loads and unwraps the data key of id; ErrShredded once Destroy ran.
 func (v *Vault) dataKey(ctx context.Context, id string) ([]byte, error) {
-	entry, err := v.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	wrapped, err := v.get(ctx, id)
+	if errors.Is(err, errNoMessage) {
 		return nil, ErrShredded
 	}
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault load data key %s: %w", id, err))
 	}
-	dk, err := openWith(v.master, entry.Value(), []byte(id))
+	dk, err := openWith(v.master, wrapped, []byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("vault unwrap data key %s (is this the master key that wrapped it?): %w", id, err)
 	}

@@ -287,11 +287,22 @@ func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, ev
 		}
 		return ack.Sequence, nil
 	}
-	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	ack, err := s.publishBatch(ctx, msgs)
 	if err != nil {
 		return 0, classify(subject, err)
 	}
 	return ack.Sequence, nil
+}
+
+// publishBatch publishes msgs as one atomic batch within ctx: its first message's
+// acknowledgement is awaited within the write timeout too (the library's default
+// is the NATS client's own, 5 s, whatever ctx says).
+func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
+	within := s.cfg.WriteTimeout
+	if d, ok := ctx.Deadline(); ok {
+		within = max(time.Until(d), time.Millisecond)
+	}
+	return jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: within})
 }
 
 // AppendMany writes the events of several aggregates of one kind as one atomic
@@ -339,7 +350,7 @@ func (s *Store) AppendMany(ctx context.Context, kind string, changes []domain.Ch
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
-	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	ack, err := s.publishBatch(ctx, msgs)
 	if err != nil {
 		return nil, classify(Subject(kind, changes[0].ID), err)
 	}

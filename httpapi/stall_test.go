@@ -187,3 +187,20 @@ func TestWritesQueuedBehindAStalledOneGiveUpInTime(t *testing.T) {
 		t.Fatalf("%d writes queued behind a stalled one answered after %v", writes, took)
 	}
 }
+
+// TestAStalledBatchAppendGivesUpAtTheWriteTimeout: an append of several events
+// waits for the log as long as the write timeout (1 s here), not the NATS client's
+// own default (5 s), before its 503.
+func TestAStalledBatchAppendGivesUpAtTheWriteTimeout(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	proxy, _, srv := h.proxied(httpapi.Config{})
+	proxy.Stall(func(subject string) bool { return subject == eventstore.Subject(domain.AggregateWorkspace, ws) })
+	defer proxy.Stall(nil)
+	started := time.Now()
+	r := h.on(srv, h.admin.Secret, "POST", "/v1/workspaces/"+ws+"/api-keys/batch", map[string]any{"count": 2, "naming": map[string]any{"prefix": "s"}})
+	h.expect(r, 503, "")
+	if took := time.Since(started); took > 3500*time.Millisecond {
+		t.Fatalf("a stalled batch append answered after %v", took)
+	}
+}

@@ -37,6 +37,9 @@ type AuditCall struct {
 	SourceIP          string `json:"source_ip,omitempty"`
 	RequestID         string `json:"request_id"`
 	ClientRequestID   string `json:"client_request_id,omitempty"`
+	// Cursor resumes after this record (as cursor=): the last page has no
+	// next_cursor, and a client follows what comes later from the last record it read.
+	Cursor string `json:"cursor"`
 }
 
 // AuditCallList is the refused calls and replayed answers, oldest first.
@@ -133,7 +136,7 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 		out.Items[i] = auditCall(k)
 	}
 	if len(calls) == limit {
-		out.NextCursor = strconv.FormatUint(calls[len(calls)-1].Sequence, 10)
+		out.NextCursor = out.Items[len(calls)-1].Cursor
 	}
 	return respond(c, http.StatusOK, out)
 }
@@ -141,7 +144,7 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 func auditCall(k auditlog.Call) AuditCall {
 	m := k.Meta
 	a := AuditCall{EventID: k.EventID, Time: k.At.UTC(), CredentialID: m.CredentialID, AccountID: m.ActorID, SourceIP: m.SourceIP,
-		RequestID: m.RequestID, ClientRequestID: m.ClientRequestID}
+		RequestID: m.RequestID, ClientRequestID: m.ClientRequestID, Cursor: strconv.FormatUint(k.Sequence, 10)}
 	switch {
 	case k.Refused != nil:
 		r := k.Refused

@@ -387,6 +387,17 @@ func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
 	if fmt.Sprint(paged) != fmt.Sprint([]any{items[0]["event_id"], items[1]["event_id"], items[2]["event_id"]}) {
 		t.Fatalf("paged: %v, whole: %v %v %v", paged, items[0]["event_id"], items[1]["event_id"], items[2]["event_id"])
 	}
+	// The last page has no next_cursor, but each record has its cursor: a client
+	// resumes after the last one it read, for what comes later.
+	last, _ := items[2]["cursor"].(string)
+	if last == "" {
+		t.Fatalf("a record without its cursor: %v", items[2])
+	}
+	h.expect(h.call(bobSecret, "GET", "/v1/workspaces/"+ws+"/api-keys", nil), 403, "forbidden")
+	h.eventually("the record after the last one read", func() bool {
+		r := h.as("GET", "/v1/audit/calls?cursor="+last, nil)
+		return r.Status == 200 && len(r.items()) >= 1 && r.items()[0]["route"] == "/v1/workspaces/:ws/api-keys"
+	})
 	// The two unauthenticated calls are not the organization's (they are filed
 	// under "anonymous"); nothing is later than now.
 	if next := h.as("GET", "/v1/audit/calls?from="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), nil); len(next.items()) != 0 {

@@ -12,13 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// replayConsumer is the durable consumer of the dead letters: a letter it
-// acknowledged was delivered and is not sent again by a later replay.
-const replayConsumer = "billing-replay"
-
-// ReplayDeadLetters sends every dead letter to the endpoint again, in order, each
-// acknowledged once the endpoint answered 2xx. It stops at the first refusal (the
-// letter stays, for the next replay) and says how many were delivered.
+// ReplayDeadLetters sends every dead letter of the export cfg.Durable names to the
+// endpoint again, in order, each acknowledged once the endpoint answered 2xx. It
+// stops at the first refusal (the letter stays, for the next replay) and says how
+// many were delivered. Its durable consumer (billing-replay-<durable>) remembers
+// what it delivered: a later replay does not send it again.
 func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
@@ -32,7 +30,8 @@ func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, err
 		return 0, err
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
-		Durable: replayConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute + cfg.RequestTimeout,
+		Durable: "billing-replay-" + cfg.Durable, FilterSubject: DeadLetterSubjectOf(cfg.Durable),
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute + cfg.RequestTimeout,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("billing: dead letters: %w", err)

@@ -22,10 +22,15 @@ import (
 
 // The dead-letter stream: messages the endpoint refused through every retry, with
 // Watermill's reason_poisoned metadata, until replay-dead-letters sends them again.
+// Each export's letters are on a subject of its own (DeadLetterSubjectOf its
+// durable): its replay sends them to its endpoint, never another export's.
 const (
 	DeadLetterStream  = "KEYLEDGER_BILLING_DEAD"
 	DeadLetterSubject = "keyledger.billing.dead"
 )
+
+// DeadLetterSubjectOf is the subject of the dead letters of the export named durable.
+func DeadLetterSubjectOf(durable string) string { return DeadLetterSubject + "." + durable }
 
 // Billable are the domain events billing receives besides usage records: those that
 // change who is billed for what.
@@ -162,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Export, error) {
 		nc.Close()
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueue(pub, DeadLetterSubject)
+	poison, err := middleware.PoisonQueue(pub, DeadLetterSubjectOf(cfg.Durable))
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -225,7 +230,8 @@ func ensureDeadLetters(ctx context.Context, nc *nats.Conn, replicas int) error {
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: DeadLetterStream, Description: "keyledger billing webhooks refused through every retry",
-		Subjects: []string{DeadLetterSubject}, Storage: jetstream.FileStorage, Replicas: replicas,
+		// The bare subject holds the letters of the versions that kept one for all.
+		Subjects: []string{DeadLetterSubject, DeadLetterSubject + ".>"}, Storage: jetstream.FileStorage, Replicas: replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("billing: stream %s: %w", DeadLetterStream, err)

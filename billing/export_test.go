@@ -330,3 +330,57 @@ func TestTheDeadLettersKeepTheConfiguredReplicas(t *testing.T) {
 		t.Fatalf("dead letters: %v", err)
 	}
 }
+
+// TestDeadLettersBelongToTheirExport: two exports (two durables, two endpoints)
+// keep their dead letters apart: a replay for one never delivers the other's
+// letters to its endpoint, and the other's replay still has them.
+func TestDeadLettersBelongToTheirExport(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, ws := domain.NewOrganizationID(), domain.NewWorkspaceID()
+	rec := domain.UsageRecorded{RecordID: "r-1", OrganizationID: org, WorkspaceID: ws, CredentialID: domain.NewAPIKeyID(), Product: domain.BusinessMaaS,
+		Resource: "qwen-max", Units: map[string]int64{"calls": 1}, CostMicros: 7, Currency: "CNY", At: time.Now().UTC(), BillingKind: "workspace", BillingID: ws}
+	if _, err := store.PublishUsage(ctx, []domain.UsageRecorded{rec}); err != nil {
+		t.Fatal(err)
+	}
+	id := eventstore.UsageMsgID(org, "r-1")
+	config := func(durable string, rcv *receiver) billing.Config {
+		endpoint := httptest.NewServer(rcv)
+		t.Cleanup(endpoint.Close)
+		return billing.Config{NATSURL: srv.ClientURL(), Endpoint: endpoint.URL, Secret: secret, Durable: durable,
+			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
+			RequestTimeout: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	}
+	// failFirst -1: no failure and no stall before the refusals.
+	a := &receiver{t: t, failFirst: -1, refuse: map[string]bool{}, got: map[string][]byte{}}
+	b := &receiver{t: t, failFirst: -1, refuse: map[string]bool{id: true}, got: map[string][]byte{}}
+	cfgA, cfgB := config("a", a), config("b", b)
+	stopA, stopB := runExport(t, cfgA), runExport(t, cfgB)
+	js := store.JetStream()
+	waitFor(t, func() bool {
+		return len(a.received()) == 1 && count(t, js, billing.DeadLetterStream) == 1 && settled(t, js, "a") && settled(t, js, "b")
+	})
+	stopA()
+	stopB()
+	b.mu.Lock()
+	delete(b.refuse, id)
+	b.mu.Unlock()
+	nc := srv.Connect(t)
+	before := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.deliveries }()
+	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfgA); err != nil || sent != 0 {
+		t.Fatalf("export a's replay: %d, %v", sent, err)
+	}
+	if after := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.deliveries }(); after != before {
+		t.Fatalf("export a's endpoint got export b's dead letter")
+	}
+	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfgB); err != nil || sent != 1 {
+		t.Fatalf("export b's replay: %d, %v", sent, err)
+	}
+	if _, ok := b.received()[id]; !ok {
+		t.Fatal("export b's endpoint never got its dead letter")
+	}
+}

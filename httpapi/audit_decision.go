@@ -121,8 +121,11 @@ func (s *Server) replayDecision(c echo.Context) error {
 		add("access_key", projections.EvidenceFilter{TargetID: d.AccessKeyID,
 			Types: []string{domain.TypeAccessKeyCreated, domain.TypeAccessKeyRotated, domain.TypeAccessKeyDisabled, domain.TypeAccessKeyEnabled,
 				domain.TypeAccessKeyDeleted}})
-		add("account", projections.EvidenceFilter{TargetID: d.AccountID,
-			Types: []string{domain.TypeAccountCreated, domain.TypeAccountDisabled, domain.TypeAccountEnabled, domain.TypeOrganizationCreated}})
+		account := projections.EvidenceFilter{TargetID: d.AccountID, Types: []string{domain.TypeAccountCreated, domain.TypeAccountDisabled, domain.TypeAccountEnabled}}
+		if d.Primary { // created with its organization, whose id that event targets
+			account = projections.EvidenceFilter{TargetID: cl.OrganizationID, Types: []string{domain.TypeOrganizationCreated}}
+		}
+		add("account", account)
 		add("membership", projections.EvidenceFilter{TargetID: d.AccountID, WorkspaceID: q.WorkspaceID,
 			Types: []string{domain.TypeMemberAuthorized, domain.TypeMemberRevoked}})
 		add("roles", projections.EvidenceFilter{AccountID: d.AccountID, Types: []string{domain.TypeRoleUserIncluded, domain.TypeRoleUserExcluded}})

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 )
@@ -87,4 +88,17 @@ func TestDecisionReplayGivesTheCodesVerifyGave(t *testing.T) {
 		t.Fatalf("evidence: %s", r.Raw)
 	}
 	h.expect(h.as("GET", "/v1/audit/decision?credential_id=x", nil), 400, "invalid_input")
+
+	// The primary's access key: its account's evidence is the organization's creation.
+	q = url.Values{"credential_id": {h.admin.AccessKeyID}, "workspace_id": {ws}, "product": {"maas"}, "source_ip": {"10.1.2.3"},
+		"at": {time.Now().Format(time.RFC3339Nano)}}
+	r = h.as("GET", "/v1/audit/decision?"+q.Encode(), nil)
+	h.expect(r, 200, "")
+	var whats []string
+	for _, e := range r.Body["evidence"].([]any) {
+		whats = append(whats, e.(map[string]any)["what"].(string))
+	}
+	if !slices.Contains(whats, "account") {
+		t.Fatalf("the primary's decision without its account's evidence: %s", r.Raw)
+	}
 }

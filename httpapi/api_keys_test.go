@@ -218,3 +218,15 @@ func TestKeyLifecycle(t *testing.T) {
 	h.expect(h.as("DELETE", base+"/"+k2, map[string]any{}), 400, "body_not_allowed")
 	h.expect(h.call(other.Secret, "POST", base+"/"+k2+"/reveal", nil), 404, "workspace_not_found")
 }
+
+// TestACreatedKeyTakesTheRepresentationItIsShownIn: a Search key is shown with
+// "qps_limit": null when unlimited; a client sending that back creates one.
+func TestACreatedKeyTakesTheRepresentationItIsShownIn(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	r := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "search", "name": "unlimited", "qps_limit": nil})
+	h.expect(r, 201, "")
+	if v, ok := r.Body["qps_limit"]; !ok || v != nil {
+		t.Fatalf("a key created with qps_limit null: %s", r.Raw)
+	}
+}

@@ -98,7 +98,8 @@ type CreateAPIKeyRequest struct {
 	Name         *string   `json:"name,omitempty"`
 	Allowlist    Allowlist `json:"allowlist,omitempty"`
 	Note         *string   `json:"note,omitempty"`
-	QPSLimit     *int      `json:"qps_limit,omitempty"`
+	// QPSLimit absent or null: unlimited (as a key is shown).
+	QPSLimit NullableInt `json:"qps_limit"`
 }
 
 // BatchNaming names the keys of a batch: a prefix, or one name per key.

@@ -2,11 +2,13 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/httpapi"
 )
 
 func TestCreateKeys(t *testing.T) {
@@ -228,5 +230,25 @@ func TestACreatedKeyTakesTheRepresentationItIsShownIn(t *testing.T) {
 	h.expect(r, 201, "")
 	if v, ok := r.Body["qps_limit"]; !ok || v != nil {
 		t.Fatalf("a key created with qps_limit null: %s", r.Raw)
+	}
+}
+
+// TestAKeyCreationFingerprintsAsSent: the body a creation's Idempotency-Key is
+// fingerprinted with is the request as sent (an absent qps_limit absent, a number a
+// number), as it was before qps_limit took null: a retry across versions is the
+// same request.
+func TestAKeyCreationFingerprintsAsSent(t *testing.T) {
+	ten := 10
+	for _, c := range []struct {
+		req  httpapi.CreateAPIKeyRequest
+		want string
+	}{
+		{httpapi.CreateAPIKeyRequest{BusinessType: "search"}, `{"business_type":"search"}`},
+		{httpapi.CreateAPIKeyRequest{BusinessType: "search", QPSLimit: httpapi.NullableInt{Set: true, Value: &ten}}, `{"business_type":"search","qps_limit":10}`},
+		{httpapi.CreateAPIKeyRequest{BusinessType: "search", QPSLimit: httpapi.NullableInt{Set: true}}, `{"business_type":"search","qps_limit":null}`},
+	} {
+		if b, err := json.Marshal(c.req); err != nil || string(b) != c.want {
+			t.Errorf("%+v: %s %v, want %s", c.req, b, err, c.want)
+		}
 	}
 }

@@ -49,6 +49,15 @@ type NullableInt struct {
 
 func (*NullableInt) acceptsNull() {}
 
+// MarshalJSON writes null or the number: a request as it was sent, for its
+// Idempotency-Key fingerprint (with omitzero, an absent field stays absent).
+func (n NullableInt) MarshalJSON() ([]byte, error) {
+	if n.Value == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(*n.Value)
+}
+
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *NullableInt) UnmarshalJSON(b []byte) error {
 	n.Set = true
@@ -99,7 +108,7 @@ type CreateAPIKeyRequest struct {
 	Allowlist    Allowlist `json:"allowlist,omitempty"`
 	Note         *string   `json:"note,omitempty"`
 	// QPSLimit absent or null: unlimited (as a key is shown).
-	QPSLimit NullableInt `json:"qps_limit"`
+	QPSLimit NullableInt `json:"qps_limit,omitzero"`
 }
 
 // BatchNaming names the keys of a batch: a prefix, or one name per key.

@@ -23,8 +23,15 @@ type leaderMsg struct {
 // lastFromLeader reads the last message of subject from the stream's leader
 // ($JS.API.STREAM.MSG.GET). A direct get, which a stream allowing them answers from
 // any replica, may come from one that lags: a question whose answer must be
-// current (has the aggregate moved? is this data key there?) asks the leader.
+// current (has the aggregate moved? is this data key there?) asks the leader. A
+// context without a deadline is bounded by the client's JetStream timeout, as the
+// library's own reads are: a stream without a leader does not answer.
 func lastFromLeader(ctx context.Context, js jetstream.JetStream, stream, subject string) (leaderMsg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, js.Options().DefaultTimeout)
+		defer cancel()
+	}
 	req, _ := json.Marshal(struct {
 		LastFor string `json:"last_by_subj"`
 	}{subject})

@@ -180,3 +180,32 @@ func TestCurrentAnswersComeFromTheStreamLeader(t *testing.T) {
 		t.Fatalf("a destroyed data key: lost %v, %v", lost, err)
 	}
 }
+
+// TestALeaderThatDoesNotAnswerIsAnErrorInTime: a data key read whose caller set no
+// deadline (the data key check, a reveal) is bounded all the same: a stream
+// without a leader does not answer.
+func TestALeaderThatDoesNotAnswerIsAnErrorInTime(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	proxy := srv.StartProxy(t)
+	s, err := eventstore.Open(ctx, proxy.Connect(t), eventstore.Config{Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault, err := eventstore.OpenVault(ctx, s.JetStream(), make([]byte, 32), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Stall(func(subject string) bool { return strings.HasPrefix(subject, "$JS.API.STREAM.MSG.GET.") })
+	defer proxy.Stall(nil)
+	done := make(chan error, 1)
+	go func() { _, err := vault.Lost(ctx, "key_1", []byte("sealed")); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, fault.ErrUnavailable) {
+			t.Fatalf("a data key read the leader does not answer: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a data key read the leader does not answer never ended")
+	}
+}

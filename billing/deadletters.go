@@ -16,7 +16,9 @@ import (
 // endpoint again, in order, each acknowledged once the endpoint answered 2xx. It
 // stops at the first refusal (the letter stays, for the next replay) and says how
 // many were delivered. Its durable consumer (billing-replay-<durable>) remembers
-// what it delivered: a later replay does not send it again.
+// what it delivered: a later replay does not send it again. The default export's
+// replay ("billing") also sends the letters kept before each export had a subject
+// of its own (keyledger.billing.dead, through the consumer those replays used).
 func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
@@ -29,14 +31,30 @@ func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, err
 	if err != nil {
 		return 0, err
 	}
+	send := Sender{Endpoint: cfg.Endpoint, Secret: cfg.Secret, Client: &http.Client{Timeout: cfg.RequestTimeout}, Clock: time.Now}
+	from := [][2]string{{"billing-replay-" + cfg.Durable, DeadLetterSubjectOf(cfg.Durable)}}
+	if cfg.Durable == "billing" {
+		from = append(from, [2]string{"billing-replay", DeadLetterSubject})
+	}
+	sent := 0
+	for _, f := range from {
+		n, err := replay(ctx, js, f[0], f[1], cfg, send)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// replay sends the letters of one subject through the durable consumer of that name.
+func replay(ctx context.Context, js jetstream.JetStream, consumer, subject string, cfg Config, send Sender) (int, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
-		Durable: "billing-replay-" + cfg.Durable, FilterSubject: DeadLetterSubjectOf(cfg.Durable),
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute + cfg.RequestTimeout,
+		Durable: consumer, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute + cfg.RequestTimeout,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("billing: dead letters: %w", err)
 	}
-	send := Sender{Endpoint: cfg.Endpoint, Secret: cfg.Secret, Client: &http.Client{Timeout: cfg.RequestTimeout}, Clock: time.Now}
 	sent := 0
 	for {
 		batch, err := cons.FetchNoWait(1) // one at a time: a refusal leaves no letter held

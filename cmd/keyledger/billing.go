@@ -24,12 +24,8 @@ func (c *Config) billingFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Billing.Endpoint, "endpoint", env("KEYLEDGER_BILLING_ENDPOINT", ""), "the billing webhook URL (KEYLEDGER_BILLING_ENDPOINT)")
 	fs.Var(secret{&c.Billing.Secret}, "secret", fmt.Sprintf("webhook signing secret, at least %d bytes (KEYLEDGER_BILLING_SECRET or KEYLEDGER_BILLING_SECRET_FILE)", billing.MinSecretLen))
 	c.Billing.Secret = c.envSecret("KEYLEDGER_BILLING_SECRET", "KEYLEDGER_BILLING_SECRET_FILE")
-}
-
-func (c *Config) billingExportFlags(fs *flag.FlagSet) {
-	c.billingFlags(fs)
 	fs.StringVar(&c.Billing.Durable, "durable", env("KEYLEDGER_BILLING_DURABLE", "billing"),
-		"name of the export's durable consumers (<name>-usage, <name>-events); a restart resumes them (KEYLEDGER_BILLING_DURABLE)")
+		"name of the export: its durable consumers (<name>-usage, <name>-events; a restart resumes them) and its dead letters (KEYLEDGER_BILLING_DURABLE)")
 }
 
 func (c Config) billingConfig(logger *slog.Logger) (billing.Config, error) {

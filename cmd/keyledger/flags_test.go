@@ -41,7 +41,7 @@ func TestEachCommandListsOnlyItsFlags(t *testing.T) {
 		"usage send":                  {"server", "gateway-token", "data-dir", "file", "batch"},
 		"costs reconcile":             {"nats-url", "database-url", "replicas", "from", "to"},
 		"billing export":              {"nats-url", "replicas", "endpoint", "secret", "durable"},
-		"billing replay-dead-letters": {"nats-url", "replicas", "endpoint", "secret"},
+		"billing replay-dead-letters": {"nats-url", "replicas", "endpoint", "secret", "durable"},
 		"audit keygen":                {},
 		"audit verify":                {"public-key", "in", "partial"},
 		"events export":               {"nats-url", "replicas", "org", "after", "until"},

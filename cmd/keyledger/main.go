@@ -37,7 +37,7 @@ var subcommands = append([]subcommand{
 			return runReconcile(ctx, cfg, logger, os.Stdout)
 		}},
 	{"billing export", "deliver usage records and billable events to a billing endpoint as signed webhooks (retries, dead letters)",
-		(*Config).billingExportFlags, runBillingExport},
+		(*Config).billingFlags, runBillingExport},
 	{"billing replay-dead-letters", "send the billing dead letters again (exit 1 if the endpoint still refuses one)", (*Config).billingFlags,
 		func(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return runReplayDeadLetters(ctx, cfg, logger, os.Stdout)

@@ -71,9 +71,13 @@ func TestAWriteIsNeverDecidedOnAStaleCache(t *testing.T) {
 
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
 	h.expect(key, 201, "")
-	// No aggregate's end can be read through this instance's connection (asked of
-	// the stream's leader, the subject in the request's body).
-	proxy.Stall(func(subject string) bool { return subject == "$JS.API.STREAM.MSG.GET."+eventstore.EventsStream })
+	// The workspace's end cannot be read through this instance's connection (asked
+	// of the stream's leader, the subject in the request's body); the organization's
+	// can, so the request is authenticated and reaches the write's own check.
+	proxy.StallWhere(func(subject string, payload []byte) bool {
+		return subject == "$JS.API.STREAM.MSG.GET."+eventstore.EventsStream &&
+			bytes.Contains(payload, []byte(eventstore.Subject(domain.AggregateWorkspace, ws)))
+	})
 	patch := h.on(a, h.admin.Secret, "PATCH", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), map[string]any{"note": "x"})
 	h.expect(patch, 503, "unavailable")
 	proxy.Stall(nil)

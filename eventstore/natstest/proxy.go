@@ -25,7 +25,7 @@ type Proxy struct {
 	target string
 
 	mu    sync.Mutex
-	stall func(subject string) bool
+	stall func(subject string, payload []byte) bool
 	lose  func(payload []byte) bool
 	// holdUntil delays the server's messages until then: a slow server.
 	holdUntil time.Time
@@ -79,15 +79,25 @@ func (p *Proxy) Connect(t testing.TB) *nats.Conn {
 
 // Stall swallows from now on the messages whose subject matches; nil lets all pass.
 func (p *Proxy) Stall(match func(subject string) bool) {
+	if match == nil {
+		p.StallWhere(nil)
+		return
+	}
+	p.StallWhere(func(subject string, _ []byte) bool { return match(subject) })
+}
+
+// StallWhere is Stall for a match that also reads the message (a request's body:
+// which aggregate a question of the stream's leader is about).
+func (p *Proxy) StallWhere(match func(subject string, payload []byte) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stall = match
 }
 
-func (p *Proxy) stalls(subject string) bool {
+func (p *Proxy) stalls(subject string, payload []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stall != nil && p.stall(subject)
+	return p.stall != nil && p.stall(subject, payload)
 }
 
 func (p *Proxy) accept() {
@@ -106,7 +116,7 @@ func (p *Proxy) accept() {
 			_ = c.Close()
 		}()
 		go func() {
-			p.frames(c, s, "PUB", "HPUB", func(subject string, _ []byte) bool { return p.stalls(subject) }, nil)
+			p.frames(c, s, "PUB", "HPUB", p.stalls, nil)
 			_ = s.Close()
 		}()
 	}

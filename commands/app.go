@@ -28,8 +28,9 @@ type Deps struct {
 	// kind (default DefaultCacheBytes).
 	CacheBytes int64
 	// LockWait bounds the wait for an aggregate another command of this instance
-	// holds (default 5s, the log's write timeout): behind a write the log stalls,
-	// the commands queued give up as it does, each within its own bound.
+	// holds (default 7s: a freshness question and an append, each at its default
+	// bound): behind a write the log stalls, the commands queued give up as it
+	// does, each within its own bound.
 	LockWait time.Duration
 }
 
@@ -57,7 +58,7 @@ func New(d Deps) *App {
 		d.CacheBytes = DefaultCacheBytes
 	}
 	if d.LockWait <= 0 {
-		d.LockWait = 5 * time.Second
+		d.LockWait = 7 * time.Second
 	}
 	return &App{
 		deps:       d,

@@ -371,8 +371,8 @@ func (r *repository[A]) peek(ctx context.Context, id string, fn func(A) error) e
 }
 
 // lock is an aggregate's mutex, whose wait is bounded: a command holds it for up to
-// the log's write timeout when the log stalls, and those queued behind it give up
-// within their own bound (503), not one write timeout after another.
+// a read and a write timeout when the log stalls, and those queued behind it give
+// up within their own bound (503), not one write timeout after another.
 type lock chan struct{}
 
 func (l lock) acquire(ctx context.Context, within time.Duration, kind, id string) error {
@@ -389,7 +389,7 @@ func (l lock) acquire(ctx context.Context, within time.Duration, kind, id string
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		return fault.Unavailable(fmt.Errorf("%s %s: another command has held it for %s (the log stalls)", kind, id, within))
+		return fault.Unavailable(fmt.Errorf("%s %s: another command of this instance has held it for %s", kind, id, within))
 	}
 }
 

@@ -103,6 +103,9 @@ func (c *Config) defaults() {
 // DefaultWriteTimeout bounds a write to NATS when no other is configured.
 const DefaultWriteTimeout = 5 * time.Second
 
+// Bounds are the store's read and write timeouts, defaults resolved.
+func (s *Store) Bounds() (read, write time.Duration) { return s.cfg.ReadTimeout, s.cfg.WriteTimeout }
+
 // read bounds one read round trip by ReadTimeout.
 func (s *Store) read(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.cfg.ReadTimeout)

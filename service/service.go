@@ -262,8 +262,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.trail = auditlog.Trail{Views: projections.Audit{Pool: pool}, Runner: s.audit, Log: store, Checkpointer: s.cps, Keys: keys,
 		Calls: store.Calls(cfg.Logger)}
+	read, write := store.Bounds()
 	s.app = commands.New(commands.Deps{
-		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool, Timeout: cfg.WriteTimeout}, LockWait: cfg.WriteTimeout, Pepper: cfg.Pepper, CacheBytes: cfg.CacheBytes,
+		Store: store, Snapshots: snapshots, Vault: vault, Index: s.index, Idempotency: idempotency.Store{Pool: pool, Timeout: write}, LockWait: read + write, Pepper: cfg.Pepper, CacheBytes: cfg.CacheBytes,
 	})
 	s.api = httpapi.New(cfg.HTTP, httpapi.Deps{
 		App: s.app, Views: projections.Queries{Pool: pool, Runner: s.runner, Log: store}, Verifier: s.index, Cluster: presence,

@@ -212,9 +212,11 @@ func (h *harness) instance(c httpapi.Config, tune ...func(*service.Config)) (*se
 // natstest.Proxy, say).
 func (h *harness) instanceOn(nc *nats.Conn, c httpapi.Config, tune ...func(*service.Config)) (*service.Service, *httptest.Server) {
 	h.t.Helper()
+	// Heartbeats of 400 ms: the index's lease (three of them, 1.2 s) holds on a
+	// machine loaded by -race, and an entry still expires within 2 s.
 	cfg := service.Config{
 		NATS: nc, DatabaseURL: h.dbURL, WriteTimeout: time.Second, MasterKey: masterKey, Pepper: pepper, GatewayToken: gatewayToken,
-		AnnounceEvery: 200 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond, DataKeyGrace: 4 * time.Second,
+		AnnounceEvery: 400 * time.Millisecond, Audit: h.audit, LastUsedEvery: 100 * time.Millisecond, DataKeyGrace: 4 * time.Second,
 		HTTP: c, Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, t := range tune {

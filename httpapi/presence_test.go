@@ -58,7 +58,7 @@ func waitApplied1(h *harness, position string) {
 // the write still succeeds and says how many had applied it.
 func TestConsistencyAllInstances(t *testing.T) {
 	// The wait is shorter than the life of an instance's entry (five heartbeats of
-	// 200 ms): the silenced instance is still live when the write gives up on it.
+	// 400 ms): the silenced instance is still live when the write gives up on it.
 	h := start(t, httpapi.Config{ConsistencyWait: 300 * time.Millisecond})
 	ws := h.workspace("prod")
 	proxy, _, srv2 := h.proxied(httpapi.Config{})

@@ -179,7 +179,7 @@ type Index struct {
 	born    time.Time
 	shown   atomic.Int64
 	probeMu sync.Mutex
-	probes  []probe // sent, not yet reached, oldest first
+	probes  []probe // answered, not yet reached
 }
 
 // Config configures a Index.
@@ -255,25 +255,26 @@ func (x *Index) ask(at time.Duration, head uint64) {
 }
 
 // settle confirms the lease as of the latest probe the index has reached: from the
-// moment that probe was sent, the index is known to have been current. Probes are
-// kept in the order they were sent, so an index that lags (but follows) renews its
-// lease with an older one.
+// moment that probe was sent, the index is known to have been current. The probes
+// not reached yet are kept, so an index that lags (but follows) renews its lease
+// with an older one.
 func (x *Index) settle() {
 	pos := x.position.Load()
 	x.probeMu.Lock()
-	reached := -1
-	for i, p := range x.probes {
+	at, reached := time.Duration(0), false
+	pending := x.probes[:0]
+	for _, p := range x.probes {
 		if p.head <= pos {
-			reached = i
+			at, reached = max(at, p.at), true
+		} else {
+			pending = append(pending, p)
 		}
 	}
-	if reached < 0 {
-		x.probeMu.Unlock()
+	x.probes = pending
+	x.probeMu.Unlock()
+	if !reached {
 		return
 	}
-	at := x.probes[reached].at
-	x.probes = x.probes[reached+1:]
-	x.probeMu.Unlock()
 	for {
 		shown := x.shown.Load()
 		if int64(at) <= shown || x.shown.CompareAndSwap(shown, int64(at)) {
@@ -285,19 +286,26 @@ func (x *Index) settle() {
 // current says whether the lease holds.
 func (x *Index) current() bool { return time.Since(x.born)-time.Duration(x.shown.Load()) <= x.lease }
 
-// renew asks where the log ends every third of the lease, until ctx ends. A slow
-// answer still counts, from when the question was sent (the log's read bound cuts
-// it at ReadTimeout, 2 s by default).
+// renew asks where the log ends every third of the lease, until ctx ends. The
+// questions do not wait for each other (up to three in flight): a slow answer
+// counts from when it was asked, and does not hold back the next question (the
+// log's read bound cuts each at ReadTimeout, 2 s by default).
 func (x *Index) renew(ctx context.Context) {
 	t := time.NewTicker(x.lease / 3)
 	defer t.Stop()
+	var inFlight atomic.Int32
 	for {
-		at := time.Since(x.born)
-		pctx, cancel := context.WithTimeout(ctx, x.lease)
-		head, err := x.log.Position(pctx)
-		cancel()
-		if err == nil {
-			x.ask(at, head)
+		if inFlight.Add(1) <= 3 {
+			go func(at time.Duration) {
+				defer inFlight.Add(-1)
+				pctx, cancel := context.WithTimeout(ctx, x.lease)
+				defer cancel()
+				if head, err := x.log.Position(pctx); err == nil {
+					x.ask(at, head)
+				}
+			}(time.Since(x.born))
+		} else {
+			inFlight.Add(-1)
 		}
 		select {
 		case <-ctx.Done():

@@ -80,6 +80,13 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(200)
 }
 
+// delivered is how many deliveries the receiver answered 200.
+func (r *receiver) delivered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.deliveries
+}
+
 func (r *receiver) received() map[string][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -98,11 +105,7 @@ func (r *receiver) received() map[string][]byte {
 // it; a restarted export resumes where its durable consumers stand.
 func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	ctx := context.Background()
-	srv := natstest.Start(t)
-	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, store := openLog(t)
 	org, ws := domain.NewOrganizationID(), domain.NewWorkspaceID()
 	key := domain.NewAPIKeyID()
 	meta := domain.Metadata{OrganizationID: org, WorkspaceID: ws}
@@ -196,7 +199,7 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	}
 
 	// A restarted export resumes: only what was published since arrives.
-	before := func() int { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.deliveries }()
+	before := rcv.delivered()
 	late := recs[0]
 	late.RecordID = "r-late"
 	if _, err := store.PublishUsage(ctx, []domain.UsageRecorded{late}); err != nil {
@@ -208,9 +211,20 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 		return ok && settled(t, js, "billing")
 	})
 	stop()
-	if after := func() int { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.deliveries }(); after != before+1 {
+	if after := rcv.delivered(); after != before+1 {
 		t.Fatalf("the restarted export delivered %d messages, want 1", after-before)
 	}
+}
+
+// openLog starts a NATS server of the test's own and opens the log on it.
+func openLog(t *testing.T) (*natstest.Server, *eventstore.Store) {
+	t.Helper()
+	srv := natstest.Start(t)
+	store, err := eventstore.Open(context.Background(), srv.Connect(t), eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, store
 }
 
 func runExport(t *testing.T, cfg billing.Config) (stop func()) {
@@ -336,11 +350,7 @@ func TestTheDeadLettersKeepTheConfiguredReplicas(t *testing.T) {
 // letters to its endpoint, and the other's replay still has them.
 func TestDeadLettersBelongToTheirExport(t *testing.T) {
 	ctx := context.Background()
-	srv := natstest.Start(t)
-	store, err := eventstore.Open(ctx, srv.Connect(t), eventstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, store := openLog(t)
 	org, ws := domain.NewOrganizationID(), domain.NewWorkspaceID()
 	rec := domain.UsageRecorded{RecordID: "r-1", OrganizationID: org, WorkspaceID: ws, CredentialID: domain.NewAPIKeyID(), Product: domain.BusinessMaaS,
 		Resource: "qwen-max", Units: map[string]int64{"calls": 1}, CostMicros: 7, Currency: "CNY", At: time.Now().UTC(), BillingKind: "workspace", BillingID: ws}
@@ -370,11 +380,11 @@ func TestDeadLettersBelongToTheirExport(t *testing.T) {
 	delete(b.refuse, id)
 	b.mu.Unlock()
 	nc := srv.Connect(t)
-	before := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.deliveries }()
+	before := a.delivered()
 	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfgA); err != nil || sent != 0 {
 		t.Fatalf("export a's replay: %d, %v", sent, err)
 	}
-	if after := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.deliveries }(); after != before {
+	if after := a.delivered(); after != before {
 		t.Fatalf("export a's endpoint got export b's dead letter")
 	}
 	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfgB); err != nil || sent != 1 {

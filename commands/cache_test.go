@@ -19,11 +19,7 @@ func TestTheAggregateCacheIsBounded(t *testing.T) {
 	deps := f.deps
 	deps.CacheBytes = 16 << 10
 	app := commands.New(deps)
-	boot, err := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
+	c := admin(t, app)
 	name := "crawler"
 	var first string
 	for i := range 200 {

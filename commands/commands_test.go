@@ -47,8 +47,24 @@ func setup(t *testing.T) fixture {
 		Idempotency: idempotency.Store{Pool: pool}}}
 }
 
-func caller(b commands.Bootstrapped) commands.Caller {
+// admin bootstraps an organization ("acme") through app and is its primary account.
+func admin(t *testing.T, app *commands.App) commands.Caller {
+	t.Helper()
+	b, err := app.Bootstrap(context.Background(), commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return commands.Caller{OrganizationID: b.OrganizationID, AccountID: b.AccountID, AccessKeyID: b.AccessKeyID, Primary: true}
+}
+
+// workspace creates a workspace ("prod") through app and is its id.
+func workspace(t *testing.T, app *commands.App, c commands.Caller) string {
+	t.Helper()
+	ws, err := app.CreateWorkspace(context.Background(), commands.CreateWorkspace{Caller: c, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws.WorkspaceID
 }
 
 // Two instances (two Apps with their own caches) write the same workspace: the one
@@ -57,29 +73,22 @@ func TestStaleInstanceRetriesOnConflict(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	a, b := commands.New(f.deps), commands.New(f.deps)
-	boot, err := a.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
-	ws, err := a.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := admin(t, a)
+	ws := workspace(t, a, c)
 	name1, name2 := "one", "two"
-	if _, err := b.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name1}); err != nil {
+	if _, err := b.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws, BusinessType: "search", Name: &name1}); err != nil {
 		t.Fatal(err)
 	}
 	// a's cached workspace is now one version behind.
-	r, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name2})
+	r, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws, BusinessType: "search", Name: &name2})
 	if err != nil {
 		t.Fatalf("stale instance: %v", err)
 	}
 	// The retry decided against fresh state: a clash with b's key is still seen.
-	if _, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "search", Name: &name1}); !errors.Is(err, domain.ErrKeyNameTaken) {
+	if _, err := a.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws, BusinessType: "search", Name: &name1}); !errors.Is(err, domain.ErrKeyNameTaken) {
 		t.Fatalf("name clash across instances: %v", err)
 	}
-	recs, last, err := f.store.Load(ctx, domain.AggregateWorkspace, ws.WorkspaceID, 0)
+	recs, last, err := f.store.Load(ctx, domain.AggregateWorkspace, ws, 0)
 	if err != nil || len(recs) != 3 || last != r.Version {
 		t.Fatalf("log: %d events, last %d, version %d, %v", len(recs), last, r.Version, err)
 	}
@@ -90,8 +99,7 @@ func TestIdempotencyUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	app := commands.New(f.deps)
-	boot, _ := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	c := caller(boot)
+	c := admin(t, app)
 	idem := commands.Idempotency{Key: "once", Fingerprint: "f"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -135,16 +143,9 @@ func TestARestoreDoesNotRaiseADeletedKeysDataKey(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	app := commands.New(f.deps)
-	boot, err := app.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
-	ws, err := app.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "maas"})
+	c := admin(t, app)
+	ws := workspace(t, app, c)
+	k, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws, BusinessType: "maas"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,10 +154,10 @@ func TestARestoreDoesNotRaiseADeletedKeysDataKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.DeleteAPIKey(ctx, commands.DeleteAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, KeyID: id}); err != nil {
+	if _, err := app.DeleteAPIKey(ctx, commands.DeleteAPIKey{Caller: c, WorkspaceID: ws, KeyID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.RestoreDataKeys(ctx, ws.WorkspaceID, []string{id}, sealed, wrapped); err == nil {
+	if err := app.RestoreDataKeys(ctx, ws, []string{id}, sealed, wrapped); err == nil {
 		t.Fatal("a restore for a deleted key succeeded")
 	}
 	if _, err := f.deps.Vault.Open(ctx, id, sealed[0]); err == nil {
@@ -195,15 +196,8 @@ func TestACreationThatKeepsConflictingDestroysItsDataKeys(t *testing.T) {
 	deps := f.deps
 	deps.Store = log
 	app := commands.New(deps)
-	boot, err := other.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
-	ws, err := other.CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := admin(t, other)
+	ws := workspace(t, other, c)
 	n := 0
 	log.before = func(ctx context.Context, id string) {
 		n++
@@ -212,7 +206,7 @@ func TestACreationThatKeepsConflictingDestroysItsDataKeys(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws.WorkspaceID, BusinessType: "maas"}); !errors.Is(err, domain.ErrConflict) {
+	if _, err := app.CreateAPIKey(ctx, commands.CreateAPIKey{Caller: c, WorkspaceID: ws, BusinessType: "maas"}); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("a creation that always conflicts: %v", err)
 	}
 	if len(log.created) == 0 {

@@ -29,11 +29,7 @@ func TestARetryAfterTheInstanceDiedFindsTheFirstAttempt(t *testing.T) {
 	dying := f.deps
 	dying.Idempotency = dyingStore{real}
 	first := commands.New(dying)
-	boot, err := first.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
+	c := admin(t, first)
 	cmd := commands.CreateAccount{Caller: c, Idempotency: commands.Idempotency{Key: "k-1", Fingerprint: "f-1"}, Name: "carol"}
 	if _, err := first.CreateAccount(ctx, cmd); err == nil {
 		t.Fatal("the dying instance answered")
@@ -49,7 +45,7 @@ func TestARetryAfterTheInstanceDiedFindsTheFirstAttempt(t *testing.T) {
 	if err != nil || !r.Replayed || r.Name != "carol" {
 		t.Fatalf("the retry after the holder died: %+v %v", r, err)
 	}
-	events, _, err := f.store.Load(ctx, domain.AggregateOrganization, boot.OrganizationID, 0)
+	events, _, err := f.store.Load(ctx, domain.AggregateOrganization, c.OrganizationID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

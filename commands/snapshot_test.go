@@ -37,11 +37,7 @@ func TestAColdInstanceStartsFromTheLatestSnapshot(t *testing.T) {
 	deps := f.deps
 	deps.Snapshots = snaps
 	first := commands.New(deps)
-	boot, err := first.Bootstrap(ctx, commands.Bootstrap{OrganizationName: "acme", PrimaryName: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := caller(boot)
+	c := admin(t, first)
 	for i := range 1200 {
 		if _, err := first.CreateAccount(ctx, commands.CreateAccount{Caller: c, Name: fmt.Sprintf("user-%d", i)}); err != nil {
 			t.Fatal(err)
@@ -50,7 +46,7 @@ func TestAColdInstanceStartsFromTheLatestSnapshot(t *testing.T) {
 	// Snapshots are stored in the background: wait for the one taken near 1,000.
 	var at uint64
 	for deadline := time.Now().Add(5 * time.Second); at < 1000; time.Sleep(10 * time.Millisecond) {
-		if _, at, _, err = snaps.Load(ctx, domain.AggregateOrganization, boot.OrganizationID); err != nil || time.Now().After(deadline) {
+		if _, at, _, err = snaps.Load(ctx, domain.AggregateOrganization, c.OrganizationID); err != nil || time.Now().After(deadline) {
 			t.Fatalf("no snapshot near 1,000 events after 1,200: at %d, %v", at, err)
 		}
 	}
@@ -72,7 +68,7 @@ func TestAColdInstanceStartsFromTheLatestSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 		me, err := cold.Me(ctx, c, nil)
-		if err != nil || me.Account.AccountID != boot.AccountID || r.AccountID == "" {
+		if err != nil || me.Account.AccountID != c.AccountID || r.AccountID == "" {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		if n := store.loaded.Load(); n < tc.atLeast || n > tc.atMost {

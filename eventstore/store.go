@@ -114,6 +114,7 @@ func (s *Store) read(ctx context.Context) (context.Context, context.CancelFunc) 
 // Store appends and reads domain events. Safe for concurrent use.
 type Store struct {
 	js     jetstream.JetStream
+	leader nats.JetStreamContext // the legacy API: its message get asks the stream's leader
 	stream jetstream.Stream
 	cfg    Config
 }
@@ -204,7 +205,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 			return nil, fault.Unavailable(fmt.Errorf("create stream %s: %w", sc.Name, err))
 		}
 	}
-	return &Store{js: js, stream: stream, cfg: cfg}, nil
+	leader, err := nc.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{js: js, leader: leader, stream: stream, cfg: cfg}, nil
 }
 
 // checkLog compares the log stream as the server stores it with what keyledger's
@@ -454,8 +459,8 @@ func (s *Store) loadBatch(ctx context.Context, subject string, seq uint64, add f
 func (s *Store) LastSequence(ctx context.Context, kind, id string) (uint64, error) {
 	ctx, cancel := s.read(ctx)
 	defer cancel()
-	m, err := lastFromLeader(ctx, s.js, EventsStream, Subject(kind, id))
-	if errors.Is(err, errNoMessage) {
+	m, err := lastFromLeader(ctx, s.leader, EventsStream, Subject(kind, id))
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -32,7 +33,7 @@ var ErrShredded = fmt.Errorf("vault: data key destroyed: %w", domain.ErrAPIKeyDe
 // Vault seals API key plaintexts, each under its own AES-256-GCM data key; data keys
 // are stored wrapped by the master key. Safe for concurrent use.
 type Vault struct {
-	js           jetstream.JetStream
+	leader       nats.JetStreamContext // the legacy API: its message get asks the bucket's leader
 	kv           jetstream.KeyValue
 	master       cipher.AEAD
 	writeTimeout time.Duration
@@ -63,7 +64,11 @@ func OpenVault(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("vault bucket: %w", err))
 	}
-	return &Vault{js: js, kv: kv, master: master, writeTimeout: writeTimeout}, nil
+	leader, err := js.Conn().JetStream()
+	if err != nil {
+		return nil, err
+	}
+	return &Vault{leader: leader, kv: kv, master: master, writeTimeout: writeTimeout}, nil
 }
 
 // Seal seals each plaintext, in memory, under a new data key, and returns the
@@ -148,7 +153,7 @@ func (v *Vault) PlantCanary(ctx context.Context) error {
 // Whole tells whether the vault still holds its canary.
 func (v *Vault) Whole(ctx context.Context) (bool, error) {
 	_, err := v.get(ctx, canary)
-	if errors.Is(err, errNoMessage) {
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -171,15 +176,15 @@ func (v *Vault) Lost(ctx context.Context, id string, sealed []byte) (bool, error
 }
 
 // get reads the value of a key from the bucket's leader (lastFromLeader: a replica
-// that lags would say a data key just written is not there); errNoMessage when the
+// that lags would say a data key just written is not there); nats.ErrMsgNotFound when the
 // key has none, or was deleted or purged.
 func (v *Vault) get(ctx context.Context, key string) ([]byte, error) {
-	m, err := lastFromLeader(ctx, v.js, "KV_"+VaultBucket, "$KV."+VaultBucket+"."+key)
+	m, err := lastFromLeader(ctx, v.leader, "KV_"+VaultBucket, "$KV."+VaultBucket+"."+key)
 	if err != nil {
 		return nil, err
 	}
 	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-		return nil, errNoMessage
+		return nil, nats.ErrMsgNotFound
 	}
 	return m.Data, nil
 }
@@ -187,7 +192,7 @@ func (v *Vault) get(ctx context.Context, key string) ([]byte, error) {
 // dataKey loads and unwraps the data key of id; ErrShredded once Destroy ran.
 func (v *Vault) dataKey(ctx context.Context, id string) ([]byte, error) {
 	wrapped, err := v.get(ctx, id)
-	if errors.Is(err, errNoMessage) {
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return nil, ErrShredded
 	}
 	if err != nil {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -232,13 +231,11 @@ func (s *Server) getAccountWorkspaces(c echo.Context) error {
 		return err
 	}
 	if !cl.Primary { // a sub-account sees none of the workspaces it is not on
-		seen, err := s.authorizedWorkspaces(c)
-		if err != nil {
+		if ids, err = s.d.App.MemberWorkspaces(c.Request().Context(), cl, ids); err != nil {
 			return err
 		}
-		ids = slices.DeleteFunc(ids, func(w string) bool { return !slices.Contains(seen, w) })
 	}
-	return respond(c, 200, AccountWorkspaces{AccountID: id, WorkspaceIDs: ids})
+	return respond(c, 200, AccountWorkspaces{AccountID: id, WorkspaceIDs: nonNil(ids)})
 }
 
 // authorizedWorkspaces are the workspaces the caller is authorized on (every one

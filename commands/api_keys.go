@@ -177,7 +177,7 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 		// Refused: no key of this request is in the log (an earlier attempt's would
 		// have been found), so the data keys written for them go.
 		if derr := a.destroyDataKeys(ctx, ids); derr != nil {
-			return CreatedAPIKeys{}, derr
+			return CreatedAPIKeys{}, errors.Join(err, derr)
 		}
 	case refused == nil && errors.Is(err, domain.ErrConflict):
 		// Still conflicting when the retries ran out. The last conflict may be an
@@ -198,14 +198,14 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	return out, nil
 }
 
-// destroyDataKeys destroys the data keys of keys that are not in the log.
+// destroyDataKeys destroys the data keys of keys that are not in the log, each
+// tried (nothing else will: the data key check follows the log).
 func (a *App) destroyDataKeys(ctx context.Context, ids []string) error {
+	var err error
 	for _, id := range ids {
-		if err := a.deps.Vault.Destroy(context.WithoutCancel(ctx), id); err != nil {
-			return err
-		}
+		err = errors.Join(err, a.deps.Vault.Destroy(context.WithoutCancel(ctx), id))
 	}
-	return nil
+	return err
 }
 
 // destroyUnlogged destroys the data keys of those of ids the workspace, as the log

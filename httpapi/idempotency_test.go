@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/keyledger/keyledger/domain"
 )
 
@@ -141,12 +139,7 @@ func TestAccessKeyCreationNeverReplaysASecret(t *testing.T) {
 func TestAStalledIdempotencyStoreIsA503(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
+	tx, err := h.svc.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

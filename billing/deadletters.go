@@ -17,7 +17,7 @@ import (
 // stops at the first refusal (the letter stays, for the next replay) and says how
 // many were delivered. Its durable consumer (billing-replay-<durable>) remembers
 // what it delivered: a later replay does not send it again. The default export's
-// replay ("billing") also sends the letters kept before each export had a subject
+// replay (DefaultDurable) also sends the letters kept before each export had a subject
 // of its own (keyledger.billing.dead, through the consumer those replays used).
 func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, error) {
 	if err := cfg.Validate(); err != nil {
@@ -33,7 +33,7 @@ func ReplayDeadLetters(ctx context.Context, nc *nats.Conn, cfg Config) (int, err
 	}
 	send := Sender{Endpoint: cfg.Endpoint, Secret: cfg.Secret, Client: &http.Client{Timeout: cfg.RequestTimeout}, Clock: time.Now}
 	from := [][2]string{{"billing-replay-" + cfg.Durable, DeadLetterSubjectOf(cfg.Durable)}}
-	if cfg.Durable == "billing" {
+	if cfg.Durable == DefaultDurable {
 		from = append(from, [2]string{"billing-replay", DeadLetterSubject})
 	}
 	sent := 0

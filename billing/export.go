@@ -29,6 +29,9 @@ const (
 	DeadLetterSubject = "keyledger.billing.dead"
 )
 
+// DefaultDurable names the export when no other is given.
+const DefaultDurable = "billing"
+
 // DeadLetterSubjectOf is the subject of the dead letters of the export named durable.
 func DeadLetterSubjectOf(durable string) string { return DeadLetterSubject + "." + durable }
 

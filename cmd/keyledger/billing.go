@@ -24,7 +24,7 @@ func (c *Config) billingFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Billing.Endpoint, "endpoint", env("KEYLEDGER_BILLING_ENDPOINT", ""), "the billing webhook URL (KEYLEDGER_BILLING_ENDPOINT)")
 	fs.Var(secret{&c.Billing.Secret}, "secret", fmt.Sprintf("webhook signing secret, at least %d bytes (KEYLEDGER_BILLING_SECRET or KEYLEDGER_BILLING_SECRET_FILE)", billing.MinSecretLen))
 	c.Billing.Secret = c.envSecret("KEYLEDGER_BILLING_SECRET", "KEYLEDGER_BILLING_SECRET_FILE")
-	fs.StringVar(&c.Billing.Durable, "durable", env("KEYLEDGER_BILLING_DURABLE", "billing"),
+	fs.StringVar(&c.Billing.Durable, "durable", env("KEYLEDGER_BILLING_DURABLE", billing.DefaultDurable),
 		"name of the export: its durable consumers (<name>-usage, <name>-events; a restart resumes them) and its dead letters (KEYLEDGER_BILLING_DURABLE)")
 }
 
@@ -34,7 +34,7 @@ func (c Config) billingConfig(logger *slog.Logger) (billing.Config, error) {
 	}
 	durable := c.Billing.Durable
 	if durable == "" {
-		durable = "billing"
+		durable = billing.DefaultDurable
 	}
 	bc := billing.Config{NATSURL: c.NATSURL, Endpoint: c.Billing.Endpoint, Secret: []byte(c.Billing.Secret), Durable: durable, Replicas: c.Replicas, Logger: logger}
 	return bc, bc.Validate()

@@ -42,6 +42,9 @@ type ReplayedDecision struct {
 	// Member: authorized on the workspace then, directly or through a role.
 	Primary, Member bool
 	Permissions     []string
+	// RoleEvidence are the log positions of the events the account's
+	// authorization on the workspace through roles rested on then (roleEvidence).
+	RoleEvidence []uint64
 }
 
 // ReplayDecision decides as the data plane would have at q.At. A rate limit is not
@@ -83,12 +86,15 @@ func (a *App) replayKey(ctx context.Context, q ReplayDecision) (ReplayedDecision
 func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDecision, error) {
 	out := ReplayedDecision{Code: domain.CallNotFound}
 	deleted := map[string]string{} // access key id → its account, once deleted
-	o, ok, err := a.orgs.at(ctx, q.Caller.OrganizationID, q.At, func(e domain.Event) {
-		switch e := e.(type) {
+	var roleEvents []domain.Recorded
+	o, ok, err := a.orgs.at(ctx, q.Caller.OrganizationID, q.At, func(r domain.Recorded) {
+		switch e := r.Event.(type) {
 		case domain.AccessKeyDeleted:
 			deleted[e.AccessKeyID] = e.AccountID
 		case domain.AccessKeyRotated: // deleted at once, or when its grace ends
 			deleted[e.PreviousAccessKeyID] = e.AccountID
+		case domain.RoleUserIncluded, domain.RoleUserExcluded, domain.RoleWorkspaceAdded, domain.RoleWorkspaceRemoved, domain.RoleDeleted:
+			roleEvents = append(roleEvents, r)
 		}
 	})
 	if err != nil || !ok {
@@ -117,10 +123,74 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 	}
 	inOrg := wok && w.OrganizationID() == q.Caller.OrganizationID
 	out.Member = inOrg && (w.IsMember(acc.ID) || len(o.WorkspaceGrants(acc.ID)[q.WorkspaceID]) > 0)
+	out.RoleEvidence = roleEvidence(roleEvents, acc.ID, q.WorkspaceID)
 	out.Code = domain.AccessKeyCallCode(false, acc.AccessKeyDisabled || acc.Disabled, inOrg, acc.Primary, out.Member)
 	out.Allowed = out.Code == domain.CallValid
 	return out, nil
 }
+
+// roleEvidence names, by log position, the events an account's authorization on a
+// workspace through roles rests on after events (the role events of its
+// organization, in log order): for each role that grants it, the account's
+// inclusion in the role and the workspace's addition to it; when none grants it,
+// the event that last ended such a grant (nothing when none ever did).
+func roleEvidence(events []domain.Recorded, accountID, workspaceID string) []uint64 {
+	roles := map[string]*roleGrant{}
+	role := func(id string) *roleGrant {
+		if roles[id] == nil {
+			roles[id] = &roleGrant{}
+		}
+		return roles[id]
+	}
+	var ended uint64
+	end := func(g *roleGrant, position uint64) {
+		if g.grants() {
+			ended = position
+		}
+	}
+	for _, r := range events {
+		switch e := r.Event.(type) {
+		case domain.RoleUserIncluded:
+			if e.AccountID == accountID {
+				role(e.RoleID).user = r.Position
+			}
+		case domain.RoleWorkspaceAdded:
+			if e.WorkspaceID == workspaceID {
+				role(e.RoleID).workspace = r.Position
+			}
+		case domain.RoleUserExcluded:
+			if g := role(e.RoleID); e.AccountID == accountID {
+				end(g, r.Position)
+				g.user = 0
+			}
+		case domain.RoleWorkspaceRemoved:
+			if g := role(e.RoleID); e.WorkspaceID == workspaceID {
+				end(g, r.Position)
+				g.workspace = 0
+			}
+		case domain.RoleDeleted:
+			end(role(e.RoleID), r.Position)
+			delete(roles, e.RoleID)
+		}
+	}
+	var out []uint64
+	for _, g := range roles {
+		if g.grants() {
+			out = append(out, g.user, g.workspace)
+		}
+	}
+	if len(out) == 0 && ended != 0 {
+		return []uint64{ended}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// roleGrant is, for one role, the events that put the account in it and the
+// workspace on it (0: not there).
+type roleGrant struct{ user, workspace uint64 }
+
+func (g *roleGrant) grants() bool { return g.user != 0 && g.workspace != 0 }
 
 func nonNilStrings(s []string) []string {
 	if s == nil {

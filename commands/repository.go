@@ -327,8 +327,8 @@ func (r *repository[A]) read(ctx context.Context, id string, fn func(A, uint64) 
 
 // at rebuilds the aggregate as it stood at an instant: a fresh state with every
 // event appended at or before t applied, outside the cache; observe sees each of
-// those events. ok is false when the aggregate did not exist yet.
-func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe ...func(domain.Event)) (agg A, ok bool, err error) {
+// those events, as recorded. ok is false when the aggregate did not exist yet.
+func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe ...func(domain.Recorded)) (agg A, ok bool, err error) {
 	end, err := r.store.LastSequence(ctx, r.kind, id)
 	if err != nil {
 		return agg, false, err
@@ -347,7 +347,7 @@ func (r *repository[A]) at(ctx context.Context, id string, t time.Time, observe 
 		}
 		agg.ApplyBy(e.Position, e.Actor, e.Event)
 		for _, o := range observe {
-			o(e.Event)
+			o(e)
 		}
 		ok = true
 	}

@@ -128,7 +128,10 @@ func (s *Server) replayDecision(c echo.Context) error {
 		add("account", account)
 		add("membership", projections.EvidenceFilter{TargetID: d.AccountID, WorkspaceID: q.WorkspaceID,
 			Types: []string{domain.TypeMemberAuthorized, domain.TypeMemberRevoked}})
-		add("roles", projections.EvidenceFilter{AccountID: d.AccountID, Types: []string{domain.TypeRoleUserIncluded, domain.TypeRoleUserExcluded}})
+		for _, p := range d.RoleEvidence {
+			add("roles", projections.EvidenceFilter{Position: p, Types: []string{domain.TypeRoleUserIncluded, domain.TypeRoleUserExcluded,
+				domain.TypeRoleWorkspaceAdded, domain.TypeRoleWorkspaceRemoved, domain.TypeRoleDeleted}})
+		}
 	}
 	for _, a := range asks {
 		row, ok, err := s.d.Audit.LastEntry(ctx, cl.OrganizationID, a.f, q.At)

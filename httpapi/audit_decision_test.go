@@ -102,3 +102,73 @@ func TestDecisionReplayGivesTheCodesVerifyGave(t *testing.T) {
 		t.Fatalf("the primary's decision without its account's evidence: %s", r.Raw)
 	}
 }
+
+// TestDecisionReplayCitesTheRoleThatGrants: an account on a workspace through a
+// role has, as its "roles" evidence, the events of that role which put it there
+// (its inclusion in the role, the workspace's addition to the role), not the
+// latest change to any of its roles; once the grant is gone, the event that ended
+// it.
+func TestDecisionReplayCitesTheRoleThatGrants(t *testing.T) {
+	h := start(t)
+	ws, other := h.workspace("prod"), h.workspace("other")
+	bob, _ := h.subAccount("bob")
+	r := h.as("GET", "/v1/accounts/"+bob, nil, "X-Keyledger-Position", h.positionHeader())
+	akID := r.Body["access_key"].(map[string]any)["id"].(string)
+
+	before := h.position()
+	r = h.as("POST", "/v1/roles", map[string]any{"name": "granting", "permissions": []string{"api_key:read"}, "users": []string{bob}, "workspaces": []string{ws}})
+	h.expect(r, 201, "")
+	granting, grantedAt := r.str("id"), h.position()
+	h.applied(r)
+	time.Sleep(2 * time.Millisecond)
+	r = h.as("POST", "/v1/roles", map[string]any{"name": "unrelated", "permissions": []string{"api_key:read"}, "users": []string{bob}, "workspaces": []string{other}})
+	h.expect(r, 201, "")
+	h.applied(r)
+	time.Sleep(2 * time.Millisecond)
+	member := time.Now()
+	time.Sleep(2 * time.Millisecond)
+
+	replay := func(at time.Time) response {
+		t.Helper()
+		q := url.Values{"credential_id": {akID}, "workspace_id": {ws}, "product": {"search"}, "source_ip": {"10.1.2.3"},
+			"at": {at.Format(time.RFC3339Nano)}}
+		r := h.as("GET", "/v1/audit/decision?"+q.Encode(), nil)
+		h.expect(r, 200, "")
+		return r
+	}
+	roles := func(r response) (out []map[string]any) {
+		for _, e := range r.Body["evidence"].([]any) {
+			if e := e.(map[string]any); e["what"] == "roles" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	r = replay(member)
+	if r.str("code") != "VALID" {
+		t.Fatalf("bob through the role: %s", r.Raw)
+	}
+	actions := map[string]bool{}
+	for _, e := range roles(r) {
+		if p := uint64(e["position"].(float64)); p <= before || p > grantedAt {
+			t.Errorf("roles evidence at %d, outside the granting role's creation (%d, %d]: %s", p, before, grantedAt, r.Raw)
+		}
+		actions[e["action"].(string)] = true
+	}
+	if !actions["organization.role_user_included"] || !actions["organization.role_workspace_added"] {
+		t.Errorf("the granting role's inclusion and workspace are not both cited: %s", r.Raw)
+	}
+
+	// The workspace taken off the role: the replay after it cites that removal.
+	r = h.as("PATCH", "/v1/roles/"+granting, map[string]any{"workspaces": []string{}})
+	h.expect(r, 200, "")
+	h.applied(r)
+	removedAt := h.position()
+	time.Sleep(2 * time.Millisecond)
+	r = replay(time.Now())
+	ev := roles(r)
+	if r.str("code") != "NOT_AUTHORIZED_ON_WORKSPACE" || len(ev) != 1 || ev[0]["action"] != "organization.role_workspace_removed" ||
+		uint64(ev[0]["position"].(float64)) != removedAt {
+		t.Fatalf("after the workspace left the role (at %d): %s", removedAt, r.Raw)
+	}
+}

@@ -279,6 +279,8 @@ const clockSkew = 5 * time.Minute
 type EvidenceFilter struct {
 	Types                            []string
 	TargetID, AccountID, WorkspaceID string
+	// Position, when set, selects the event at that log position.
+	Position uint64
 }
 
 // LastEntry is the latest entry at or before t that the filter selects; ok is
@@ -291,6 +293,10 @@ func (q Audit) LastEntry(ctx context.Context, orgID string, f EvidenceFilter, t 
 			args = append(args, c.v)
 			sql += fmt.Sprintf(" AND e.%s = $%d", c.column, len(args))
 		}
+	}
+	if f.Position != 0 {
+		args = append(args, int64(f.Position))
+		sql += fmt.Sprintf(" AND e.position = $%d", len(args))
 	}
 	row, err := scanAudit(q.Pool.QueryRow(ctx, sql+` ORDER BY e.leaf_index DESC LIMIT 1`, args...))
 	if errors.Is(err, pgx.ErrNoRows) {

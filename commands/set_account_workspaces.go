@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -16,9 +17,11 @@ type SetAccountWorkspaces struct {
 	Caller       Caller
 	AccountID    string
 	WorkspaceIDs []string
-	// Current are the workspaces the views say the account is a direct member of,
-	// read by the caller; each is checked against the log.
-	Current []string
+	// Memberships reads the account's direct memberships (workspace id → the
+	// position that authorized it) from the views once they include the log up to
+	// at (0: as it stands). Each workspace they name is then checked against the
+	// log itself.
+	Memberships func(ctx context.Context, at uint64) (map[string]uint64, error)
 }
 
 // AccountWorkspacesResult is the account's direct memberships after the change.
@@ -69,28 +72,58 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 	if err != nil {
 		return out, err
 	}
-	ids := slices.Concat(cmd.WorkspaceIDs, cmd.Current)
+	current, err := cmd.Memberships(ctx, 0)
+	if err != nil {
+		return out, err
+	}
 	now := a.now()
-	version, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
-		func(id string, w *domain.Workspace) ([]domain.Event, error) {
-			if ownWorkspace(cmd.Caller, w) != nil || want[id] == w.IsMember(cmd.AccountID) {
-				return nil, nil
-			}
-			if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
-				return nil, err
-			}
-			if want[id] {
-				if err := cmd.Caller.mayAuthorize(w, cmd.AccountID); err != nil {
+	for attempt := 1; ; attempt++ {
+		ids := slices.Concat(cmd.WorkspaceIDs, slices.Collect(maps.Keys(current)))
+		out.WorkspaceIDs = []string{}
+		version, holds, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
+			func(id string, w *domain.Workspace) ([]domain.Event, error) {
+				if ownWorkspace(cmd.Caller, w) != nil || want[id] == w.IsMember(cmd.AccountID) {
+					return nil, nil
+				}
+				if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
 					return nil, err
 				}
+				if want[id] {
+					if err := cmd.Caller.mayAuthorize(w, cmd.AccountID); err != nil {
+						return nil, err
+					}
+				}
+				return w.SetMember(cmd.AccountID, want[id], now)
+			},
+			func(id string, w *domain.Workspace) {
+				if ownWorkspace(cmd.Caller, w) == nil && w.IsMember(cmd.AccountID) {
+					out.WorkspaceIDs = append(out.WorkspaceIDs, id)
+				}
+			})
+		out.Version = version
+		if err != nil {
+			return out, err
+		}
+		// The answer holds at its position only if what the write did not read was
+		// not written before it: a membership outside the set authorized meanwhile
+		// on another workspace (the views, once they reach the position, say), or a
+		// change to a workspace it read and left (updateMany says). Those are older
+		// than the write, so the set replaces them too: decide again.
+		after, err := cmd.Memberships(ctx, version)
+		if err != nil {
+			return out, err
+		}
+		current = map[string]uint64{}
+		for id, at := range after {
+			if !want[id] && at <= version {
+				current[id] = at
 			}
-			return w.SetMember(cmd.AccountID, want[id], now)
-		},
-		func(id string, w *domain.Workspace) {
-			if ownWorkspace(cmd.Caller, w) == nil && w.IsMember(cmd.AccountID) {
-				out.WorkspaceIDs = append(out.WorkspaceIDs, id)
-			}
-		})
-	out.Version = version
-	return out, err
+		}
+		if holds && len(current) == 0 {
+			return out, nil
+		}
+		if attempt == maxAttempts {
+			return out, fmt.Errorf("the account's workspaces kept changing during %d attempts: %w", attempt, domain.ErrConflict)
+		}
+	}
 }

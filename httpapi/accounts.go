@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -226,9 +227,13 @@ func (s *Server) getAccountWorkspaces(c echo.Context) error {
 	if _, err := s.d.Views.Account(c.Request().Context(), cl.OrganizationID, id); err != nil {
 		return err
 	}
-	ids, err := s.d.Views.DirectMemberOf(c.Request().Context(), cl.OrganizationID, id)
+	rows, err := s.d.Views.DirectMemberOf(c.Request().Context(), cl.OrganizationID, id)
 	if err != nil {
 		return err
+	}
+	ids := make([]string, len(rows))
+	for i, m := range rows {
+		ids[i] = m.WorkspaceID
 	}
 	if !cl.Primary { // a sub-account sees none of the workspaces it is not on
 		if ids, err = s.d.App.MemberWorkspaces(c.Request().Context(), cl, ids); err != nil {
@@ -261,16 +266,26 @@ func (s *Server) putAccountWorkspaces(c echo.Context) error {
 		if req.WorkspaceIDs == nil {
 			return reply{}, invalidField("workspace_ids", "required", "give the whole new set (an empty list removes every direct membership)")
 		}
-		if err := s.awaitLogEnd(c); err != nil {
-			return reply{}, err
-		}
 		cl := caller(c)
-		current, err := s.d.Views.DirectMemberOf(c.Request().Context(), cl.OrganizationID, id)
-		if err != nil {
-			return reply{}, err
+		memberships := func(ctx context.Context, at uint64) (map[string]uint64, error) {
+			err := s.bounded(c, func(ctx context.Context) error {
+				if at == 0 {
+					return s.d.Views.CaughtUp(ctx)
+				}
+				return s.d.Views.WaitFor(ctx, at)
+			})
+			if err != nil {
+				return nil, err
+			}
+			rows, err := s.d.Views.DirectMemberOf(ctx, cl.OrganizationID, id)
+			out := make(map[string]uint64, len(rows))
+			for _, m := range rows {
+				out[m.WorkspaceID] = m.Position
+			}
+			return out, err
 		}
 		r, err := s.d.App.SetAccountWorkspaces(c.Request().Context(), commands.SetAccountWorkspaces{
-			Caller: cl, AccountID: id, WorkspaceIDs: req.WorkspaceIDs, Current: current})
+			Caller: cl, AccountID: id, WorkspaceIDs: req.WorkspaceIDs, Memberships: memberships})
 		return reply{status: http.StatusOK, body: AccountWorkspaces{AccountID: id, WorkspaceIDs: r.WorkspaceIDs}, version: r.Version, revoking: true}, err
 	})
 }

@@ -29,7 +29,7 @@ type Views interface {
 	Workspaces(ctx context.Context, orgID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
 	WorkspacesOfMember(ctx context.Context, orgID, accountID string, page projections.Page) ([]projections.WorkspaceRow, string, error)
 	MemberOf(ctx context.Context, orgID, accountID string, primary bool) ([]string, error)
-	DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error)
+	DirectMemberOf(ctx context.Context, orgID, accountID string) ([]projections.Membership, error)
 	Members(ctx context.Context, orgID, workspaceID string) ([]projections.MemberRow, error)
 	MemberCandidates(ctx context.Context, orgID, workspaceID string) ([]projections.CandidateRow, error)
 	Account(ctx context.Context, orgID, id string) (projections.AccountRow, error)

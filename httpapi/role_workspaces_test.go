@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/keyledger/keyledger/httpapi"
@@ -192,5 +193,61 @@ func TestNoSelfAuthorization(t *testing.T) {
 	m := h.call(aliceAK, "GET", "/v1/workspaces/"+ws+"/members?include=candidates", nil, "X-Keyledger-Position", fmt.Sprint(h.position()))
 	if h.expect(m, 200, ""); memberSummary(m) != "alice:false:true:managers, bob:true:true: " || len(m.Body["candidates"].([]any)) != 0 {
 		t.Fatalf("members: %s", m.Raw)
+	}
+}
+
+// TestAccountWorkspacesAnswerHoldsAtItsPosition: PUT /v1/accounts/{id}/workspaces
+// answers the set it wrote at its position, and the log at that position agrees,
+// even when, between the views' read and the append, another instance authorizes
+// the account on a workspace outside the set or revokes it from one in the set
+// that it already was on (both land before the append, so the set is to replace
+// them).
+func TestAccountWorkspacesAnswerHoldsAtItsPosition(t *testing.T) {
+	h := start(t)
+	proxy, _, srv := h.proxied(httpapi.Config{})
+	a, b, c, x := h.workspace("a"), h.workspace("b"), h.workspace("c"), h.workspace("x")
+	bob, _ := h.subAccount("bob")
+	path := "/v1/accounts/" + bob + "/workspaces"
+	for _, meanwhile := range []struct {
+		what     string
+		ws       string
+		accounts []string
+	}{
+		{"authorized on a workspace outside the set", x, []string{bob}},
+		{"revoked from a workspace in the set it was on", a, []string{}},
+	} {
+		r := h.as("PUT", path, map[string]any{"workspace_ids": []string{a, b}})
+		h.expect(r, 200, "")
+		h.applied(r)
+		// Just before the PUT's append reaches NATS, the other instance writes.
+		var once sync.Once
+		fired := false
+		proxy.StallWhere(func(subject string, _ []byte) bool {
+			if subject == "keyledger.events.workspace."+c {
+				once.Do(func() {
+					fired = true
+					h.expect(h.as("PUT", "/v1/workspaces/"+meanwhile.ws+"/members", map[string]any{"account_ids": meanwhile.accounts}), 200, "")
+				})
+			}
+			return false
+		})
+		r = h.on(srv, h.admin.Secret, "PUT", path, map[string]any{"workspace_ids": []string{a, b, c}})
+		h.expect(r, 200, "")
+		proxy.StallWhere(nil)
+		want := fmt.Sprint([]string{a, b, c})
+		if got := fmt.Sprint(r.Body["workspace_ids"]); got != want {
+			t.Fatalf("%s: answered %s, asked for %s", meanwhile.what, got, want)
+		}
+		// Nothing was written after the answer: the views at its position are the log's.
+		if pos := r.Header.Get(httpapi.HeaderPosition); pos != fmt.Sprint(h.position()) {
+			t.Fatalf("%s: the answer's position %s is not the log's end %d", meanwhile.what, pos, h.position())
+		}
+		g := h.as("GET", path, nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+		if h.expect(g, 200, ""); fmt.Sprint(g.Body["workspace_ids"]) != want {
+			t.Fatalf("%s: the log at the answer's position has %s; the answer said %s", meanwhile.what, g.Body["workspace_ids"], want)
+		}
+		if !fired {
+			t.Fatalf("%s: the PUT's append was never seen", meanwhile.what)
+		}
 	}
 }

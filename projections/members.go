@@ -11,12 +11,12 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 )
 
-var memberColumns = []string{"workspace_id", "account_id", "authorized_at"}
+var memberColumns = []string{"workspace_id", "account_id", "authorized_at", "position"}
 
 func applyMembers(b *Batch, r eventstore.Record) {
 	switch e := r.Event.(type) {
 	case domain.MemberAuthorized:
-		b.Insert("workspace_members", memberColumns, r.Aggregate, e.AccountID, e.At)
+		b.Insert("workspace_members", memberColumns, r.Aggregate, e.AccountID, e.At, int64(r.Sequence))
 	case domain.MemberRevoked:
 		b.Exec(`DELETE FROM workspace_members WHERE workspace_id = $1 AND account_id = $2`, r.Aggregate, e.AccountID)
 	}

@@ -44,7 +44,7 @@ func (q Queries) WorkspacesOfMember(ctx context.Context, orgID, accountID string
 }
 
 // DirectMemberOf is Workspaces.DirectMemberOf.
-func (q Queries) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error) {
+func (q Queries) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]Membership, error) {
 	return Workspaces{q.Pool}.DirectMemberOf(ctx, orgID, accountID)
 }
 

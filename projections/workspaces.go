@@ -92,11 +92,18 @@ func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, 
 		AND `+authorizedOn("workspaces.id", "$4")+` ORDER BY id LIMIT $3`, orgID, page.after(), page.Limit+1, accountID)
 }
 
-// DirectMemberOf lists the ids of the organization's workspaces the account is a
-// direct member of, in id order.
-func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]string, error) {
-	return queryAll(ctx, q.Pool, pgx.RowTo[string], `SELECT w.id FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
-		WHERE w.organization_id = $1 AND m.account_id = $2 ORDER BY w.id`, orgID, accountID)
+// Membership is an account's direct membership of a workspace, with the log
+// position of the event that authorized it.
+type Membership struct {
+	WorkspaceID string
+	Position    uint64
+}
+
+// DirectMemberOf lists the organization's workspaces the account is a direct
+// member of, in id order.
+func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]Membership, error) {
+	return queryAll(ctx, q.Pool, pgx.RowToStructByPos[Membership], `SELECT w.id, m.position FROM workspace_members m
+		JOIN workspaces w ON w.id = m.workspace_id WHERE w.organization_id = $1 AND m.account_id = $2 ORDER BY w.id`, orgID, accountID)
 }
 
 // MemberOf lists the ids of the organization's workspaces the account is authorized

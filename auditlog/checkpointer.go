@@ -11,10 +11,12 @@ import (
 	"github.com/keyledger/keyledger/projections"
 )
 
-// Trees are the organizations' trees as projected.
+// Trees are the organizations' trees as the log gives them (Witness).
 type Trees interface {
 	Head(ctx context.Context, orgID string) (projections.TreeHead, error)
 	Unsigned(ctx context.Context) ([]projections.TreeHead, error)
+	// CaughtUp waits until the trees hold the log as it stands now.
+	CaughtUp(ctx context.Context) error
 }
 
 // Appender appends to the log.
@@ -37,7 +39,8 @@ type CheckpointerConfig struct {
 // ActorCheckpointer is the actor of the checkpoint events.
 const ActorCheckpointer = "system:audit"
 
-// Checkpointer signs the trees that grew and appends their checkpoints to the log
+// Checkpointer signs the trees that grew, as the log gives them (not as the views
+// hold them), and appends their checkpoints to the log
 // (keyledger.events.checkpoint.<organization id>). Every instance runs one; the
 // append expects the subject's last checkpoint, so when two sign the same tree one
 // append wins and the other is a conflict, dropped.
@@ -89,6 +92,17 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// Current is the organization's tree as the log stands now.
+func (c *Checkpointer) Current(ctx context.Context, orgID string) (projections.TreeHead, error) {
+	if c.cfg.Signer == nil { // no trees are kept
+		return projections.TreeHead{}, ErrSigningOff
+	}
+	if err := c.trees.CaughtUp(ctx); err != nil {
+		return projections.TreeHead{}, err
+	}
+	return c.trees.Head(ctx, orgID)
 }
 
 // Sign signs the tree's head and appends the checkpoint, returning its log

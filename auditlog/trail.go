@@ -73,14 +73,14 @@ func (t Trail) CaughtUp(ctx context.Context) error { return t.Runner.CaughtUp(ct
 // (unless the latest already covers it) and returns it.
 func (t Trail) SignCheckpoint(ctx context.Context, orgID string) (projections.SignedCheckpoint, error) {
 	for {
-		if err := t.CaughtUp(ctx); err != nil {
-			return projections.SignedCheckpoint{}, err
-		}
-		h, err := t.Views.Head(ctx, orgID)
+		h, err := t.Checkpointer.Current(ctx, orgID)
 		if err != nil {
 			return projections.SignedCheckpoint{}, err
 		}
 		if h.Size == h.CheckpointSize {
+			if err := t.Runner.WaitFor(ctx, h.CheckpointPosition); err != nil {
+				return projections.SignedCheckpoint{}, err
+			}
 			return t.Views.Checkpoint(ctx, orgID)
 		}
 		pos, err := t.Checkpointer.Sign(ctx, h)

@@ -479,3 +479,35 @@ func TestAuditWaitsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointsSignTheLogNotTheViews: the views' copy of a tree is derived data
+// in PostgreSQL; whoever can write there must not get a genuine signature over a
+// root of their choosing. The checkpoint signs the root the log gives.
+func TestCheckpointsSignTheLogNotTheViews(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	r := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(r, 201, "")
+	waitAudit := func() {
+		t.Helper()
+		h.expect(h.as("GET", "/v1/audit?limit=1", nil, "X-Keyledger-Position", fmt.Sprint(h.position())), 200, "")
+	}
+	waitAudit()
+	forged := bytes.Repeat([]byte{7}, 32)
+	if _, err := h.svc.Pool().Exec(context.Background(), `UPDATE audit_trees SET root = $1 WHERE organization_id = $2`,
+		forged, h.admin.OrganizationID); err != nil {
+		t.Fatal(err)
+	}
+	cp := h.as("POST", "/v1/audit/checkpoint", nil)
+	h.expect(cp, 200, "")
+	if bytes.Equal(b64(t, cp.Body["root_hash"]), forged) {
+		t.Fatalf("the forged root was signed: %s", cp.Raw)
+	}
+	known, err := audit.Verifiers(auditPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(bytes.NewReader(h.exportOf(h.admin.Secret)), known); err != nil || !rep.OK() || rep.Checkpoints != 1 || rep.Verified != 4 {
+		t.Fatalf("the log's export against the signed checkpoint: %v %+v", err, rep)
+	}
+}

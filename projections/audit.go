@@ -81,16 +81,16 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 			org, int64(cp.Size), cp.RootHash, cp.Note, int64(r.Sequence), cp.At)
 		return
 	}
+	if !audit.IsLeaf(r) { // the export's rule, which the witness's trees follow too
+		return
+	}
 	tree, ok := v.trees[org]
 	if !ok {
 		tree = audit.Ranges.NewEmptyRange(0)
 		v.trees[org] = tree
 	}
 	index := tree.End()
-	leaf, err := audit.LeafOf(r, index)
-	if err != nil { // a payload that is not JSON: the verifier hashes it the same way
-		leaf = audit.Hasher.HashLeaf(nil)
-	}
+	leaf := audit.LeafOf(r, index)
 	_ = tree.Append(leaf, func(id compact.NodeID, hash []byte) { // appending to a range from 0 cannot fail
 		b.DeferInsert("audit_tree_nodes", auditNodeColumns, org, int16(id.Level), int64(id.Index), hash)
 	})
@@ -356,19 +356,6 @@ func (q Audit) Head(ctx context.Context, orgID string) (TreeHead, error) {
 		return TreeHead{}, fault.Unavailable(err)
 	}
 	return h, nil
-}
-
-// Unsigned lists the trees that grew past their latest checkpoint.
-func (q Audit) Unsigned(ctx context.Context) ([]TreeHead, error) {
-	rows, err := q.Pool.Query(ctx, treeHeadSelect+`WHERE c.size IS NULL OR c.size < t.size ORDER BY t.organization_id`)
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	heads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TreeHead, error) { return scanTreeHead(r) })
-	if err != nil {
-		return nil, fault.Unavailable(err)
-	}
-	return heads, nil
 }
 
 // Hashes returns the hashes of the tree's nodes, in the order of ids; a node the

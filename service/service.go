@@ -180,8 +180,10 @@ type Service struct {
 	costs  *projections.Runner // the cost views, from the usage stream
 	audit  *projections.Runner // the audit views and trees
 	cps    *auditlog.Checkpointer
-	trail  auditlog.Trail
-	index  *credindex.Index
+	// witness follows the log for the checkpointer's trees, while signing is on.
+	witness *auditlog.Witness
+	trail   auditlog.Trail
+	index   *credindex.Index
 	// snapshots keep the index's snapshot for fast start-ups.
 	snapshots *credindex.SnapshotStore
 	api       *httpapi.Server
@@ -255,8 +257,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if origin == "" {
 		origin = "keyledger"
 	}
+	s.witness = auditlog.NewWitness(store, cfg.Logger)
 	s.cps = auditlog.NewCheckpointer(auditlog.CheckpointerConfig{Signer: signer, Origin: origin, Every: cfg.Audit.CheckpointEvery, Logger: cfg.Logger},
-		projections.Audit{Pool: pool}, store)
+		s.witness, store)
 	if signer == nil {
 		cfg.Logger.Warn("no audit signing key (KEYLEDGER_AUDIT_SIGNING_KEY): the audit log's checkpoints are off")
 	}
@@ -307,8 +310,12 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	dataKeys := func(ctx context.Context) error {
 		return checkDataKeys(ctx, pool, store, vault, s.app, cfg.DataKeyGrace, cfg.Logger)
 	}
-	for _, run := range []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed,
-		indexSnapshots, dataKeys} {
+	runs := []func(context.Context) error{s.index.Run, s.runner.Run, s.costs.Run, s.audit.Run, s.cps.Run, heartbeat, purge, lastUsed,
+		indexSnapshots, dataKeys}
+	if signer != nil {
+		runs = append(runs, s.witness.Run)
+	}
+	for _, run := range runs {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = run(runCtx) }()
 	}

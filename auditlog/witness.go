@@ -1,0 +1,122 @@
+package auditlog
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/projections/follow"
+)
+
+// WitnessLog is what the witness needs of the log.
+type WitnessLog interface {
+	follow.Log
+	// Position is where the log ends, in one round trip.
+	Position(ctx context.Context) (uint64, error)
+}
+
+// Witness holds every organization's tree as the log itself builds it, in memory,
+// by following the log from its start: the checkpointer signs the roots it gives.
+// The audit views hold the same trees, for the proofs, but they are derived data
+// in PostgreSQL, and whoever can write there must not obtain a genuine signature
+// over a root of their choosing; a proof served from a bent view then fails
+// against the signed root, as it should. The leaves are the export's
+// (audit.IsLeaf): every event of an organization but its checkpoints, in log
+// order.
+type Witness struct {
+	log      WitnessLog
+	logger   *slog.Logger
+	position follow.Position
+
+	mu     sync.Mutex
+	trees  map[string]*compact.Range
+	signed map[string]signedAt // each organization's latest checkpoint
+}
+
+// signedAt is a checkpoint: the tree size it signed and its log position.
+type signedAt struct{ size, position uint64 }
+
+// NewWitness returns a witness; Run follows the log.
+func NewWitness(log WitnessLog, logger *slog.Logger) *Witness {
+	return &Witness{log: log, logger: logger, trees: map[string]*compact.Range{}, signed: map[string]signedAt{}}
+}
+
+// Run follows the log until ctx ends, subscribing again after a failure.
+func (w *Witness) Run(ctx context.Context) error {
+	return follow.Retry(ctx, time.Second, w.logger, "audit witness", func(ctx context.Context) error {
+		return follow.Follower{Log: w.log, Apply: w.apply}.Run(ctx, w.position.Load())
+	})
+}
+
+func (w *Witness) apply(_ context.Context, recs []eventstore.Record) error {
+	w.mu.Lock()
+	for _, r := range recs {
+		org := r.Metadata.OrganizationID
+		if cp, ok := r.Event.(domain.CheckpointSigned); ok && org != "" {
+			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence}
+		}
+		if !audit.IsLeaf(r) {
+			continue
+		}
+		tree, ok := w.trees[org]
+		if !ok {
+			tree = audit.Ranges.NewEmptyRange(0)
+			w.trees[org] = tree
+		}
+		_ = tree.Append(audit.LeafOf(r, tree.End()), nil) // appending to a range from 0 cannot fail
+	}
+	w.mu.Unlock()
+	w.position.Advance(recs[len(recs)-1].Sequence)
+	return nil
+}
+
+// CaughtUp waits until the witness holds the log as it stands now.
+func (w *Witness) CaughtUp(ctx context.Context) error {
+	end, err := w.log.Position(ctx)
+	if err != nil {
+		return err
+	}
+	return w.position.WaitFor(ctx, end)
+}
+
+// Head is the organization's tree as the log gives it up to the witness's
+// position, with its latest checkpoint; projections.ErrNoAuditTree when it has no
+// leaf yet.
+func (w *Witness) Head(_ context.Context, orgID string) (projections.TreeHead, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.trees[orgID]; !ok {
+		return projections.TreeHead{}, projections.ErrNoAuditTree
+	}
+	return w.head(orgID), nil
+}
+
+// Unsigned lists the trees that grew past their latest checkpoint, in id order.
+func (w *Witness) Unsigned(context.Context) ([]projections.TreeHead, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var heads []projections.TreeHead
+	for org, tree := range w.trees {
+		if tree.End() > w.signed[org].size {
+			heads = append(heads, w.head(org))
+		}
+	}
+	slices.SortFunc(heads, func(a, b projections.TreeHead) int { return strings.Compare(a.OrganizationID, b.OrganizationID) })
+	return heads, nil
+}
+
+// head is an organization's head; caller holds w.mu.
+func (w *Witness) head(org string) projections.TreeHead {
+	tree, cp := w.trees[org], w.signed[org]
+	root, _ := tree.GetRootHash(nil) // a range from 0 has a root
+	return projections.TreeHead{OrganizationID: org, Size: tree.End(), Root: root, CheckpointSize: cp.size, CheckpointPosition: cp.position}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
@@ -243,7 +245,8 @@ func ensureDeadLetters(ctx context.Context, nc *nats.Conn, replicas int) error {
 }
 
 // cloudEvents reads a keyledger message into a Watermill message: its id is ce-id,
-// its metadata the CloudEvents headers and nothing else (the headers of the write
+// its metadata the CloudEvents headers, its stream sequence and its atomic append's
+// id under names of keyledger's own, and nothing else (the headers of the write
 // that stored it, an expected sequence or an atomic batch's, would make the dead
 // letter's publish fail).
 type cloudEvents struct{}
@@ -254,6 +257,14 @@ func (cloudEvents) Unmarshal(m jetstream.Msg) (*message.Message, error) {
 		if (strings.HasPrefix(k, "ce-") || k == eventstore.HeaderContentType) && len(v) > 0 {
 			wm.Metadata.Set(k, v[0])
 		}
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("billing: metadata of %s: %w", wm.UUID, err)
+	}
+	wm.Metadata.Set(metadataPosition, strconv.FormatUint(meta.Sequence.Stream, 10))
+	if batch := m.Headers().Get(jetstreamext.BatchIDHeader); batch != "" {
+		wm.Metadata.Set(metadataBatchID, batch)
 	}
 	return wm, nil
 }

@@ -71,7 +71,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		var a, b billing.Envelope
 		_ = json.Unmarshal(first, &a)
 		_ = json.Unmarshal(body, &b)
-		if string(a.Data) != string(b.Data) || a.Type != b.Type {
+		if string(a.Data) != string(b.Data) || a.Type != b.Type || a.Position != b.Position || a.BatchID != b.BatchID {
 			r.t.Errorf("%s delivered twice with different contents:\n%s\n%s", env.ID, first, body)
 		}
 	} else {
@@ -196,6 +196,28 @@ func TestExportDeliversEverythingThroughFailures(t *testing.T) {
 	}
 	if sent, err := billing.ReplayDeadLetters(ctx, nc, cfg); err != nil || sent != 0 {
 		t.Fatalf("second replay: %d, %v", sent, err)
+	}
+
+	// Each webhook, a replayed letter too, says where its message stands in its
+	// stream (the log's position for an event) and which atomic append it came in:
+	// a receiver orders what it got and knows what was written together.
+	positions := map[string]uint64{}
+	for i, id := range events {
+		positions[id] = uint64(i + 1)
+	}
+	for i, r := range recs {
+		positions[eventstore.UsageMsgID(org, r.RecordID)] = uint64(i + 1)
+	}
+	batches := map[string]string{}
+	for id, body := range rcv.received() {
+		var env billing.Envelope
+		if err := json.Unmarshal(body, &env); err != nil || env.Position != positions[id] {
+			t.Errorf("%s at position %d, sent as %s (%v)", id, positions[id], body, err)
+		}
+		batches[id] = env.BatchID
+	}
+	if b := batches[events[0]]; b == "" || b != batches[events[1]] || batches[events[3]] == "" || batches[events[3]] != batches[events[4]] || b == batches[events[3]] {
+		t.Errorf("the appends' batch ids: %v", batches)
 	}
 
 	// A restarted export resumes: only what was published since arrives.

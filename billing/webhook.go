@@ -79,17 +79,33 @@ func VerifySignature(secret []byte, header string, body []byte, now time.Time, t
 // Envelope is a webhook's body: the CloudEvent in structured mode, its data the
 // event's payload without secret material.
 type Envelope struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Time            string          `json:"time"`
-	Subject         string          `json:"subject"`
-	DataContentType string          `json:"datacontenttype"`
-	OrgID           string          `json:"orgid,omitempty"`
-	WorkspaceID     string          `json:"workspaceid,omitempty"`
-	Data            json.RawMessage `json:"data"`
+	SpecVersion     string `json:"specversion"`
+	ID              string `json:"id"`
+	Source          string `json:"source"`
+	Type            string `json:"type"`
+	Time            string `json:"time"`
+	Subject         string `json:"subject"`
+	DataContentType string `json:"datacontenttype"`
+	OrgID           string `json:"orgid,omitempty"`
+	WorkspaceID     string `json:"workspaceid,omitempty"`
+	// Position is the message's sequence in its stream: the log's position for a
+	// domain event (as /v1/events and X-Keyledger-Position give it), the usage
+	// stream's for a usage record. Webhooks are not delivered in that order across
+	// retries and replayed dead letters; a receiver orders by it. Absent from a
+	// dead letter kept before webhooks carried it.
+	Position uint64 `json:"position,omitempty"`
+	// BatchID is shared by the events one atomic append wrote (a batch of keys, a
+	// role edit): they were decided together. Absent for an append of one event.
+	BatchID string          `json:"batchid,omitempty"`
+	Data    json.RawMessage `json:"data"`
 }
+
+// The metadata a message keeps from its stream, carried through a dead letter (as
+// its headers) to the webhook.
+const (
+	metadataPosition = "Keyledger-Position"
+	metadataBatchID  = "Keyledger-Batch-Id"
+)
 
 // secretFields never leave keyledger through a webhook, opaque or not.
 var secretFields = []string{"secret_hash", "sealed"}
@@ -109,10 +125,12 @@ func envelope(msg *message.Message) ([]byte, error) {
 		return nil, err
 	}
 	md := msg.Metadata
+	position, _ := strconv.ParseUint(md.Get(metadataPosition), 10, 64) // 0 (omitted) when the letter has none
 	return json.Marshal(Envelope{
 		SpecVersion: "1.0", ID: msg.UUID, Source: md.Get(eventstore.HeaderSource), Type: md.Get(eventstore.HeaderType),
 		Time: md.Get(eventstore.HeaderTime), Subject: md.Get(eventstore.HeaderSubject), DataContentType: "application/json",
-		OrgID: md.Get(eventstore.HeaderOrgID), WorkspaceID: md.Get(eventstore.HeaderWorkspaceID), Data: payload,
+		OrgID: md.Get(eventstore.HeaderOrgID), WorkspaceID: md.Get(eventstore.HeaderWorkspaceID), Position: position,
+		BatchID: md.Get(metadataBatchID), Data: payload,
 	})
 }
 

@@ -75,14 +75,18 @@ func (l *CallLog) Record(e domain.Event, meta domain.Metadata) {
 	}()
 }
 
+// storeSkew bounds how much earlier than a record's own time the stream's storage
+// time may be: the record is stored after it is made, but by the NATS server's
+// clock, which may lag the instance's.
+const storeSkew = time.Minute
+
 // Dropped is how many records could not be kept since start.
 func (l *CallLog) Dropped() uint64 { return l.dropped.Load() }
 
 // Read returns the organization's records oldest first, at most limit of them:
-// those after stream sequence after (a page's cursor), or else those at or after
-// from (the first page). The
-// records up to the last one the stream holds are read or the read fails: a stall
-// is never taken for the end.
+// those after stream sequence after (a page's cursor; 0: from the first) whose own
+// time (ce-time) is at or after from. The records up to the last one the stream
+// holds are read or the read fails: a stall is never taken for the end.
 func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after uint64, limit int) ([]Record, error) {
 	subject := AuditSubjectOf(orgID)
 	rctx, cancel := l.s.read(ctx)
@@ -99,7 +103,11 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after 
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("audit stream: %w", err))
 	}
-	if last.Sequence <= after || last.Time.Before(from) {
+	// The stream stores a record a moment after it was made, by the clock of the
+	// NATS server, not the instance's: by storage time the read starts early enough
+	// for any record made at or after from, and skips those made before.
+	stored := from.Add(-storeSkew)
+	if last.Sequence <= after || last.Time.Before(stored) {
 		return []Record{}, nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
@@ -107,7 +115,7 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after 
 	case after > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
 	case !from.IsZero():
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &stored
 	}
 	sub, err := l.s.subscribeWith(ctx, AuditStream, 0, cfg, false)
 	if err != nil {
@@ -124,7 +132,9 @@ func (l *CallLog) Read(ctx context.Context, orgID string, from time.Time, after 
 			return nil, fault.Unavailable(fmt.Errorf("audit stream: nothing read within %v before sequence %d", l.s.cfg.ReadTimeout, last.Sequence))
 		}
 		for _, r := range recs {
-			out = append(out, r)
+			if !r.Time.Before(from) {
+				out = append(out, r)
+			}
 			if r.Sequence >= last.Sequence || len(out) == limit {
 				return out, nil
 			}

@@ -387,6 +387,26 @@ func TestRefusedCallsAndReplaysAreKeptForAuditors(t *testing.T) {
 	if fmt.Sprint(paged) != fmt.Sprint([]any{items[0]["event_id"], items[1]["event_id"], items[2]["event_id"]}) {
 		t.Fatalf("paged: %v, whole: %v %v %v", paged, items[0]["event_id"], items[1]["event_id"], items[2]["event_id"])
 	}
+	// from selects by the records' own time, not by when the stream stored them
+	// (later, in the background).
+	at, err := time.Parse(time.RFC3339Nano, items[1]["time"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := at.Add(time.Nanosecond)
+	var fromOn []any
+	for _, it := range items {
+		if at, _ := time.Parse(time.RFC3339Nano, it["time"].(string)); !at.Before(from) {
+			fromOn = append(fromOn, it["event_id"])
+		}
+	}
+	var got []any
+	for _, it := range h.as("GET", "/v1/audit/calls?from="+url.QueryEscape(from.Format(time.RFC3339Nano)), nil).items() {
+		got = append(got, it["event_id"])
+	}
+	if fmt.Sprint(got) != fmt.Sprint(fromOn) {
+		t.Fatalf("from %s: %v, want %v (of %v)", from.Format(time.RFC3339Nano), got, fromOn, items)
+	}
 	// The last page has no next_cursor, but each record has its cursor: a client
 	// resumes after the last one it read, for what comes later.
 	last, _ := items[2]["cursor"].(string)

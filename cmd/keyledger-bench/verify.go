@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,11 +32,12 @@ import (
 
 var benchPepper = bytes.Repeat([]byte{2}, 32)
 
-// indexOf builds a credential index of n MaaS keys without a log and returns one of
-// its credentials.
-func indexOf(n int) (*credindex.Index, []string) {
+// indexOf builds a credential index of n MaaS keys of one workspace without a log
+// and returns the workspace and some of its credentials.
+func indexOf(n int) (*credindex.Index, string, []string) {
 	x := credindex.New(nil, credindex.Config{Pepper: benchPepper, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	x.Apply(eventstore.Record{Sequence: 1, Aggregate: "ws_bench", Event: domain.WorkspaceCreated{WorkspaceID: "ws_bench", OrganizationID: "org_bench"}})
+	ws, org := domain.NewWorkspaceID(), domain.NewOrganizationID()
+	x.Apply(eventstore.Record{Sequence: 1, Aggregate: ws, Event: domain.WorkspaceCreated{WorkspaceID: ws, OrganizationID: org}})
 	var sample []string
 	const chunk = 10000
 	for i := 0; i < n; i += chunk {
@@ -45,13 +47,15 @@ func indexOf(n int) (*credindex.Index, []string) {
 			if len(sample) < 1000 {
 				sample = append(sample, cred.String())
 			}
-			recs = append(recs, eventstore.Record{Sequence: uint64(j + 2), Aggregate: "ws_bench", Event: domain.APIKeyCreated{
-				KeyID: "key_" + strconv.Itoa(j), BusinessType: domain.BusinessMaaS, Allowlist: []string{"10.0.0.0/8"},
+			// The ids in a record read from the log are strings of its own, as here.
+			recs = append(recs, eventstore.Record{Sequence: uint64(j + 2), Aggregate: strings.Clone(ws),
+				Metadata: domain.Metadata{OrganizationID: strings.Clone(org)}, Event: domain.APIKeyCreated{
+				KeyID: domain.NewAPIKeyID(), BusinessType: domain.BusinessMaaS, Allowlist: []string{"10.0.0.0/8"},
 				SecretHash: domain.HashCredential(benchPepper, cred)}})
 		}
 		x.Apply(recs...)
 	}
-	return x, sample
+	return x, ws, sample
 }
 
 type randReader struct{}
@@ -64,11 +68,11 @@ func benchVerifyInProcess() {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	x, sample := indexOf(1_000_000)
+	x, ws, sample := indexOf(1_000_000)
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	v := credindex.Verification{SourceIP: netip.MustParseAddr("10.1.2.3"), WorkspaceID: "ws_bench", Product: domain.BusinessMaaS}
+	v := credindex.Verification{SourceIP: netip.MustParseAddr("10.1.2.3"), WorkspaceID: ws, Product: domain.BusinessMaaS}
 	res := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"golang.org/x/time/rate"
 
@@ -88,6 +89,11 @@ type keyEntry struct {
 	// key could call at a past instant (usage attribution).
 	createdAt, deletedAt int64
 }
+
+// intern gives the one copy of an id the index keeps, however many entries name
+// it: a record read from the log brings strings of its own, and a workspace's
+// million keys would each keep a copy of its id and of its organization's.
+func intern(id string) string { return unique.Make(id).Value() }
 
 // aliveAt: created at or before t, not deleted at or before t.
 func (k *keyEntry) aliveAt(t time.Time) bool {
@@ -616,7 +622,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 	case domain.AccessKeyCreated:
 		if h, ok := decodeHash(e.SecretHash); ok {
 			x.forget(h)
-			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: r.Aggregate, hash: h}
+			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: intern(e.AccountID), orgID: intern(r.Aggregate), hash: h}
 			x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 		}
 	case domain.AccessKeyDisabled: // the account's one set of AK: its previous key too
@@ -649,11 +655,11 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 		if !ok {
 			return
 		}
-		k := &keyEntry{id: e.KeyID, workspaceID: r.Aggregate, orgID: r.Metadata.OrganizationID, hash: h,
+		k := &keyEntry{id: e.KeyID, workspaceID: intern(r.Aggregate), orgID: intern(r.Metadata.OrganizationID), hash: h,
 			product: e.BusinessType, allow: x.allowlist(e.Allowlist), use: &keyUse{}, createdAt: e.At.UnixNano()}
 		x.uses = append(x.uses, keyUseRef{keyID: e.KeyID, use: k.use})
 		if k.orgID == "" {
-			k.orgID = x.workspaces[r.Aggregate]
+			k.orgID = intern(x.workspaces[r.Aggregate])
 		}
 		if e.QPSLimit > 0 {
 			k.limiter = rate.NewLimiter(rate.Limit(e.QPSLimit), burst(e.QPSLimit))
@@ -728,7 +734,7 @@ func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
 	}
 	if h, ok := decodeHash(e.SecretHash); ok {
 		x.forget(h)
-		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: e.AccountID, orgID: orgID, hash: h, disabled: disabled}
+		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: intern(e.AccountID), orgID: intern(orgID), hash: h, disabled: disabled}
 		x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 	}
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/transparency-dev/merkle/compact"
 	"slices"
 	"strings"
 
@@ -204,12 +205,35 @@ func Summary(actor, eventType, target, workspace string) string {
 }
 
 // LeafOf is the leaf hash of a record of the log at the given leaf index. A
-// payload that is not JSON has the empty leaf's hash, as the verifier gives it
-// (which reports the line malformed).
+// payload that is not JSON, which the log never holds (every append encodes
+// JSON), has the empty leaf's hash rather than stopping the tree; the verifier
+// reports such a line malformed and hashes it so too.
 func LeafOf(r eventstore.Record, index uint64) []byte {
 	h, err := FromRecord(r, &index).LeafHash()
 	if err != nil {
 		return Hasher.HashLeaf(nil)
 	}
 	return h
+}
+
+// Forest is each organization's tree, as its compact range, grown leaf by leaf in
+// log order: the audit view's, the checkpointer's witness's and the tests' one
+// way of building them.
+type Forest map[string]*compact.Range
+
+// Grow appends a record that is a leaf (IsLeaf) to its organization's tree,
+// calling visit for each node it completes (nil: none), and returns the tree; nil
+// for a record that is no leaf.
+func (f Forest) Grow(r eventstore.Record, visit compact.VisitFn) *compact.Range {
+	if !IsLeaf(r) {
+		return nil
+	}
+	org := r.Metadata.OrganizationID
+	tree, ok := f[org]
+	if !ok {
+		tree = Ranges.NewEmptyRange(0)
+		f[org] = tree
+	}
+	_ = tree.Append(LeafOf(r, tree.End()), visit) // appending to a range from 0 cannot fail
+	return tree
 }

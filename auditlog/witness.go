@@ -2,13 +2,12 @@ package auditlog
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/domain"
@@ -17,11 +16,19 @@ import (
 	"github.com/keyledger/keyledger/projections/follow"
 )
 
-// WitnessLog is what the witness needs of the log.
+// WitnessLog is what the witness needs of the log: its stored bytes, as the
+// export reads them (an event this version cannot decode is a leaf all the same).
 type WitnessLog interface {
-	follow.Log
+	SubscribeRaw(ctx context.Context, from uint64) (*eventstore.Subscription, error)
 	// Position is where the log ends, in one round trip.
 	Position(ctx context.Context) (uint64, error)
+}
+
+// rawLog follows the log's stored bytes.
+type rawLog struct{ WitnessLog }
+
+func (l rawLog) Subscribe(ctx context.Context, from uint64, _ ...string) (*eventstore.Subscription, error) {
+	return l.SubscribeRaw(ctx, from)
 }
 
 // Witness holds every organization's tree as the log itself builds it, in memory,
@@ -38,7 +45,7 @@ type Witness struct {
 	position follow.Position
 
 	mu     sync.Mutex
-	trees  map[string]*compact.Range
+	trees  audit.Forest
 	signed map[string]signedAt // each organization's latest checkpoint
 }
 
@@ -47,32 +54,29 @@ type signedAt struct{ size, position uint64 }
 
 // NewWitness returns a witness; Run follows the log.
 func NewWitness(log WitnessLog, logger *slog.Logger) *Witness {
-	return &Witness{log: log, logger: logger, trees: map[string]*compact.Range{}, signed: map[string]signedAt{}}
+	return &Witness{log: log, logger: logger, trees: audit.Forest{}, signed: map[string]signedAt{}}
 }
 
 // Run follows the log until ctx ends, subscribing again after a failure.
 func (w *Witness) Run(ctx context.Context) error {
 	return follow.Retry(ctx, time.Second, w.logger, "audit witness", func(ctx context.Context) error {
-		return follow.Follower{Log: w.log, Apply: w.apply}.Run(ctx, w.position.Load())
+		return follow.Follower{Log: rawLog{w.log}, Apply: w.apply}.Run(ctx, w.position.Load())
 	})
 }
 
 func (w *Witness) apply(_ context.Context, recs []eventstore.Record) error {
 	w.mu.Lock()
 	for _, r := range recs {
-		org := r.Metadata.OrganizationID
-		if cp, ok := r.Event.(domain.CheckpointSigned); ok && org != "" {
+		if org := r.Metadata.OrganizationID; r.Raw.Type == domain.TypeCheckpointSigned && org != "" {
+			// The position alone matters to the next append (it expects it); the size
+			// only says whether the tree grew since.
+			var cp domain.CheckpointSigned
+			if err := json.Unmarshal(r.Raw.Data, &cp); err != nil {
+				w.logger.Warn("audit witness: a checkpoint it cannot read", "position", r.Sequence, "err", err)
+			}
 			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence}
 		}
-		if !audit.IsLeaf(r) {
-			continue
-		}
-		tree, ok := w.trees[org]
-		if !ok {
-			tree = audit.Ranges.NewEmptyRange(0)
-			w.trees[org] = tree
-		}
-		_ = tree.Append(audit.LeafOf(r, tree.End()), nil) // appending to a range from 0 cannot fail
+		w.trees.Grow(r, nil)
 	}
 	w.mu.Unlock()
 	w.position.Advance(recs[len(recs)-1].Sequence)

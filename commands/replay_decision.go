@@ -93,7 +93,8 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 			deleted[e.AccessKeyID] = e.AccountID
 		case domain.AccessKeyRotated: // deleted at once, or when its grace ends
 			deleted[e.PreviousAccessKeyID] = e.AccountID
-		case domain.RoleUserIncluded, domain.RoleUserExcluded, domain.RoleWorkspaceAdded, domain.RoleWorkspaceRemoved, domain.RoleDeleted:
+		case domain.RoleCreated, domain.RoleUserIncluded, domain.RoleUserExcluded, domain.RoleWorkspaceAdded, domain.RoleWorkspaceRemoved,
+			domain.RoleDeleted:
 			roleEvents = append(roleEvents, r)
 		}
 	})
@@ -135,13 +136,7 @@ func (a *App) replayAccessKey(ctx context.Context, q ReplayDecision) (ReplayedDe
 // inclusion in the role and the workspace's addition to it; when none grants it,
 // the event that last ended such a grant (nothing when none ever did).
 func roleEvidence(events []domain.Recorded, accountID, workspaceID string) []uint64 {
-	roles := map[string]*roleGrant{}
-	role := func(id string) *roleGrant {
-		if roles[id] == nil {
-			roles[id] = &roleGrant{}
-		}
-		return roles[id]
-	}
+	roles := map[string]*roleGrant{} // the roles that exist, as the organization applies them
 	var ended uint64
 	end := func(g *roleGrant, position uint64) {
 		if g.grants() {
@@ -150,27 +145,31 @@ func roleEvidence(events []domain.Recorded, accountID, workspaceID string) []uin
 	}
 	for _, r := range events {
 		switch e := r.Event.(type) {
+		case domain.RoleCreated:
+			roles[e.RoleID] = &roleGrant{}
 		case domain.RoleUserIncluded:
-			if e.AccountID == accountID {
-				role(e.RoleID).user = r.Position
+			if g := roles[e.RoleID]; g != nil && e.AccountID == accountID {
+				g.user = r.Position
 			}
 		case domain.RoleWorkspaceAdded:
-			if e.WorkspaceID == workspaceID {
-				role(e.RoleID).workspace = r.Position
+			if g := roles[e.RoleID]; g != nil && e.WorkspaceID == workspaceID {
+				g.workspace = r.Position
 			}
 		case domain.RoleUserExcluded:
-			if g := role(e.RoleID); e.AccountID == accountID {
+			if g := roles[e.RoleID]; g != nil && e.AccountID == accountID {
 				end(g, r.Position)
 				g.user = 0
 			}
 		case domain.RoleWorkspaceRemoved:
-			if g := role(e.RoleID); e.WorkspaceID == workspaceID {
+			if g := roles[e.RoleID]; g != nil && e.WorkspaceID == workspaceID {
 				end(g, r.Position)
 				g.workspace = 0
 			}
 		case domain.RoleDeleted:
-			end(role(e.RoleID), r.Position)
-			delete(roles, e.RoleID)
+			if g := roles[e.RoleID]; g != nil {
+				end(g, r.Position)
+				delete(roles, e.RoleID)
+			}
 		}
 	}
 	var out []uint64

@@ -18,9 +18,9 @@ type SetAccountWorkspaces struct {
 	AccountID    string
 	WorkspaceIDs []string
 	// Memberships reads the account's direct memberships (workspace id → the
-	// position that authorized it) from the views once they include the log up to
-	// at (0: as it stands). Each workspace they name is then checked against the
-	// log itself.
+	// position that authorized it, 0 when unknown) from the views once they include
+	// the log up to at (0: as it stands). Each workspace they name is then checked
+	// against the log itself.
 	Memberships func(ctx context.Context, at uint64) (map[string]uint64, error)
 }
 
@@ -115,7 +115,9 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 		}
 		current = map[string]uint64{}
 		for id, at := range after {
-			if !want[id] && at <= version {
+			// One of unknown position was read in the first place, or projected by
+			// an older version during a rolling update: never taken for older.
+			if !want[id] && at != 0 && at <= version {
 				current[id] = at
 			}
 		}

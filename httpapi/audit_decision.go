@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -131,6 +133,11 @@ func (s *Server) replayDecision(c echo.Context) error {
 		for _, p := range d.RoleEvidence {
 			add("roles", projections.EvidenceFilter{Position: p, Types: []string{domain.TypeRoleUserIncluded, domain.TypeRoleUserExcluded,
 				domain.TypeRoleWorkspaceAdded, domain.TypeRoleWorkspaceRemoved, domain.TypeRoleDeleted}})
+		}
+	}
+	if len(d.RoleEvidence) > 0 { // the views hold every event the replay cites
+		if err := s.bounded(c, func(ctx context.Context) error { return s.d.Audit.WaitFor(ctx, slices.Max(d.RoleEvidence)) }); err != nil {
+			return err
 		}
 	}
 	for _, a := range asks {

@@ -375,10 +375,6 @@ func (s *Server) awaitIn(c echo.Context, waitFor func(context.Context, uint64) e
 	return err
 }
 
-// awaitLogEnd makes a read wait until the views include the whole log as it stands
-// (a read that decides a write and must miss nothing), bounded like awaitPosition.
-func (s *Server) awaitLogEnd(c echo.Context) error { return s.bounded(c, s.d.Views.CaughtUp) }
-
 // bounded waits for the views within PositionWait: longer is errPositionNotReached.
 func (s *Server) bounded(c echo.Context, wait func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.PositionWait)

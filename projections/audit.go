@@ -27,12 +27,12 @@ import (
 // It runs under a projector of its own ("audit"), so the trees cost the other
 // views nothing.
 type AuditView struct {
-	trees map[string]*compact.Range
+	trees audit.Forest
 	names map[[2]string]audit.Name // given by the batch being applied
 }
 
 // NewAuditView returns the audit view; its runner loads the trees.
-func NewAuditView() *AuditView { return &AuditView{trees: map[string]*compact.Range{}} }
+func NewAuditView() *AuditView { return &AuditView{trees: audit.Forest{}} }
 
 var (
 	auditEntryColumns = []string{"organization_id", "leaf_index", "position", "event_id", "event_type", "action", "at", "actor_id",
@@ -46,7 +46,7 @@ func (v *AuditView) Load(ctx context.Context, db Querier) error {
 	if err != nil {
 		return err
 	}
-	trees := map[string]*compact.Range{}
+	trees := audit.Forest{}
 	for rows.Next() {
 		var org string
 		var size int64
@@ -81,19 +81,13 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 			org, int64(cp.Size), cp.RootHash, cp.Note, int64(r.Sequence), cp.At)
 		return
 	}
-	if !audit.IsLeaf(r) { // the export's rule, which the witness's trees follow too
-		return
-	}
-	tree, ok := v.trees[org]
-	if !ok {
-		tree = audit.Ranges.NewEmptyRange(0)
-		v.trees[org] = tree
-	}
-	index := tree.End()
-	leaf := audit.LeafOf(r, index)
-	_ = tree.Append(leaf, func(id compact.NodeID, hash []byte) { // appending to a range from 0 cannot fail
+	tree := v.trees.Grow(r, func(id compact.NodeID, hash []byte) {
 		b.DeferInsert("audit_tree_nodes", auditNodeColumns, org, int16(id.Level), int64(id.Index), hash)
 	})
+	if tree == nil {
+		return
+	}
+	index := tree.End() - 1
 	b.DeferBuild("tree:"+org, func() (string, []any) {
 		root, _ := tree.GetRootHash(nil)
 		return `INSERT INTO audit_trees (organization_id, size, border, root) VALUES ($1, $2, $3, $4)
@@ -283,11 +277,16 @@ type EvidenceFilter struct {
 	Position uint64
 }
 
-// LastEntry is the latest entry at or before t that the filter selects; ok is
-// false when there is none.
+// LastEntry is the latest entry at or before t that the filter selects (the
+// one at its Position, whatever its time, when set); ok is false when there is
+// none.
 func (q Audit) LastEntry(ctx context.Context, orgID string, f EvidenceFilter, t time.Time) (AuditRow, bool, error) {
-	sql := auditSelect + `WHERE e.organization_id = $1 AND e.event_type = ANY($2) AND e.at <= $3`
-	args := []any{orgID, f.Types, t}
+	sql := auditSelect + `WHERE e.organization_id = $1 AND e.event_type = ANY($2)`
+	args := []any{orgID, f.Types}
+	if f.Position == 0 {
+		args = append(args, t)
+		sql += ` AND e.at <= $3`
+	}
 	for _, c := range []struct{ column, v string }{{"target_id", f.TargetID}, {"account_id", f.AccountID}, {"workspace_id", f.WorkspaceID}} {
 		if c.v != "" {
 			args = append(args, c.v)

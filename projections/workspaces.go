@@ -93,7 +93,8 @@ func (q Workspaces) ListForMember(ctx context.Context, orgID, accountID string, 
 }
 
 // Membership is an account's direct membership of a workspace, with the log
-// position of the event that authorized it.
+// position of the event that authorized it (0: unknown, a row projected before
+// positions were kept or by an older version).
 type Membership struct {
 	WorkspaceID string
 	Position    uint64
@@ -102,7 +103,7 @@ type Membership struct {
 // DirectMemberOf lists the organization's workspaces the account is a direct
 // member of, in id order.
 func (q Workspaces) DirectMemberOf(ctx context.Context, orgID, accountID string) ([]Membership, error) {
-	return queryAll(ctx, q.Pool, pgx.RowToStructByPos[Membership], `SELECT w.id, m.position FROM workspace_members m
+	return queryAll(ctx, q.Pool, pgx.RowToStructByPos[Membership], `SELECT w.id, COALESCE(m.position, 0) FROM workspace_members m
 		JOIN workspaces w ON w.id = m.workspace_id WHERE w.organization_id = $1 AND m.account_id = $2 ORDER BY w.id`, orgID, accountID)
 }
 

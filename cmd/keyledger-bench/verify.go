@@ -50,8 +50,8 @@ func indexOf(n int) (*credindex.Index, string, []string) {
 			// The ids in a record read from the log are strings of its own, as here.
 			recs = append(recs, eventstore.Record{Sequence: uint64(j + 2), Aggregate: strings.Clone(ws),
 				Metadata: domain.Metadata{OrganizationID: strings.Clone(org)}, Event: domain.APIKeyCreated{
-				KeyID: domain.NewAPIKeyID(), BusinessType: domain.BusinessMaaS, Allowlist: []string{"10.0.0.0/8"},
-				SecretHash: domain.HashCredential(benchPepper, cred)}})
+					KeyID: domain.NewAPIKeyID(), BusinessType: domain.BusinessMaaS, Allowlist: []string{"10.0.0.0/8"},
+					SecretHash: domain.HashCredential(benchPepper, cred)}})
 		}
 		x.Apply(recs...)
 	}

@@ -258,11 +258,9 @@ func (cloudEvents) Unmarshal(m jetstream.Msg) (*message.Message, error) {
 			wm.Metadata.Set(k, v[0])
 		}
 	}
-	meta, err := m.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("billing: metadata of %s: %w", wm.UUID, err)
+	if meta, err := m.Metadata(); err == nil { // a consumer's message always has it
+		wm.Metadata.Set(metadataPosition, strconv.FormatUint(meta.Sequence.Stream, 10))
 	}
-	wm.Metadata.Set(metadataPosition, strconv.FormatUint(meta.Sequence.Stream, 10))
 	if batch := m.Headers().Get(jetstreamext.BatchIDHeader); batch != "" {
 		wm.Metadata.Set(metadataBatchID, batch)
 	}

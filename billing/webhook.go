@@ -88,12 +88,13 @@ type Envelope struct {
 	DataContentType string `json:"datacontenttype"`
 	OrgID           string `json:"orgid,omitempty"`
 	WorkspaceID     string `json:"workspaceid,omitempty"`
-	// Position is the message's sequence in its stream: the log's position for a
-	// domain event (as /v1/events and X-Keyledger-Position give it), the usage
-	// stream's for a usage record. Webhooks are not delivered in that order across
-	// retries and replayed dead letters; a receiver orders by it. Absent from a
-	// dead letter kept before webhooks carried it.
-	Position uint64 `json:"position,omitempty"`
+	// Position is the message's sequence in its stream, in decimal: the log's
+	// position for a domain event (as /v1/events and X-Keyledger-Position give it),
+	// the usage stream's for a usage record. Webhooks are not delivered in that
+	// order across retries and replayed dead letters; a receiver orders by it. A
+	// string, as CloudEvents' integers stop at 2³¹−1, which a usage stream passes.
+	// Absent from a dead letter kept before webhooks carried it.
+	Position string `json:"position,omitempty"`
 	// BatchID is shared by the events one atomic append wrote (a batch of keys, a
 	// role edit): they were decided together. Absent for an append of one event.
 	BatchID string          `json:"batchid,omitempty"`
@@ -125,11 +126,10 @@ func envelope(msg *message.Message) ([]byte, error) {
 		return nil, err
 	}
 	md := msg.Metadata
-	position, _ := strconv.ParseUint(md.Get(metadataPosition), 10, 64) // 0 (omitted) when the letter has none
 	return json.Marshal(Envelope{
 		SpecVersion: "1.0", ID: msg.UUID, Source: md.Get(eventstore.HeaderSource), Type: md.Get(eventstore.HeaderType),
 		Time: md.Get(eventstore.HeaderTime), Subject: md.Get(eventstore.HeaderSubject), DataContentType: "application/json",
-		OrgID: md.Get(eventstore.HeaderOrgID), WorkspaceID: md.Get(eventstore.HeaderWorkspaceID), Position: position,
+		OrgID: md.Get(eventstore.HeaderOrgID), WorkspaceID: md.Get(eventstore.HeaderWorkspaceID), Position: md.Get(metadataPosition),
 		BatchID: md.Get(metadataBatchID), Data: payload,
 	})
 }

@@ -283,8 +283,17 @@ func (s *Store) Append(ctx context.Context, kind, id string, expected uint64, ev
 		msgs[i] = m
 	}
 	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+	return s.publish(ctx, msgs)
+}
+
+// publish appends msgs (each carrying the expected sequence its aggregate's first
+// one needs) within the write timeout, and returns the last one's position: one
+// message plainly, more as one atomic batch (a batch of one would carry a batch id
+// for nothing, which billing's webhooks show).
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
+	subject := msgs[0].Subject
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
@@ -356,14 +365,12 @@ func (s *Store) AppendMany(ctx context.Context, kind string, changes []domain.Ch
 			msgs = append(msgs, msg)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
-	defer cancel()
-	ack, err := s.publishBatch(ctx, msgs)
+	end, err := s.publish(ctx, msgs)
 	if err != nil {
-		return nil, classify(Subject(kind, changes[0].ID), err)
+		return nil, err
 	}
-	// The batch is stored as one run of sequences ending at the ack's.
-	last := ack.Sequence - uint64(total)
+	// The batch is stored as one run of sequences ending at the last one's.
+	last := end - uint64(total)
 	for i, c := range changes {
 		versions[i] = c.Expected
 		if len(c.Events) > 0 {

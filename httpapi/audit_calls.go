@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -123,8 +124,12 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 	}
 	var after uint64
 	if v := c.QueryParam("cursor"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil || after == 0 {
+		var since time.Time
+		if after, since, err = parseCallCursor(v); err != nil {
 			return projections.ErrBadCursor // as every list answers it
+		}
+		if from.IsZero() {
+			from = since
 		}
 	}
 	calls, err := s.d.Audit.ReadCalls(c.Request().Context(), cl.OrganizationID, from, after, limit)
@@ -133,7 +138,7 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 	}
 	out := AuditCallList{Items: make([]AuditCall, len(calls))}
 	for i, k := range calls {
-		out.Items[i] = auditCall(k)
+		out.Items[i] = auditCall(k, from)
 	}
 	if len(calls) == limit {
 		out.NextCursor = out.Items[len(calls)-1].Cursor
@@ -141,10 +146,37 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 	return respond(c, http.StatusOK, out)
 }
 
-func auditCall(k auditlog.Call) AuditCall {
+// A call's cursor is its place in the audit stream and, when the page selected
+// from a time, that time ("<sequence>.<Unix nanoseconds>"): following it keeps
+// selecting by from, whether or not the client repeats from.
+func callCursor(seq uint64, from time.Time) string {
+	c := strconv.FormatUint(seq, 10)
+	if !from.IsZero() {
+		c += "." + strconv.FormatInt(from.UnixNano(), 10)
+	}
+	return c
+}
+
+func parseCallCursor(v string) (uint64, time.Time, error) {
+	seqPart, fromPart, withFrom := strings.Cut(v, ".")
+	seq, err := strconv.ParseUint(seqPart, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, time.Time{}, projections.ErrBadCursor
+	}
+	if !withFrom {
+		return seq, time.Time{}, nil
+	}
+	nanos, err := strconv.ParseInt(fromPart, 10, 64)
+	if err != nil {
+		return 0, time.Time{}, projections.ErrBadCursor
+	}
+	return seq, time.Unix(0, nanos).UTC(), nil
+}
+
+func auditCall(k auditlog.Call, from time.Time) AuditCall {
 	m := k.Meta
 	a := AuditCall{EventID: k.EventID, Time: k.At.UTC(), CredentialID: m.CredentialID, AccountID: m.ActorID, SourceIP: m.SourceIP,
-		RequestID: m.RequestID, ClientRequestID: m.ClientRequestID, Cursor: strconv.FormatUint(k.Sequence, 10)}
+		RequestID: m.RequestID, ClientRequestID: m.ClientRequestID, Cursor: callCursor(k.Sequence, from)}
 	switch {
 	case k.Refused != nil:
 		r := k.Refused

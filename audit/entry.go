@@ -206,8 +206,8 @@ func Summary(actor, eventType, target, workspace string) string {
 
 // LeafOf is the leaf hash of a record of the log at the given leaf index. A
 // payload that is not JSON, which the log never holds (every append encodes
-// JSON), has the empty leaf's hash rather than stopping the tree; the verifier
-// reports such a line malformed and hashes it so too.
+// JSON), has the empty leaf's hash rather than stopping the tree (the export
+// would stop at it).
 func LeafOf(r eventstore.Record, index uint64) []byte {
 	h, err := FromRecord(r, &index).LeafHash()
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unique"
 
 	"golang.org/x/time/rate"
 
@@ -91,9 +90,18 @@ type keyEntry struct {
 }
 
 // intern gives the one copy of an id the index keeps, however many entries name
-// it: a record read from the log brings strings of its own, and a workspace's
-// million keys would each keep a copy of its id and of its organization's.
-func intern(id string) string { return unique.Make(id).Value() }
+// it: a record read from the log brings strings of its own (parts of larger ones),
+// and a workspace's million keys would each keep a copy of its id and of its
+// organization's. The table holds the workspace, organization and account ids
+// (not the keys'): it grows with them, never with keys. Caller holds x.mu.
+func (x *Index) intern(id string) string {
+	if s, ok := x.names[id]; ok {
+		return s
+	}
+	id = strings.Clone(id)
+	x.names[id] = id
+	return id
+}
 
 // aliveAt: created at or before t, not deleted at or before t.
 func (k *keyEntry) aliveAt(t time.Time) bool {
@@ -155,6 +163,7 @@ type Index struct {
 	members    map[string]map[string]struct{} // workspace → accounts
 	roles      roleGrants                     // authorizations through roles
 	workspaces map[string]string              // workspace → organization
+	names      map[string]string              // the ids entries share (intern)
 	// allows are the distinct allowlists the keys share, each parsed once: by their
 	// entries, and in the order they came (append-only).
 	allows     map[string]*allowed
@@ -229,7 +238,7 @@ func New(log Log, cfg Config) *Index {
 		log: log, logger: cfg.Logger, clock: cfg.Clock, onApply: cfg.OnApply, lease: cfg.Lease, born: time.Now(),
 		keys: map[[32]byte]*keyEntry{}, keysByID: map[string]*keyEntry{},
 		accessKeys: map[[32]byte]*accessKeyEntry{}, akByID: map[string]*accessKeyEntry{},
-		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{},
+		accounts: map[string]*accountEntry{}, members: map[string]map[string]struct{}{}, workspaces: map[string]string{}, names: map[string]string{},
 		allows: map[string]*allowed{}, roles: newRoleGrants(), history: newHistory(), snapshots: make(chan chan *indexSnapshot), remembered: map[[32]byte]string{},
 	}
 	x.hasher.New = func() any { return &hmacState{mac: hmac.New(sha256.New, pepper)} }
@@ -622,7 +631,7 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 	case domain.AccessKeyCreated:
 		if h, ok := decodeHash(e.SecretHash); ok {
 			x.forget(h)
-			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: intern(e.AccountID), orgID: intern(r.Aggregate), hash: h}
+			ak := &accessKeyEntry{id: e.AccessKeyID, accountID: x.intern(e.AccountID), orgID: x.intern(r.Aggregate), hash: h}
 			x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 		}
 	case domain.AccessKeyDisabled: // the account's one set of AK: its previous key too
@@ -655,11 +664,11 @@ func (x *Index) apply(r eventstore.Record, now time.Time) {
 		if !ok {
 			return
 		}
-		k := &keyEntry{id: e.KeyID, workspaceID: intern(r.Aggregate), orgID: intern(r.Metadata.OrganizationID), hash: h,
+		k := &keyEntry{id: e.KeyID, workspaceID: x.intern(r.Aggregate), orgID: x.intern(r.Metadata.OrganizationID), hash: h,
 			product: e.BusinessType, allow: x.allowlist(e.Allowlist), use: &keyUse{}, createdAt: e.At.UnixNano()}
 		x.uses = append(x.uses, keyUseRef{keyID: e.KeyID, use: k.use})
 		if k.orgID == "" {
-			k.orgID = intern(x.workspaces[r.Aggregate])
+			k.orgID = x.intern(x.workspaces[r.Aggregate])
 		}
 		if e.QPSLimit > 0 {
 			k.limiter = rate.NewLimiter(rate.Limit(e.QPSLimit), burst(e.QPSLimit))
@@ -734,7 +743,7 @@ func (x *Index) rotate(orgID string, e domain.AccessKeyRotated) {
 	}
 	if h, ok := decodeHash(e.SecretHash); ok {
 		x.forget(h)
-		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: intern(e.AccountID), orgID: intern(orgID), hash: h, disabled: disabled}
+		ak := &accessKeyEntry{id: e.AccessKeyID, accountID: x.intern(e.AccountID), orgID: x.intern(orgID), hash: h, disabled: disabled}
 		x.accessKeys[h], x.akByID[e.AccessKeyID] = ak, ak
 	}
 }

@@ -85,6 +85,7 @@ func benchVerifyInProcess() {
 	report("verification in process, 1,000,000 keys indexed (ns/op)", float64(res.NsPerOp()), 0, "ns")
 	report("verification in process, allowed path (allocs/op)", float64(res.AllocsPerOp()), 0, "allocs")
 	report("index memory per 1,000,000 keys (MiB)", float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), 0, "MiB")
+	report("index memory per key (bytes)", float64(after.HeapAlloc-before.HeapAlloc)/1_000_000, 0, "B")
 	runtime.KeepAlive(x)
 }
 

@@ -246,11 +246,11 @@ func (r *repository[A]) unknown(id string, e *entry[A]) {
 // (their locks taken in id order), decide runs on each, and what it decided is
 // appended as one atomic batch with every aggregate's expected version, all or
 // none, retried on conflict. view sees each aggregate after its events. It returns
-// the highest version among the aggregates after the write, and whether the
-// decision holds there: the batch checks only the versions of the aggregates it
-// writes, so one left unchanged may have been written between its read and that
-// version (the caller then decides again, on the state as it is).
-func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domain.Metadata, decide func(id string, a A) ([]domain.Event, error), view func(id string, a A)) (uint64, bool, error) {
+// the highest version among the aggregates after the write, and the version it
+// read of each aggregate it left unchanged: the batch checks only the versions of
+// those it writes, so the caller asks writtenBetween whether one of the others
+// moved in a way that matters before the position it answers.
+func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domain.Metadata, decide func(id string, a A) ([]domain.Event, error), view func(id string, a A)) (uint64, map[string]uint64, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -258,7 +258,7 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 	for i, id := range ids {
 		e := r.entry(id)
 		if err := e.mu.acquire(ctx, r.lockWait, r.kind, id); err != nil {
-			return 0, false, err
+			return 0, nil, err
 		}
 		defer r.unlock(id, e)
 		entries[i] = e
@@ -269,17 +269,17 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 			// Every aggregate is read current: a refusal is never based on a stale
 			// cache, and a stale expectation would only cost a retry.
 			if err := r.refresh(ctx, id, entries[i]); err != nil {
-				return 0, false, err
+				return 0, nil, err
 			}
 			events, err := decide(id, entries[i].agg)
 			if err != nil {
-				return 0, false, err
+				return 0, nil, err
 			}
 			changes[i] = domain.Change{ID: id, Expected: entries[i].version, Events: events}
 			total += len(events)
 		}
 		if err := domain.CheckWriteSize(total); err != nil {
-			return 0, false, err
+			return 0, nil, err
 		}
 		versions, err := r.store.AppendMany(ctx, r.kind, changes, meta)
 		if errors.Is(err, domain.ErrConflict) && attempt < maxAttempts {
@@ -289,7 +289,7 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 			for i, id := range ids {
 				r.unknown(id, entries[i])
 			}
-			return 0, false, err
+			return 0, nil, err
 		}
 		var last uint64
 		for i, c := range changes {
@@ -302,33 +302,39 @@ func (r *repository[A]) updateMany(ctx context.Context, ids []string, meta domai
 				view(ids[i], e.agg)
 			}
 		}
+		unchanged := map[string]uint64{}
 		for i, c := range changes {
-			if len(c.Events) > 0 || c.Expected == last {
-				continue
-			}
-			if moved, err := r.writtenBetween(ctx, ids[i], c.Expected, last); err != nil || moved {
-				return last, false, err
+			if len(c.Events) == 0 {
+				unchanged[ids[i]] = c.Expected
 			}
 		}
-		return last, true, nil
+		return last, unchanged, nil
 	}
 }
 
-// writtenBetween tells whether the log holds an event of the aggregate after
-// position after and at or before upTo.
-func (r *repository[A]) writtenBetween(ctx context.Context, id string, after, upTo uint64) (bool, error) {
+// writtenBetween tells whether the log holds an event of the aggregate that
+// matters after position after and at or before upTo.
+func (r *repository[A]) writtenBetween(ctx context.Context, id string, after, upTo uint64, matters func(domain.Event) bool) (bool, error) {
+	if after >= upTo {
+		return false, nil
+	}
 	end, err := r.store.LastSequence(ctx, r.kind, id)
 	if err != nil || end <= after {
 		return false, err
-	}
-	if end <= upTo {
-		return true, nil
 	}
 	events, _, err := r.store.LoadEvents(ctx, r.kind, id, after, end)
 	if err != nil {
 		return false, err
 	}
-	return len(events) > 0 && events[0].Position <= upTo, nil
+	for _, e := range events {
+		if e.Position > upTo {
+			break
+		}
+		if matters(e.Event) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // read runs fn on the current state: the cached aggregate, after checking in one

@@ -80,7 +80,7 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 	for attempt := 1; ; attempt++ {
 		ids := slices.Concat(cmd.WorkspaceIDs, slices.Collect(maps.Keys(current)))
 		out.WorkspaceIDs = []string{}
-		version, holds, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
+		version, unchanged, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
 			func(id string, w *domain.Workspace) ([]domain.Event, error) {
 				if ownWorkspace(cmd.Caller, w) != nil || want[id] == w.IsMember(cmd.AccountID) {
 					return nil, nil
@@ -100,16 +100,18 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 					out.WorkspaceIDs = append(out.WorkspaceIDs, id)
 				}
 			})
-		out.Version = version
 		if err != nil {
 			return out, err
 		}
+		// The answer's position is past every round's write (an earlier round's
+		// revocation among them).
+		out.Version = max(out.Version, version)
 		// The answer holds at its position only if what the write did not read was
 		// not written before it: a membership outside the set authorized meanwhile
-		// on another workspace (the views, once they reach the position, say), or a
-		// change to a workspace it read and left (updateMany says). Those are older
-		// than the write, so the set replaces them too: decide again.
-		after, err := cmd.Memberships(ctx, version)
+		// on another workspace (the views, once they reach the position, say), or
+		// the account's membership changed on a workspace it read and left. Those
+		// are older than the answer, so the set replaces them too: decide again.
+		after, err := cmd.Memberships(ctx, out.Version)
 		if err != nil {
 			return out, err
 		}
@@ -117,15 +119,37 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 		for id, at := range after {
 			// One of unknown position was read in the first place, or projected by
 			// an older version during a rolling update: never taken for older.
-			if !want[id] && at != 0 && at <= version {
+			if !want[id] && at != 0 && at <= out.Version {
 				current[id] = at
 			}
 		}
-		if holds && len(current) == 0 {
+		moved := false
+		for id, read := range unchanged {
+			if moved, err = a.workspaces.writtenBetween(ctx, id, read, out.Version, membershipOf(cmd.AccountID)); err != nil || moved {
+				break
+			}
+		}
+		if err != nil {
+			return out, err
+		}
+		if !moved && len(current) == 0 {
 			return out, nil
 		}
 		if attempt == maxAttempts {
 			return out, fmt.Errorf("the account's workspaces kept changing during %d attempts: %w", attempt, domain.ErrConflict)
 		}
+	}
+}
+
+// membershipOf says whether an event changes the account's direct membership.
+func membershipOf(accountID string) func(domain.Event) bool {
+	return func(e domain.Event) bool {
+		switch e := e.(type) {
+		case domain.MemberAuthorized:
+			return e.AccountID == accountID
+		case domain.MemberRevoked:
+			return e.AccountID == accountID
+		}
+		return false
 	}
 }

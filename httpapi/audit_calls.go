@@ -113,6 +113,9 @@ func (s *Server) listAuditCalls(c echo.Context) error {
 	var verr domain.ValidationError
 	var from time.Time
 	timeParam(c, "from", &from, &verr)
+	if from.Before(time.Unix(0, 0)) { // no record is older; a cursor holds from in Unix nanoseconds
+		from = time.Time{}
+	}
 	limit := 100
 	if v := c.QueryParam("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/service"
 )
 
 // memberSummary renders a member list as "account:direct:role,role" items.
@@ -202,63 +205,78 @@ func TestNoSelfAuthorization(t *testing.T) {
 // TestAccountWorkspacesAnswerHoldsAtItsPosition: PUT /v1/accounts/{id}/workspaces
 // answers the set it wrote at its position, and the log at that position agrees,
 // even when, between the views' read and the append, another instance authorizes
-// the account on a workspace outside the set or revokes it from one in the set
-// that it already was on (both land before the append, so the set is to replace
-// them).
+// the account on a workspace outside the set, revokes it from one in the set that
+// it already was on, or revokes and authorizes it again there (all land before
+// the append, so the set is to replace them; the last leaves nothing to write in
+// a second round, whose answer must still be past the first round's write).
 func TestAccountWorkspacesAnswerHoldsAtItsPosition(t *testing.T) {
 	h := start(t)
-	proxy, _, srv := h.proxied(httpapi.Config{})
+	// The other instance's writes run while the PUT's append waits in the proxy:
+	// the PUT's instance is given the time (a loaded machine may take a second).
+	proxy := h.nats.StartProxy(t)
+	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{}, func(c *service.Config) {
+		c.WriteTimeout, c.DataKeyGrace = 10*time.Second, 40*time.Second
+	})
+	h.waitReady(svc)
 	a, b, c, x := h.workspace("a"), h.workspace("b"), h.workspace("c"), h.workspace("x")
 	bob, _ := h.subAccount("bob")
 	path := "/v1/accounts/" + bob + "/workspaces"
-	for _, meanwhile := range []struct {
-		what     string
+	type members struct {
 		ws       string
 		accounts []string
+	}
+	for _, tc := range []struct {
+		what        string
+		before, put []string
+		meanwhile   []members
 	}{
-		{"authorized on a workspace outside the set", x, []string{bob}},
-		{"revoked from a workspace in the set it was on", a, []string{}},
+		{"authorized on a workspace outside the set", []string{a, b}, []string{a, b, c}, []members{{x, []string{bob}}}},
+		{"revoked from a workspace in the set it was on", []string{a, b}, []string{a, b, c}, []members{{a, []string{}}}},
+		{"revoked and authorized again on one in the set", []string{a, b, c}, []string{a, b}, []members{{a, []string{}}, {a, []string{bob}}}},
 	} {
-		r := h.as("PUT", path, map[string]any{"workspace_ids": []string{a, b}})
+		r := h.as("PUT", path, map[string]any{"workspace_ids": tc.before})
 		h.expect(r, 200, "")
 		h.applied(r)
-		// Just before the PUT's append reaches NATS, the other instance writes.
-		// The hook runs on the proxy's goroutine: it only records what it got.
+		// Just before the PUT's append (its change on c) reaches NATS, the other
+		// instance writes. The hook runs on the proxy's goroutine: it only records.
 		var once sync.Once
-		status, fired := 0, false
+		var statuses []int
 		proxy.StallWhere(func(subject string, _ []byte) bool {
 			if subject == "keyledger.events.workspace."+c {
 				once.Do(func() {
-					fired = true
-					body, _ := json.Marshal(map[string]any{"account_ids": meanwhile.accounts})
-					req, _ := http.NewRequest("PUT", h.http.URL+"/v1/workspaces/"+meanwhile.ws+"/members", bytes.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
-					req.Header.Set("Content-Type", "application/json")
-					if res, err := http.DefaultClient.Do(req); err == nil {
-						status = res.StatusCode
-						res.Body.Close()
+					for _, m := range tc.meanwhile {
+						body, _ := json.Marshal(map[string]any{"account_ids": m.accounts})
+						req, _ := http.NewRequest("PUT", h.http.URL+"/v1/workspaces/"+m.ws+"/members", bytes.NewReader(body))
+						req.Header.Set("Authorization", "Bearer "+h.admin.Secret)
+						req.Header.Set("Content-Type", "application/json")
+						status := 0
+						if res, err := http.DefaultClient.Do(req); err == nil {
+							status = res.StatusCode
+							res.Body.Close()
+						}
+						statuses = append(statuses, status)
 					}
 				})
 			}
 			return false
 		})
-		r = h.on(srv, h.admin.Secret, "PUT", path, map[string]any{"workspace_ids": []string{a, b, c}})
+		r = h.on(srv, h.admin.Secret, "PUT", path, map[string]any{"workspace_ids": tc.put})
 		proxy.StallWhere(nil)
-		if !fired || status != 200 {
-			t.Fatalf("%s: the other instance's write (fired %v) answered %d", meanwhile.what, fired, status)
+		if fmt.Sprint(statuses) != fmt.Sprint(slices.Repeat([]int{200}, len(tc.meanwhile))) {
+			t.Fatalf("%s: the other instance's writes answered %v", tc.what, statuses)
 		}
 		h.expect(r, 200, "")
-		want := fmt.Sprint([]string{a, b, c})
+		want := fmt.Sprint(tc.put)
 		if got := fmt.Sprint(r.Body["workspace_ids"]); got != want {
-			t.Fatalf("%s: answered %s, asked for %s", meanwhile.what, got, want)
+			t.Fatalf("%s: answered %s, asked for %s", tc.what, got, want)
 		}
 		// Nothing was written after the answer: the views at its position are the log's.
 		if pos := r.Header.Get(httpapi.HeaderPosition); pos != fmt.Sprint(h.position()) {
-			t.Fatalf("%s: the answer's position %s is not the log's end %d", meanwhile.what, pos, h.position())
+			t.Fatalf("%s: the answer's position %s is not the log's end %d", tc.what, pos, h.position())
 		}
 		g := h.as("GET", path, nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
 		if h.expect(g, 200, ""); fmt.Sprint(g.Body["workspace_ids"]) != want {
-			t.Fatalf("%s: the log at the answer's position has %s; the answer said %s", meanwhile.what, g.Body["workspace_ids"], want)
+			t.Fatalf("%s: the log at the answer's position has %s; the answer said %s", tc.what, g.Body["workspace_ids"], want)
 		}
 	}
 }

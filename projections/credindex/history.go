@@ -183,7 +183,7 @@ func (x *Index) AttributeAt(credentialID, workspaceID string, product domain.Bus
 			return Attribution{}, UsageCredentialNotActive
 		case k.workspaceID != workspaceID:
 			return Attribution{}, UsageWorkspaceMismatch
-		case k.product != product:
+		case k.product.businessType() != product:
 			return Attribution{}, UsageProductMismatch
 		}
 		return Attribution{OrganizationID: x.workspaces[workspaceID], BillingKind: "workspace", BillingID: workspaceID}, ""

@@ -70,7 +70,7 @@ func (s *indexSnapshot) prepareKeys() [][]byte {
 			b = append(b, k.id...)
 			b = binary.AppendUvarint(b, place(k.workspaceID))
 			b = binary.AppendUvarint(b, place(k.orgID))
-			b = binary.AppendUvarint(b, place(string(k.product)))
+			b = binary.AppendUvarint(b, place(string(k.product.businessType())))
 			b = binary.AppendUvarint(b, uint64(k.allow.n))
 			var flags byte
 			if k.deleted {
@@ -181,7 +181,7 @@ func (h keysHead) decodeChunk(b []byte, entries []keyEntry, uses []keyUse, allow
 		}
 		ids, b = append(ids, b[:idLen]...), b[idLen:]
 		idEnds[i] = len(ids)
-		e.workspaceID, e.orgID, e.product = str(), str(), domain.BusinessType(str())
+		e.workspaceID, e.orgID, e.product = str(), str(), productOf(domain.BusinessType(str()))
 		if a := uvarint(len(allows)); err == nil {
 			e.allow = allows[a]
 		}

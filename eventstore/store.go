@@ -158,7 +158,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		return nil, fmt.Errorf("%w: nats-server %s is too old, keyledger needs %s or newer (atomic batch publish)", ErrRefused, v, MinServerVersion)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxUsageInFlight))
+	// An asynchronous publish whose acknowledgement never comes gives up after the
+	// write timeout: until then it holds one of the in-flight slots, and without a
+	// timeout only a reconnection would free it.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxUsageInFlight), jetstream.WithPublishAsyncTimeout(cfg.WriteTimeout))
 	if err != nil {
 		return nil, err
 	}

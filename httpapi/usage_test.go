@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,36 @@ func TestUsageRecordIdsArePerOrganization(t *testing.T) {
 	h.expect(r, 200, "")
 	if got := fmt.Sprint(statuses(r)); got != "[accepted accepted]" {
 		t.Fatalf("one record id in two organizations: %s", got)
+	}
+}
+
+// TestUsageIntakeRecoversFromLostAcknowledgements: acknowledgements of usage
+// publishes lost while the connection stays up (a stream leader changing, say)
+// are a 503 while it lasts, and nothing once it is over: the publishes left
+// without an answer do not keep holding the instance's slots for in-flight
+// records.
+func TestUsageIntakeRecoversFromLostAcknowledgements(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(key, 201, "")
+	proxy, svc, srv := h.proxied(httpapi.Config{})
+	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(prefix string, n int) map[string]any {
+		recs := make([]any, n)
+		for i := range recs {
+			recs[i] = usageRecord(fmt.Sprintf("%s-%d", prefix, i), key.str("id"), ws, "maas", time.Now())
+		}
+		return map[string]any{"records": recs}
+	}
+	proxy.LoseReplies(func(payload []byte) bool { return bytes.HasPrefix(payload, []byte(`{"stream":"KEYLEDGER_USAGE"`)) })
+	h.expect(h.on(srv, gatewayToken, "POST", "/v1/usage", batch("lost", 1000)), 503, "")
+	proxy.LoseReplies(nil)
+	r := h.on(srv, gatewayToken, "POST", "/v1/usage", batch("after", 10))
+	h.expect(r, 200, "")
+	if got := fmt.Sprint(statuses(r)); got != fmt.Sprint(slices.Repeat([]string{"accepted"}, 10)) {
+		t.Fatalf("after the acknowledgements came back: %s", got)
 	}
 }

@@ -86,15 +86,22 @@ type Result struct {
 }
 
 // Take checks, attributes and appends a batch of records, and answers one result
-// per record, in order. It fails only when no record could be stored because the
+// per record, in order. It fails (fault.ErrUnavailable) when the attributor cannot
+// be brought up to the log, and when no record could be stored because the
 // stream is unavailable.
 func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result, error) {
+	// Every record is attributed on the log as it stood when the request came: a
+	// credential revoked on another instance a moment ago is not billed for a
+	// later call, one created there is not refused.
+	if err := in.current(ctx); err != nil {
+		return nil, fault.Unavailable(err)
+	}
 	now := in.cfg.Clock()
 	out := make([]Result, len(recs))
 	var ready []domain.UsageRecorded
 	var at []int                 // index in recs of each ready record
-	seen := map[[2]string]bool{} // organization, record id: what a record is one of
-	var waited, stale bool       // the attributor was brought up to the log; it could not be
+	first := map[[2]string]int{} // organization, record id → the index of its first copy
+	var repeats [][2]int         // a repeat's index and its first copy's
 	for i, r := range recs {
 		out[i].RecordID = r.RecordID
 		if err := domain.CheckUsage("records["+strconv.Itoa(i)+"]", r, now, in.cfg.MaxAge); err != nil {
@@ -104,27 +111,16 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 			continue
 		}
 		a, reason := in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
-		if reason != "" && !waited {
-			// Maybe a credential (or a membership) the attributor has not applied
-			// yet: it is rejected only once the attributor holds the log as it
-			// stood after the request came.
-			waited, stale = true, in.current(ctx) != nil
-			if !stale {
-				a, reason = in.attribute.AttributeAt(r.CredentialID, r.WorkspaceID, r.Product, r.At)
-			}
-		}
 		if reason != "" {
-			if stale { // not known to be wrong: to be sent again
-				reason = "unavailable"
-			}
 			out[i].Status, out[i].Code = Rejected, reason
 			continue
 		}
-		if seen[[2]string{a.OrganizationID, r.RecordID}] { // the same record twice in one batch
-			out[i].Status = Duplicate
+		one := [2]string{a.OrganizationID, r.RecordID}
+		if f, ok := first[one]; ok { // the same record twice in one batch: as its first copy fares
+			repeats = append(repeats, [2]int{i, f})
 			continue
 		}
-		seen[[2]string{a.OrganizationID, r.RecordID}] = true
+		first[one] = i
 		if r.Units == nil { // the stream's contract: units is always an object
 			r.Units = map[string]int64{}
 		}
@@ -158,6 +154,13 @@ func (in *Intake) Take(ctx context.Context, recs []domain.UsageRecord) ([]Result
 	}
 	if stored == 0 {
 		return nil, fault.Unavailable(errors.New("usage: the stream stored none of the records"))
+	}
+	for _, rep := range repeats {
+		i, f := rep[0], rep[1]
+		out[i].Status, out[i].Code = out[f].Status, out[f].Code
+		if out[i].Status == Accepted { // stored once, by its first copy
+			out[i].Status = Duplicate
+		}
 	}
 	return out, nil
 }

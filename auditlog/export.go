@@ -35,6 +35,10 @@ type Range struct {
 	// followed stream shows each event at once, and a long export is not written
 	// a line at a time).
 	Flush func() error
+	// Allowed, when set, is asked before each batch is emitted (and at least every
+	// second while nothing comes): an error ends the export there. A followed
+	// export has no next request at which a revoked reader would be refused.
+	Allowed func(ctx context.Context) error
 }
 
 // Export calls emit with each of the organization's events in the range, in log
@@ -72,6 +76,11 @@ func Export(ctx context.Context, log Log, r Range, emit func(audit.Event) error)
 				return nil
 			}
 			return err
+		}
+		if r.Allowed != nil {
+			if err := r.Allowed(ctx); err != nil {
+				return err
+			}
 		}
 		for _, rec := range recs {
 			if !r.Follow && rec.Sequence > until {

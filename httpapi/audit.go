@@ -436,6 +436,22 @@ func (s *Server) listEvents(c echo.Context) error {
 	var out *ndjsonStream
 	if r.Follow {
 		out = startNDJSON(c)
+		// The reader is checked again as the stream goes on, as its next request
+		// would be: at most once a second, so a busy stream costs one round trip
+		// a second, and a revocation ends it within a second.
+		secret, _ := bearer(c)
+		var checked time.Time
+		r.Allowed = func(ctx context.Context) error {
+			if time.Since(checked) < time.Second {
+				return nil
+			}
+			checked = time.Now()
+			again, err := s.d.App.Authenticate(ctx, secret, commands.Origin{SourceIP: c.RealIP(), RequestID: requestID(c)})
+			if err != nil {
+				return err
+			}
+			return again.Can(commands.PermAuditRead)
+		}
 	}
 	r.Flush = func() error {
 		if out == nil {

@@ -542,3 +542,53 @@ func TestCheckpointsSignTheLogNotTheViews(t *testing.T) {
 		t.Fatalf("the log's export against the signed checkpoint: %v %+v", err, rep)
 	}
 }
+
+// TestAFollowedHistoryEndsWithTheCallersAccess: a sub-account following
+// /v1/events loses audit:read; within a second the stream ends, and what the
+// organization does afterwards never reaches it.
+func TestAFollowedHistoryEndsWithTheCallersAccess(t *testing.T) {
+	h := start(t)
+	bob, bobSecret := h.subAccount("bob")
+	role := h.role("auditors", []string{"audit:read"}, bob)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/events?follow=true&after=%d", h.http.URL, h.position()), nil)
+	req.Header.Set("Authorization", "Bearer "+bobSecret)
+	req.Header.Set("X-Keyledger-Position", fmt.Sprint(h.position()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("follow: %d", res.StatusCode)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	h.workspace("seen")
+	select {
+	case l := <-lines:
+		if !strings.Contains(l, "workspace.created") {
+			t.Fatalf("followed: %s", l)
+		}
+	case <-ctx.Done():
+		t.Fatal("nothing followed")
+	}
+	h.expect(h.as("DELETE", "/v1/roles/"+role, nil), 204, "")
+	time.Sleep(1500 * time.Millisecond)
+	h.workspace("unseen")
+	for l := range lines { // the role's deletion itself may come through
+		if strings.Contains(l, `"name":"unseen"`) {
+			t.Fatalf("after the caller lost audit:read: %s", l)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the stream did not end")
+	}
+}

@@ -272,13 +272,16 @@ func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []str
 
 // replaySecrets fills the plaintexts of a replayed creation from the vault. The
 // reveal events are in the log before any plaintext is opened, in one append under
-// the caller's own check; the answer shows the keys as that append left them, at
+// the caller's own check (it creates and reads keys there: a reveal needs read); the answer shows the keys as that append left them, at
 // its position. A key deleted since has no plaintext any more: the first response
 // cannot be given again (ErrIdempotentResultGone).
 func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) error {
 	sealed := map[string][]byte{}
 	version, _, err := a.workspaces.update(ctx, r.WorkspaceID, c.metadata(r.WorkspaceID), func(w *domain.Workspace) ([]domain.Event, error) {
 		if err := c.onWorkspace(w, permKeyCreate); err != nil {
+			return nil, err
+		}
+		if err := c.onWorkspace(w, permKeyRead); err != nil { // handing them out again is a reveal
 			return nil, err
 		}
 		clear(sealed)

@@ -163,3 +163,23 @@ func TestAStalledIdempotencyStoreIsA503(t *testing.T) {
 	}
 	_ = tx.Rollback(ctx)
 }
+
+// TestAReplayedCreationRevealsOnlyToAReader: a replay hands the plaintexts out
+// again, which is a reveal: an account that may create keys but not read them
+// gets 403, and nothing is revealed.
+func TestAReplayedCreationRevealsOnlyToAReader(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	carol, carolSecret := h.subAccount("carol")
+	h.role("creators", []string{"api_key:create"}, carol)
+	h.expect(h.as("PUT", "/v1/workspaces/"+ws+"/members", map[string]any{"account_ids": []string{carol}}), 200, "")
+	path := "/v1/workspaces/" + ws + "/api-keys"
+	first := h.call(carolSecret, "POST", path, map[string]any{"business_type": "maas"}, "Idempotency-Key", "create-only")
+	h.expect(first, 201, "")
+	revealed := h.reveals(ws)
+	r := h.call(carolSecret, "POST", path, map[string]any{"business_type": "maas"}, "Idempotency-Key", "create-only")
+	h.expect(r, 403, "forbidden")
+	if strings.Contains(string(r.Raw), first.str("secret")) || h.reveals(ws) != revealed {
+		t.Fatalf("a replay revealed to an account without api_key:read: %s", r.Raw)
+	}
+}

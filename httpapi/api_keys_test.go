@@ -170,6 +170,11 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("patch: %s", r.Raw)
 	}
 	h.expect(h.as("PATCH", base+"/"+key, map[string]any{"note": "stale"}, "If-Match", etag), 412, "precondition_failed")
+	// An If-Match sent without a tag (a client whose stored ETag was empty) matches
+	// nothing: it is not the absence of a precondition.
+	for _, blank := range []string{"", " ", ","} {
+		h.expect(h.as("PATCH", base+"/"+key, map[string]any{"note": "blind"}, "If-Match", blank), 412, "precondition_failed")
+	}
 	h.expect(h.as("PATCH", base+"/"+key, map[string]any{"qps_limit": -1}), 400, "invalid_input")
 	h.expect(h.as("PATCH", base+"/"+key, map[string]any{"secret": "x"}), 400, "invalid_input")
 	r = h.as("GET", base+"/"+key, nil, "X-Keyledger-Position", r.Header.Get("X-Keyledger-Position"))

@@ -266,9 +266,15 @@ func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
 }
 
 // ifMatch is the If-Match header, checked against the resource's own entity tag by
-// the command.
+// the command. A header sent without any tag (a client whose stored ETag was
+// empty) is a precondition that no version meets, not the absence of one.
 func ifMatch(c echo.Context) commands.IfMatch {
-	return commands.IfMatch(strings.Join(c.Request().Header.Values("If-Match"), ","))
+	values := c.Request().Header.Values("If-Match")
+	m := strings.Join(values, ",")
+	if len(values) > 0 && strings.Trim(m, ", \t") == "" {
+		return commands.IfMatch(`""`) // the empty tag: no resource's
+	}
+	return commands.IfMatch(m)
 }
 
 // written sets the headers of a write response: its log position and the entity

@@ -130,3 +130,25 @@ func TestReconcileMeetsTheViewsWhereTheyStand(t *testing.T) {
 		t.Fatalf("reconcile after a change: %v %+v", err, diffs)
 	}
 }
+
+// TestReconcileCountsARecordOnceWhateverItsTime: a record id sent again later with
+// another time (a gateway that fixed its clock) is counted by its first copy, as
+// the projector counts it, even when that copy falls outside the range reconciled.
+func TestReconcileCountsARecordOnceWhateverItsTime(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	from := time.Now().UTC().Truncate(24 * time.Hour)
+	rec := domain.UsageRecorded{RecordID: "r-1", OrganizationID: "org_1", WorkspaceID: "ws_1", CredentialID: "key_1",
+		Product: domain.BusinessMaaS, Resource: "qwen-max", Units: map[string]int64{"calls": 1}, CostMicros: 7, Currency: "CNY",
+		At: from.Add(-time.Hour), BillingKind: "workspace", BillingID: "ws_1"}
+	again := rec
+	again.At = from.Add(time.Hour)
+	// The views hold nothing in the range: the first copy is the day before.
+	diffs, err := projections.Costs{Pool: e.pool}.Reconcile(ctx, from, from.Add(24*time.Hour), func(_ uint64, yield func(domain.UsageRecorded) bool) error {
+		_ = yield(rec) && yield(again)
+		return nil
+	})
+	if err != nil || len(diffs) != 0 {
+		t.Fatalf("a record resent with another time: %v %+v", err, diffs)
+	}
+}

@@ -50,10 +50,14 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(upTo
 	stream := map[costCell]*big.Int{}
 	seen := map[[2]string]bool{}
 	err = recs(checkpoint, func(u domain.UsageRecorded) bool {
-		if u.At.Before(from) || !u.At.Before(to) || seen[[2]string{u.OrganizationID, u.RecordID}] {
+		one := [2]string{u.OrganizationID, u.RecordID}
+		if seen[one] { // counted by its first copy, wherever that fell
 			return true
 		}
-		seen[[2]string{u.OrganizationID, u.RecordID}] = true
+		seen[one] = true
+		if u.At.Before(from) || !u.At.Before(to) {
+			return true
+		}
 		for _, g := range []struct {
 			name string
 			unit time.Duration

@@ -25,6 +25,9 @@ type route struct {
 	query                     []param
 	headers                   []param
 	handler                   echo.HandlerFunc
+	// bodyLimit is the route's largest request body when Config.BodyLimit is
+	// too small for what it takes (0: the configured limit).
+	bodyLimit int64
 }
 
 // param is a query parameter or a request header of a route.

@@ -116,7 +116,7 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = s.routeTable()
 	s.management = map[string]bool{}
 	for _, r := range s.routes {
-		h := knownQuery(r.query, r.handler) // after the authentication: 401 first
+		h := limitBody(max(r.bodyLimit, cfg.BodyLimit), knownQuery(r.query, r.handler)) // after the authentication: 401 first
 		switch {
 		case r.auth:
 			s.management[r.path] = true
@@ -155,7 +155,14 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
 			return badRequest("malformed_query", "the query string does not parse: separate parameters with &, percent-encode the rest")
 		}
-		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.BodyLimit)
+		return next(c)
+	}
+}
+
+// limitBody bounds a route's request body (larger is 413).
+func limitBody(limit int64, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 		return next(c)
 	}
 }

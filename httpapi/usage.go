@@ -56,6 +56,7 @@ type UsageResponse struct {
 func (s *Server) usageRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/usage", id: "reportUsage", summary: "Data plane: report up to 1,000 usage records (idempotent by record id)", gateway: true,
+			bodyLimit: usageBodyLimit,
 			request: UsageRequest{}, status: 200, response: UsageResponse{}, handler: s.reportUsage},
 	}
 }
@@ -95,3 +96,7 @@ func (s *Server) reportUsage(c echo.Context) error {
 	}
 	return respond(c, http.StatusOK, out)
 }
+
+// usageBodyLimit takes 1,000 records as large as their checks allow (about 2 MB in
+// JSON, twice that with every character of a resource escaped).
+const usageBodyLimit = 4 << 20

@@ -329,3 +329,32 @@ func TestUsageRepeatedInABatchSharesItsFirstCopysFate(t *testing.T) {
 		t.Fatalf("a repeat of a record not stored: %s", got)
 	}
 }
+
+// TestAFullUsageBatchFitsTheBodyLimit: 1,000 records, each as large as the checks
+// allow (a 128-character id, a 128-character resource in CJK, 16 units with
+// 64-character names), are one request, as the limit of 1,000 records says.
+func TestAFullUsageBatchFitsTheBodyLimit(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(key, 201, "")
+	units := map[string]int64{}
+	for i := range 16 {
+		units[fmt.Sprintf("%064d", i)] = 999_999_999
+	}
+	recs := make([]any, 1000)
+	for i := range recs {
+		r := usageRecord(fmt.Sprintf("%0128d", i), key.str("id"), ws, "maas", time.Now())
+		r["resource"], r["units"] = strings.Repeat("模", 128), units
+		recs[i] = r
+	}
+	body, _ := json.Marshal(map[string]any{"records": recs})
+	if len(body) <= 1<<20 { // more than the other routes take
+		t.Fatalf("the batch is only %d bytes", len(body))
+	}
+	r := h.on(h.http, gatewayToken, "POST", "/v1/usage", map[string]any{"records": recs})
+	h.expect(r, 200, "")
+	if r.Body["accepted"] != float64(1000) {
+		t.Fatalf("accepted %v of 1,000", r.Body["accepted"])
+	}
+}

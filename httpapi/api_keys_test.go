@@ -71,6 +71,8 @@ func TestCreateKeys(t *testing.T) {
 		{"count": 2, "naming": map[string]any{"names": []string{"a"}}},
 		{"count": 2, "naming": map[string]any{"names": []string{"a", "a"}}},
 		{"count": 2, "naming": map[string]any{"prefix": "p", "names": []string{"a", "b"}}},
+		{"count": 2, "naming": map[string]any{"prefix": "p", "names": ""}}, // names given, as a string of none
+		{"count": 2, "naming": map[string]any{"prefix": "p", "names": ","}},
 		{"count": 2},
 		{"count": 2, "naming": map[string]any{"prefix": "p"}, "rate_limit": map[string]any{"mode": "individual", "qps_list": []int{1}}},
 		{"count": 2, "naming": map[string]any{"prefix": "p"}, "rate_limit": map[string]any{"mode": "uniform"}},

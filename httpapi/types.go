@@ -124,7 +124,7 @@ type NameList []string
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *NameList) UnmarshalJSON(b []byte) error {
 	return stringOrList(b, (*[]string)(n), func(s string) ([]string, error) {
-		var l []string
+		l := []string{} // a string of no names is names given, not left out
 		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
 			l = append(l, strings.TrimSpace(name))
 		}

@@ -57,7 +57,7 @@ func (s *Server) usageRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/usage", id: "reportUsage", summary: "Data plane: report up to 1,000 usage records (idempotent by record id)", gateway: true,
 			bodyLimit: usageBodyLimit,
-			request: UsageRequest{}, status: 200, response: UsageResponse{}, handler: s.reportUsage},
+			request:   UsageRequest{}, status: 200, response: UsageResponse{}, handler: s.reportUsage},
 	}
 }
 

@@ -294,7 +294,9 @@ func TestUsageOfARevokedCredentialIsNotTakenOnAStaleIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This instance receives no deletion from now on.
-	proxy.LoseReplies(func(payload []byte) bool { return bytes.Contains(payload, []byte(eventstore.HeaderType+": "+domain.TypeAPIKeyDeleted)) })
+	proxy.LoseReplies(func(payload []byte) bool {
+		return bytes.Contains(payload, []byte(eventstore.HeaderType+": "+domain.TypeAPIKeyDeleted))
+	})
 	h.expect(h.as("DELETE", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), nil), 204, "")
 	time.Sleep(10 * time.Millisecond)
 	r := h.on(srv, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("late", key.str("id"), ws, "maas", time.Now())}})

@@ -279,7 +279,7 @@ func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Even
 		if p.Name != nil {
 			verr.Add("name", "not_applicable", "only Search keys have a name")
 		}
-		if p.QPSLimit != nil {
+		if p.QPSLimit != nil && *p.QPSLimit != 0 { // unlimited is what a MaaS key is (shown as null)
 			verr.Add("qps_limit", "not_applicable", "only Search keys have a QPS limit")
 		}
 	}

@@ -259,3 +259,20 @@ func TestAKeyCreationFingerprintsAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestAMaaSKeyTakesItsOwnRepresentation: a MaaS key is shown with "qps_limit":
+// null (unlimited); a PATCH sending that back, as a console editing the key it
+// read does, changes the note and is no attempt at a limit.
+func TestAMaaSKeyTakesItsOwnRepresentation(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(key, 201, "")
+	path := "/v1/workspaces/" + ws + "/api-keys/" + key.str("id")
+	r := h.as("PATCH", path, map[string]any{"note": "edited", "qps_limit": nil})
+	h.expect(r, 200, "")
+	if r.str("note") != "edited" || r.Body["qps_limit"] != nil {
+		t.Fatalf("patch: %s", r.Raw)
+	}
+	h.expect(h.as("PATCH", path, map[string]any{"qps_limit": 5}), 400, "invalid_input")
+}

@@ -105,8 +105,9 @@ func IsAccountID(s string) bool { return ValidID(prefixAccount, s) }
 // NFC and checks it: at most MaxNameLen characters once normalized, valid UTF-8, and
 // no control character (newline and tab included, even at the ends), no format
 // character (bidirectional controls, zero-width and other invisible characters, the
-// byte order mark, the soft hyphen) and no line or paragraph separator. Such
-// characters make two names look alike or disguise what a name says.
+// byte order mark, the soft hyphen) and no line or paragraph separator, and at
+// least one character that shows (not marks and selectors alone). Such characters
+// make two names look alike, disguise what a name says or show nothing.
 func ParseName(field, s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", invalid(field, "invalid_text", "must be valid UTF-8")
@@ -119,8 +120,15 @@ func ParseName(field, s string) (string, error) {
 		return "", invalid(field, "invalid_text", fmt.Sprintf(
 			"must not contain control, format or invisible characters (found %s)", codePoint(s[i:])))
 	}
+	if !strings.ContainsFunc(s, shown) { // only marks and selectors: a name shown as nothing
+		return "", invalid(field, "invalid_text", "must contain a letter, digit, punctuation mark or symbol")
+	}
 	return checkLen(field, s, MaxNameLen)
 }
+
+// shown: a character a name is seen by (a letter, digit, punctuation or symbol),
+// not one that only changes another (a combining mark, a variation selector).
+func shown(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) }
 
 // ParseText trims surrounding white space from an optional free text (a description,
 // a note), normalizes it to Unicode NFC and checks it: at most max characters once

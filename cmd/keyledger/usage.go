@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -104,22 +105,30 @@ func runUsageSend(ctx context.Context, cfg Config, in io.Reader, out, errOut io.
 	return nil
 }
 
+// usageAttempts bounds the tries of one batch the server answers 503 (an index
+// catching up, NATS failing over): each waits for the answer's Retry-After.
+const usageAttempts = 5
+
 func postUsage(ctx context.Context, client *http.Client, base, token string, recs []json.RawMessage, totals *usageTotals, errOut io.Writer) error {
 	body, _ := json.Marshal(map[string]any{"records": recs})
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/usage", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /v1/usage: %d %s", res.StatusCode, bytes.TrimSpace(raw))
+	var raw []byte
+	for attempt := 1; ; attempt++ {
+		status, retryAfter, b, err := postOnce(ctx, client, base, token, body)
+		if err != nil {
+			return err
+		}
+		raw = b
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusServiceUnavailable || attempt == usageAttempts {
+			return fmt.Errorf("POST /v1/usage: %d %s", status, bytes.TrimSpace(raw))
+		}
+		select { // the records are idempotent by id: the batch is sent again whole
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retryAfter):
+		}
 	}
 	var answer struct {
 		Items []struct {
@@ -143,4 +152,26 @@ func postUsage(ctx context.Context, client *http.Client, base, token string, rec
 		}
 	}
 	return nil
+}
+
+// postOnce posts one batch and returns the status, the Retry-After (1 s when the
+// answer gives none) and the body.
+func postOnce(ctx context.Context, client *http.Client, base, token string, body []byte) (int, time.Duration, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/usage", bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	wait := time.Second
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s >= 0 {
+		wait = time.Duration(s) * time.Second
+	}
+	return res.StatusCode, wait, raw, nil
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +69,26 @@ func TestUsageSendPostsNDJSON(t *testing.T) {
 		t.Fatalf("a broken line: %v", err)
 	}
 
+	// A 503 (an index catching up, NATS failing over) is sent again after its
+	// Retry-After: the records are idempotent by id.
+	var calls atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		svc.Handler().ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	retry := cfg
+	retry.UsageSend.Server = flaky.URL
+	out.Reset()
+	late := strings.Replace(strings.SplitN(ndjson.String(), "\n", 2)[0], `"r-0"`, `"r-late"`, 1)
+	if err := runUsageSend(ctx, retry, strings.NewReader(late), &out, &errOut); err != nil || out.String() != "accepted 1, duplicates 0, rejected 0\n" || calls.Load() != 2 {
+		t.Fatalf("after a 503: %v %s (%d calls)", err, out.String(), calls.Load())
+	}
+
 	// keyledger costs reconcile: the views match the stream, until one is changed.
 	if err := svc.CostsCaughtUp(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -80,8 +102,8 @@ func TestUsageSendPostsNDJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := runReconcile(ctx, rc, nil, &out); err == nil || !strings.Contains(out.String(), "stream 20, views 21") ||
-		!strings.Contains(out.String(), "stream 20, views 22") || !strings.HasPrefix(out.String(), "hour ") && !strings.HasPrefix(out.String(), "day ") {
+	if err := runReconcile(ctx, rc, nil, &out); err == nil || !strings.Contains(out.String(), "stream 30, views 31") ||
+		!strings.Contains(out.String(), "stream 30, views 32") || !strings.HasPrefix(out.String(), "hour ") && !strings.HasPrefix(out.String(), "day ") {
 		t.Fatalf("reconcile after a change: %v %s", err, out.String())
 	}
 }

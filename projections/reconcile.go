@@ -35,8 +35,8 @@ var grains = []struct{ name, table, column string }{
 // [from, to) from the usage stream (each record once, by organization and id, as the
 // projector counts) and compares them with the cost views by hour and by day, cell by
 // cell. The views are read with the cost projector's checkpoint, in one snapshot,
-// and recs yields the stream from its start up to that checkpoint: records that
-// arrive meanwhile are no difference.
+// and recs yields the stream from its start up to that checkpoint (it is asked
+// twice): records that arrive meanwhile are no difference.
 func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(upTo uint64, yield func(domain.UsageRecorded) bool) error) ([]CostDifference, error) {
 	const day = 24 * time.Hour
 	from = from.UTC().Truncate(day)
@@ -47,15 +47,28 @@ func (q Costs) Reconcile(ctx context.Context, from, to time.Time, recs func(upTo
 	if err != nil {
 		return nil, err
 	}
+	inRange := func(u domain.UsageRecorded) bool { return !u.At.Before(from) && u.At.Before(to) }
+	// A record counts by its first copy, as the projector counts it, wherever that
+	// copy fell: a first pass names the records with a copy in the range (memory
+	// for those, not for the whole stream), the second counts their first copies.
+	first := map[[2]string]bool{} // a record with a copy in the range → its first copy not seen yet
+	err = recs(checkpoint, func(u domain.UsageRecorded) bool {
+		if inRange(u) {
+			first[[2]string{u.OrganizationID, u.RecordID}] = true
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
 	stream := map[costCell]*big.Int{}
-	seen := map[[2]string]bool{}
 	err = recs(checkpoint, func(u domain.UsageRecorded) bool {
 		one := [2]string{u.OrganizationID, u.RecordID}
-		if seen[one] { // counted by its first copy, wherever that fell
+		if !first[one] { // no copy in the range, or its first copy seen
 			return true
 		}
-		seen[one] = true
-		if u.At.Before(from) || !u.At.Before(to) {
+		first[one] = false
+		if !inRange(u) {
 			return true
 		}
 		for _, g := range []struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyledger/keyledger/auditlog"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/fault"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -438,19 +440,34 @@ func (s *Server) listEvents(c echo.Context) error {
 		out = startNDJSON(c)
 		// The reader is checked again as the stream goes on, as its next request
 		// would be: at most once a second, so a busy stream costs one round trip
-		// a second, and a revocation ends it within a second.
+		// a second. A revocation ends the stream (cleanly: it is an answer); a
+		// dependency that cannot tell holds it, for a while, sending nothing.
 		secret, _ := bearer(c)
 		var checked time.Time
 		r.Allowed = func(ctx context.Context) error {
 			if time.Since(checked) < time.Second {
 				return nil
 			}
-			checked = time.Now()
-			again, err := s.d.App.Authenticate(ctx, secret, commands.Origin{SourceIP: c.RealIP(), RequestID: requestID(c)})
-			if err != nil {
-				return err
+			for deadline := time.Now().Add(followHold); ; {
+				again, err := s.d.App.Authenticate(ctx, secret, commands.Origin{SourceIP: c.RealIP(), RequestID: requestID(c)})
+				if err == nil {
+					err = again.Can(commands.PermAuditRead)
+				}
+				switch {
+				case err == nil:
+					checked = time.Now()
+					return nil
+				case !errors.Is(err, fault.ErrUnavailable):
+					return errReaderRevoked
+				case time.Now().After(deadline):
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+				}
 			}
-			return again.Can(commands.PermAuditRead)
 		}
 	}
 	r.Flush = func() error {
@@ -465,8 +482,19 @@ func (s *Server) listEvents(c echo.Context) error {
 		}
 		return out.line(e)
 	})
+	if errors.Is(err, errReaderRevoked) { // the stream's answer ends there
+		return out.flush()
+	}
 	if err == nil && out == nil {
 		startNDJSON(c)
 	}
 	return err
 }
+
+// errReaderRevoked ends a followed stream whose reader lost its access key, its
+// account or audit:read.
+var errReaderRevoked = errors.New("the stream's reader is no longer allowed")
+
+// followHold is how long a followed stream waits, sending nothing, for a
+// dependency to tell whether its reader is still allowed, before it ends.
+const followHold = 10 * time.Second

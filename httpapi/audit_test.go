@@ -564,12 +564,14 @@ func TestAFollowedHistoryEndsWithTheCallersAccess(t *testing.T) {
 		t.Fatalf("follow: %d", res.StatusCode)
 	}
 	lines := make(chan string, 16)
+	var ended error // how the stream ended: nil for a clean end of its answer
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(res.Body)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
+		ended = sc.Err()
 	}()
 	h.workspace("seen")
 	select {
@@ -590,5 +592,8 @@ func TestAFollowedHistoryEndsWithTheCallersAccess(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the stream did not end")
+	}
+	if ended != nil {
+		t.Fatalf("the stream was cut, not ended: %v", ended)
 	}
 }

@@ -69,6 +69,18 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 		if f == nil {
 			continue
 		}
+		// An answer already in is taken before the deadline is looked at: once one
+		// record's acknowledgement was waited for until the deadline, the others'
+		// that came meanwhile must not lose a race with it.
+		select {
+		case ack := <-f.Ok():
+			out[i].Duplicate = ack.Duplicate
+			continue
+		case err := <-f.Err():
+			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", err))
+			continue
+		default:
+		}
 		select {
 		case ack := <-f.Ok():
 			out[i].Duplicate = ack.Duplicate

@@ -449,13 +449,14 @@ func (s *Server) listEvents(c echo.Context) error {
 				return nil
 			}
 			for deadline := time.Now().Add(followHold); ; {
+				asked := time.Now() // what the check saw is as of when it began
 				again, err := s.d.App.Authenticate(ctx, secret, commands.Origin{SourceIP: c.RealIP(), RequestID: requestID(c)})
 				if err == nil {
 					err = again.Can(commands.PermAuditRead)
 				}
 				switch {
 				case err == nil:
-					checked = time.Now()
+					checked = asked
 					return nil
 				case !errors.Is(err, fault.ErrUnavailable):
 					return errReaderRevoked

@@ -242,6 +242,19 @@ func (h *harness) proxied(c httpapi.Config) (*natstest.Proxy, *service.Service, 
 	return proxy, svc, srv
 }
 
+// proxiedWriting is proxied with a write timeout of its own: a test whose writes
+// wait on a stalled publish before others are answered gives a loaded machine
+// the time the others take.
+func (h *harness) proxiedWriting(write time.Duration) (*natstest.Proxy, *service.Service, *httptest.Server) {
+	h.t.Helper()
+	proxy := h.nats.StartProxy(h.t)
+	svc, srv := h.instanceOn(proxy.Connect(h.t), httpapi.Config{}, func(c *service.Config) {
+		c.WriteTimeout, c.DataKeyGrace = write, 4*write
+	})
+	h.waitReady(svc)
+	return proxy, svc, srv
+}
+
 // eventually polls cond until it holds, failing the test after 15 s.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()

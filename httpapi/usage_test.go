@@ -260,7 +260,7 @@ func TestUsageIntakeRecoversFromLostAcknowledgements(t *testing.T) {
 	ws := h.workspace("prod")
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
 	h.expect(key, 201, "")
-	proxy, svc, srv := h.proxied(httpapi.Config{})
+	proxy, svc, srv := h.proxiedWriting(3 * time.Second)
 	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestUsageRepeatedInABatchSharesItsFirstCopysFate(t *testing.T) {
 	ws := h.workspace("prod")
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
 	h.expect(key, 201, "")
-	proxy, svc, srv := h.proxied(httpapi.Config{})
+	proxy, svc, srv := h.proxiedWriting(3 * time.Second)
 	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/service"
 )
 
 // usageRecord is one record as a gateway sends it.
@@ -23,6 +24,23 @@ func usageRecord(id, credential, ws, product string, at time.Time) map[string]an
 	return map[string]any{"record_id": id, "credential_id": credential, "workspace_id": ws, "product": product,
 		"resource": "qwen-max", "units": map[string]int64{"input_tokens": 1000, "output_tokens": 200}, "cost_micros": 4200,
 		"currency": "CNY", "at": at.UTC().Format(time.RFC3339Nano)}
+}
+
+// maasKey creates a workspace and a MaaS key in it: their ids.
+func (h *harness) maasKey() (ws, key string) {
+	h.t.Helper()
+	ws = h.workspace("prod")
+	r := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
+	h.expect(r, 201, "")
+	return ws, r.str("id")
+}
+
+// holdsLog waits until an instance's index holds the log as it is now.
+func (h *harness) holdsLog(svc *service.Service) {
+	h.t.Helper()
+	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // statuses lists the status (and code) of each record of a usage answer.
@@ -257,17 +275,13 @@ func TestUsageRecordIdsArePerOrganization(t *testing.T) {
 // records.
 func TestUsageIntakeRecoversFromLostAcknowledgements(t *testing.T) {
 	h := start(t)
-	ws := h.workspace("prod")
-	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
-	h.expect(key, 201, "")
+	ws, key := h.maasKey()
 	proxy, svc, srv := h.proxiedWriting(3 * time.Second)
-	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
-		t.Fatal(err)
-	}
+	h.holdsLog(svc)
 	batch := func(prefix string, n int) map[string]any {
 		recs := make([]any, n)
 		for i := range recs {
-			recs[i] = usageRecord(fmt.Sprintf("%s-%d", prefix, i), key.str("id"), ws, "maas", time.Now())
+			recs[i] = usageRecord(fmt.Sprintf("%s-%d", prefix, i), key, ws, "maas", time.Now())
 		}
 		return map[string]any{"records": recs}
 	}
@@ -286,20 +300,16 @@ func TestUsageIntakeRecoversFromLostAcknowledgements(t *testing.T) {
 // deletion: never accepted (billed) on that partial state.
 func TestUsageOfARevokedCredentialIsNotTakenOnAStaleIndex(t *testing.T) {
 	h := start(t)
-	ws := h.workspace("prod")
-	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
-	h.expect(key, 201, "")
+	ws, key := h.maasKey()
 	proxy, svc, srv := h.proxied(httpapi.Config{})
-	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
-		t.Fatal(err)
-	}
+	h.holdsLog(svc)
 	// This instance receives no deletion from now on.
 	proxy.LoseReplies(func(payload []byte) bool {
 		return bytes.Contains(payload, []byte(eventstore.HeaderType+": "+domain.TypeAPIKeyDeleted))
 	})
-	h.expect(h.as("DELETE", "/v1/workspaces/"+ws+"/api-keys/"+key.str("id"), nil), 204, "")
+	h.expect(h.as("DELETE", "/v1/workspaces/"+ws+"/api-keys/"+key, nil), 204, "")
 	time.Sleep(10 * time.Millisecond)
-	r := h.on(srv, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("late", key.str("id"), ws, "maas", time.Now())}})
+	r := h.on(srv, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("late", key, ws, "maas", time.Now())}})
 	proxy.LoseReplies(nil)
 	if r.Status == 200 && fmt.Sprint(statuses(r)) != "[rejected:credential_not_active]" || r.Status != 200 && r.Status != 503 {
 		t.Fatalf("usage after the key's deletion, on an index without it: %d %s", r.Status, r.Raw)
@@ -311,20 +321,16 @@ func TestUsageOfARevokedCredentialIsNotTakenOnAStaleIndex(t *testing.T) {
 // gateway takes for stored and drops): both copies are to be sent again.
 func TestUsageRepeatedInABatchSharesItsFirstCopysFate(t *testing.T) {
 	h := start(t)
-	ws := h.workspace("prod")
-	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
-	h.expect(key, 201, "")
+	ws, key := h.maasKey()
 	proxy, svc, srv := h.proxiedWriting(3 * time.Second)
-	if err := svc.Index().WaitFor(context.Background(), h.position()); err != nil {
-		t.Fatal(err)
-	}
+	h.holdsLog(svc)
 	// The first record's publish never reaches the stream.
 	proxy.StallWhere(func(subject string, payload []byte) bool {
 		return strings.HasPrefix(subject, "keyledger.usage.") && bytes.Contains(payload, []byte(`"record_id":"r-1"`))
 	})
 	now := time.Now()
-	r := h.on(srv, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("r-1", key.str("id"), ws, "maas", now),
-		usageRecord("r-2", key.str("id"), ws, "maas", now), usageRecord("r-1", key.str("id"), ws, "maas", now)}})
+	r := h.on(srv, gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{usageRecord("r-1", key, ws, "maas", now),
+		usageRecord("r-2", key, ws, "maas", now), usageRecord("r-1", key, ws, "maas", now)}})
 	proxy.StallWhere(nil)
 	h.expect(r, 200, "")
 	if got := fmt.Sprint(statuses(r)); got != "[rejected:unavailable accepted rejected:unavailable]" {
@@ -337,16 +343,14 @@ func TestUsageRepeatedInABatchSharesItsFirstCopysFate(t *testing.T) {
 // 64-character names), are one request, as the limit of 1,000 records says.
 func TestAFullUsageBatchFitsTheBodyLimit(t *testing.T) {
 	h := start(t)
-	ws := h.workspace("prod")
-	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
-	h.expect(key, 201, "")
+	ws, key := h.maasKey()
 	units := map[string]int64{}
 	for i := range 16 {
 		units[fmt.Sprintf("%064d", i)] = 999_999_999
 	}
 	recs := make([]any, 1000)
 	for i := range recs {
-		r := usageRecord(fmt.Sprintf("%0128d", i), key.str("id"), ws, "maas", time.Now())
+		r := usageRecord(fmt.Sprintf("%0128d", i), key, ws, "maas", time.Now())
 		r["resource"], r["units"] = strings.Repeat("模", 128), units
 		recs[i] = r
 	}

@@ -77,18 +77,15 @@ func (t Trail) SignCheckpoint(ctx context.Context, orgID string) (projections.Si
 		if err != nil {
 			return projections.SignedCheckpoint{}, err
 		}
-		if h.Size == h.CheckpointSize {
-			if err := t.Runner.WaitFor(ctx, h.CheckpointPosition); err != nil {
+		pos := h.CheckpointPosition // the latest covers it: read that one
+		if h.Size != h.CheckpointSize {
+			pos, err = t.Checkpointer.Sign(ctx, h)
+			if errors.Is(err, domain.ErrConflict) {
+				continue // another instance signed meanwhile: read what it signed
+			}
+			if err != nil {
 				return projections.SignedCheckpoint{}, err
 			}
-			return t.Views.Checkpoint(ctx, orgID)
-		}
-		pos, err := t.Checkpointer.Sign(ctx, h)
-		if errors.Is(err, domain.ErrConflict) {
-			continue // another instance signed meanwhile: read what it signed
-		}
-		if err != nil {
-			return projections.SignedCheckpoint{}, err
 		}
 		if err := t.Runner.WaitFor(ctx, pos); err != nil {
 			return projections.SignedCheckpoint{}, err

@@ -16,16 +16,9 @@ import (
 	"github.com/keyledger/keyledger/projections/follow"
 )
 
-// WitnessLog is what the witness needs of the log: its stored bytes, as the
-// export reads them (an event this version cannot decode is a leaf all the same).
-type WitnessLog interface {
-	SubscribeRaw(ctx context.Context, from uint64) (*eventstore.Subscription, error)
-	// Position is where the log ends, in one round trip.
-	Position(ctx context.Context) (uint64, error)
-}
-
-// rawLog follows the log's stored bytes.
-type rawLog struct{ WitnessLog }
+// rawLog follows the log's stored bytes, as the export reads them (an event this
+// version cannot decode is a leaf all the same).
+type rawLog struct{ Log }
 
 func (l rawLog) Subscribe(ctx context.Context, from uint64, _ ...string) (*eventstore.Subscription, error) {
 	return l.SubscribeRaw(ctx, from)
@@ -40,7 +33,7 @@ func (l rawLog) Subscribe(ctx context.Context, from uint64, _ ...string) (*event
 // (audit.IsLeaf): every event of an organization but its checkpoints, in log
 // order.
 type Witness struct {
-	log      WitnessLog
+	log      Log
 	logger   *slog.Logger
 	position follow.Position
 
@@ -53,7 +46,7 @@ type Witness struct {
 type signedAt struct{ size, position uint64 }
 
 // NewWitness returns a witness; Run follows the log.
-func NewWitness(log WitnessLog, logger *slog.Logger) *Witness {
+func NewWitness(log Log, logger *slog.Logger) *Witness {
 	return &Witness{log: log, logger: logger, trees: audit.Forest{}, signed: map[string]signedAt{}}
 }
 

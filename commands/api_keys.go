@@ -198,8 +198,8 @@ func (a *App) createKeys(ctx context.Context, c Caller, workspaceID string, spec
 	return out, nil
 }
 
-// destroyDataKeys destroys the data keys of keys that are not in the log, each
-// tried (nothing else will: the data key check follows the log).
+// destroyDataKeys destroys the data keys of keys the log does not hold, or holds
+// deleted, each tried (nothing else will: the data key check follows the log).
 func (a *App) destroyDataKeys(ctx context.Context, ids []string) error {
 	var err error
 	for _, id := range ids {
@@ -261,9 +261,7 @@ func (a *App) restoreDataKeys(ctx context.Context, workspaceID string, ids []str
 	if ferr := find(); ferr != nil { // what was deleted while the data keys were written
 		return fault.Unavailable(errors.Join(err, ferr))
 	}
-	for _, id := range deleted {
-		err = errors.Join(err, a.deps.Vault.Destroy(ctx, id))
-	}
+	err = errors.Join(err, a.destroyDataKeys(ctx, deleted))
 	if err == nil && len(deleted) > 0 {
 		err = fmt.Errorf("%d of the keys were deleted while their data keys were written", len(deleted))
 	}
@@ -281,7 +279,7 @@ func (a *App) replaySecrets(ctx context.Context, c Caller, r *CreatedAPIKeys) er
 		if err := c.onWorkspace(w, permKeyCreate); err != nil {
 			return nil, err
 		}
-		if err := c.onWorkspace(w, permKeyRead); err != nil { // handing them out again is a reveal
+		if err := c.can(permKeyRead); err != nil { // handing them out again is a reveal
 			return nil, err
 		}
 		clear(sealed)

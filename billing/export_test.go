@@ -352,10 +352,7 @@ func readIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
 // already acknowledged on its own stream); a server that cannot keep them refuses
 // the export rather than keep one copy.
 func TestTheDeadLettersKeepTheConfiguredReplicas(t *testing.T) {
-	srv := natstest.Start(t)
-	if _, err := eventstore.Open(context.Background(), srv.Connect(t), eventstore.Config{}); err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := openLog(t)
 	cfg := billing.Config{NATSURL: srv.ClientURL(), Endpoint: "http://127.0.0.1:1", Secret: secret, Durable: "billing", Replicas: 3,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if _, err := billing.New(context.Background(), cfg); err == nil {

@@ -14,10 +14,6 @@ import (
 // current (has the aggregate moved? is this data key there?) asks the leader. A
 // context without a deadline is bounded by the client's JetStream timeout: a
 // stream without a leader does not answer. No message: nats.ErrMsgNotFound.
-// leaderWait bounds a read of the leader whose caller set no deadline: the
-// JetStream client's own default.
-const leaderWait = 5 * time.Second
-
 func lastFromLeader(ctx context.Context, js nats.JetStreamContext, stream, subject string) (*nats.RawStreamMsg, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -26,3 +22,7 @@ func lastFromLeader(ctx context.Context, js nats.JetStreamContext, stream, subje
 	}
 	return js.GetLastMsg(stream, subject, nats.Context(ctx))
 }
+
+// leaderWait bounds a read of the leader whose caller set no deadline: the
+// JetStream client's own default.
+const leaderWait = 5 * time.Second

@@ -307,22 +307,15 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 		}
 		return ack.Sequence, nil
 	}
-	ack, err := s.publishBatch(ctx, msgs)
+	// The first message's acknowledgement is awaited within the write timeout too
+	// (the library's default is the NATS client's own, 5 s, whatever ctx says).
+	deadline, _ := ctx.Deadline()
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs,
+		jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: max(time.Until(deadline), time.Millisecond)})
 	if err != nil {
 		return 0, classify(subject, err)
 	}
 	return ack.Sequence, nil
-}
-
-// publishBatch publishes msgs as one atomic batch within ctx: its first message's
-// acknowledgement is awaited within the write timeout too (the library's default
-// is the NATS client's own, 5 s, whatever ctx says).
-func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
-	within := s.cfg.WriteTimeout
-	if d, ok := ctx.Deadline(); ok {
-		within = max(time.Until(d), time.Millisecond)
-	}
-	return jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: within})
 }
 
 // AppendMany writes the events of several aggregates of one kind as one atomic

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/httpapi"
-	"github.com/keyledger/keyledger/service"
 )
 
 // memberSummary renders a member list as "account:direct:role,role" items.
@@ -213,11 +212,7 @@ func TestAccountWorkspacesAnswerHoldsAtItsPosition(t *testing.T) {
 	h := start(t)
 	// The other instance's writes run while the PUT's append waits in the proxy:
 	// the PUT's instance is given the time (a loaded machine may take a second).
-	proxy := h.nats.StartProxy(t)
-	svc, srv := h.instanceOn(proxy.Connect(t), httpapi.Config{}, func(c *service.Config) {
-		c.WriteTimeout, c.DataKeyGrace = 10*time.Second, 40*time.Second
-	})
-	h.waitReady(svc)
+	proxy, _, srv := h.proxiedWriting(10 * time.Second)
 	a, b, c, x := h.workspace("a"), h.workspace("b"), h.workspace("c"), h.workspace("x")
 	bob, _ := h.subAccount("bob")
 	path := "/v1/accounts/" + bob + "/workspaces"

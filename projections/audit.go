@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +93,7 @@ func (v *AuditView) Apply(b *Batch, r eventstore.Record) {
 		root, _ := tree.GetRootHash(nil)
 		return `INSERT INTO audit_trees (organization_id, size, border, root) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (organization_id) DO UPDATE SET size = EXCLUDED.size, border = EXCLUDED.border, root = EXCLUDED.root`,
-			[]any{org, int64(tree.End()), tree.Hashes(), root}
+			[]any{org, int64(tree.End()), slices.Clone(tree.Hashes()), root} // the tree grows while this is written
 	})
 
 	target := audit.TargetOf(r.Event, r.Aggregate)

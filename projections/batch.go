@@ -66,8 +66,10 @@ func (b *Batch) Defer(key, sql string, args ...any) {
 	b.final = append(b.final, op{sql: sql, args: args})
 }
 
-// DeferBuild is Defer with a statement built when the batch is flushed, from the
-// state the whole batch left (a tree's root, computed once rather than per event).
+// DeferBuild is Defer with a statement built from the state the whole batch left
+// (a tree's root, computed once rather than per event): once its last event is
+// folded, before the views fold the next batch. The batch is written while they
+// do, so the statement must not share what they change.
 func (b *Batch) DeferBuild(key string, build func() (string, []any)) {
 	b.Defer(key, "")
 	b.final[b.deferred[key]].build = build
@@ -118,14 +120,21 @@ func (b *Batch) commit(ctx context.Context, pool *pgxpool.Pool, name string, fro
 // at $2, and locks it for the rest of the transaction.
 const checkpointGuard = `SELECT 1 / (COALESCE((SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE), 0) = $2)::int`
 
-// ordered are the batch's operations in the order they run: inserts and
-// statements, then deferred rows, then deferred statements (built now).
-func (b *Batch) ordered() []op {
+// seal builds the deferred statements; the views must not have folded anything
+// since the batch's last event.
+func (b *Batch) seal() {
 	for i, o := range b.final {
 		if o.build != nil {
 			b.final[i].sql, b.final[i].args = o.build()
+			b.final[i].build = nil
 		}
 	}
+}
+
+// ordered are the batch's operations in the order they run: inserts and
+// statements, then deferred rows, then deferred statements.
+func (b *Batch) ordered() []op {
+	b.seal()
 	return append(append(b.ops, b.lateRows...), b.final...)
 }
 

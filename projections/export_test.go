@@ -9,7 +9,7 @@ import (
 	"github.com/keyledger/keyledger/projections/follow"
 )
 
-// Redeliver feeds the log from position `from` into r's commit as a consumer that
+// Redeliver feeds the log from position `from` into r's writer as a consumer that
 // lost its place in the log (not its checkpoint) would, for the redelivery test.
 func Redeliver(ctx context.Context, r *Runner, log follow.Log, from uint64) error {
 	sub, err := log.Subscribe(ctx, from)
@@ -36,6 +36,9 @@ func Redeliver(ctx context.Context, r *Runner, log follow.Log, from uint64) erro
 	if err != nil {
 		return err
 	}
-	r.position.Advance(pos)
-	return r.commit(ctx, all)
+	w := &writer{r: r, folded: pos}
+	if err := w.apply(ctx, all); err != nil {
+		return err
+	}
+	return w.wait()
 }

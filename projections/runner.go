@@ -134,7 +134,15 @@ func (r *Runner) runOnce(ctx context.Context) error {
 			}
 		}
 	}
-	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: r.commit, Between: lock.PingEvery(5 * time.Second)}.Run(ctx, pos)
+	w := &writer{r: r, folded: pos}
+	defer w.wait() // before the lock is released: no write outlives its holder
+	ping := lock.PingEvery(5 * time.Second)
+	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: w.apply, Between: func(ctx context.Context) error {
+		if err := w.poll(); err != nil {
+			return err
+		}
+		return ping(ctx)
+	}}.Run(ctx, pos)
 }
 
 // Checkpoint is how far the log's consumer called name has applied it (0: not at all).
@@ -171,19 +179,30 @@ func SaveCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string, pos ui
 const checkpointUpsert = `INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
 		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`
 
-// commit applies records past the checkpoint and moves it, in one transaction. The
-// checkpoint is where this runner left it (it holds the lock, and started from it):
-// a record at or before it is a redelivery, skipped; a checkpoint found elsewhere
-// fails the transaction.
-func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
-	from := r.position.Load()
+// writer folds each batch of records into view changes and commits them, with the
+// checkpoint, in the background: while one batch is written, the follower reads
+// and folds the next (PostgreSQL would otherwise wait for it). One batch at most is
+// in flight, and batches commit in log order; a failed write ends the run at the
+// next batch or the next check between batches, and the runner starts over from
+// the checkpoint (Loader views reload what the lost batches folded in memory).
+type writer struct {
+	r      *Runner
+	folded uint64     // the last record folded into a batch
+	done   chan error // the batch in flight's outcome; nil when none
+}
+
+// apply folds the records past the last folded one (a record at or before it is a
+// redelivery, skipped) and hands the batch to be written once the one in flight
+// is.
+func (w *writer) apply(ctx context.Context, recs []eventstore.Record) error {
+	from := w.folded
 	b := Batch{ops: make([]op, 0, len(recs))} // most events are one operation
 	last := from
 	for _, rec := range recs {
 		if rec.Sequence <= last { // redelivered: already in the views
 			continue
 		}
-		for _, v := range r.views {
+		for _, v := range w.r.views {
 			v.Apply(&b, rec)
 		}
 		last = rec.Sequence
@@ -191,7 +210,44 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 	if last == from {
 		return nil
 	}
-	if err := b.commit(ctx, r.pool, r.cfg.Name, from, last); err != nil {
+	b.seal()
+	if err := w.wait(); err != nil {
+		return err
+	}
+	w.folded = last
+	done := make(chan error, 1)
+	w.done = done
+	go func() { done <- w.r.commit(ctx, &b, from, last) }()
+	return nil
+}
+
+// wait blocks until the batch in flight, if any, is written, and tells how it went.
+func (w *writer) wait() error {
+	if w.done == nil {
+		return nil
+	}
+	err := <-w.done
+	w.done = nil
+	return err
+}
+
+// poll is wait when the batch in flight is written already, nil otherwise.
+func (w *writer) poll() error {
+	select {
+	case err := <-w.done:
+		w.done = nil
+		return err
+	default:
+		return nil
+	}
+}
+
+// commit writes a batch that moves the views from `from` to `to`, and the
+// checkpoint with them, in one transaction. The checkpoint is where this runner left
+// it (it holds the lock, and started from it); a checkpoint found elsewhere fails
+// the transaction.
+func (r *Runner) commit(ctx context.Context, b *Batch, from, to uint64) error {
+	if err := b.commit(ctx, r.pool, r.cfg.Name, from, to); err != nil {
 		if cp, cerr := Checkpoint(ctx, r.pool, r.cfg.Name); cerr == nil && cp != from {
 			// It moved under this runner: back when a migration reset the views to
 			// rebuild them, on when another runner projected meanwhile. Start again
@@ -200,7 +256,7 @@ func (r *Runner) commit(ctx context.Context, recs []eventstore.Record) error {
 		}
 		return err
 	}
-	r.position.Advance(last)
+	r.position.Advance(to)
 	return nil
 }
 

@@ -267,12 +267,17 @@ func (h *harness) eventually(what string, cond func() bool) {
 	}
 }
 
-// waitReady waits until an instance's credential index has caught up.
+// waitReady waits until an instance has caught up with the log and its index is
+// ready to decide.
 func (h *harness) waitReady(svc *service.Service) {
 	h.t.Helper()
 	if err := svc.WaitCaughtUp(context.Background(), 10*time.Second); err != nil {
 		h.t.Fatal(err)
 	}
+	// Holding the log is not yet being shown to hold it: the index's lease counts
+	// from the end it asked for, and a loaded machine's catch-up can outlast it
+	// until the next renewal is reached.
+	h.eventually("the index's lease", func() bool { return svc.Index().Caught() == nil })
 }
 
 // bootstrap creates an organization and waits until this instance can

@@ -22,6 +22,11 @@ func Origin(prefix, orgID string) string { return prefix + "/" + orgID }
 // the middle of an export shows as a size no earlier checkpoint had.
 const previousLine = "keyledger-previous "
 
+// positionLine is the extension line naming the log position the tree holds the
+// organization's events up to: a starting witness resumes from its checkpoints
+// rather than from the log's beginning.
+const positionLine = "keyledger-position "
+
 // Checkpoint is a parsed, verified checkpoint.
 type Checkpoint struct {
 	Origin string
@@ -29,6 +34,9 @@ type Checkpoint struct {
 	Root   []byte
 	// Previous is the size of the organization's checkpoint before it (0: none).
 	Previous uint64
+	// Position is the log position up to which the tree holds the organization's
+	// events (0: not said, as in checkpoints signed before it was).
+	Position uint64
 	// KeyHash names the key that signed it.
 	KeyHash uint32
 }
@@ -73,11 +81,15 @@ func verifierKey(skey, name string) (string, error) {
 // note verifier format.
 func (s *Signer) VerifierKey() string { return s.verifier }
 
-// Sign returns the signed note of a checkpoint.
-func (s *Signer) Sign(origin string, size uint64, root []byte, previous uint64) (string, error) {
+// Sign returns the signed note of a checkpoint: the tree of the given size and root,
+// holding the organization's events up to log position position.
+func (s *Signer) Sign(origin string, size uint64, root []byte, previous, position uint64) (string, error) {
 	text := string(log.Checkpoint{Origin: origin, Size: size, Hash: root}.Marshal())
 	if previous > 0 {
 		text += previousLine + strconv.FormatUint(previous, 10) + "\n"
+	}
+	if position > 0 {
+		text += positionLine + strconv.FormatUint(position, 10) + "\n"
 	}
 	b, err := note.Sign(&note.Note{Text: text}, s.signer)
 	return string(b), err
@@ -115,9 +127,13 @@ func OpenCheckpoint(signed []byte, known note.Verifiers, origin string) (Checkpo
 		return Checkpoint{}, fmt.Errorf("checkpoint of %q, expected %q", cp.Origin, origin)
 	}
 	out := Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, KeyHash: n.Sigs[0].Hash}
-	if p, ok := strings.CutPrefix(string(rest), previousLine); ok {
-		if out.Previous, err = strconv.ParseUint(strings.TrimSuffix(p, "\n"), 10, 64); err != nil {
-			return Checkpoint{}, fmt.Errorf("checkpoint: malformed previous size: %w", err)
+	for _, line := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
+		for prefix, field := range map[string]*uint64{previousLine: &out.Previous, positionLine: &out.Position} {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				if *field, err = strconv.ParseUint(v, 10, 64); err != nil {
+					return Checkpoint{}, fmt.Errorf("checkpoint: malformed %q line: %w", strings.TrimSpace(prefix), err)
+				}
+			}
 		}
 	}
 	return out, nil

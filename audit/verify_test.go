@@ -54,7 +54,7 @@ func exportOf(t *testing.T, signer *audit.Signer, events, cpEvery int) []audit.E
 
 func checkpointEvent(t *testing.T, signer *audit.Signer, pos, size uint64, root []byte, previous uint64) audit.Event {
 	t.Helper()
-	signed, err := signer.Sign(audit.Origin("keyledger.test", org), size, root, previous)
+	signed, err := signer.Sign(audit.Origin("keyledger.test", org), size, root, previous, pos-1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +352,34 @@ func TestAMalformedLineIsABreakNotAnError(t *testing.T) {
 	rep := verify(t, export, known)
 	if len(rep.Breaks) == 0 || rep.Breaks[0].Kind != audit.BreakMalformed || rep.Breaks[0].Line != 1 {
 		t.Fatalf("breaks %v", rep.Breaks)
+	}
+}
+
+// TestACheckpointSaysItsPreviousSizeAndItsPosition: both extension lines are read
+// back, and a checkpoint that has neither (the first, signed before positions were
+// kept) has zeros.
+func TestACheckpointSaysItsPreviousSizeAndItsPosition(t *testing.T) {
+	skey, vkey, err := audit.GenerateKey("keyledger.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := audit.Verifiers(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := bytes.Repeat([]byte{7}, 32)
+	for _, c := range []struct{ previous, position uint64 }{{0, 0}, {0, 12}, {3, 0}, {3, 1 << 40}} {
+		signed, err := signer.Sign("keyledger.test/"+org, 5, root, c.previous, c.position)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := audit.OpenCheckpoint([]byte(signed), known, "keyledger.test/"+org)
+		if err != nil || cp.Size != 5 || !bytes.Equal(cp.Root, root) || cp.Previous != c.previous || cp.Position != c.position {
+			t.Fatalf("%+v: read back %+v %v", c, cp, err)
+		}
 	}
 }

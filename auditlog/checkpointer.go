@@ -112,11 +112,11 @@ func (c *Checkpointer) Sign(ctx context.Context, h projections.TreeHead) (uint64
 	if c.cfg.Signer == nil {
 		return 0, ErrSigningOff
 	}
-	note, err := c.cfg.Signer.Sign(audit.Origin(c.cfg.Origin, h.OrganizationID), h.Size, h.Root, h.CheckpointSize)
+	note, err := c.cfg.Signer.Sign(audit.Origin(c.cfg.Origin, h.OrganizationID), h.Size, h.Root, h.CheckpointSize, h.Position)
 	if err != nil {
 		return 0, err
 	}
-	cp := domain.CheckpointSigned{Size: h.Size, RootHash: h.Root, Note: note, At: c.cfg.Clock().UTC().Truncate(time.Microsecond)}
+	cp := domain.CheckpointSigned{Size: h.Size, RootHash: h.Root, Note: note, Border: h.Border, At: c.cfg.Clock().UTC().Truncate(time.Microsecond)}
 	return c.log.Append(ctx, domain.AggregateCheckpoint, h.OrganizationID, h.CheckpointPosition, []domain.Event{cp},
 		domain.Metadata{OrganizationID: h.OrganizationID, ActorID: ActorCheckpointer})
 }

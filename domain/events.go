@@ -277,10 +277,15 @@ type APIKeysExported struct {
 // the size and root hash of the Merkle tree over its events, as a C2SP signed note
 // (tlog-checkpoint). It is not itself a leaf of the tree.
 type CheckpointSigned struct {
-	Size     uint64    `json:"size"`
-	RootHash []byte    `json:"root_hash"`
-	Note     string    `json:"note"`
-	At       time.Time `json:"at"`
+	Size     uint64 `json:"size"`
+	RootHash []byte `json:"root_hash"`
+	Note     string `json:"note"`
+	// Border is the tree's right border at Size (its compact range's hashes, left
+	// to right), from which it grows: a starting instance checks it gives the
+	// signed root and resumes from it rather than from the log's beginning.
+	// Absent in checkpoints signed before it was kept.
+	Border [][]byte  `json:"border,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // CallRefused records a management call refused with 401 or 403. It changes no

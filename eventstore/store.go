@@ -499,13 +499,78 @@ func (s *Store) HoldsEvent(ctx context.Context, seq uint64, id string) error {
 	return nil
 }
 
+// LastOfEach is the last event of each aggregate of one kind, in log order (every
+// organization's latest checkpoint), read through a consumer of its own.
+func (s *Store) LastOfEach(ctx context.Context, kind string) ([]Record, error) {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
+	cons, err := s.js.CreateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{FilterSubject: Subject(kind, "*"),
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true,
+		InactiveThreshold: time.Minute})
+	if err != nil {
+		return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
+	}
+	defer func() { _ = s.js.DeleteConsumer(context.WithoutCancel(ctx), EventsStream, cons.CachedInfo().Name) }()
+	var out []Record
+	for {
+		batch, err := cons.FetchNoWait(1000)
+		if err != nil {
+			return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
+		}
+		n := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("message metadata: %w", err)
+			}
+			r, err := decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			n++
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
+		}
+		if n == 0 {
+			return out, nil
+		}
+	}
+}
+
 // CountSubjects is the number of aggregates of one kind in the log.
 func (s *Store) CountSubjects(ctx context.Context, kind string) (int, error) {
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+kind+".>"))
+	ids, err := s.Aggregates(ctx, kind)
+	return len(ids), err
+}
+
+// Aggregates are the ids of the aggregates of one kind in the log.
+func (s *Store) Aggregates(ctx context.Context, kind string) ([]string, error) {
+	prefix := subjectPrefix + kind + "."
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
-		return 0, fault.Unavailable(fmt.Errorf("stream info: %w", err))
+		return nil, fault.Unavailable(fmt.Errorf("stream info: %w", err))
 	}
-	return len(info.State.Subjects), nil
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		ids = append(ids, strings.TrimPrefix(subject, prefix))
+	}
+	return ids, nil
+}
+
+// FirstSequence is the sequence of the aggregate's first event (0 if it has none).
+func (s *Store) FirstSequence(ctx context.Context, kind, id string) (uint64, error) {
+	ctx, cancel := s.read(ctx)
+	defer cancel()
+	m, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(Subject(kind, id)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fault.Unavailable(fmt.Errorf("first event of %s: %w", Subject(kind, id), err))
+	}
+	return m.Sequence, nil
 }
 
 // LoadEvents is LoadUpTo without envelopes, for rebuilding aggregates.

@@ -330,6 +330,10 @@ type TreeHead struct {
 	Root           []byte
 	// Checkpoint is the latest signed checkpoint's size and log position (0: none).
 	CheckpointSize, CheckpointPosition uint64
+	// Border and Position, from the witness only, are the tree's right border and
+	// the log position up to which it holds the organization's events.
+	Border   [][]byte
+	Position uint64
 }
 
 // ErrNoAuditTree: the organization has no event in its tree yet.

@@ -257,7 +257,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if origin == "" {
 		origin = "keyledger"
 	}
-	s.witness = auditlog.NewWitness(store, cfg.Logger)
+	if s.witness, err = auditlog.NewWitness(store, signer, origin, cfg.Logger); err != nil {
+		return nil, err
+	}
 	s.cps = auditlog.NewCheckpointer(auditlog.CheckpointerConfig{Signer: signer, Origin: origin, Every: cfg.Audit.CheckpointEvery, Logger: cfg.Logger},
 		s.witness, store)
 	if signer == nil {

@@ -68,7 +68,7 @@ var Catalog = []Entry{
 	ws(domain.TypeAPIKeysExported, "The key list (masked) was exported, with this filter and these columns.", domain.APIKeysExported{}),
 	{
 		Type: domain.TypeCheckpointSigned, Stream: eventstore.EventsStream, Subject: cpSubject,
-		Summary: "A signed checkpoint of the organization's audit log (tree size, root hash, C2SP signed note); not a leaf itself.",
+		Summary: "A signed checkpoint of the organization's audit log (tree size, root hash, C2SP signed note, the tree's border to resume from); not a leaf itself.",
 		Payload: domain.CheckpointSigned{},
 	},
 	{

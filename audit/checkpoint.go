@@ -95,6 +95,13 @@ func (s *Signer) Sign(origin string, size uint64, root []byte, previous, positio
 	return string(b), err
 }
 
+// SaysPosition tells, without verifying it, whether a signed checkpoint names the
+// log position its tree reaches (checkpoints signed before it did do not).
+func SaysPosition(signed string) bool {
+	text, _, _ := strings.Cut(signed, "\n\n") // the note's text ends at its blank line
+	return strings.Contains(text, "\n"+positionLine)
+}
+
 // Verifiers reads verifier keys (the current one and those of rotated keys).
 func Verifiers(vkeys ...string) (note.Verifiers, error) {
 	var vs []note.Verifier

@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/fault"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/follow"
 )
@@ -96,8 +97,12 @@ func (w *Witness) Run(ctx context.Context) error {
 	resume := w.trust != nil
 	return follow.Retry(ctx, time.Second, w.logger, "audit witness", func(ctx context.Context) error {
 		if resume {
-			if err := w.resumeFromCheckpoints(ctx); err != nil {
-				return err
+			err := w.resumeFromCheckpoints(ctx)
+			if errors.Is(err, fault.ErrUnavailable) {
+				return err // asked again
+			}
+			if err != nil {
+				w.logger.Warn("audit witness: not resuming from the checkpoints; reading the log from its start", "err", err)
 			}
 			resume = false
 		}
@@ -118,8 +123,7 @@ func (w *Witness) resumeFromCheckpoints(ctx context.Context) error {
 	from, refused := uint64(0), map[string]int{}
 	for _, r := range recs {
 		org := r.Metadata.OrganizationID
-		cp, _ := r.Event.(domain.CheckpointSigned)
-		tree, reaches, err := w.resumable(org, cp)
+		tree, reaches, err := w.resumable(org, r)
 		if err != nil {
 			refused[err.Error()]++
 			continue
@@ -160,12 +164,16 @@ func (w *Witness) resumeFromCheckpoints(ctx context.Context) error {
 	return nil
 }
 
-// resumable is the tree an organization's checkpoint signs, and the log position up
-// to which it holds the organization's events, if the current key signed it and
-// its border gives its root.
-func (w *Witness) resumable(org string, e domain.CheckpointSigned) (*compact.Range, uint64, error) {
-	if w.trust == nil {
-		return nil, 0, errors.New("no signing key")
+// resumable is the tree an organization's checkpoint record signs, and the log
+// position up to which it holds the organization's events, if the current key
+// signed it and its border gives its root.
+func (w *Witness) resumable(org string, r eventstore.Record) (*compact.Range, uint64, error) {
+	var e domain.CheckpointSigned
+	if org == "" || r.Raw.Type != domain.TypeCheckpointSigned {
+		return nil, 0, errors.New("not a checkpoint of an organization")
+	}
+	if err := json.Unmarshal(r.Raw.Data, &e); err != nil {
+		return nil, 0, errors.New("unreadable")
 	}
 	cp, err := audit.OpenCheckpoint([]byte(e.Note), w.trust, audit.Origin(w.origin, org))
 	if err != nil {
@@ -193,14 +201,15 @@ func (w *Witness) apply(_ context.Context, recs []eventstore.Record) error {
 		}
 		if r.Raw.Type == domain.TypeCheckpointSigned {
 			// The position alone matters to the next append (it expects it); the size
-			// says whether the tree grew since, and a checkpoint a starting witness
-			// could not resume from is signed again.
+			// says whether the tree grew since, and one without its border or
+			// position (signed by an earlier version) is signed again. Whose key
+			// signed it is not asked: instances whose keys differ during a rotation
+			// would otherwise sign each other's trees again, in turn.
 			var cp domain.CheckpointSigned
 			if err := json.Unmarshal(r.Raw.Data, &cp); err != nil {
 				w.logger.Warn("audit witness: a checkpoint it cannot read", "position", r.Sequence, "err", err)
 			}
-			_, _, err := w.resumable(org, cp)
-			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence, resumable: err == nil}
+			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence, resumable: len(cp.Border) > 0 && audit.SaysPosition(cp.Note)}
 			continue
 		}
 		if _, ok := w.trees[org]; !ok && w.resume != nil && r.Raw.Type != domain.TypeOrganizationCreated {
@@ -259,5 +268,5 @@ func (w *Witness) head(org string) projections.TreeHead {
 	tree, cp := w.trees[org], w.signed[org]
 	root, _ := tree.GetRootHash(nil) // a range from 0 has a root
 	return projections.TreeHead{OrganizationID: org, Size: tree.End(), Root: root, CheckpointSize: cp.size, CheckpointPosition: cp.position,
-		Border: slices.Clone(tree.Hashes()), Position: w.at}
+		Border: slices.Clone(tree.Hashes()), Position: max(w.at, w.resume[org])}
 }

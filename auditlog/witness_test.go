@@ -163,6 +163,7 @@ func TestAWitnessResumesFromTheCheckpoints(t *testing.T) {
 	f.history(t, "org_b", 20)
 	first, _ := f.witness(t, true)
 	f.history(t, "org_d", 4)
+	f.history(t, "org_a", 3) // after the position resumed at: leaves the resumed tree holds already
 	f.sign(t, first, "org_a", "org_b")
 	f.history(t, "org_a", 5)
 	f.history(t, "org_c", 3)
@@ -175,6 +176,9 @@ func TestAWitnessResumesFromTheCheckpoints(t *testing.T) {
 	sameHeads(t, resumed, fromStart, "org_a", "org_b", "org_c", "org_d")
 	if h, _ := resumed.Head(context.Background(), "org_b"); h.Size != 21 || h.CheckpointSize != 21 {
 		t.Fatalf("org_b: %+v, want 21 leaves, all signed", h)
+	}
+	if h, _ := resumed.Head(context.Background(), "org_a"); h.Size != 39 || h.CheckpointSize != 34 {
+		t.Fatalf("org_a: %+v, want 39 leaves, 34 signed", h)
 	}
 }
 

@@ -499,8 +499,10 @@ func (s *Store) HoldsEvent(ctx context.Context, seq uint64, id string) error {
 	return nil
 }
 
-// LastOfEach is the last event of each aggregate of one kind, in log order (every
-// organization's latest checkpoint), read through a consumer of its own.
+// LastOfEach is the last event of each aggregate of one kind, as stored (no
+// decoded Event: its reader decodes what it can), in log order, read through a
+// consumer of its own (every organization's latest checkpoint). It reads them all
+// or fails.
 func (s *Store) LastOfEach(ctx context.Context, kind string) ([]Record, error) {
 	ctx, cancel := s.read(ctx)
 	defer cancel()
@@ -510,33 +512,26 @@ func (s *Store) LastOfEach(ctx context.Context, kind string) ([]Record, error) {
 	if err != nil {
 		return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
 	}
-	defer func() { _ = s.js.DeleteConsumer(context.WithoutCancel(ctx), EventsStream, cons.CachedInfo().Name) }()
-	var out []Record
-	for {
-		batch, err := cons.FetchNoWait(1000)
+	info := cons.CachedInfo()
+	defer func() { _ = s.js.DeleteConsumer(context.WithoutCancel(ctx), EventsStream, info.Name) }()
+	out := make([]Record, 0, info.NumPending) // the last of each, at creation
+	for uint64(len(out)) < info.NumPending {
+		batch, err := cons.Fetch(int(min(info.NumPending-uint64(len(out)), 1000)), jetstream.FetchContext(ctx))
 		if err != nil {
 			return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
 		}
-		n := 0
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
 				return nil, fmt.Errorf("message metadata: %w", err)
 			}
-			r, err := decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-			n++
+			out = append(out, decodeRaw(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data()))
 		}
 		if err := batch.Error(); err != nil {
-			return nil, fault.Unavailable(fmt.Errorf("last of each %s: %w", kind, err))
-		}
-		if n == 0 {
-			return out, nil
+			return nil, fault.Unavailable(fmt.Errorf("last of each %s: %d of %d read: %w", kind, len(out), info.NumPending, err))
 		}
 	}
+	return out, nil
 }
 
 // CountSubjects is the number of aggregates of one kind in the log.

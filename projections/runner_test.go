@@ -41,11 +41,16 @@ func setup(t *testing.T) env {
 	return env{store: store, pool: pool}
 }
 
-// start runs a runner of the standard views and extra ones until the test ends or
-// stop is called.
-func (e env) start(t *testing.T, name string, extra ...projections.View) (*projections.Runner, func()) {
+// start runs a runner of the standard views until the test ends or stop is called.
+func (e env) start(t *testing.T, name string) (*projections.Runner, func()) {
 	t.Helper()
-	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: 50, StandbyRetry: 50 * time.Millisecond},
+	return e.startWith(t, name, 50)
+}
+
+// startWith is start with batches of at most size events, and extra views.
+func (e env) startWith(t *testing.T, name string, size int, extra ...projections.View) (*projections.Runner, func()) {
+	t.Helper()
+	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: size, StandbyRetry: 50 * time.Millisecond},
 		append(projections.Views(), extra...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -234,30 +239,38 @@ func TestARunnerRebuildsWhenTheCheckpointGoesBack(t *testing.T) {
 }
 
 // TestAFailedWriteStartsOverFromTheCheckpoint: batches are written in the
-// background while the next is read; a write that fails (here the last, the log
-// then idle) ends the run, and the runner starts over from its checkpoint
-// rather than going on past the lost batch.
+// background while the next is read; a write that fails ends the run, whether it
+// is found when the next batch is handed on or, the log then idle, between
+// batches, and the runner starts over from its checkpoint rather than going on
+// past the lost batch.
 func TestAFailedWriteStartsOverFromTheCheckpoint(t *testing.T) {
-	e := setup(t)
-	var failures atomic.Int32
-	failOnce := projections.ViewFunc(func(b *projections.Batch, r eventstore.Record) {
-		if k, ok := r.Event.(domain.APIKeyCreated); ok && k.KeyID == "key_bad" && failures.Add(1) == 1 {
-			b.Exec(`SELECT 1 / 0`)
-		}
-	})
-	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
-	for _, id := range []string{"key_1", "key_2", "key_bad"} {
-		v = e.append(t, "workspace", "ws_1", v, keyEvent(id, id))
-	}
-	r, _ := e.start(t, "views", failOnce)
-	wait(t, r, v)
-	if n := failures.Load(); n < 2 {
-		t.Fatalf("the failing batch was folded %d times, want it retried", n)
-	}
-	if n := e.count(t, `SELECT count(*) FROM api_keys`); n != 3 {
-		t.Fatalf("%d keys, want 3", n)
-	}
-	if n := e.count(t, `SELECT position FROM projection_checkpoints WHERE name = 'views'`); uint64(n) != v {
-		t.Fatalf("checkpoint %d, want %d", n, v)
+	for name, keys := range map[string][]string{
+		"an early batch": {"key_1", "key_bad", "key_2", "key_3"},
+		"the last batch": {"key_1", "key_2", "key_bad"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := setup(t)
+			var failures atomic.Int32
+			failOnce := projections.ViewFunc(func(b *projections.Batch, r eventstore.Record) {
+				if k, ok := r.Event.(domain.APIKeyCreated); ok && k.KeyID == "key_bad" && failures.Add(1) == 1 {
+					b.Exec(`SELECT 1 / 0`)
+				}
+			})
+			v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+			for _, id := range keys {
+				v = e.append(t, "workspace", "ws_1", v, keyEvent(id, id))
+			}
+			r, _ := e.startWith(t, "views", 1, failOnce) // one event a batch
+			wait(t, r, v)
+			if n := failures.Load(); n < 2 {
+				t.Fatalf("the failing batch was folded %d times, want it retried", n)
+			}
+			if n := e.count(t, `SELECT count(*) FROM api_keys`); n != len(keys) {
+				t.Fatalf("%d keys, want %d", n, len(keys))
+			}
+			if n := e.count(t, `SELECT position FROM projection_checkpoints WHERE name = 'views'`); uint64(n) != v {
+				t.Fatalf("checkpoint %d, want %d", n, v)
+			}
+		})
 	}
 }

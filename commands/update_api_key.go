@@ -13,8 +13,11 @@ type UpdateAPIKey struct {
 	WorkspaceID string
 	KeyID       string
 	Name        *string
-	Allowlist   *[]string
-	Note        *string
+	// ClearName says the key has no name: what a MaaS key is (a Search key must
+	// keep its name).
+	ClearName bool
+	Allowlist *[]string
+	Note      *string
 	// QPSLimit sets a limit; ClearQPSLimit makes the key unlimited.
 	QPSLimit      *int
 	ClearQPSLimit bool
@@ -63,7 +66,11 @@ func (a *App) keyPrecondition(w *domain.Workspace, keyID string, m IfMatch) erro
 func (cmd UpdateAPIKey) validate() (domain.APIKeyPatch, error) {
 	var verr domain.ValidationError
 	var p domain.APIKeyPatch
-	if cmd.Name != nil {
+	switch {
+	case cmd.ClearName:
+		none := ""
+		p.Name = &none
+	case cmd.Name != nil:
 		n, err := domain.ParseName("name", *cmd.Name)
 		verr.Merge("", err)
 		p.Name = &n

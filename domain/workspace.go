@@ -66,7 +66,8 @@ type NewAPIKey struct {
 	Sealed       []byte
 }
 
-// APIKeyPatch is a validated edit; nil fields are left unchanged.
+// APIKeyPatch is a validated edit; nil fields are left unchanged, and an empty
+// Name is none (what a MaaS key has).
 type APIKeyPatch struct {
 	Name      *string
 	Allowlist *Allowlist
@@ -276,12 +277,14 @@ func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Even
 	}
 	var verr ValidationError
 	if k.BusinessType != BusinessSearch {
-		if p.Name != nil {
+		if p.Name != nil && *p.Name != "" { // no name is what a MaaS key has (shown as null)
 			verr.Add("name", "not_applicable", "only Search keys have a name")
 		}
 		if p.QPSLimit != nil && *p.QPSLimit != 0 { // unlimited is what a MaaS key is (shown as null)
 			verr.Add("qps_limit", "not_applicable", "only Search keys have a QPS limit")
 		}
+	} else if p.Name != nil && *p.Name == "" {
+		verr.Add("name", "required", "a Search key must have a name")
 	}
 	if err := verr.Err(); err != nil {
 		return nil, err

@@ -210,7 +210,8 @@ func (s *Server) updateAPIKey(c echo.Context) error {
 		return err
 	}
 	return write(s, c, func(req UpdateAPIKeyRequest) (reply, error) {
-		cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name, Note: req.Note, IfMatch: ifMatch(c)}
+		cmd := commands.UpdateAPIKey{Caller: caller(c), WorkspaceID: ws, KeyID: key, Name: req.Name.Value, ClearName: req.Name.Set && req.Name.Value == nil,
+			Note: req.Note, IfMatch: ifMatch(c)}
 		if req.Allowlist != nil {
 			l := []string(*req.Allowlist)
 			cmd.Allowlist = &l

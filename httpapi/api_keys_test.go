@@ -260,19 +260,32 @@ func TestAKeyCreationFingerprintsAsSent(t *testing.T) {
 	}
 }
 
-// TestAMaaSKeyTakesItsOwnRepresentation: a MaaS key is shown with "qps_limit":
-// null (unlimited); a PATCH sending that back, as a console editing the key it
-// read does, changes the note and is no attempt at a limit.
+// TestAMaaSKeyTakesItsOwnRepresentation: a MaaS key is shown with "name": null
+// and "qps_limit": null (it has neither); a PATCH sending those back, as a console
+// editing the key it read does, changes the note and is no attempt at a name or a
+// limit. A Search key cannot be left without a name.
 func TestAMaaSKeyTakesItsOwnRepresentation(t *testing.T) {
 	h := start(t)
 	ws := h.workspace("prod")
 	key := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas"})
 	h.expect(key, 201, "")
+	if v, ok := key.Body["name"]; !ok || v != nil {
+		t.Fatalf("a MaaS key is shown without %q: null: %s", "name", key.Raw)
+	}
 	path := "/v1/workspaces/" + ws + "/api-keys/" + key.str("id")
-	r := h.as("PATCH", path, map[string]any{"note": "edited", "qps_limit": nil})
+	r := h.as("PATCH", path, map[string]any{"name": nil, "note": "edited", "qps_limit": nil})
 	h.expect(r, 200, "")
-	if r.str("note") != "edited" || r.Body["qps_limit"] != nil {
+	if r.str("note") != "edited" || r.Body["qps_limit"] != nil || r.Body["name"] != nil {
 		t.Fatalf("patch: %s", r.Raw)
 	}
 	h.expect(h.as("PATCH", path, map[string]any{"qps_limit": 5}), 400, "invalid_input")
+	h.expect(h.as("PATCH", path, map[string]any{"name": "named"}), 400, "invalid_input")
+
+	search := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "search", "name": "crawler"})
+	h.expect(search, 201, "")
+	r = h.as("PATCH", "/v1/workspaces/"+ws+"/api-keys/"+search.str("id"), map[string]any{"name": nil})
+	h.expect(r, 400, "invalid_input")
+	if !strings.Contains(string(r.Raw), `"name"`) || !strings.Contains(string(r.Raw), "required") {
+		t.Fatalf("a Search key left without a name: %s", r.Raw)
+	}
 }

@@ -200,8 +200,9 @@ func enumSchema(values []string) *openapi3.Schema {
 }
 
 var (
-	nullableIntType = reflect.TypeOf(NullableInt{})
-	allowlistType   = reflect.TypeOf(Allowlist{})
+	nullableIntType    = reflect.TypeOf(NullableInt{})
+	nullableStringType = reflect.TypeOf(NullableString{})
+	allowlistType      = reflect.TypeOf(Allowlist{})
 )
 
 // schemaOf generates the schema of a wire type into the document's components:
@@ -211,7 +212,7 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 	ref, err := openapi3gen.NewSchemaRefForValue(v, doc.Components.Schemas,
 		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
 		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string {
-			if t == nullableIntType { // a field's encoding, inlined: not a resource
+			if t == nullableIntType || t == nullableStringType { // a field's encoding, inlined: not a resource
 				return ""
 			}
 			return t.Name()
@@ -222,6 +223,11 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 				*schema = *openapi3.NewIntegerSchema()
 				schema.Nullable = true
 				schema.Description = "null removes the limit"
+				return nil
+			case nullableStringType:
+				*schema = *openapi3.NewStringSchema()
+				schema.Nullable = true
+				schema.Description = "null: none (what a MaaS key has; a Search key must keep its name)"
 				return nil
 			case allowlistType:
 				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())
@@ -295,7 +301,7 @@ func requiredFields(t reflect.Type) []string {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || name == "-" || name == "" || strings.Contains(opts, "omitempty") || f.Type == nullableIntType {
+		if !f.IsExported() || name == "-" || name == "" || strings.Contains(opts, "omitempty") || f.Type == nullableIntType || f.Type == nullableStringType {
 			continue
 		}
 		out = append(out, name)

@@ -41,17 +41,23 @@ func stringOrList(b []byte, out *[]string, split func(string) ([]string, error))
 	return json.Unmarshal(b, out)
 }
 
-// NullableInt tells an absent field (Set false) from null (Set true, Value nil).
-type NullableInt struct {
+// Nullable tells an absent field (Set false) from null (Set true, Value nil).
+type Nullable[T any] struct {
 	Set   bool
-	Value *int
+	Value *T
 }
 
-func (*NullableInt) acceptsNull() {}
+// NullableInt is a number that may be null (qps_limit null: unlimited).
+type NullableInt = Nullable[int]
 
-// MarshalJSON writes null or the number: a request as it was sent, for its
+// NullableString is a string that may be null (a MaaS key's name: it has none).
+type NullableString = Nullable[string]
+
+func (*Nullable[T]) acceptsNull() {}
+
+// MarshalJSON writes null or the value: a request as it was sent, for its
 // Idempotency-Key fingerprint (with omitzero, an absent field stays absent).
-func (n NullableInt) MarshalJSON() ([]byte, error) {
+func (n Nullable[T]) MarshalJSON() ([]byte, error) {
 	if n.Value == nil {
 		return []byte("null"), nil
 	}
@@ -59,7 +65,7 @@ func (n NullableInt) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
-func (n *NullableInt) UnmarshalJSON(b []byte) error {
+func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
 	n.Set = true
 	if string(bytes.TrimSpace(b)) == "null" {
 		return nil
@@ -151,12 +157,13 @@ type CreateSearchBatchRequest struct {
 }
 
 // UpdateAPIKeyRequest is the body of PATCH /v1/workspaces/{ws}/api-keys/{key};
-// qps_limit null makes a Search key unlimited.
+// qps_limit null makes a Search key unlimited; name and qps_limit null are what a
+// MaaS key has (a Search key must keep its name).
 type UpdateAPIKeyRequest struct {
-	Name      *string     `json:"name,omitempty"`
-	Allowlist *Allowlist  `json:"allowlist,omitempty"`
-	Note      *string     `json:"note,omitempty"`
-	QPSLimit  NullableInt `json:"qps_limit"`
+	Name      NullableString `json:"name,omitzero"`
+	Allowlist *Allowlist     `json:"allowlist,omitempty"`
+	Note      *string        `json:"note,omitempty"`
+	QPSLimit  NullableInt    `json:"qps_limit"`
 }
 
 // APIKeyBatch is the response of a batch creation.

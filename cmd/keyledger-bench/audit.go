@@ -35,7 +35,7 @@ var (
 	auditN      = flag.Int("audit", 1_000_000, "events of one organization in the log for the audit measurements")
 	auditPages  = flag.Int("audit-pages", 200, "filtered audit pages timed")
 	auditTrials = flag.Int("audit-checkpoints", 20, "checkpoint latency trials")
-	only        = flag.String("only", "", `run one part only: "audit", "keys" (key creation beside raw appends), "verify" (HTTP verification beside its ceilings), "index" (in-process verification and the index's memory), "startup" (an index from an empty start to ready), "catchup" (the projector beside raw consume and COPY) or "cache" (the aggregate cache's memory)`)
+	only        = flag.String("only", "", `run one part only: "audit", "keys" (key creation beside raw appends), "verify" (HTTP verification beside its ceilings), "index" (in-process verification and the index's memory), "startup" (an index from an empty start to ready), "catchup" (the projector beside raw consume and COPY), "usage" (usage ingestion and the costs' lag) or "cache" (the aggregate cache's memory)`)
 )
 
 // benchAudit runs on a NATS and a database of its own: one organization with

@@ -125,7 +125,7 @@ func run(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "aggregate cache:\n")
 		return benchCache(ctx, store, *cacheN)
 	}
-	if *only != "keys" && *only != "verify" {
+	if *only != "keys" && *only != "verify" && *only != "usage" {
 		fmt.Fprintf(os.Stderr, "projector catch-up over %d events:\n", *catchupN)
 		if err := benchCatchUp(ctx, store); err != nil {
 			return err
@@ -162,6 +162,10 @@ func run(ctx context.Context) error {
 	}
 	c := &client{base: srv.URL, secret: boot.Secret, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 
+	if *only == "usage" {
+		fmt.Fprintln(os.Stderr, "usage and costs:")
+		return benchUsage(ctx, svc, c)
+	}
 	if *only == "verify" {
 		fmt.Fprintln(os.Stderr, "verification over HTTP:")
 		return benchVerifyHTTP(ctx, svc, c, svc.Pool(), gatewayToken)

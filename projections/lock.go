@@ -35,16 +35,25 @@ func (l *Lock) Ping(ctx context.Context) error { return l.conn.Ping(ctx) }
 // PingEvery is a follower's Between that tells, at most every d, whether the lock is
 // still held.
 func (l *Lock) PingEvery(d time.Duration) func(context.Context) error {
+	return every(d, l.held)
+}
+
+func (l *Lock) held(ctx context.Context) error {
+	if err := l.Ping(ctx); err != nil {
+		return fmt.Errorf("lock connection lost: %w", err)
+	}
+	return nil
+}
+
+// every is check run at most once every d (nil in between); for one goroutine.
+func every(d time.Duration, check func(context.Context) error) func(context.Context) error {
 	last := time.Now()
 	return func(ctx context.Context) error {
 		if time.Since(last) < d {
 			return nil
 		}
 		last = time.Now()
-		if err := l.Ping(ctx); err != nil {
-			return fmt.Errorf("lock connection lost: %w", err)
-		}
-		return nil
+		return check(ctx)
 	}
 }
 

@@ -27,6 +27,28 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return MigrateFS(ctx, pool, mustSub(migrations, "migrations"), "goose_db_version")
 }
 
+// SchemaAhead is an error when the views' schema holds a migration this version
+// does not know: a newer version migrated it, and during a rolling update this
+// one's projectors must not write under it (a newer migration may keep what they
+// would miss, as a backfill does); the newer instances project.
+func SchemaAhead(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	applied, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fault.Unavailable(fmt.Errorf("schema version: %w", err))
+	}
+	sources := p.ListSources()
+	if known := sources[len(sources)-1].Version; applied > known {
+		return fmt.Errorf("the views' schema is at migration %d, newer than this version's %d: standing by for a newer version to project", applied, known)
+	}
+	return nil
+}
+
 // MigrateFS applies a set of goose migrations tracked in versionTable, holding a
 // PostgreSQL session lock: instances starting together migrate one at a time.
 func MigrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) error {

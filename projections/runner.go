@@ -51,6 +51,9 @@ type RunnerConfig struct {
 	BatchSize int
 	// StandbyRetry is how often a standby instance tries to take the lock (default 2s).
 	StandbyRetry time.Duration
+	// CheckEvery is how often an active runner checks it still holds the lock and
+	// the schema is not a newer version's (default 5s).
+	CheckEvery time.Duration
 	// MaxLag is the lag (events behind the log) past which the views are reported as
 	// lagging (default 10000).
 	MaxLag uint64
@@ -63,8 +66,8 @@ func (c RunnerConfig) Validate() error {
 	if c.Name == "" {
 		errs = append(errs, errors.New("projector: a name is required (it names the checkpoint and the lock)"))
 	}
-	if c.BatchSize < 0 || c.StandbyRetry < 0 {
-		errs = append(errs, errors.New("projector: the batch size and the standby retry must not be negative"))
+	if c.BatchSize < 0 || c.StandbyRetry < 0 || c.CheckEvery < 0 {
+		errs = append(errs, errors.New("projector: the batch size, the standby retry and the check interval must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -91,6 +94,9 @@ func NewRunner(pool *pgxpool.Pool, log follow.Log, cfg RunnerConfig, views ...Vi
 	if cfg.StandbyRetry == 0 {
 		cfg.StandbyRetry = 2 * time.Second
 	}
+	if cfg.CheckEvery == 0 {
+		cfg.CheckEvery = 5 * time.Second
+	}
 	if cfg.MaxLag == 0 {
 		cfg.MaxLag = 10000
 	}
@@ -107,7 +113,10 @@ func Views() []View {
 }
 
 // Run projects until ctx ends: it waits for the lock, then consumes. Errors of a
-// dependency are logged and retried; Run returns only ctx's error.
+// dependency are logged and retried; Run returns only ctx's error. Under a schema
+// a newer version migrated (SchemaAhead) it stands by, and an active runner gives
+// the lock up within CheckEvery of the migration (its writes in between are not
+// prevented: a migration must not rely on the older version's having stopped).
 func (r *Runner) Run(ctx context.Context) error {
 	return follow.Retry(ctx, r.cfg.StandbyRetry, r.cfg.Logger.With("projector", r.cfg.Name), "projector", func(ctx context.Context) error {
 		defer r.active.Store(false)
@@ -116,6 +125,9 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) runOnce(ctx context.Context) error {
+	if err := SchemaAhead(ctx, r.pool); err != nil {
+		return err
+	}
 	lock, locked, err := TryLock(ctx, r.pool, "keyledger.projector."+r.cfg.Name)
 	if err != nil || !locked {
 		return err // not locked: another instance projects; stand by
@@ -136,12 +148,17 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	}
 	w := &writer{r: r, folded: pos}
 	defer w.wait() // before the lock is released: no write outlives its holder
-	ping := lock.PingEvery(5 * time.Second)
+	check := every(r.cfg.CheckEvery, func(ctx context.Context) error {
+		if err := lock.held(ctx); err != nil {
+			return err
+		}
+		return SchemaAhead(ctx, r.pool)
+	})
 	return follow.Follower{Log: r.log, BatchSize: r.cfg.BatchSize, Apply: w.apply, Between: func(ctx context.Context) error {
 		if err := w.poll(); err != nil {
 			return err
 		}
-		return ping(ctx)
+		return check(ctx)
 	}}.Run(ctx, pos)
 }
 

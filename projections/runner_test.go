@@ -50,7 +50,8 @@ func (e env) start(t *testing.T, name string) (*projections.Runner, func()) {
 // startWith is start with batches of at most size events, and extra views.
 func (e env) startWith(t *testing.T, name string, size int, extra ...projections.View) (*projections.Runner, func()) {
 	t.Helper()
-	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: size, StandbyRetry: 50 * time.Millisecond},
+	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: size, StandbyRetry: 50 * time.Millisecond,
+		CheckEvery: 100 * time.Millisecond},
 		append(projections.Views(), extra...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -272,5 +273,54 @@ func TestAFailedWriteStartsOverFromTheCheckpoint(t *testing.T) {
 				t.Fatalf("checkpoint %d, want %d", n, v)
 			}
 		})
+	}
+}
+
+// TestARunnerStandsByUnderANewerSchema: during a rolling update, an instance of an
+// older version must not project into views a newer one migrated (its writes
+// would miss what the newer migration keeps, as a backfill would): it does not
+// start, and an active one stops, until the schema is one it knows.
+func TestARunnerStandsByUnderANewerSchema(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	newer := func() {
+		t.Helper()
+		if _, err := e.pool.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := func() {
+		t.Helper()
+		if _, err := e.pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 99999`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workspaces := func(want int) {
+		t.Helper()
+		if n := e.count(t, `SELECT count(*) FROM workspaces`); n != want {
+			t.Fatalf("%d workspaces, want %d", n, want)
+		}
+	}
+	newer()
+	r, _ := e.start(t, "views")
+	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
+	time.Sleep(time.Second)
+	workspaces(0) // it did not start
+	known()
+	wait(t, r, v)
+	workspaces(1)
+
+	newer()
+	time.Sleep(1500 * time.Millisecond) // an idle follower checks at least every second
+	e.append(t, "workspace", "ws_2", 0, domain.WorkspaceCreated{WorkspaceID: "ws_2", OrganizationID: "org_1", Name: "next", At: at})
+	time.Sleep(time.Second)
+	workspaces(1) // it stopped
+	known()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.count(t, `SELECT count(*) FROM workspaces`) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the runner did not project again under a schema it knows")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

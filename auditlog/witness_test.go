@@ -289,6 +289,9 @@ func TestACheckpointWithoutItsBorderIsSignedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.sign(t, first, "org_a")
+	if err := first.CaughtUp(context.Background()); err != nil { // it holds the checkpoint just signed
+		t.Fatal(err)
+	}
 	if heads, err := first.Unsigned(context.Background()); err != nil || len(heads) != 0 {
 		t.Fatalf("unsigned after signing again: %+v %v", heads, err)
 	}

@@ -110,8 +110,12 @@ func (a *App) MemberWorkspaces(ctx context.Context, c Caller, ids []string) ([]s
 }
 
 // onAccessKey: the primary manages every account's access key; a sub-account only
-// its own, with the matching access_key permission.
+// its own, with the matching access_key permission; a secret in its grace after a
+// rotation, none.
 func (c Caller) onAccessKey(accountID string, action domain.Action) error {
+	if c.Previous {
+		return &domain.ForbiddenError{PreviousSecret: true}
+	}
 	if accountID == c.AccountID {
 		return c.can(domain.Permission{Module: domain.ModuleAccessKey, Action: action})
 	}

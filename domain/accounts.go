@@ -47,10 +47,15 @@ func (a Account) PreviousActiveAt(t time.Time) bool {
 
 // KeyIDOf is the id of the account's access key whose secret has this HMAC.
 func (a Account) KeyIDOf(hash string) string {
-	if hash == a.PreviousSecretHash {
+	if a.IsPrevious(hash) {
 		return a.PreviousAccessKeyID
 	}
 	return a.AccessKeyID
+}
+
+// IsPrevious says whether hash is the account's secret rotated out, in its grace.
+func (a Account) IsPrevious(hash string) bool {
+	return a.PreviousSecretHash != "" && hash == a.PreviousSecretHash
 }
 
 // HasAccount reports whether id is an account of this organization.

@@ -95,9 +95,16 @@ type ForbiddenError struct {
 	// SelfGrant: a sub-account tried to make itself a direct member (what a role
 	// authorizes would then outlive the role).
 	SelfGrant bool
+	// PreviousSecret: the caller holds a secret rotated out, in its grace period,
+	// which keeps its holder working but manages no access key (a leaked one
+	// would otherwise lock the owner out).
+	PreviousSecret bool
 }
 
 func (e *ForbiddenError) Error() string {
+	if e.PreviousSecret {
+		return "forbidden: a secret rotated out, in its grace period, cannot manage access keys; use the current secret"
+	}
 	if e.SelfGrant {
 		return "forbidden: an account cannot make itself a direct member of a workspace"
 	}

@@ -99,6 +99,8 @@ func problemFor(err error) Problem {
 	if errors.As(err, &fe) {
 		code := "forbidden"
 		switch {
+		case fe.PreviousSecret:
+			code = "previous_secret"
 		case fe.SelfGrant:
 			code = "self_authorization"
 		case fe.NotMember:

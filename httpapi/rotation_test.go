@@ -127,3 +127,36 @@ func TestAccessKeyRotation(t *testing.T) {
 		t.Fatalf("audit: %s", au.Raw)
 	}
 }
+
+// TestASecretInItsGraceCannotManageTheKey: after a rotation with a grace period,
+// the old secret keeps its holder working but cannot rotate, disable or delete the
+// key: whoever holds a leaked secret must not lock the owner out (the primary's
+// key cannot be recovered by anyone else).
+func TestASecretInItsGraceCannotManageTheKey(t *testing.T) {
+	h := start(t)
+	alice, a0 := h.subAccount("alice")
+	bob, _ := h.subAccount("bob")
+	h.expect(h.as("DELETE", "/v1/accounts/"+bob+"/access-key", nil), 204, "")
+	h.role("keys", []string{"access_key:update", "access_key:delete"}, alice)
+	primary := "/v1/accounts/" + h.admin.AccountID + "/access-key"
+	r := h.as("POST", primary+"/rotate", map[string]any{"grace_seconds": 3600})
+	h.expect(r, 200, "")
+	current, old := r.str("secret"), h.admin.Secret
+	own := "/v1/accounts/" + alice + "/access-key"
+	r = h.call(a0, "POST", own+"/rotate", map[string]any{"grace_seconds": 3600})
+	h.expect(r, 200, "")
+	aliceCurrent := r.str("secret")
+
+	for _, c := range []struct{ secret, path string }{{old, primary}, {a0, own}} {
+		h.expect(h.call(c.secret, "GET", "/v1/me", nil), 200, "")
+		h.expect(h.call(c.secret, "POST", c.path+"/rotate", map[string]any{}), 403, "previous_secret")
+		h.expect(h.call(c.secret, "PATCH", c.path, map[string]any{"status": "disabled"}), 403, "previous_secret")
+		h.expect(h.call(c.secret, "DELETE", c.path, nil), 403, "previous_secret")
+	}
+	h.expect(h.call(old, "POST", own+"/rotate", map[string]any{}), 403, "previous_secret")
+	h.expect(h.call(old, "POST", "/v1/accounts/"+bob+"/access-key", nil), 403, "previous_secret")
+	// The current secrets still manage their keys.
+	h.expect(h.call(current, "PATCH", own, map[string]any{"status": "disabled"}), 200, "")
+	h.expect(h.call(aliceCurrent, "GET", "/v1/me", nil), 401, "unauthenticated")
+	h.expect(h.call(current, "POST", primary+"/rotate", map[string]any{}), 200, "")
+}

@@ -340,8 +340,14 @@ func (h *harness) on(srv *httptest.Server, secret, method, path string, body any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	given := map[string]bool{} // a header given twice is sent twice; once, it replaces the defaults above
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		if given[headers[i]] {
+			req.Header.Add(headers[i], headers[i+1])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		given[headers[i]] = true
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -35,6 +35,8 @@ func TestBadInputIsA4xxAndWritesNothing(t *testing.T) {
 		{"garbage key cursor", "GET", keys + "?cursor=%FF%FE", nil, nil, 400, "invalid_cursor", ""},
 		{"idempotency key with a space", "POST", "/v1/workspaces", map[string]any{"name": "x"}, []string{"Idempotency-Key", "order 42"}, 400, "invalid_idempotency_key", ""},
 		{"idempotency key not UTF-8", "POST", "/v1/workspaces", map[string]any{"name": "x"}, []string{"Idempotency-Key", "\xff\xfe"}, 400, "invalid_idempotency_key", ""},
+		{"idempotency key sent empty", "POST", "/v1/workspaces", map[string]any{"name": "x"}, []string{"Idempotency-Key", ""}, 400, "invalid_idempotency_key", ""},
+		{"two idempotency keys", "POST", "/v1/workspaces", map[string]any{"name": "x"}, []string{"Idempotency-Key", "a", "Idempotency-Key", "b"}, 400, "invalid_idempotency_key", ""},
 		{"field name in another case", "POST", keys, `{"Business_Type":"maas"}`, nil, 400, "invalid_input", "Business_Type"},
 		{"duplicate field", "POST", keys, `{"business_type":"maas","business_type":"search"}`, nil, 400, "invalid_input", "business_type"},
 		{"null body", "POST", keys, `null`, nil, 400, "malformed_body", ""},

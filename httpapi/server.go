@@ -259,14 +259,16 @@ func caller(c echo.Context) commands.Caller {
 	return cl
 }
 
-// idempotency reads the Idempotency-Key and fingerprints the request.
+// idempotency reads the Idempotency-Key and fingerprints the request. A header sent
+// empty, or twice, is refused, not read as no key (a retry would write again).
 func idempotency(c echo.Context, body any) (commands.Idempotency, error) {
-	key := c.Request().Header.Get(HeaderIdempotency)
-	if key == "" {
+	values := c.Request().Header.Values(HeaderIdempotency)
+	if len(values) == 0 {
 		return commands.Idempotency{}, nil
 	}
-	if len(key) > 255 || !domain.VisibleASCII(key) {
-		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is 1 to 255 visible ASCII characters")
+	key := values[0]
+	if len(values) > 1 || key == "" || len(key) > 255 || !domain.VisibleASCII(key) {
+		return commands.Idempotency{}, badRequest("invalid_idempotency_key", "Idempotency-Key is 1 to 255 visible ASCII characters, sent once")
 	}
 	b, _ := json.Marshal(body)
 	return commands.Idempotency{Key: key, Fingerprint: fingerprint(c.Request().Method, c.Request().URL.Path, b)}, nil

@@ -51,7 +51,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		}
 		r, err := s.d.App.CreateAPIKey(c.Request().Context(), commands.CreateAPIKey{
 			Caller: caller(c), Idempotency: idem, WorkspaceID: ws, BusinessType: req.BusinessType,
-			Name: req.Name, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit.Value})
+			Name: req.Name.Value, Allowlist: req.Allowlist, Note: req.Note, QPSLimit: req.QPSLimit.Value})
 		if err != nil {
 			return reply{}, err
 		}

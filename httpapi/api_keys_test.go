@@ -280,6 +280,20 @@ func TestAMaaSKeyTakesItsOwnRepresentation(t *testing.T) {
 	}
 	h.expect(h.as("PATCH", path, map[string]any{"qps_limit": 5}), 400, "invalid_input")
 	h.expect(h.as("PATCH", path, map[string]any{"name": "named"}), 400, "invalid_input")
+	for field, want := range map[string]string{"name": "must be a string, or null", "qps_limit": "must be an integer, or null"} {
+		r := h.as("PATCH", path, map[string]any{field: true})
+		h.expect(r, 400, "invalid_input")
+		if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != field || f["code"] != "wrong_type" || f["message"] != want {
+			t.Fatalf("%s of the wrong type: %s", field, r.Raw)
+		}
+	}
+	// A key read is a template for a new one: its nulls are the defaults.
+	h.expect(h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "maas", "name": nil, "qps_limit": nil}), 201, "")
+	r = h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "search", "name": nil})
+	h.expect(r, 201, "")
+	if !strings.HasPrefix(r.str("name"), "search-key-") {
+		t.Fatalf("a Search key created with name null: %s", r.Raw)
+	}
 
 	search := h.as("POST", "/v1/workspaces/"+ws+"/api-keys", map[string]any{"business_type": "search", "name": "crawler"})
 	h.expect(search, 201, "")

@@ -135,13 +135,17 @@ func noBody(c echo.Context) error {
 	return nil
 }
 
+var nullableKind = reflect.TypeFor[nullable]()
+
 // kindName says what JSON a Go type takes, in the client's words.
 func kindName(t reflect.Type) string {
-	switch t {
-	case nullableIntType:
-		return "an integer, or null"
-	case allowlistType:
+	if t == allowlistType {
 		return "a list of addresses and ranges, or one string of them"
+	}
+	if t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(nullableKind) {
+		if v, ok := t.FieldByName("Value"); ok {
+			return kindName(v.Type) + ", or null"
+		}
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -227,7 +227,7 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 			case nullableStringType:
 				*schema = *openapi3.NewStringSchema()
 				schema.Nullable = true
-				schema.Description = "null: none (what a MaaS key has; a Search key must keep its name)"
+				schema.Description = "null: none, what a MaaS key has (on creation, the default; a Search key keeps a name)"
 				return nil
 			case allowlistType:
 				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())

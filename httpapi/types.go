@@ -109,10 +109,11 @@ type PutMembersRequest struct {
 
 // CreateAPIKeyRequest is the body of POST /v1/workspaces/{ws}/api-keys.
 type CreateAPIKeyRequest struct {
-	BusinessType string    `json:"business_type" enum:"maas,search"`
-	Name         *string   `json:"name,omitempty"`
-	Allowlist    Allowlist `json:"allowlist,omitempty"`
-	Note         *string   `json:"note,omitempty"`
+	BusinessType string `json:"business_type" enum:"maas,search"`
+	// Name absent or null: none for MaaS, the default for Search (as a key is shown).
+	Name      NullableString `json:"name,omitzero"`
+	Allowlist Allowlist      `json:"allowlist,omitempty"`
+	Note      *string        `json:"note,omitempty"`
 	// QPSLimit absent or null: unlimited (as a key is shown).
 	QPSLimit NullableInt `json:"qps_limit,omitzero"`
 }

@@ -81,10 +81,10 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 				verr.Merge("", err)
 				continue
 			}
-			if j, dup := seen[n]; dup {
-				verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is also name %d", n, j))
+			if j, dup := seen[domain.NameKey(n)]; dup { // names that look alike are one
+				verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is name %d again (names are compared without case, spacing or variation selectors)", n, j))
 			}
-			seen[n], names[i] = i, n
+			seen[domain.NameKey(n)], names[i] = i, n
 		}
 	default:
 		verr.Add("naming", "required", "give a prefix or a list of names")

@@ -102,7 +102,7 @@ func (o *Organization) CreateAccount(id, name string, at time.Time) ([]Event, er
 	if err != nil {
 		return nil, err
 	}
-	if _, taken := o.accountNames[nameKey(n)]; taken {
+	if _, taken := o.accountNames[NameKey(n)]; taken {
 		return nil, ErrAccountNameTaken
 	}
 	return []Event{AccountCreated{AccountID: id, Name: n, At: at}}, nil
@@ -140,5 +140,5 @@ func (o *Organization) changeAccount(id string, change func(*Account)) {
 // taken either way (accounts are never renamed nor deleted).
 func (o *Organization) addAccount(a *Account) {
 	o.accounts[a.ID] = a
-	o.accountNames[nameKey(a.Name)] = a.ID
+	o.accountNames[NameKey(a.Name)] = a.ID
 }

@@ -130,12 +130,12 @@ func (o *Organization) apply(e Event) {
 		}
 		o.roles[e.RoleID] = &role{id: e.RoleID, name: e.Name, permissions: map[Permission]bool{}, users: map[string]bool{},
 			workspaces: map[string]bool{}, createdAt: e.At, updatedAt: e.At, version: o.at, createdBy: o.by, updatedBy: o.by}
-		o.roleNames[nameKey(e.Name)] = e.RoleID
+		o.roleNames[NameKey(e.Name)] = e.RoleID
 	case RoleRenamed:
 		o.changeRole(e.RoleID, e.At, func(r *role) {
 			o.unindexRole(r)
 			r.name = e.Name
-			o.roleNames[nameKey(e.Name)] = r.id
+			o.roleNames[NameKey(e.Name)] = r.id
 		})
 	case RoleDeleted:
 		o.deletedRoles[e.RoleID] = true
@@ -179,7 +179,7 @@ func (o *Organization) apply(e Event) {
 // variation selectors dropped and any run of white space one space ("team a" and
 // "team\u00a0 a" clash).
 // cases.Fold does the full Unicode case folding that strings.ToLower does not.
-func nameKey(s string) string {
+func NameKey(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Variation_Selector, r) { // shows as nothing of its own
 			return -1

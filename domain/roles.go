@@ -167,7 +167,7 @@ func (o *Organization) roleChanges(r *role, spec RoleSpec, at time.Time) ([]Even
 	// Role names are unique ignoring case; a role may always keep its own name or
 	// change only its case (even if an old log left another role with that name).
 	if spec.Name != nil {
-		if key := nameKey(*spec.Name); key != nameKey(r.name) {
+		if key := NameKey(*spec.Name); key != NameKey(r.name) {
 			if other, taken := o.roleNames[key]; taken && other != r.id {
 				return nil, &NameTakenError{Kind: ErrRoleNameTaken, Name: *spec.Name}
 			}
@@ -284,13 +284,13 @@ func (o *Organization) changeRole(id string, at time.Time, change func(*role)) {
 // replaced): an old log may hold roles whose names differ only by case, so the entry
 // passes to the latest of the other roles that still have that name, if any.
 func (o *Organization) unindexRole(r *role) {
-	key := nameKey(r.name)
+	key := NameKey(r.name)
 	if o.roleNames[key] != r.id {
 		return
 	}
 	delete(o.roleNames, key)
 	for _, id := range sortedKeys(o.roles) {
-		if other := o.roles[id]; other != r && nameKey(other.name) == key {
+		if other := o.roles[id]; other != r && NameKey(other.name) == key {
 			o.roleNames[key] = id
 		}
 	}

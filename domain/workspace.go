@@ -23,8 +23,8 @@ type Workspace struct {
 	by                          string               // the actor of the event being applied
 	members                     map[string]time.Time // account id → authorized at
 	keys                        map[string]*APIKey
-	searchNames                 map[string]string // live Search key name → key id
-	searchSeq                   int               // Search keys ever created, for default names
+	searchNames                 map[string]int // live Search keys by NameKey of their name (a log from before the rule may hold two)
+	searchSeq                   int            // Search keys ever created, for default names
 }
 
 // APIKey is the write-side state of one key; a copy is handed out.
@@ -77,7 +77,7 @@ type APIKeyPatch struct {
 
 // NewEmptyWorkspace is the state before the first event of workspace id.
 func NewEmptyWorkspace(id string) *Workspace {
-	return &Workspace{id: id, members: map[string]time.Time{}, keys: map[string]*APIKey{}, searchNames: map[string]string{}}
+	return &Workspace{id: id, members: map[string]time.Time{}, keys: map[string]*APIKey{}, searchNames: map[string]int{}}
 }
 
 // ID, OrganizationID, Name, Description and Exists read the state.
@@ -233,7 +233,7 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 	if !w.Exists() {
 		return nil, ErrWorkspaceNotFound
 	}
-	taken := make(map[string]bool)
+	taken := make(map[string]bool) // by NameKey
 	seq := w.searchSeq
 	events := make([]Event, 0, len(keys))
 	for _, k := range keys {
@@ -243,10 +243,10 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 			if name == "" {
 				name = w.defaultSearchName(seq, taken)
 			}
-			if _, clash := w.searchNames[name]; clash || taken[name] {
+			if w.searchNames[NameKey(name)] > 0 || taken[NameKey(name)] {
 				return nil, &NameTakenError{Kind: ErrKeyNameTaken, Name: name}
 			}
-			taken[name] = true
+			taken[NameKey(name)] = true
 		} else {
 			name = ""
 		}
@@ -262,9 +262,17 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 func (w *Workspace) defaultSearchName(seq int, taken map[string]bool) string {
 	for ; ; seq++ {
 		name := "search-key-" + strconv.Itoa(seq)
-		if _, clash := w.searchNames[name]; !clash && !taken[name] {
+		if w.searchNames[NameKey(name)] == 0 && !taken[NameKey(name)] {
 			return name
 		}
+	}
+}
+
+// releaseName is a live Search key's name no longer taken by it.
+func (w *Workspace) releaseName(name string) {
+	key := NameKey(name)
+	if w.searchNames[key]--; w.searchNames[key] <= 0 {
+		delete(w.searchNames, key)
 	}
 }
 
@@ -291,7 +299,8 @@ func (w *Workspace) UpdateAPIKey(id string, p APIKeyPatch, at time.Time) ([]Even
 	}
 	e := APIKeyUpdated{KeyID: id, Name: k.Name, Allowlist: k.Allowlist, Note: k.Note, QPSLimit: k.QPSLimit, At: at}
 	if p.Name != nil && *p.Name != k.Name {
-		if _, clash := w.searchNames[*p.Name]; clash {
+		// Its own name in another case takes nothing another key has.
+		if key := NameKey(*p.Name); key != NameKey(k.Name) && w.searchNames[key] > 0 {
 			return nil, &NameTakenError{Kind: ErrKeyNameTaken, Name: *p.Name}
 		}
 		e.Name = *p.Name
@@ -386,7 +395,7 @@ func (w *Workspace) apply(e Event) {
 			CreatedAt: e.At, UpdatedAt: e.At, Version: w.at, CreatedBy: w.by, UpdatedBy: w.by,
 		}
 		if e.BusinessType == BusinessSearch {
-			w.searchNames[e.Name] = e.KeyID
+			w.searchNames[NameKey(e.Name)]++
 			w.searchSeq++
 		}
 	case APIKeyUpdated:
@@ -395,8 +404,8 @@ func (w *Workspace) apply(e Event) {
 			return
 		}
 		if k.BusinessType == BusinessSearch && k.Name != e.Name {
-			delete(w.searchNames, k.Name)
-			w.searchNames[e.Name] = k.ID
+			w.releaseName(k.Name)
+			w.searchNames[NameKey(e.Name)]++
 		}
 		k.Name, k.Allowlist, k.Note, k.QPSLimit, k.UpdatedAt, k.Version, k.UpdatedBy = e.Name, e.Allowlist, e.Note, e.QPSLimit, e.At, w.at, w.by
 	case APIKeyDeleted:
@@ -406,7 +415,7 @@ func (w *Workspace) apply(e Event) {
 		}
 		k.Deleted, k.Sealed, k.Version, k.UpdatedBy = true, nil, w.at, w.by
 		if k.BusinessType == BusinessSearch {
-			delete(w.searchNames, k.Name)
+			w.releaseName(k.Name)
 		}
 	case APIKeyRevealed:
 		if k := w.keys[e.KeyID]; k != nil {

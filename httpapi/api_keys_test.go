@@ -303,3 +303,35 @@ func TestAMaaSKeyTakesItsOwnRepresentation(t *testing.T) {
 		t.Fatalf("a Search key left without a name: %s", r.Raw)
 	}
 }
+
+// TestSearchKeyNamesThatLookAlikeClash: names are compared as accounts' and roles'
+// are, without case, variation selectors or differences in spacing: two keys
+// shown alike in the console and the export are one name taken twice. A key can
+// still be renamed to its own name in another case.
+func TestSearchKeyNamesThatLookAlikeClash(t *testing.T) {
+	h := start(t)
+	ws := h.workspace("prod")
+	keys := "/v1/workspaces/" + ws + "/api-keys"
+	crawler := h.as("POST", keys, map[string]any{"business_type": "search", "name": "web crawler"})
+	h.expect(crawler, 201, "")
+	for _, name := range []string{"Web Crawler", "web  crawler", "web\u00a0crawler", "web crawler\ufe0f", "WEB CRAWLER"} {
+		h.expect(h.as("POST", keys, map[string]any{"business_type": "search", "name": name}), 409, "name_taken")
+	}
+	r := h.as("POST", keys+"/batch", map[string]any{"count": 2, "naming": map[string]any{"names": []string{"indexer", "Indexer"}}})
+	h.expect(r, 400, "invalid_input")
+	if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "naming.names[1]" || f["code"] != "duplicate_entry" {
+		t.Fatalf("look-alike names in one batch: %s", r.Raw)
+	}
+	h.expect(h.as("POST", keys+"/batch", map[string]any{"count": 2, "naming": map[string]any{"names": []string{"indexer", "WEB crawler"}}}), 409, "name_taken")
+	other := h.as("POST", keys, map[string]any{"business_type": "search", "name": "fetcher"})
+	h.expect(other, 201, "")
+	h.expect(h.as("PATCH", keys+"/"+other.str("id"), map[string]any{"name": "Web Crawler"}), 409, "name_taken")
+	r = h.as("PATCH", keys+"/"+crawler.str("id"), map[string]any{"name": "Web Crawler"})
+	h.expect(r, 200, "")
+	if r.str("name") != "Web Crawler" {
+		t.Fatalf("renamed to its own name in another case: %s", r.Raw)
+	}
+	// Deleted, its name is free again.
+	h.expect(h.as("DELETE", keys+"/"+crawler.str("id"), nil), 204, "")
+	h.expect(h.as("POST", keys, map[string]any{"business_type": "search", "name": "web crawler"}), 201, "")
+}

@@ -34,7 +34,10 @@ type AccountWorkspacesResult struct {
 }
 
 // SetAccountWorkspaces handles the command. The caller needs workspace:update (and,
-// as a sub-account, to be authorized) on every workspace whose membership changes.
+// as a sub-account, to be authorized) on every workspace listed and every one whose
+// membership changes. A sub-account sets the memberships within its sight: those
+// on workspaces it is not authorized on are neither listed nor changed, and the
+// answer names none of them.
 func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces) (AccountWorkspacesResult, error) {
 	out := AccountWorkspacesResult{AccountID: cmd.AccountID, WorkspaceIDs: []string{}}
 	if err := cmd.Caller.can(permWorkspaceUpdate); err != nil {
@@ -77,16 +80,24 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 		return out, err
 	}
 	now := a.now()
+	outside := map[string]bool{} // memberships on workspaces the caller is not authorized on: left as they are
 	for attempt := 1; ; attempt++ {
 		ids := slices.Concat(cmd.WorkspaceIDs, slices.Collect(maps.Keys(current)))
 		out.WorkspaceIDs = []string{}
 		version, unchanged, err := a.workspaces.updateMany(ctx, ids, cmd.Caller.metadata(""),
 			func(id string, w *domain.Workspace) ([]domain.Event, error) {
-				if ownWorkspace(cmd.Caller, w) != nil || want[id] == w.IsMember(cmd.AccountID) {
+				if ownWorkspace(cmd.Caller, w) != nil {
+					return nil, nil
+				}
+				if !want[id] && !cmd.Caller.authorizedOn(w) {
+					outside[id] = true
 					return nil, nil
 				}
 				if err := cmd.Caller.onWorkspace(w, permWorkspaceUpdate); err != nil {
-					return nil, err
+					return nil, err // a listed one, member or not
+				}
+				if want[id] == w.IsMember(cmd.AccountID) {
+					return nil, nil
 				}
 				if want[id] {
 					if err := cmd.Caller.mayAuthorize(w, cmd.AccountID); err != nil {
@@ -96,7 +107,7 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 				return w.SetMember(cmd.AccountID, want[id], now)
 			},
 			func(id string, w *domain.Workspace) {
-				if ownWorkspace(cmd.Caller, w) == nil && w.IsMember(cmd.AccountID) {
+				if ownWorkspace(cmd.Caller, w) == nil && w.IsMember(cmd.AccountID) && cmd.Caller.authorizedOn(w) {
 					out.WorkspaceIDs = append(out.WorkspaceIDs, id)
 				}
 			})
@@ -119,7 +130,7 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 		for id, at := range after {
 			// One of unknown position was read in the first place, or projected by
 			// an older version during a rolling update: never taken for older.
-			if !want[id] && at != 0 && at <= out.Version {
+			if !want[id] && !outside[id] && at != 0 && at <= out.Version {
 				current[id] = at
 			}
 		}

@@ -275,3 +275,51 @@ func TestAccountWorkspacesAnswerHoldsAtItsPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestASubAccountSetsWorkspacesWithinItsSight: a sub-account managing workspaces
+// through a role sets another account's memberships only where it is authorized
+// itself: it needs account:read to address the account, a workspace it is not on
+// is refused whether or not the account is a member there (no oracle), the answer
+// names none of those, and memberships there are left as they are.
+func TestASubAccountSetsWorkspacesWithinItsSight(t *testing.T) {
+	h := start(t)
+	mine, theirs := h.workspace("mine"), h.workspace("theirs")
+	alice, aliceAK := h.subAccount("alice")
+	tom, _ := h.subAccount("tom")
+	path := "/v1/accounts/" + tom + "/workspaces"
+	r := h.as("POST", "/v1/roles", map[string]any{"name": "managers", "permissions": []string{"workspace:update", "workspace:read"},
+		"users": []string{alice}, "workspaces": []string{mine}})
+	h.expect(r, 201, "")
+	role := r.str("id")
+	h.expect(h.as("PUT", path, map[string]any{"workspace_ids": []string{theirs}}), 200, "")
+
+	before := h.position()
+	h.expect(h.call(aliceAK, "PUT", path, map[string]any{"workspace_ids": []string{mine}}), 403, "forbidden") // no account:read
+	h.expect(h.as("PATCH", "/v1/roles/"+role, map[string]any{"permissions": []string{"workspace:update", "workspace:read", "account:read"}}), 200, "")
+	for _, ids := range [][]string{{mine, theirs}, {theirs}} { // tom is a member of theirs: refused all the same
+		h.expect(h.call(aliceAK, "PUT", path, map[string]any{"workspace_ids": ids}, httpapi.HeaderPosition, h.positionHeader()), 403, "not_a_member")
+	}
+	if h.position() != before+1 {
+		t.Fatal("a refused PUT wrote to the log")
+	}
+	r = h.call(aliceAK, "PUT", path, map[string]any{"workspace_ids": []string{mine}})
+	h.expect(r, 200, "")
+	if fmt.Sprint(r.Body["workspace_ids"]) != fmt.Sprint([]string{mine}) {
+		t.Fatalf("the answer names a workspace alice is not on: %s", r.Raw)
+	}
+	g := h.as("GET", path, nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+	if want := fmt.Sprint(sortedIDs(mine, theirs)); fmt.Sprint(g.Body["workspace_ids"]) != want {
+		t.Fatalf("tom's membership where alice is not was changed: %s, want %s", g.Raw, want)
+	}
+	r = h.call(aliceAK, "PUT", path, map[string]any{"workspace_ids": []string{}})
+	h.expect(r, 200, "")
+	g = h.as("GET", path, nil, httpapi.HeaderPosition, r.Header.Get(httpapi.HeaderPosition))
+	if fmt.Sprint(g.Body["workspace_ids"]) != fmt.Sprint([]string{theirs}) {
+		t.Fatalf("after alice emptied what she sees: %s", g.Raw)
+	}
+}
+
+func sortedIDs(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
+}

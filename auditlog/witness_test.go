@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/internal/syncbuf"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -86,9 +86,9 @@ func (fromStart) LastOfEach(context.Context, string) ([]eventstore.Record, error
 // witness runs a witness of the signer's checkpoints until the test ends and waits
 // for it to hold the log; logs collects what it logged. Unless it resumes, it
 // reads the log from its start.
-func (f *fixture) witness(t *testing.T, resume bool) (*auditlog.Witness, *syncBuffer) {
+func (f *fixture) witness(t *testing.T, resume bool) (*auditlog.Witness, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	var log auditlog.WitnessLog = f.store
 	if !resume {
 		log = fromStart{f.store}
@@ -248,24 +248,6 @@ func TestAWitnessReadsFromTheStartAHistoryItDidNotSeeBegin(t *testing.T) {
 	}
 	fromStart, _ := f.witness(t, false)
 	sameHeads(t, resumed, fromStart, "org_a", "org_x")
-}
-
-// syncBuffer is a log's destination read while goroutines write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestACheckpointWithoutItsBorderIsSignedAgain: a tree whose latest checkpoint a

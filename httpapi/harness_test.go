@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
 	"github.com/keyledger/keyledger/httpapi"
+	"github.com/keyledger/keyledger/internal/syncbuf"
 	"github.com/keyledger/keyledger/projections/pgtest"
 	"github.com/keyledger/keyledger/service"
 	"github.com/keyledger/keyledger/streamspec"
@@ -38,7 +38,7 @@ type harness struct {
 	nats  *natstest.Server
 	svc   *service.Service
 	http  *httptest.Server
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	admin commands.Bootstrapped // the primary account of the first organization
 	// audit configures the audit checkpoints of the instances started next (signed
 	// on demand only, by default).
@@ -46,23 +46,6 @@ type harness struct {
 	// contract finds a request's operation in the served OpenAPI document: every
 	// response of every test is validated against it.
 	contract routers.Router
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var (
@@ -85,7 +68,7 @@ var auditKey, auditPublicKey = func() (string, string) {
 func start(t testing.TB, cfg ...httpapi.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
-	h := &harness{t: t, nats: natstest.Start(t), logs: &syncBuffer{}, dbURL: pgtest.NewDatabase(t),
+	h := &harness{t: t, nats: natstest.Start(t), logs: &syncbuf.Buffer{}, dbURL: pgtest.NewDatabase(t),
 		audit: service.AuditConfig{SigningKey: auditKey, Origin: "keyledger.test", CheckpointEvery: time.Hour}}
 	t.Cleanup(h.publishedConforms) // after the instances close: all they published
 	c := httpapi.Config{}

@@ -12,6 +12,7 @@ import (
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/internal/syncbuf"
 	"github.com/keyledger/keyledger/projections/pgtest"
 	"github.com/keyledger/keyledger/service"
 )
@@ -81,7 +82,7 @@ func TestEventsExportThenAuditVerify(t *testing.T) {
 	// events tail follows: a workspace created while it runs comes out, with the
 	// leaf index after the export's last one.
 	tailCtx, stopTail := context.WithCancel(ctx)
-	var tailed syncBuffer
+	var tailed syncbuf.Buffer
 	tailDone := make(chan error, 1)
 	go func() { tailDone <- runEventsExport(tailCtx, cfg, &tailed, true) }()
 	if _, err := svc.App().CreateWorkspace(ctx, commands.CreateWorkspace{Caller: c, Name: "tailed"}); err != nil {

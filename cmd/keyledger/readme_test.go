@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/internal/syncbuf"
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
 
@@ -117,7 +118,7 @@ jq() {
 		"KEYLEDGER_HTTP_ADDR=" + addr,
 		"KEYLEDGER_DATA_DIR=" + data,
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -96,7 +96,9 @@ func (s *Signer) Sign(origin string, size uint64, root []byte, previous, positio
 }
 
 // SaysPosition tells, without verifying it, whether a signed checkpoint names the
-// log position its tree reaches (checkpoints signed before it did do not).
+// log position its tree reaches (checkpoints signed before it did do not): what a
+// checkpoint's shape says, for a reader without the key that signed it
+// (OpenCheckpoint verifies, then parses).
 func SaysPosition(signed string) bool {
 	text, _, _ := strings.Cut(signed, "\n\n") // the note's text ends at its blank line
 	return strings.Contains(text, "\n"+positionLine)
@@ -135,12 +137,16 @@ func OpenCheckpoint(signed []byte, known note.Verifiers, origin string) (Checkpo
 	}
 	out := Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, KeyHash: n.Sigs[0].Hash}
 	for _, line := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
-		for prefix, field := range map[string]*uint64{previousLine: &out.Previous, positionLine: &out.Position} {
-			if v, ok := strings.CutPrefix(line, prefix); ok {
-				if *field, err = strconv.ParseUint(v, 10, 64); err != nil {
-					return Checkpoint{}, fmt.Errorf("checkpoint: malformed %q line: %w", strings.TrimSpace(prefix), err)
-				}
-			}
+		var field *uint64
+		if v, ok := strings.CutPrefix(line, previousLine); ok {
+			field, line = &out.Previous, v
+		} else if v, ok := strings.CutPrefix(line, positionLine); ok {
+			field, line = &out.Position, v
+		} else {
+			continue // an extension line of someone else's
+		}
+		if *field, err = strconv.ParseUint(line, 10, 64); err != nil {
+			return Checkpoint{}, fmt.Errorf("checkpoint: malformed extension line: %w", err)
 		}
 	}
 	return out, nil

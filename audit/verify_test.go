@@ -359,18 +359,7 @@ func TestAMalformedLineIsABreakNotAnError(t *testing.T) {
 // back, and a checkpoint that has neither (the first, signed before positions were
 // kept) has zeros.
 func TestACheckpointSaysItsPreviousSizeAndItsPosition(t *testing.T) {
-	skey, vkey, err := audit.GenerateKey("keyledger.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	known, err := audit.Verifiers(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, known := newSigner(t, "keyledger.test")
 	root := bytes.Repeat([]byte{7}, 32)
 	for _, c := range []struct{ previous, position uint64 }{{0, 0}, {0, 12}, {3, 0}, {3, 1 << 40}} {
 		signed, err := signer.Sign("keyledger.test/"+org, 5, root, c.previous, c.position)

@@ -36,6 +36,9 @@ type CheckpointerConfig struct {
 	Logger *slog.Logger
 }
 
+// DefaultOrigin prefixes the checkpoints' origins unless configured otherwise.
+const DefaultOrigin = "keyledger"
+
 // ActorCheckpointer is the actor of the checkpoint events.
 const ActorCheckpointer = "system:audit"
 

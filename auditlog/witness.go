@@ -123,7 +123,7 @@ func (w *Witness) resumeFromCheckpoints(ctx context.Context) error {
 	from, refused := uint64(0), map[string]int{}
 	for _, r := range recs {
 		org := r.Metadata.OrganizationID
-		tree, reaches, err := w.resumable(org, r)
+		tree, reaches, err := w.treeOf(org, r)
 		if err != nil {
 			refused[err.Error()]++
 			continue
@@ -164,10 +164,10 @@ func (w *Witness) resumeFromCheckpoints(ctx context.Context) error {
 	return nil
 }
 
-// resumable is the tree an organization's checkpoint record signs, and the log
+// treeOf is the tree an organization's checkpoint record signs, and the log
 // position up to which it holds the organization's events, if the current key
 // signed it and its border gives its root.
-func (w *Witness) resumable(org string, r eventstore.Record) (*compact.Range, uint64, error) {
+func (w *Witness) treeOf(org string, r eventstore.Record) (*compact.Range, uint64, error) {
 	var e domain.CheckpointSigned
 	if org == "" || r.Raw.Type != domain.TypeCheckpointSigned {
 		return nil, 0, errors.New("not a checkpoint of an organization")

@@ -172,8 +172,8 @@ func TestAWitnessResumesFromTheCheckpoints(t *testing.T) {
 	if !strings.Contains(logs.String(), "resumed from the checkpoints") || !strings.Contains(logs.String(), "organizations=2") {
 		t.Fatalf("the witness did not resume from both checkpoints:\n%s", logs)
 	}
-	fromStart, _ := f.witness(t, false)
-	sameHeads(t, resumed, fromStart, "org_a", "org_b", "org_c", "org_d")
+	full, _ := f.witness(t, false)
+	sameHeads(t, resumed, full, "org_a", "org_b", "org_c", "org_d")
 	if h, _ := resumed.Head(context.Background(), "org_b"); h.Size != 21 || h.CheckpointSize != 21 {
 		t.Fatalf("org_b: %+v, want 21 leaves, all signed", h)
 	}
@@ -225,8 +225,8 @@ func TestAWitnessResumesFromNothingItCannotTrust(t *testing.T) {
 			if !strings.Contains(logs.String(), "does not resume from") || strings.Contains(logs.String(), "resumed from the checkpoints") {
 				t.Fatalf("the witness resumed from the bent checkpoint:\n%s", logs)
 			}
-			fromStart, _ := f.witness(t, false)
-			sameHeads(t, resumed, fromStart, "org_a", "org_b")
+			full, _ := f.witness(t, false)
+			sameHeads(t, resumed, full, "org_a", "org_b")
 		})
 	}
 }
@@ -246,8 +246,8 @@ func TestAWitnessReadsFromTheStartAHistoryItDidNotSeeBegin(t *testing.T) {
 	if !strings.Contains(logs.String(), "reading the log from its start") {
 		t.Fatalf("the witness did not go back to the start:\n%s", logs)
 	}
-	fromStart, _ := f.witness(t, false)
-	sameHeads(t, resumed, fromStart, "org_a", "org_x")
+	full, _ := f.witness(t, false)
+	sameHeads(t, resumed, full, "org_a", "org_x")
 }
 
 // TestACheckpointWithoutItsBorderIsSignedAgain: a tree whose latest checkpoint a
@@ -281,6 +281,6 @@ func TestACheckpointWithoutItsBorderIsSignedAgain(t *testing.T) {
 	if !strings.Contains(logs.String(), "resumed from the checkpoints") {
 		t.Fatalf("the witness did not resume:\n%s", logs)
 	}
-	fromStart, _ := f.witness(t, false)
-	sameHeads(t, resumed, fromStart, "org_a")
+	full, _ := f.witness(t, false)
+	sameHeads(t, resumed, full, "org_a")
 }

@@ -66,7 +66,7 @@ func (a *App) Authenticate(ctx context.Context, secret string, origin Origin) (C
 		if !ok || !acc.SecretActive(hash, a.now()) {
 			return ErrUnauthenticated
 		}
-		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.KeyIDOf(hash), Previous: acc.IsPrevious(hash), Primary: acc.Primary,
+		caller = Caller{OrganizationID: orgID, AccountID: acc.ID, AccessKeyID: acc.KeyIDOf(hash), PreviousSecret: acc.IsPrevious(hash), Primary: acc.Primary,
 			Permissions: map[domain.Permission]bool{}, Grants: o.WorkspaceGrants(acc.ID), SourceIP: origin.SourceIP, RequestID: origin.RequestID, ClientRequestID: origin.ClientRequestID}
 		for _, p := range o.Permissions(acc.ID) {
 			caller.Permissions[p] = true

@@ -113,7 +113,7 @@ func (a *App) MemberWorkspaces(ctx context.Context, c Caller, ids []string) ([]s
 // its own, with the matching access_key permission; a secret in its grace after a
 // rotation, none.
 func (c Caller) onAccessKey(accountID string, action domain.Action) error {
-	if c.Previous {
+	if c.PreviousSecret {
 		return &domain.ForbiddenError{PreviousSecret: true}
 	}
 	if accountID == c.AccountID {

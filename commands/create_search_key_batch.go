@@ -81,10 +81,11 @@ func (cmd CreateSearchKeyBatch) validate() ([]keySpec, error) {
 				verr.Merge("", err)
 				continue
 			}
-			if j, dup := seen[domain.NameKey(n)]; dup { // names that look alike are one
+			key := domain.NameKey(n) // names that look alike are one
+			if j, dup := seen[key]; dup {
 				verr.Add(field, "duplicate_entry", fmt.Sprintf("%q is name %d again (names are compared without case, spacing or variation selectors)", n, j))
 			}
-			seen[domain.NameKey(n)], names[i] = i, n
+			seen[key], names[i] = i, n
 		}
 	default:
 		verr.Add("naming", "required", "give a prefix or a list of names")

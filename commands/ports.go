@@ -122,10 +122,10 @@ type Caller struct {
 	OrganizationID string
 	AccountID      string
 	AccessKeyID    string
-	// Previous: authenticated with a secret rotated out, in its grace period.
-	Previous    bool
-	Primary     bool
-	Permissions map[domain.Permission]bool
+	// PreviousSecret: authenticated with a secret rotated out, in its grace period.
+	PreviousSecret bool
+	Primary        bool
+	Permissions    map[domain.Permission]bool
 	// Grants are the workspaces roles authorize the caller on (workspace id → role
 	// ids), read with its permissions.
 	Grants    map[string][]string

@@ -35,13 +35,18 @@ type AccountWorkspacesResult struct {
 
 // SetAccountWorkspaces handles the command. The caller needs workspace:update (and,
 // as a sub-account, to be authorized) on every workspace listed and every one whose
-// membership changes. A sub-account sets the memberships within its sight: those
+// membership changes, and account:read for another account than its own. A sub-account sets the memberships within its sight: those
 // on workspaces it is not authorized on are neither listed nor changed, and the
 // answer names none of them.
 func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces) (AccountWorkspacesResult, error) {
 	out := AccountWorkspacesResult{AccountID: cmd.AccountID, WorkspaceIDs: []string{}}
 	if err := cmd.Caller.can(permWorkspaceUpdate); err != nil {
 		return out, err
+	}
+	if cmd.AccountID != cmd.Caller.AccountID { // another account's, as a GET of them needs
+		if err := cmd.Caller.can(PermAccountRead); err != nil {
+			return out, err
+		}
 	}
 	var verr domain.ValidationError
 	if len(cmd.WorkspaceIDs) > domain.MaxRoleWorkspaces {

@@ -173,7 +173,7 @@ func (o *Organization) apply(e Event) {
 	}
 }
 
-// nameKey is the form under which two names are the same name: the canonical
+// NameKey is the form under which two names are the same name: the canonical
 // caseless match of Unicode (NFD(toCasefold(NFD(s)))), so that "alice", "ALICE" and
 // "Alice" clash, as do "straße" and "STRASSE", "é" and "e\u0301", "ς" and "Σ"; with
 // variation selectors dropped and any run of white space one space ("team a" and

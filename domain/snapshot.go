@@ -10,7 +10,7 @@ import (
 // SnapshotFormat is the version of the snapshot encoding; a snapshot of another
 // format is ignored (the aggregate is replayed from the log instead). Bump it with
 // any change of an aggregate's state.
-const SnapshotFormat = 6 // 6: a workspace's Search key names counted by NameKey, from its keys; 5: the deleted roles' ids; 4: names keyed without variation selectors, white space runs as one
+const SnapshotFormat = 6 // 6: a workspace's live Search key names counted by NameKey; 5: the deleted roles' ids; 4: names keyed without variation selectors, white space runs as one
 
 // A snapshot holds an aggregate's whole state at a log position, so that a cold
 // instance loads the snapshot and the events after it instead of every event. It
@@ -29,6 +29,7 @@ type workspaceSnapshot struct {
 	MembersVersion uint64               `json:"members_version"`
 	Members        map[string]time.Time `json:"members"`
 	Keys           map[string]*APIKey   `json:"keys"`
+	SearchNames    map[string]int       `json:"search_names"`
 	SearchSeq      int                  `json:"search_seq"`
 }
 
@@ -36,7 +37,7 @@ type workspaceSnapshot struct {
 func (w *Workspace) Snapshot() ([]byte, error) {
 	return json.Marshal(workspaceSnapshot{Format: SnapshotFormat, ID: w.id, OrgID: w.orgID, Name: w.name, Description: w.description,
 		CreatedAt: w.createdAt, UpdatedAt: w.updatedAt, Version: w.version, MembersVersion: w.membersVersion,
-		Members: w.members, Keys: w.keys, SearchSeq: w.searchSeq})
+		Members: w.members, Keys: w.keys, SearchNames: w.searchNames, SearchSeq: w.searchSeq})
 }
 
 // RestoreWorkspace rebuilds a workspace from its snapshot.
@@ -53,11 +54,7 @@ func RestoreWorkspace(b []byte) (*Workspace, error) {
 	w.version, w.membersVersion, w.searchSeq = s.Version, s.MembersVersion, s.SearchSeq
 	maps.Copy(w.members, s.Members)
 	maps.Copy(w.keys, s.Keys)
-	for _, k := range w.keys {
-		if k.BusinessType == BusinessSearch && !k.Deleted {
-			w.searchNames[NameKey(k.Name)]++
-		}
-	}
+	maps.Copy(w.searchNames, s.SearchNames)
 	return w, nil
 }
 

@@ -243,10 +243,11 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 			if name == "" {
 				name = w.defaultSearchName(seq, taken)
 			}
-			if w.searchNames[NameKey(name)] > 0 || taken[NameKey(name)] {
+			key := NameKey(name)
+			if w.searchNames[key] > 0 || taken[key] {
 				return nil, &NameTakenError{Kind: ErrKeyNameTaken, Name: name}
 			}
-			taken[NameKey(name)] = true
+			taken[key] = true
 		} else {
 			name = ""
 		}
@@ -261,8 +262,8 @@ func (w *Workspace) CreateAPIKeys(keys []NewAPIKey, batchID string, at time.Time
 
 func (w *Workspace) defaultSearchName(seq int, taken map[string]bool) string {
 	for ; ; seq++ {
-		name := "search-key-" + strconv.Itoa(seq)
-		if w.searchNames[NameKey(name)] == 0 && !taken[NameKey(name)] {
+		name := "search-key-" + strconv.Itoa(seq) // lower-case ASCII: its own NameKey
+		if w.searchNames[name] == 0 && !taken[name] {
 			return name
 		}
 	}

@@ -267,9 +267,6 @@ func (s *Server) putAccountWorkspaces(c echo.Context) error {
 			return reply{}, invalidField("workspace_ids", "required", "give the whole new set (an empty list removes every direct membership)")
 		}
 		cl := caller(c)
-		if err := readsAccount(cl, id); err != nil { // as a GET of them, before any lookup
-			return reply{}, err
-		}
 		memberships := func(ctx context.Context, at uint64) (map[string]uint64, error) {
 			err := s.bounded(c, func(ctx context.Context) error {
 				if at == 0 {

@@ -135,17 +135,27 @@ func noBody(c echo.Context) error {
 	return nil
 }
 
-var nullableKind = reflect.TypeFor[nullable]()
+var nullableType = reflect.TypeFor[nullable]()
+
+// nullableOf is what a field of type t holds when not null, if t is a Nullable.
+func nullableOf(t reflect.Type) (reflect.Type, bool) {
+	if t.Kind() != reflect.Struct || !reflect.PointerTo(t).Implements(nullableType) {
+		return nil, false
+	}
+	v, ok := t.FieldByName("Value")
+	if !ok {
+		return nil, false
+	}
+	return v.Type.Elem(), true
+}
 
 // kindName says what JSON a Go type takes, in the client's words.
 func kindName(t reflect.Type) string {
 	if t == allowlistType {
 		return "a list of addresses and ranges, or one string of them"
 	}
-	if t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(nullableKind) {
-		if v, ok := t.FieldByName("Value"); ok {
-			return kindName(v.Type) + ", or null"
-		}
+	if elem, ok := nullableOf(t); ok {
+		return kindName(elem) + ", or null"
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -183,6 +183,16 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if schema.Properties["count"] == nil || schema.Properties["naming"] == nil || schema.Properties["rate_limit"] == nil {
 		t.Fatalf("batch schema %v", schema.Properties)
 	}
+	// null where the decoder takes it, and nowhere else.
+	patch := doc.Components.Schemas["UpdateAPIKeyRequest"].Value.Properties
+	for field, nullable := range map[string]bool{"name": true, "qps_limit": true, "note": false, "allowlist": false} {
+		if p := patch[field]; p == nil || p.Value.Nullable != nullable {
+			t.Errorf("PATCH of a key: %s nullable should be %v: %+v", field, nullable, p)
+		}
+	}
+	if p := doc.Components.Schemas["APIKey"].Value.Properties["name"]; p == nil || !p.Value.Nullable {
+		t.Errorf("a key's name is shown null for a MaaS key: %+v", p)
+	}
 	// One named schema per resource, one for problems.
 	for _, name := range []string{"Workspace", "Account", "AccessKey", "APIKey", "Role", "Member", "Problem"} {
 		if doc.Components.Schemas[name] == nil {

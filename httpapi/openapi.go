@@ -199,11 +199,13 @@ func enumSchema(values []string) *openapi3.Schema {
 	return s
 }
 
-var (
-	nullableIntType    = reflect.TypeOf(NullableInt{})
-	nullableStringType = reflect.TypeOf(NullableString{})
-	allowlistType      = reflect.TypeOf(Allowlist{})
-)
+var allowlistType = reflect.TypeOf(Allowlist{})
+
+// nullMeans is what null says in a Nullable field, by what it holds otherwise.
+var nullMeans = map[reflect.Kind]string{
+	reflect.Int:    "null removes the limit",
+	reflect.String: "null: none, what a MaaS key has (on creation, the default; a Search key keeps a name)",
+}
 
 // schemaOf generates the schema of a wire type into the document's components:
 // a field without omitempty is required, one that may be null is nullable, and an
@@ -212,31 +214,31 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 	ref, err := openapi3gen.NewSchemaRefForValue(v, doc.Components.Schemas,
 		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
 		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string {
-			if t == nullableIntType || t == nullableStringType { // a field's encoding, inlined: not a resource
+			if _, ok := nullableOf(t); ok { // a field's encoding, inlined: not a resource
 				return ""
 			}
 			return t.Name()
 		}),
 		openapi3gen.SchemaCustomizer(func(_ string, t reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
+			if elem, ok := nullableOf(t); ok {
+				held, err := openapi3gen.NewSchemaRefForValue(reflect.New(elem).Elem().Interface(), nil)
+				if err != nil {
+					return err
+				}
+				*schema = *held.Value
+				schema.Nullable, schema.Description = true, nullMeans[elem.Kind()]
+				return nil
+			}
 			switch t {
-			case nullableIntType:
-				*schema = *openapi3.NewIntegerSchema()
-				schema.Nullable = true
-				schema.Description = "null removes the limit"
-				return nil
-			case nullableStringType:
-				*schema = *openapi3.NewStringSchema()
-				schema.Nullable = true
-				schema.Description = "null: none, what a MaaS key has (on creation, the default; a Search key keeps a name)"
-				return nil
 			case allowlistType:
 				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())
 				schema.Description = "IPv4/IPv6 addresses, CIDR ranges and dash ranges (10.0.0.1-10.0.0.50, first to last included); a string separated by commas, semicolons or spaces is accepted too"
 				return nil
 			}
-			name, opts, _ := strings.Cut(tag.Get("json"), ",")
-			if name != "" && t.Kind() == reflect.Pointer && !strings.Contains(opts, "omitempty") {
-				schema.Nullable = true
+			// A pointer is nullable (the generator marks it); one with omitempty is
+			// left out instead, never null: a request's null there is refused.
+			if name, opts, _ := strings.Cut(tag.Get("json"), ","); name != "" && strings.Contains(opts, "omitempty") {
+				schema.Nullable = false
 			}
 			if p := tag.Get("pattern"); p != "" {
 				schema.Pattern = p
@@ -301,7 +303,10 @@ func requiredFields(t reflect.Type) []string {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || name == "-" || name == "" || strings.Contains(opts, "omitempty") || f.Type == nullableIntType || f.Type == nullableStringType {
+		if !f.IsExported() || name == "-" || name == "" || strings.Contains(opts, "omitempty") {
+			continue
+		}
+		if _, ok := nullableOf(f.Type); ok { // absent means something
 			continue
 		}
 		out = append(out, name)

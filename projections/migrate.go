@@ -7,8 +7,13 @@ package projections
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,29 +27,42 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// versionTable is where goose records the views' migrations.
+const versionTable = "goose_db_version"
+
 // Migrate applies the embedded migrations of the views; safe to run on every start.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return MigrateFS(ctx, pool, mustSub(migrations, "migrations"), "goose_db_version")
+	return MigrateFS(ctx, pool, mustSub(migrations, "migrations"), versionTable)
 }
 
-// SchemaAhead is an error when the views' schema holds a migration this version
-// does not know: a newer version migrated it, and during a rolling update this
-// one's projectors must not write under it (a newer migration may keep what they
-// would miss, as a backfill does); the newer instances project.
-func SchemaAhead(ctx context.Context, pool *pgxpool.Pool) error {
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+// knownMigration is the newest migration this version embeds.
+var knownMigration = sync.OnceValue(func() int64 {
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	var newest int64
+	for _, n := range names {
+		v, _ := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
+		newest = max(newest, v)
 	}
-	applied, err := p.GetDBVersion(ctx)
+	return newest
+})
+
+// ErrSchemaAhead: the views' schema holds a migration this version does not know.
+var ErrSchemaAhead = errors.New("the views' schema is newer than this version")
+
+// SchemaAhead is ErrSchemaAhead when a newer version migrated the views' schema:
+// during a rolling update this one's projectors must not write under it (a newer
+// migration may keep what they would miss, as a backfill does); the newer
+// instances project. A version counts as applied as goose counts it: by its last
+// record.
+func SchemaAhead(ctx context.Context, pool *pgxpool.Pool) error {
+	var applied int64
+	err := pool.QueryRow(ctx, `SELECT COALESCE(max(version_id), 0) FROM (
+		SELECT DISTINCT ON (version_id) version_id, is_applied FROM `+versionTable+` ORDER BY version_id, id DESC) v WHERE is_applied`).Scan(&applied)
 	if err != nil {
 		return fault.Unavailable(fmt.Errorf("schema version: %w", err))
 	}
-	sources := p.ListSources()
-	if known := sources[len(sources)-1].Version; applied > known {
-		return fmt.Errorf("the views' schema is at migration %d, newer than this version's %d: standing by for a newer version to project", applied, known)
+	if known := knownMigration(); applied > known {
+		return fmt.Errorf("%w: migration %d, this version knows up to %d", ErrSchemaAhead, applied, known)
 	}
 	return nil
 }

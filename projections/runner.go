@@ -84,6 +84,7 @@ type Runner struct {
 
 	position follow.Position
 	active   atomic.Bool
+	behind   bool // under a newer version's schema, said once (Run's goroutine only)
 }
 
 // NewRunner returns a runner of the given views.
@@ -125,9 +126,16 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) runOnce(ctx context.Context) error {
-	if err := SchemaAhead(ctx, r.pool); err != nil {
+	if err := SchemaAhead(ctx, r.pool); errors.Is(err, ErrSchemaAhead) {
+		if !r.behind { // said once: it stands by for the whole rolling update
+			r.cfg.Logger.Info("projector standing by: a newer version projects", "projector", r.cfg.Name, "reason", err)
+			r.behind = true
+		}
+		return nil
+	} else if err != nil {
 		return err
 	}
+	r.behind = false
 	lock, locked, err := TryLock(ctx, r.pool, "keyledger.projector."+r.cfg.Name)
 	if err != nil || !locked {
 		return err // not locked: another instance projects; stand by

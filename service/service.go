@@ -255,7 +255,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	signer, keys, _ := cfg.Audit.Signer()
 	origin := cfg.Audit.Origin
 	if origin == "" {
-		origin = "keyledger"
+		origin = auditlog.DefaultOrigin
 	}
 	if s.witness, err = auditlog.NewWitness(store, signer, origin, cfg.Logger); err != nil {
 		return nil, err

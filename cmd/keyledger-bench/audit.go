@@ -154,7 +154,7 @@ func benchAudit(ctx context.Context) error {
 		from   string
 		signer *audit.Signer
 	}{{"an empty start", nil}, {"its checkpoints", signer}} {
-		witness, err := auditlog.NewWitness(svc.Store(), w.signer, "keyledger", slog.New(slog.NewTextHandler(io.Discard, nil)))
+		witness, err := auditlog.NewWitness(svc.Store(), w.signer, auditlog.DefaultOrigin, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			return err
 		}

@@ -215,6 +215,17 @@ func TestInputAsPeopleTypeIt(t *testing.T) {
 	if strings.Join(got, " ") != "crawler-a:5 crawler-b:<nil> crawler-c:20" {
 		t.Fatalf("batch: %v (%s)", got, r.Raw)
 	}
+	// A list pasted from elsewhere: the ideographic comma, semicolons and line
+	// breaks separate names too, and an empty piece (a trailing comma) is none.
+	r = h.as("POST", keys+"/batch", map[string]any{"count": 5, "naming": map[string]any{"names": "web a、web b；web c;web d\nweb e, ,"}})
+	h.expect(r, 201, "")
+	got = nil
+	for _, k := range r.items() {
+		got = append(got, fmt.Sprint(k["name"]))
+	}
+	if strings.Join(got, "|") != "web a|web b|web c|web d|web e" {
+		t.Fatalf("pasted names: %v (%s)", got, r.Raw)
+	}
 	r = h.as("POST", keys+"/batch", map[string]any{"business_type": "maas", "count": 1, "naming": map[string]any{"prefix": "p"}})
 	h.expect(r, 400, "invalid_input")
 	if f := r.Body["fields"].([]any)[0].(map[string]any); f["field"] != "business_type" || f["code"] != "search_only" {

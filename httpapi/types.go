@@ -124,16 +124,20 @@ type BatchNaming struct {
 	Names  NameList `json:"names,omitempty"`
 }
 
-// NameList accepts a list of names or one string of them separated by commas
-// ("crawler-a, crawler-b"; the full-width comma "，" too), each trimmed.
+// NameList accepts a list of names or one string of them, as pasted from a
+// spreadsheet or a chat: separated by commas (the full-width "，" and the
+// ideographic "、" too), semicolons ("；" too) or line breaks, each trimmed; an
+// empty piece (a trailing comma) is no name. Spaces stay within a name.
 type NameList []string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (n *NameList) UnmarshalJSON(b []byte) error {
 	return stringOrList(b, (*[]string)(n), func(s string) ([]string, error) {
 		l := []string{} // a string of no names is names given, not left out
-		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
-			l = append(l, strings.TrimSpace(name))
+		for _, name := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(",，、;；\n\r", r) }) {
+			if name = strings.TrimSpace(name); name != "" {
+				l = append(l, name)
+			}
 		}
 		return l, nil
 	})

@@ -133,7 +133,7 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 			}
 		}
 	}
-	if strings.Contains(c.Request().Header.Get("Accept"), "text/csv") {
+	if accepts(c, "text/csv") {
 		return s.exportAPIKeys(c, ws, filter, fields)
 	}
 	rows, next, err := s.d.Views.APIKeys(c.Request().Context(), caller(c).OrganizationID, ws, filter, p)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -182,7 +181,7 @@ func (s *Server) listAudit(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if strings.Contains(c.Request().Header.Get("Accept"), mimeNDJSON) {
+	if accepts(c, mimeNDJSON) {
 		// The answer starts with the first entry, so that a failure before it is an
 		// answer of its own (503).
 		var out *ndjsonStream

@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -111,7 +110,7 @@ func (s *Server) costQuery(c echo.Context) (projections.CostQuery, error) {
 
 // answerCosts writes the costs as JSON, or as CSV when the client accepts text/csv.
 func answerCosts(c echo.Context, q projections.CostQuery, rows []projections.CostRow) error {
-	if strings.Contains(c.Request().Header.Get("Accept"), "text/csv") {
+	if accepts(c, "text/csv") {
 		c.Response().Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		c.Response().WriteHeader(http.StatusOK)
 		w := csv.NewWriter(c.Response())

@@ -126,6 +126,24 @@ func fieldPath(pointer string) string {
 	return b.String()
 }
 
+// accepts says whether the request's Accept header names mediaType with a quality
+// above zero ("text/csv;q=0" refuses it).
+func accepts(c echo.Context, mediaType string) bool {
+	for _, part := range strings.Split(strings.Join(c.Request().Header.Values("Accept"), ","), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || mt != mediaType {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(q, 64); err != nil || v <= 0 {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // noBody refuses a body on a request that takes none.
 func noBody(c echo.Context) error {
 	b, err := io.ReadAll(io.LimitReader(c.Request().Body, 64))

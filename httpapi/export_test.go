@@ -70,6 +70,16 @@ func TestKeyListExportsAsCSV(t *testing.T) {
 	if n := h.countIn(ws, domain.APIKeysExported{}); n != 3 {
 		t.Fatalf("%d export events, want 3", n)
 	}
+	// A client that refuses CSV (quality 0) gets the JSON list, and no export.
+	for _, accept := range []string{"text/csv;q=0, application/json", "application/json; q=1, text/csv ; q=0.0"} {
+		r := h.as("GET", keys+"?limit=1", nil, "Accept", accept, "X-Keyledger-Position", pos)
+		if h.expect(r, 200, ""); !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("Accept %q: %v", accept, r.Header)
+		}
+	}
+	if n := h.countIn(ws, domain.APIKeysExported{}); n != 3 {
+		t.Fatalf("%d export events after CSV was refused, want 3", n)
+	}
 
 	// Refused before anything is recorded.
 	_, aliceAK := h.subAccount("alice")

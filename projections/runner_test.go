@@ -311,7 +311,7 @@ func TestARunnerStandsByUnderANewerSchema(t *testing.T) {
 	workspaces(1)
 
 	newer()
-	time.Sleep(1500 * time.Millisecond) // an idle follower checks at least every second
+	time.Sleep(3 * time.Second) // an idle follower checks at least every second
 	e.append(t, "workspace", "ws_2", 0, domain.WorkspaceCreated{WorkspaceID: "ws_2", OrganizationID: "org_1", Name: "next", At: at})
 	time.Sleep(time.Second)
 	workspaces(1) // it stopped

@@ -193,6 +193,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if p := doc.Components.Schemas["APIKey"].Value.Properties["name"]; p == nil || !p.Value.Nullable {
 		t.Errorf("a key's name is shown null for a MaaS key: %+v", p)
 	}
+	if p := doc.Components.Schemas["BatchNaming"]; p == nil || !strings.Contains(p.Value.Properties["names"].Value.Description, "string of names") {
+		t.Errorf("a batch's names say they take one string too: %+v", p)
+	}
 	// One named schema per resource, one for problems.
 	for _, name := range []string{"Workspace", "Account", "AccessKey", "APIKey", "Role", "Member", "Problem"} {
 		if doc.Components.Schemas[name] == nil {

@@ -199,7 +199,10 @@ func enumSchema(values []string) *openapi3.Schema {
 	return s
 }
 
-var allowlistType = reflect.TypeOf(Allowlist{})
+var (
+	allowlistType = reflect.TypeOf(Allowlist{})
+	nameListType  = reflect.TypeOf(NameList{})
+)
 
 // nullMeans is what null says in a Nullable field, by what it holds otherwise.
 var nullMeans = map[reflect.Kind]string{
@@ -230,6 +233,10 @@ func schemaOf(doc *openapi3.T, v any) *openapi3.SchemaRef {
 				return nil
 			}
 			switch t {
+			case nameListType:
+				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())
+				schema.Description = "one name per key; a string of names as pasted is accepted too: commas (，、), semicolons (；) or line breaks separate them, a blank piece is none"
+				return nil
 			case allowlistType:
 				*schema = *openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema())
 				schema.Description = "IPv4/IPv6 addresses, CIDR ranges and dash ranges (10.0.0.1-10.0.0.50, first to last included); a string separated by commas, semicolons or spaces is accepted too"

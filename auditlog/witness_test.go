@@ -153,6 +153,25 @@ func sameHeads(t *testing.T, got, want *auditlog.Witness, orgs ...string) {
 	}
 }
 
+// resumed starts a witness that resumes from the checkpoints, checks its trees
+// against a witness that reads the whole log, and returns it with its logs.
+func (f *fixture) resumed(t *testing.T, orgs ...string) (*auditlog.Witness, string) {
+	t.Helper()
+	resumed, logs := f.witness(t, true)
+	full, _ := f.witness(t, false)
+	sameHeads(t, resumed, full, orgs...)
+	return resumed, logs.String()
+}
+
+// appendCheckpoint appends a checkpoint made by hand, as the checkpointer would.
+func (f *fixture) appendCheckpoint(t *testing.T, org string, cp domain.CheckpointSigned) {
+	t.Helper()
+	if _, err := f.store.Append(context.Background(), domain.AggregateCheckpoint, org, 0, []domain.Event{cp},
+		domain.Metadata{OrganizationID: org, ActorID: auditlog.ActorCheckpointer}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAWitnessResumesFromTheCheckpoints: a starting witness takes each
 // organization's tree from its latest checkpoint and reads only the log after it,
 // or after the beginning of an organization that has none (one left unsigned, one
@@ -168,12 +187,10 @@ func TestAWitnessResumesFromTheCheckpoints(t *testing.T) {
 	f.history(t, "org_a", 5)
 	f.history(t, "org_c", 3)
 
-	resumed, logs := f.witness(t, true)
-	if !strings.Contains(logs.String(), "resumed from the checkpoints") || !strings.Contains(logs.String(), "organizations=2") {
+	resumed, logs := f.resumed(t, "org_a", "org_b", "org_c", "org_d")
+	if !strings.Contains(logs, "resumed from the checkpoints") || !strings.Contains(logs, "organizations=2") {
 		t.Fatalf("the witness did not resume from both checkpoints:\n%s", logs)
 	}
-	full, _ := f.witness(t, false)
-	sameHeads(t, resumed, full, "org_a", "org_b", "org_c", "org_d")
 	if h, _ := resumed.Head(context.Background(), "org_b"); h.Size != 21 || h.CheckpointSize != 21 {
 		t.Fatalf("org_b: %+v, want 21 leaves, all signed", h)
 	}
@@ -213,20 +230,14 @@ func TestAWitnessResumesFromNothingItCannotTrust(t *testing.T) {
 			}
 			cp := domain.CheckpointSigned{Size: h.Size, RootHash: h.Root, Note: note, Border: h.Border, At: at}
 			bend(t, &cp, h)
-			if _, err := f.store.Append(context.Background(), domain.AggregateCheckpoint, "org_a", 0, []domain.Event{cp},
-				domain.Metadata{OrganizationID: "org_a", ActorID: auditlog.ActorCheckpointer}); err != nil {
-				t.Fatal(err)
-			}
+			f.appendCheckpoint(t, "org_a", cp)
 			f.history(t, "org_a", 4)
 			f.sign(t, first, "org_b")
 			f.history(t, "org_b", 2)
 
-			resumed, logs := f.witness(t, true)
-			if !strings.Contains(logs.String(), "does not resume from") || strings.Contains(logs.String(), "resumed from the checkpoints") {
+			if _, logs := f.resumed(t, "org_a", "org_b"); !strings.Contains(logs, "does not resume from") || strings.Contains(logs, "resumed from the checkpoints") {
 				t.Fatalf("the witness resumed from the bent checkpoint:\n%s", logs)
 			}
-			full, _ := f.witness(t, false)
-			sameHeads(t, resumed, full, "org_a", "org_b")
 		})
 	}
 }
@@ -242,12 +253,9 @@ func TestAWitnessReadsFromTheStartAHistoryItDidNotSeeBegin(t *testing.T) {
 	f.sign(t, first, "org_a")
 	f.workspaces(t, "org_x", 2)
 
-	resumed, logs := f.witness(t, true)
-	if !strings.Contains(logs.String(), "reading the log from its start") {
+	if _, logs := f.resumed(t, "org_a", "org_x"); !strings.Contains(logs, "reading the log from its start") {
 		t.Fatalf("the witness did not go back to the start:\n%s", logs)
 	}
-	full, _ := f.witness(t, false)
-	sameHeads(t, resumed, full, "org_a", "org_x")
 }
 
 // TestACheckpointWithoutItsBorderIsSignedAgain: a tree whose latest checkpoint a
@@ -265,11 +273,7 @@ func TestACheckpointWithoutItsBorderIsSignedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Append(context.Background(), domain.AggregateCheckpoint, "org_a", 0,
-		[]domain.Event{domain.CheckpointSigned{Size: h.Size, RootHash: h.Root, Note: note, At: at}},
-		domain.Metadata{OrganizationID: "org_a", ActorID: auditlog.ActorCheckpointer}); err != nil {
-		t.Fatal(err)
-	}
+	f.appendCheckpoint(t, "org_a", domain.CheckpointSigned{Size: h.Size, RootHash: h.Root, Note: note, At: at})
 	f.sign(t, first, "org_a")
 	if err := first.CaughtUp(context.Background()); err != nil { // it holds the checkpoint just signed
 		t.Fatal(err)
@@ -277,10 +281,7 @@ func TestACheckpointWithoutItsBorderIsSignedAgain(t *testing.T) {
 	if heads, err := first.Unsigned(context.Background()); err != nil || len(heads) != 0 {
 		t.Fatalf("unsigned after signing again: %+v %v", heads, err)
 	}
-	resumed, logs := f.witness(t, true)
-	if !strings.Contains(logs.String(), "resumed from the checkpoints") {
+	if _, logs := f.resumed(t, "org_a"); !strings.Contains(logs, "resumed from the checkpoints") {
 		t.Fatalf("the witness did not resume:\n%s", logs)
 	}
-	full, _ := f.witness(t, false)
-	sameHeads(t, resumed, full, "org_a")
 }

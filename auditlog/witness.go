@@ -62,7 +62,6 @@ type Witness struct {
 	mu     sync.Mutex
 	trees  audit.Forest
 	signed map[string]signedAt // each organization's latest checkpoint
-	at     uint64              // the last log position applied to the trees
 	resume map[string]uint64   // a resumed tree holds its organization's events up to here; nil: none resumed
 }
 
@@ -157,9 +156,9 @@ func (w *Witness) resumeFromCheckpoints(ctx context.Context) error {
 		}
 	}
 	w.mu.Lock()
-	w.trees, w.signed, w.resume, w.at = trees, signed, resume, from
+	w.trees, w.signed, w.resume = trees, signed, resume
+	w.position.Advance(from) // under the lock: a head's position is its trees'
 	w.mu.Unlock()
-	w.position.Advance(from)
 	w.logger.Info("audit witness: resumed from the checkpoints", "organizations", len(trees), "position", from)
 	return nil
 }
@@ -175,12 +174,12 @@ func (w *Witness) treeOf(org string, r eventstore.Record) (*compact.Range, uint6
 	if err := json.Unmarshal(r.Raw.Data, &e); err != nil {
 		return nil, 0, errors.New("unreadable")
 	}
+	if !resumable(e) {
+		return nil, 0, errors.New("signed before checkpoints carried their border and position")
+	}
 	cp, err := audit.OpenCheckpoint([]byte(e.Note), w.trust, audit.Origin(w.origin, org))
 	if err != nil {
 		return nil, 0, err
-	}
-	if cp.Position == 0 || len(e.Border) == 0 {
-		return nil, 0, errors.New("signed before checkpoints carried their border and position")
 	}
 	tree, err := audit.Ranges.NewRange(0, cp.Size, e.Border)
 	if err != nil {
@@ -190,6 +189,13 @@ func (w *Witness) treeOf(org string, r eventstore.Record) (*compact.Range, uint6
 		return nil, 0, errors.New("its border does not give its signed root")
 	}
 	return tree, cp.Position, nil
+}
+
+// resumable says whether a checkpoint has what a starting witness resumes from:
+// its border and the position its tree reaches (not who signed it, nor whether
+// they are right: treeOf checks that).
+func resumable(e domain.CheckpointSigned) bool {
+	return len(e.Border) > 0 && audit.SaysPosition(e.Note)
 }
 
 func (w *Witness) apply(_ context.Context, recs []eventstore.Record) error {
@@ -209,21 +215,19 @@ func (w *Witness) apply(_ context.Context, recs []eventstore.Record) error {
 			if err := json.Unmarshal(r.Raw.Data, &cp); err != nil {
 				w.logger.Warn("audit witness: a checkpoint it cannot read", "position", r.Sequence, "err", err)
 			}
-			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence, resumable: len(cp.Border) > 0 && audit.SaysPosition(cp.Note)}
+			w.signed[org] = signedAt{size: cp.Size, position: r.Sequence, resumable: resumable(cp)}
 			continue
 		}
 		if _, ok := w.trees[org]; !ok && w.resume != nil && r.Raw.Type != domain.TypeOrganizationCreated {
-			w.trees, w.signed, w.resume, w.at = audit.Forest{}, map[string]signedAt{}, nil, 0
-			w.mu.Unlock()
+			w.trees, w.signed, w.resume = audit.Forest{}, map[string]signedAt{}, nil
 			w.position.Advance(0)
+			w.mu.Unlock()
 			return errNotResumed
 		}
 		w.trees.Grow(r, nil)
 	}
-	at := recs[len(recs)-1].Sequence
-	w.at = at
+	w.position.Advance(recs[len(recs)-1].Sequence)
 	w.mu.Unlock()
-	w.position.Advance(at)
 	return nil
 }
 
@@ -268,5 +272,5 @@ func (w *Witness) head(org string) projections.TreeHead {
 	tree, cp := w.trees[org], w.signed[org]
 	root, _ := tree.GetRootHash(nil) // a range from 0 has a root
 	return projections.TreeHead{OrganizationID: org, Size: tree.End(), Root: root, CheckpointSize: cp.size, CheckpointPosition: cp.position,
-		Border: slices.Clone(tree.Hashes()), Position: max(w.at, w.resume[org])}
+		Border: slices.Clone(tree.Hashes()), Position: max(w.position.Load(), w.resume[org])}
 }

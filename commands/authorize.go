@@ -109,6 +109,14 @@ func (a *App) MemberWorkspaces(ctx context.Context, c Caller, ids []string) ([]s
 	return out, nil
 }
 
+// ReadsAccount: every account reads itself; the others need account:read.
+func (c Caller) ReadsAccount(id string) error {
+	if id == c.AccountID {
+		return nil
+	}
+	return c.can(PermAccountRead)
+}
+
 // onAccessKey: the primary manages every account's access key; a sub-account only
 // its own, with the matching access_key permission; a secret in its grace after a
 // rotation, none.

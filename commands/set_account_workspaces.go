@@ -43,10 +43,8 @@ func (a *App) SetAccountWorkspaces(ctx context.Context, cmd SetAccountWorkspaces
 	if err := cmd.Caller.can(permWorkspaceUpdate); err != nil {
 		return out, err
 	}
-	if cmd.AccountID != cmd.Caller.AccountID { // another account's, as a GET of them needs
-		if err := cmd.Caller.can(PermAccountRead); err != nil {
-			return out, err
-		}
+	if err := cmd.Caller.ReadsAccount(cmd.AccountID); err != nil { // as a GET of them needs
+		return out, err
 	}
 	var verr domain.ValidationError
 	if len(cmd.WorkspaceIDs) > domain.MaxRoleWorkspaces {

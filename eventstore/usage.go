@@ -74,23 +74,31 @@ func (s *Store) PublishUsage(ctx context.Context, recs []domain.UsageRecorded) (
 		// that came meanwhile must not lose a race with it.
 		select {
 		case ack := <-f.Ok():
-			out[i].Duplicate = ack.Duplicate
+			out[i] = outcome(ack, nil)
 			continue
 		case err := <-f.Err():
-			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", err))
+			out[i] = outcome(nil, err)
 			continue
 		default:
 		}
 		select {
 		case ack := <-f.Ok():
-			out[i].Duplicate = ack.Duplicate
+			out[i] = outcome(ack, nil)
 		case err := <-f.Err():
-			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", err))
+			out[i] = outcome(nil, err)
 		case <-ctx.Done():
-			out[i].Err = fault.Unavailable(fmt.Errorf("publish usage: %w", ctx.Err()))
+			out[i] = outcome(nil, ctx.Err())
 		}
 	}
 	return out, nil
+}
+
+// outcome is a publish's acknowledgement, or its failure, as the intake answers it.
+func outcome(ack *jetstream.PubAck, err error) UsageOutcome {
+	if err != nil {
+		return UsageOutcome{Err: fault.Unavailable(fmt.Errorf("publish usage: %w", err))}
+	}
+	return UsageOutcome{Duplicate: ack.Duplicate}
 }
 
 // Each reads the usage stream from its start up to position end, record by record,

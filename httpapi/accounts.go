@@ -46,14 +46,6 @@ func accountID(c echo.Context) (string, error) {
 	return pathID(c, "id", domain.IsAccountID, domain.ErrAccountNotFound)
 }
 
-// readsAccount: every account reads itself; the others need account:read.
-func readsAccount(cl commands.Caller, id string) error {
-	if id == cl.AccountID {
-		return nil
-	}
-	return cl.Can(commands.PermAccountRead)
-}
-
 func (s *Server) listAccounts(c echo.Context) error {
 	p, err := page(c)
 	if err != nil {
@@ -86,7 +78,7 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := readsAccount(caller(c), id); err != nil {
+	if err := caller(c).ReadsAccount(id); err != nil {
 		return err
 	}
 	if t, ok, err := asOf(c); ok || err != nil {
@@ -218,7 +210,7 @@ func (s *Server) getAccountWorkspaces(c echo.Context) error {
 		return err
 	}
 	cl := caller(c)
-	if err := readsAccount(cl, id); err != nil {
+	if err := cl.ReadsAccount(id); err != nil {
 		return err
 	}
 	if err := s.awaitPosition(c); err != nil {

@@ -161,7 +161,7 @@ func (s *Server) accountCosts(c echo.Context) error {
 	if err := cl.Can(commands.PermCostRead); err != nil {
 		return err
 	}
-	if err := readsAccount(cl, id); err != nil {
+	if err := cl.ReadsAccount(id); err != nil {
 		return err
 	}
 	if _, err := s.d.Views.Account(ctx, cl.OrganizationID, id); err != nil {

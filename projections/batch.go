@@ -82,7 +82,8 @@ const pipelinedRows = 32
 // commit writes the batch and moves the checkpoint of the projector called name
 // from `from` to `to`, in one transaction that fails, changing nothing, unless the
 // checkpoint is still at `from`. A small batch is one round trip (one pipeline,
-// an implicit transaction); a larger one copies its runs of rows.
+// an implicit transaction); a larger one copies its runs of rows. The batch is
+// sealed (its deferred statements built) before.
 func (b *Batch) commit(ctx context.Context, pool *pgxpool.Pool, name string, from, to uint64) error {
 	b.Exec(checkpointUpsert, name, int64(to))
 	ops := b.ordered()
@@ -126,7 +127,6 @@ func (b *Batch) seal() {
 	for i, o := range b.final {
 		if o.build != nil {
 			b.final[i].sql, b.final[i].args = o.build()
-			b.final[i].build = nil
 		}
 	}
 }
@@ -134,7 +134,6 @@ func (b *Batch) seal() {
 // ordered are the batch's operations in the order they run: inserts and
 // statements, then deferred rows, then deferred statements.
 func (b *Batch) ordered() []op {
-	b.seal()
 	return append(append(b.ops, b.lateRows...), b.final...)
 }
 

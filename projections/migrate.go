@@ -10,9 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +37,10 @@ var knownMigration = sync.OnceValue(func() int64 {
 	names, _ := fs.Glob(migrations, "migrations/*.sql")
 	var newest int64
 	for _, n := range names {
-		v, _ := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
+		v, err := goose.NumericComponent(n)
+		if err != nil {
+			panic("migration " + n + ": " + err.Error()) // embedded: a build's mistake
+		}
 		newest = max(newest, v)
 	}
 	return newest

@@ -51,7 +51,7 @@ func (c *Config) auditSigningFlags(fs *flag.FlagSet, usage string) {
 	c.Audit.SigningKey = c.envSecret("KEYLEDGER_AUDIT_SIGNING_KEY", "KEYLEDGER_AUDIT_SIGNING_KEY_FILE")
 	fs.StringVar(&c.Audit.PreviousPublicKeys, "audit-previous-public-keys", env("KEYLEDGER_AUDIT_PREVIOUS_PUBLIC_KEYS", ""),
 		"comma-separated verifier `keys` of rotated signing keys, served so that old checkpoints stay verifiable (KEYLEDGER_AUDIT_PREVIOUS_PUBLIC_KEYS)")
-	fs.StringVar(&c.Audit.Origin, "audit-origin", env("KEYLEDGER_AUDIT_ORIGIN", "keyledger"),
+	fs.StringVar(&c.Audit.Origin, "audit-origin", env("KEYLEDGER_AUDIT_ORIGIN", auditlog.DefaultOrigin),
 		"prefix of the checkpoints' origin, \"<prefix>/<organization id>\": name the deployment (KEYLEDGER_AUDIT_ORIGIN)")
 	fs.DurationVar(&c.Audit.CheckpointEvery, "audit-checkpoint-every", c.envDuration("KEYLEDGER_AUDIT_CHECKPOINT_EVERY", time.Minute),
 		"how often an organization whose history grew gets a signed checkpoint (KEYLEDGER_AUDIT_CHECKPOINT_EVERY)")

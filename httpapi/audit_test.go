@@ -130,6 +130,11 @@ func TestAuditEntriesSayWhoDidWhatToWhich(t *testing.T) {
 	if status != 200 || len(lines) != len(paged) || len(paged) != 5 { // the workspace's creation and the key's four
 		t.Fatalf("%d: %d lines, %d paged", status, len(lines), len(paged))
 	}
+	// NDJSON refused (quality 0): the page.
+	if r := h.as("GET", "/v1/audit?limit=3&workspace_id="+ws, nil, "Accept", "application/x-ndjson;q=0, application/json"); r.Status != 200 ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || len(r.items()) != 3 {
+		t.Fatalf("NDJSON refused: %d %v %s", r.Status, r.Header, r.Raw)
+	}
 	for i, l := range lines {
 		var e struct {
 			EventID string `json:"event_id"`

@@ -103,6 +103,10 @@ func TestCostsSumUsageExactly(t *testing.T) {
 	if csv.Status != 200 || !strings.HasPrefix(string(csv.Raw), "period_start,group,currency,cost_micros,records\n") || !strings.Contains(string(csv.Raw), ",USD,3,1") {
 		t.Fatalf("CSV: %d %s", csv.Status, csv.Raw)
 	}
+	if r := h.as("GET", "/v1/costs"+q+"&granularity=month&currency=USD", nil, "Accept", "text/csv;q=0, application/json"); r.Status != 200 ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("CSV refused: %d %v %s", r.Status, r.Header, r.Raw)
+	}
 	// A resource a spreadsheet would run as a formula is text in the CSV.
 	r = h.call(gatewayToken, "POST", "/v1/usage", map[string]any{"records": []any{rec("c-6", key, "=1+2", "EUR", 1, now)}})
 	if r.Status != 200 || r.Body["accepted"] != float64(1) {

@@ -2,6 +2,8 @@ package projections_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/eventstore/natstest"
+	"github.com/keyledger/keyledger/internal/syncbuf"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/projections/pgtest"
 )
@@ -20,6 +23,7 @@ var at = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 type env struct {
 	store *eventstore.Store
 	pool  *pgxpool.Pool
+	logs  *syncbuf.Buffer // what the runners log
 }
 
 func setup(t *testing.T) env {
@@ -38,7 +42,7 @@ func setup(t *testing.T) env {
 	if err := projections.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	return env{store: store, pool: pool}
+	return env{store: store, pool: pool, logs: &syncbuf.Buffer{}}
 }
 
 // start runs a runner of the standard views until the test ends or stop is called.
@@ -51,7 +55,7 @@ func (e env) start(t *testing.T, name string) (*projections.Runner, func()) {
 func (e env) startWith(t *testing.T, name string, size int, extra ...projections.View) (*projections.Runner, func()) {
 	t.Helper()
 	r := projections.NewRunner(e.pool, e.store, projections.RunnerConfig{Name: name, BatchSize: size, StandbyRetry: 50 * time.Millisecond,
-		CheckEvery: 100 * time.Millisecond},
+		CheckEvery: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(e.logs, nil))},
 		append(projections.Views(), extra...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -301,25 +305,40 @@ func TestARunnerStandsByUnderANewerSchema(t *testing.T) {
 			t.Fatalf("%d workspaces, want %d", n, want)
 		}
 	}
+	// standingBy waits until the runner has said n times that it stands by.
+	standingBy := func(n int) {
+		t.Helper()
+		eventually(t, "the runner standing by", func() bool { return strings.Count(e.logs.String(), "projector standing by") >= n })
+	}
 	newer()
 	r, _ := e.start(t, "views")
+	standingBy(1)
 	v := e.append(t, "workspace", "ws_1", 0, domain.WorkspaceCreated{WorkspaceID: "ws_1", OrganizationID: "org_1", Name: "prod", At: at})
 	time.Sleep(time.Second)
 	workspaces(0) // it did not start
+	if n := strings.Count(e.logs.String(), "projector standing by"); n != 1 {
+		t.Fatalf("said %d times that it stands by, want once", n)
+	}
 	known()
 	wait(t, r, v)
 	workspaces(1)
 
 	newer()
-	time.Sleep(3 * time.Second) // an idle follower checks at least every second
+	standingBy(2) // the active runner's check stopped it
 	e.append(t, "workspace", "ws_2", 0, domain.WorkspaceCreated{WorkspaceID: "ws_2", OrganizationID: "org_1", Name: "next", At: at})
 	time.Sleep(time.Second)
 	workspaces(1) // it stopped
 	known()
+	eventually(t, "the runner projecting again under a schema it knows", func() bool { return e.count(t, `SELECT count(*) FROM workspaces`) == 2 })
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for e.count(t, `SELECT count(*) FROM workspaces`) != 2 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("the runner did not project again under a schema it knows")
+			t.Fatalf("%s: not after 10 s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

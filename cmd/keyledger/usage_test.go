@@ -88,6 +88,18 @@ func TestUsageSendPostsNDJSON(t *testing.T) {
 	if err := runUsageSend(ctx, retry, strings.NewReader(late), &out, &errOut); err != nil || out.String() != "accepted 1, duplicates 0, rejected 0\n" || calls.Load() != 2 {
 		t.Fatalf("after a 503: %v %s (%d calls)", err, out.String(), calls.Load())
 	}
+	// A server that stays unavailable is tried five times, then named.
+	var tries atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	retry.UsageSend.Server = down.URL
+	if err := runUsageSend(ctx, retry, strings.NewReader(late), &out, &errOut); err == nil || !strings.Contains(err.Error(), "503") || tries.Load() != 5 {
+		t.Fatalf("a server that stays down: %v (%d tries)", err, tries.Load())
+	}
 
 	// keyledger costs reconcile: the views match the stream, until one is changed.
 	if err := svc.CostsCaughtUp(ctx, 10*time.Second); err != nil {
